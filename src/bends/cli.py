@@ -1,0 +1,156 @@
+"""The ``bends`` command line: ``bends count``, ``bends demo``.
+
+Every user error (missing or malformed file, wrong shapes, bad segment) prints one line on
+stderr and exits with status 2; float64 resolution problems print one warning line.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from bends.errors import BendsError, ResolutionWarning
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Exact affine pieces (bends) of ReLU networks and tied ReLU RNNs.",
+)
+console = Console()
+err_console = Console(stderr=True)
+
+
+def _fail(message: str) -> None:
+    err_console.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
+    raise typer.Exit(2)
+
+
+def _parse_point(text: str | None, name: str) -> np.ndarray | None:
+    if text is None:
+        return None
+    try:
+        return np.array([float(v) for v in text.split(",")], dtype=np.float64)
+    except ValueError:
+        _fail(f"{name} must be comma-separated numbers like 0.5,1 (got {text!r})")
+    return None
+
+
+def _guarded(run: Callable[[], None]) -> None:
+    """Run a command: BendsError → one line and exit 2; ResolutionWarning → one line."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResolutionWarning)
+        try:
+            run()
+        except BendsError as err:
+            _fail(str(err))
+        finally:
+            for warning in caught:
+                if issubclass(warning.category, ResolutionWarning):
+                    err_console.print(f"warning: {warning.message}", markup=False, soft_wrap=True)
+
+
+@app.command()
+def count(
+    net_file: Annotated[Path, typer.Argument(metavar="NET", help="network: .json or .pt")],
+    start: Annotated[
+        str | None, typer.Option("--from", help="segment start, comma-separated")
+    ] = None,
+    end: Annotated[str | None, typer.Option("--to", help="segment end, comma-separated")] = None,
+    exact: Annotated[bool, typer.Option(help="exact rational arithmetic (small nets)")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+    plot: Annotated[
+        Path | None, typer.Option(help="draw the output with its bends (.png or .pdf)")
+    ] = None,
+) -> None:
+    """Count the pieces and activation regions of NET along a segment."""
+
+    def run() -> None:
+        from bends.nets import load
+        from bends.regions import trace
+
+        if plot is not None and plot.suffix.lower() not in (".png", ".pdf"):
+            raise BendsError(f"--plot needs a .png or .pdf file name, got {plot}")
+        net = load(net_file)
+        began = time.perf_counter()
+        tr = trace(net, _parse_point(start, "--from"), _parse_point(end, "--to"), exact=exact)
+        seconds = time.perf_counter() - began
+        if plot is not None:
+            from bends.plotting import plot_trace, save_figure
+
+            save_figure(plot_trace(tr, title=f"{net_file.name}: {tr.pieces} pieces"), plot)
+        if as_json:
+            print(json.dumps({**tr.summary(), "seconds": seconds}))
+            return
+        console.print(
+            f"{net_file}: [bold]{tr.pieces}[/] pieces, [bold]{tr.regions}[/] activation regions "
+            f"on x(t) = {tr.start.tolist()} + t·({(tr.end - tr.start).tolist()}), t ∈ [0, 1] "
+            f"({'exact' if tr.exact else 'float64'}, {seconds:.3g} s)",
+            soft_wrap=True,
+        )
+        if plot is not None:
+            console.print(f"plot: {plot}")
+
+    _guarded(run)
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option(help="where figures go")] = Path("runs/demo"),
+) -> None:
+    """Trace a sawtooth and a random PyTorch network; print their pieces and plot them."""
+
+    def run() -> None:
+        import torch
+
+        from bends.constructions import sawtooth
+        from bends.plotting import plot_trace, save_figure
+        from bends.regions import trace
+        from bends.torch_io import from_torch
+
+        trace(sawtooth(1))  # load the compiled kernel before timing anything
+        torch.manual_seed(0)
+        widths = [1, 32, 32, 32, 1]
+        layers: list[torch.nn.Module] = []
+        for fan_in, fan_out in zip(widths, widths[1:], strict=False):
+            layers += [torch.nn.Linear(fan_in, fan_out), torch.nn.ReLU()]
+        random_net = from_torch(torch.nn.Sequential(*layers[:-1]))
+        cases = [
+            ("sawtooth, depth 8", sawtooth(8), None, None, "sawtooth"),
+            ("PyTorch default init [1,32,32,32,1]", random_net, [-10.0], [10.0], "random_mlp"),
+        ]
+        table = Table(title="bends demo: exact pieces along a segment")
+        for column in ("network", "segment", "pieces", "regions", "knots", "seconds", "figure"):
+            table.add_column(column)
+        for name, net, a, b, stem in cases:
+            began = time.perf_counter()
+            tr = trace(net, a, b)
+            seconds = time.perf_counter() - began
+            figure = save_figure(plot_trace(tr, title=f"{name}: {tr.pieces} pieces"),
+                                 out / f"{stem}.png")
+            segment = f"[{tr.start[0]:g}, {tr.end[0]:g}]"
+            table.add_row(name, segment, str(tr.pieces), str(tr.regions), str(len(tr.knots)),
+                          f"{seconds:.3f}", str(figure))
+        console.print(table)
+        console.print(f"figures in {out}/")
+
+    _guarded(run)
+
+
+def main() -> None:
+    """Entry point of the ``bends`` console script."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        sys.exit(130)

@@ -1,0 +1,17 @@
+"""The two ways bends tells a user something went wrong."""
+
+
+class BendsError(ValueError):
+    """A user error (bad file, bad shape, impossible request).
+
+    The CLI prints its message as one line and exits with status 2.
+    """
+
+
+class ResolutionWarning(UserWarning):
+    """float64 can no longer resolve two breakpoints; counts near them may be off by one.
+
+    Raised by the float tracer when knots come closer than ``RESOLUTION`` (in the segment
+    parameter t) or a computed crossing lands on top of an existing knot. ``exact=True``
+    removes the doubt for small networks.
+    """

@@ -1,0 +1,344 @@
+r"""Framework-neutral ReLU networks: the MLP and the weight-tied RNN.
+
+An **MLP** is a list of affine maps :math:`(W_\ell, b_\ell)`, :math:`W_\ell \in
+\mathbb{R}^{n_\ell \times n_{\ell-1}}`, with ReLU after every one but the last:
+
+.. math:: f(x) = W_L\,\sigma(W_{L-1} \cdots \sigma(W_1 x + b_1) \cdots + b_{L-1}) + b_L.
+
+A **tied RNN** applies one square, bias-free :math:`W \in \mathbb{R}^{w\times w}` k times and
+reads one coordinate:
+
+.. math:: f_k(W, x) = \big((\sigma\circ W)^k(x)\big)_{\text{output}}.
+
+It is stored as ``(W, steps, output)`` and never materialised as k copies. Since
+:math:`f_k(cW, x) = c^k f_k(W, x)` for :math:`c > 0`, its pieces do not depend on the scale of W.
+
+All arrays are float64. Either kind may carry leading batch axes (many models of one shape):
+``weights[l].shape == (*batch_shape, out, in)``; iterate over a batched network to get its
+models.
+
+Example:
+    >>> import numpy as np
+    >>> net = MLP.from_layers([(np.array([[1.0], [1.0]]), np.array([0.0, -0.5])),
+    ...                        (np.array([[2.0, -4.0]]), np.array([0.0]))])
+    >>> float(net(np.array([0.25]))[0])
+    0.5
+    >>> TiedRNN(np.eye(2), steps=3, output=0)(np.array([0.5, 1.0])).item()
+    0.5
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bends.errors import BendsError
+
+FORMAT = "bends-network"
+VERSION = 1
+
+
+def _as_float_array(value: Any, name: str, ndim: int) -> np.ndarray:
+    try:
+        array = np.array(value, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise BendsError(f"{name} must be an array of numbers ({err})") from None
+    if array.ndim < ndim:
+        raise BendsError(f"{name} must have at least {ndim} dimensions, got shape {array.shape}")
+    if not np.all(np.isfinite(array)):
+        raise BendsError(f"{name} contains NaN or infinite values")
+    return array
+
+
+def _relu(z: np.ndarray) -> np.ndarray:
+    return np.maximum(z, 0.0)
+
+
+@dataclass(frozen=True, eq=False)
+class MLP:
+    """Affine maps with ReLU after every one but the last (see module docstring)."""
+
+    weights: tuple[np.ndarray, ...]
+    biases: tuple[np.ndarray, ...]
+
+    def __post_init__(self) -> None:
+        if len(self.weights) == 0:
+            raise BendsError("a network needs at least one layer")
+        if len(self.weights) != len(self.biases):
+            raise BendsError("every layer needs one weight and one bias")
+        weights = tuple(
+            _as_float_array(w, f"layer {i} weight", 2) for i, w in enumerate(self.weights)
+        )
+        biases = tuple(_as_float_array(b, f"layer {i} bias", 1) for i, b in enumerate(self.biases))
+        batch = weights[0].shape[:-2]
+        for i, (w, b) in enumerate(zip(weights, biases, strict=True)):
+            if w.shape[:-2] != batch or b.shape[:-1] != batch:
+                raise BendsError(f"layer {i}: batch shape differs from layer 0's {batch}")
+            if b.shape[-1] != w.shape[-2]:
+                raise BendsError(
+                    f"layer {i}: bias has {b.shape[-1]} entries but weight has "
+                    f"{w.shape[-2]} rows (weight shape is (out, in))"
+                )
+            if i > 0 and w.shape[-1] != weights[i - 1].shape[-2]:
+                raise BendsError(
+                    f"layer {i}: weight takes {w.shape[-1]} inputs but layer {i - 1} "
+                    f"has {weights[i - 1].shape[-2]} outputs"
+                )
+        object.__setattr__(self, "weights", weights)
+        object.__setattr__(self, "biases", biases)
+
+    @classmethod
+    def from_layers(cls, layers: Sequence[tuple[Any, Any]]) -> MLP:
+        """Build from a list of ``(weight, bias)`` pairs, weight of shape (out, in)."""
+        return cls(tuple(w for w, _ in layers), tuple(b for _, b in layers))
+
+    @property
+    def batch_shape(self) -> tuple[int, ...]:
+        return self.weights[0].shape[:-2]
+
+    @property
+    def input_dim(self) -> int:
+        return self.weights[0].shape[-1]
+
+    @property
+    def output_dim(self) -> int:
+        return self.weights[-1].shape[-2]
+
+    @property
+    def widths(self) -> list[int]:
+        """Widths of the hidden (ReLU) layers."""
+        return [w.shape[-2] for w in self.weights[:-1]]
+
+    @property
+    def has_bias(self) -> bool:
+        return any(np.any(b != 0) for b in self.biases)
+
+    def hidden_layers(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """The ``(W, b)`` pairs followed by a ReLU."""
+        yield from zip(self.weights[:-1], self.biases[:-1], strict=True)
+
+    def readout(self) -> tuple[np.ndarray, np.ndarray]:
+        """The last affine map, without ReLU."""
+        return self.weights[-1], self.biases[-1]
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        """Evaluate at points ``x`` of shape (..., input_dim) (unbatched networks)."""
+        _require_unbatched(self)
+        h = np.asarray(x, dtype=np.float64)
+        for w, b in self.hidden_layers():
+            h = _relu(h @ w.T + b)
+        w, b = self.readout()
+        return h @ w.T + b
+
+    def __len__(self) -> int:
+        if not self.batch_shape:
+            raise TypeError("an unbatched network has no len()")
+        return self.batch_shape[0]
+
+    def __iter__(self) -> Iterator[MLP]:
+        return (self[i] for i in range(len(self)))
+
+    def __getitem__(self, index: int) -> MLP:
+        return MLP(tuple(w[index] for w in self.weights), tuple(b[index] for b in self.biases))
+
+    def to_dict(self) -> dict[str, Any]:
+        _require_unbatched(self)
+        return {
+            "format": FORMAT,
+            "version": VERSION,
+            "layers": [
+                {"weight": w.tolist(), "bias": b.tolist()}
+                for w, b in zip(self.weights, self.biases, strict=True)
+            ],
+        }
+
+
+@dataclass(frozen=True, eq=False)
+class TiedRNN:
+    """``f_k(W, x) = ((ReLU∘W)^k x)[output]`` with one square bias-free W (see module docstring)."""
+
+    weight: np.ndarray
+    steps: int
+    output: int = 0
+
+    def __post_init__(self) -> None:
+        weight = _as_float_array(self.weight, "tied weight", 2)
+        if weight.shape[-1] != weight.shape[-2]:
+            raise BendsError(f"tied weight must be square, got shape {weight.shape[-2:]}")
+        if isinstance(self.steps, bool) or not isinstance(self.steps, int | np.integer):
+            raise BendsError(f"steps must be an integer, got {self.steps!r}")
+        if self.steps < 1:
+            raise BendsError(f"steps must be at least 1, got {self.steps}")
+        if isinstance(self.output, bool) or not isinstance(self.output, int | np.integer):
+            raise BendsError(f"output must be an integer, got {self.output!r}")
+        if not 0 <= self.output < weight.shape[-1]:
+            raise BendsError(f"output {self.output} is not a coordinate of width {weight.shape[-1]}")
+        object.__setattr__(self, "weight", weight)
+        object.__setattr__(self, "steps", int(self.steps))
+        object.__setattr__(self, "output", int(self.output))
+
+    @property
+    def batch_shape(self) -> tuple[int, ...]:
+        return self.weight.shape[:-2]
+
+    @property
+    def width(self) -> int:
+        return self.weight.shape[-1]
+
+    input_dim = width
+
+    @property
+    def output_dim(self) -> int:
+        return 1
+
+    @property
+    def widths(self) -> list[int]:
+        return [self.width] * self.steps
+
+    has_bias = False
+
+    def hidden_layers(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """The same ``(W, 0)`` k times: a view, never k copies."""
+        zero = np.zeros(self.weight.shape[:-1])
+        for _ in range(self.steps):
+            yield self.weight, zero
+
+    def readout(self) -> tuple[np.ndarray, np.ndarray]:
+        """Selecting coordinate ``output`` as a 1 × w affine map."""
+        select = np.zeros((*self.batch_shape, 1, self.width))
+        select[..., 0, self.output] = 1.0
+        return select, np.zeros((*self.batch_shape, 1))
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        """Evaluate at points of shape (..., width); returns shape (..., 1).
+
+        Overflows for large k and ``‖W‖ > 1``; the tracer renormalises instead.
+        """
+        _require_unbatched(self)
+        h = np.asarray(x, dtype=np.float64)
+        for _ in range(self.steps):
+            h = _relu(h @ self.weight.T)
+        return h[..., self.output : self.output + 1]
+
+    def unroll(self) -> MLP:
+        """The equivalent MLP: k copies of ``(W, 0)`` and the coordinate readout."""
+        return MLP.from_layers([*self.hidden_layers(), self.readout()])
+
+    def __len__(self) -> int:
+        if not self.batch_shape:
+            raise TypeError("an unbatched network has no len()")
+        return self.batch_shape[0]
+
+    def __iter__(self) -> Iterator[TiedRNN]:
+        return (self[i] for i in range(len(self)))
+
+    def __getitem__(self, index: int) -> TiedRNN:
+        return TiedRNN(self.weight[index], self.steps, self.output)
+
+    def to_dict(self) -> dict[str, Any]:
+        _require_unbatched(self)
+        return {
+            "format": FORMAT,
+            "version": VERSION,
+            "tied": {"weight": self.weight.tolist(), "steps": self.steps, "output": self.output},
+        }
+
+
+Network = MLP | TiedRNN
+
+
+def _require_unbatched(net: Network) -> None:
+    if net.batch_shape:
+        raise BendsError(
+            f"this needs one model, but the network has batch shape {net.batch_shape}: "
+            "iterate over it (for model in net: ...)"
+        )
+
+
+# --- JSON -----------------------------------------------------------------------------------
+
+
+def from_dict(data: Any) -> Network:
+    """Validate a ``bends-network`` version 1 document and build the network it describes."""
+    if not isinstance(data, dict):
+        raise BendsError("a network file must hold a JSON object")
+    if data.get("format") != FORMAT:
+        raise BendsError(f'"format" must be "{FORMAT}", got {data.get("format")!r}')
+    if data.get("version") != VERSION:
+        raise BendsError(f'unsupported "version" {data.get("version")!r} (this reads {VERSION})')
+    if ("layers" in data) == ("tied" in data):
+        raise BendsError('a network file needs exactly one of "layers" and "tied"')
+    if "tied" in data:
+        tied = data["tied"]
+        if not isinstance(tied, dict) or "weight" not in tied or "steps" not in tied:
+            raise BendsError('"tied" must be an object with "weight" and "steps"')
+        unknown = set(tied) - {"weight", "steps", "output"}
+        if unknown:
+            raise BendsError(f'unknown keys in "tied": {sorted(unknown)}')
+        return TiedRNN(
+            _matrix(tied["weight"], "tied weight"), tied["steps"], tied.get("output", 0)
+        )
+    layers = data["layers"]
+    if not isinstance(layers, list) or not layers:
+        raise BendsError('"layers" must be a non-empty list')
+    weights, biases = [], []
+    for i, layer in enumerate(layers):
+        if not isinstance(layer, dict) or "weight" not in layer:
+            raise BendsError(f'layer {i} must be an object with "weight" (and "bias")')
+        unknown = set(layer) - {"weight", "bias"}
+        if unknown:
+            raise BendsError(f"unknown keys in layer {i}: {sorted(unknown)}")
+        weight = _matrix(layer["weight"], f"layer {i} weight")
+        bias = layer.get("bias", [0.0] * weight.shape[0])
+        bias = _as_float_array(bias, f"layer {i} bias", 1)
+        if bias.ndim != 1:
+            raise BendsError(f"layer {i} bias must be a list of numbers")
+        weights.append(weight)
+        biases.append(bias)
+    return MLP(tuple(weights), tuple(biases))
+
+
+def _matrix(value: Any, name: str) -> np.ndarray:
+    if not isinstance(value, list) or not value or not all(isinstance(r, list) for r in value):
+        raise BendsError(f"{name} must be a non-empty list of rows")
+    if len({len(r) for r in value}) != 1 or not value[0]:
+        raise BendsError(f"{name} rows must all have the same, non-zero length")
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) for r in value for v in r):
+        raise BendsError(f"{name} must contain only numbers")
+    return _as_float_array(value, name, 2)
+
+
+def load(path: str | Path) -> Network:
+    """Read a network from a ``.json`` file (format ``bends-network`` v1) or a ``.pt`` state_dict.
+
+    A ``.pt`` file must hold the ``state_dict`` of an ``nn.Sequential`` of Linear and ReLU
+    layers; it is read with ``torch.load(weights_only=True)``, so no code is ever unpickled.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise BendsError(f"no such file: {path}")
+    if path.suffix in (".pt", ".pth"):
+        from bends.torch_io import load_state_dict
+
+        return load_state_dict(path)
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise BendsError(f"{path} is not valid JSON ({err})") from None
+    return from_dict(data)
+
+
+def save(net: Network, path: str | Path) -> None:
+    """Write ``net`` as JSON (``.json``) or as an nn.Sequential state_dict (``.pt``)."""
+    path = Path(path)
+    if path.suffix in (".pt", ".pth"):
+        from bends.torch_io import save_state_dict
+
+        save_state_dict(net, path)
+        return
+    path.write_text(json.dumps(net.to_dict()))

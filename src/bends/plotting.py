@@ -1,0 +1,53 @@
+"""Figures of traces: the output over the segment with its bends marked.
+
+Example:
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> from bends import trace
+    >>> from bends.constructions import sawtooth
+    >>> figure = plot_trace(trace(sawtooth(3)))
+    >>> len(figure.axes)
+    1
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from bends.regions import Trace  # noqa: E402
+
+#: Above this many bends, marking each one would only paint the axis.
+MAX_MARKED_BENDS = 2000
+
+
+def plot_trace(tr: Trace, title: str | None = None, ax: plt.Axes | None = None) -> Figure:
+    """Draw the output against t with the output's breakpoints marked."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 3.2), layout="constrained")
+    values = tr(tr.knots)
+    for column in range(values.shape[1]):
+        ax.plot(tr.knots, values[:, column], lw=0.9, label=f"output {column}")
+    bends = tr.piece_breaks
+    if 0 < bends.sum() <= MAX_MARKED_BENDS:
+        ax.plot(tr.knots[bends], values[bends, 0], "o", ms=2.5, color="C3", label="bends")
+    ax.set_xlabel("t  (x = start + t·(end − start))")
+    ax.set_ylabel("output")
+    ax.set_title(title or f"{tr.pieces} pieces, {tr.regions} activation regions")
+    if values.shape[1] > 1 or 0 < bends.sum() <= MAX_MARKED_BENDS:
+        ax.legend(loc="best", fontsize=8)
+    return ax.figure
+
+
+def save_figure(figure: Figure, path: str | Path) -> Path:
+    """Save as PNG or PDF (by suffix) and close the figure."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=150)
+    plt.close(figure)
+    return path

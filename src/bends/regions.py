@@ -1,0 +1,423 @@
+r"""Exact 1-D tracing of a ReLU network along a segment: knots, pieces, activation regions.
+
+The segment is :math:`x(t) = a + t\,(b - a)`, :math:`t \in [0, 1]`. Between consecutive
+*knots* every pre-activation is affine in t, so its values at the knots are the whole truth.
+The tracer pushes the knots through the network one hidden layer at a time:
+
+1. pre-activations at the knots, :math:`z = W h + b`;
+2. wherever a neuron *strictly* changes sign between two consecutive knots, insert the crossing
+   :math:`t^* = t_i + (t_{i+1} - t_i)\, z_i / (z_i - z_{i+1})` (exact: z is affine there);
+   coincident crossings become one knot;
+3. apply ReLU.
+
+Insertion is a scatter merge: crossing k inside interval i lands at index ``i + 1 + k``,
+old knot i at ``i + (crossings before it)``; only intervals holding several crossings are
+ordered. The cost per layer is linear in the number of knots (times the width).
+
+Two counts, never confused:
+
+* ``regions``: maximal intervals on which the activation pattern (z > 0 per hidden neuron)
+  is constant. The pattern on each interval is built combinatorially: a neuron's state on an
+  interval is fixed by the signs at its ends, and changes exactly at its own crossing, so no
+  sign is ever read off an interpolated value that rounding may have pushed across zero.
+* ``pieces``: maximal intervals on which the output is affine (equal slopes merged). Slopes
+  :math:`dy/dt` are propagated forward per interval (:math:`\dot z = W \dot h`,
+  :math:`\dot h = \dot z \cdot [z > 0]`), never taken as differences of nearly equal values.
+
+**Tolerance policy (float64).** Constructed networks are degenerate on purpose: crossings land
+exactly on knots, neurons are identically zero on intervals, duplicated neurons cross together.
+
+* A pre-activation at a knot is taken as exactly zero when
+  :math:`|z_j| \le \text{zero\_tol}\cdot(|W_j|\,\max_k |h_k| + |b_j|)`, the size of the terms
+  whose sum it is (``zero_tol = 2^{-40}`` by default). ``Trace.snapped`` counts how often a
+  nonzero value was snapped.
+* A slope :math:`\dot z_j = W_j \dot h` is taken as exactly zero when it is at most
+  ``slope_rtol`` (1e-9) times :math:`|W_j|\,|\dot h|`, the size of the terms it sums; two
+  output slopes are equal when they differ by at most ``slope_rtol`` times that size. (Sizes
+  are local to one layer: a bound carried through all layers grows like
+  :math:`\prod \|W_\ell\|` and would swallow real bends in deep networks.)
+* Crossings of several neurons inside one interval that lie at most ``RESOLUTION = 2^{-40}``
+  apart in t are one knot: neurons that vanish at the same point do so in float64 only up to
+  rounding. ``Trace.merged`` counts such merges.
+* When two knots that were not merged come closer than ``RESOLUTION``, float64 cannot locate
+  them reliably any more and a :class:`~bends.errors.ResolutionWarning` says so; ``exact=True``
+  (rational arithmetic, :mod:`bends.exact`) settles such cases for small networks.
+
+Bias-free networks (tied RNNs) are renormalised after every layer by the largest |h| at the
+knots: the partition is invariant under positive rescaling, so k = 1000 steps do not overflow.
+Output values are reported as ``values * exp(log_scale)``.
+
+Example:
+    >>> import numpy as np
+    >>> from bends.nets import MLP
+    >>> tent = MLP.from_layers([(np.array([[1.0], [1.0]]), np.array([0.0, -0.5])),
+    ...                         (np.array([[2.0, -4.0]]), np.array([0.0]))])
+    >>> tr = trace(tent)
+    >>> tr.pieces, tr.regions, tr.breakpoints.tolist()
+    (2, 2, [0.5])
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+import numba
+import numpy as np
+
+from bends.errors import BendsError, ResolutionWarning
+from bends.nets import Network, TiedRNN, _require_unbatched
+
+ZERO_TOL = 2.0**-40
+SLOPE_RTOL = 1e-9
+RESOLUTION = 2.0**-40
+
+
+@dataclass(frozen=True, eq=False)
+class Trace:
+    """What a segment looks like after passing through a network.
+
+    Attributes:
+        network: the traced network; ``start``/``end``: the segment's end points.
+        knots: sorted t positions of every knot (ends, and every crossing of every neuron).
+        values: output at the knots, shape (n_knots, output_dim), times ``exp(log_scale)``.
+        slopes: d output / dt on each interval between knots, same scale as ``values``.
+        region_breaks / piece_breaks: boolean per knot, True where the activation pattern
+            (resp. the output's slope) changes.
+        crossings: per hidden layer, how often each neuron switches on or off (its bends).
+        dead / always_on: per hidden layer, neurons that are off (resp. on) on the whole segment.
+        snapped: pre-activations at knots that were snapped to exactly zero (see module doc).
+        merged: crossings that shared a knot with a crossing less than RESOLUTION away.
+        exact_knots: the knots as Fractions when traced with ``exact=True``.
+    """
+
+    network: Network
+    start: np.ndarray
+    end: np.ndarray
+    knots: np.ndarray
+    values: np.ndarray
+    slopes: np.ndarray
+    region_breaks: np.ndarray
+    piece_breaks: np.ndarray
+    crossings: list[np.ndarray]
+    dead: list[np.ndarray]
+    always_on: list[np.ndarray]
+    log_scale: float = 0.0
+    snapped: int = 0
+    merged: int = 0
+    exact_knots: tuple[Fraction, ...] | None = field(default=None, repr=False)
+
+    @property
+    def exact(self) -> bool:
+        return self.exact_knots is not None
+
+    @property
+    def pieces(self) -> int:
+        """Maximal intervals on which the output is affine."""
+        return int(np.count_nonzero(self.piece_breaks)) + 1
+
+    @property
+    def regions(self) -> int:
+        """Maximal intervals on which the activation pattern is constant."""
+        return int(np.count_nonzero(self.region_breaks)) + 1
+
+    @property
+    def breakpoints(self) -> np.ndarray:
+        """t positions where the output bends."""
+        return self.knots[self.piece_breaks]
+
+    @property
+    def region_boundaries(self) -> np.ndarray:
+        """t positions where the activation pattern changes."""
+        return self.knots[self.region_breaks]
+
+    def points(self, t: np.ndarray | None = None) -> np.ndarray:
+        """Input-space points x(t) (at the knots by default)."""
+        t = self.knots if t is None else np.asarray(t, dtype=np.float64)
+        return self.start + np.multiply.outer(t, self.end - self.start)
+
+    def __call__(self, t: np.ndarray) -> np.ndarray:
+        """The output at t, read off the piecewise-linear trace (true scale)."""
+        t = np.asarray(t, dtype=np.float64)
+        columns = [np.interp(t, self.knots, v) for v in self.values.T]
+        return np.stack(columns, axis=-1) * math.exp(self.log_scale)
+
+    def layer_values(self, layer: int) -> np.ndarray:
+        """Pre-activations of hidden layer ``layer`` at the knots, shape (n_knots, width)."""
+        hidden = list(self.network.hidden_layers())
+        if not 0 <= layer < len(hidden):
+            raise BendsError(f"layer {layer} is not a hidden layer (there are {len(hidden)})")
+        h = self.points()
+        for w, b in hidden[:layer]:
+            h = np.maximum(h @ w.T + b, 0.0)
+        w, b = hidden[layer]
+        return h @ w.T + b
+
+    def summary(self) -> dict:
+        """A JSON-ready summary: counts, breakpoints and per-layer neuron statistics."""
+        return {
+            "pieces": self.pieces,
+            "regions": self.regions,
+            "breakpoints": self.breakpoints.tolist(),
+            "knots": len(self.knots),
+            "exact": self.exact,
+            "snapped": self.snapped,
+            "merged": self.merged,
+            "start": self.start.tolist(),
+            "end": self.end.tolist(),
+            "crossings_per_layer": [int(c.sum()) for c in self.crossings],
+            "dead_per_layer": [int(d.sum()) for d in self.dead],
+            "always_on_per_layer": [int(a.sum()) for a in self.always_on],
+        }
+
+
+def default_segment(net: Network) -> tuple[np.ndarray, np.ndarray]:
+    """[0, 1] for 1-D input; for a tied RNN the line x(t) = (t, 1, 0, …, 0), t ∈ [0, 1].
+
+    A bias-free network's regions are cones through the origin, so its pieces are counted on
+    an affine line that misses the origin; coordinate 1 then acts as a constant.
+    """
+    if net.input_dim == 1:
+        return np.zeros(1), np.ones(1)
+    if isinstance(net, TiedRNN):
+        start = np.zeros(net.width)
+        start[1] = 1.0
+        end = start.copy()
+        end[0] = 1.0
+        return start, end
+    raise BendsError(f"the network takes {net.input_dim} inputs: give the segment's start and end")
+
+
+def _segment(net: Network, start, end) -> tuple[np.ndarray, np.ndarray]:
+    if start is None and end is None:
+        return default_segment(net)
+    if start is None or end is None:
+        raise BendsError("give both ends of the segment, or neither")
+    points = []
+    for name, value in (("start", start), ("end", end)):
+        try:
+            point = np.atleast_1d(np.asarray(value, dtype=np.float64))
+        except (TypeError, ValueError):
+            raise BendsError(f"{name} must be a list of numbers, got {value!r}") from None
+        if point.ndim != 1 or point.shape[0] != net.input_dim:
+            raise BendsError(
+                f"{name} has {point.size} coordinates but the network takes {net.input_dim}"
+            )
+        if not np.all(np.isfinite(point)):
+            raise BendsError(f"{name} contains NaN or infinite values")
+        points.append(point)
+    if np.array_equal(points[0], points[1]):
+        raise BendsError("start and end are the same point: the segment is empty")
+    return points[0], points[1]
+
+
+def trace(
+    net: Network,
+    start=None,
+    end=None,
+    *,
+    exact: bool = False,
+    zero_tol: float = ZERO_TOL,
+    slope_rtol: float = SLOPE_RTOL,
+) -> Trace:
+    """Trace ``net`` along the segment from ``start`` to ``end`` (see module docstring).
+
+    Args:
+        net: an unbatched MLP or TiedRNN (iterate over a batched one).
+        start, end: input-space end points; default: :func:`default_segment`.
+        exact: use rational arithmetic (:mod:`bends.exact`); slow, for small networks.
+        zero_tol, slope_rtol: the float64 tolerances (module docstring).
+    """
+    _require_unbatched(net)
+    start, end = _segment(net, start, end)
+    if exact:
+        from bends.exact import trace_exact
+
+        return trace_exact(net, start, end)
+
+    direction = end - start
+    # Arrays are (neurons, knots): every step below is then a contiguous row operation.
+    t = np.array([0.0, 1.0])
+    h = np.stack([start, end], axis=1)  # post-activations at the knots
+    dh = direction[:, None]  # d h / dt on each interval between knots
+    region_breaks = np.zeros(2, dtype=bool)
+    crossings, dead, always_on = [], [], []
+    snapped, merged, log_scale = 0, 0, 0.0
+    renormalise = not net.has_bias
+
+    for w, b in net.hidden_layers():
+        abs_w = np.abs(w)
+        z = w @ h + b[:, None]
+        tiny = np.abs(z) <= zero_tol * (abs_w @ np.abs(h).max(axis=1) + np.abs(b))[:, None]
+        if tiny.any():
+            snapped += int(np.count_nonzero(tiny & (z != 0)))
+            z[tiny] = 0.0
+        dz = w @ dh
+        dz[np.abs(dz) <= slope_rtol * (abs_w @ np.abs(dh))] = 0.0
+
+        t, z, dh, region_breaks, switches, ever_on, always, merges = _insert_crossings(
+            t, z, dz, region_breaks, RESOLUTION
+        )
+        merged += merges
+        crossings.append(switches)
+        dead.append(~ever_on)
+        always_on.append(always)
+        h = np.maximum(z, 0.0, out=z)
+        if renormalise:
+            top = float(h.max())
+            if top > 0.0:
+                h /= top
+                dh /= top
+                log_scale += math.log(top)
+
+    w, b = net.readout()
+    values = w @ h + b[:, None]
+    slopes = w @ dh
+    size = np.abs(w) @ np.abs(dh)
+    if size.shape[0] > 1:
+        size = size.max(axis=0, keepdims=True)
+    change = np.abs(slopes[:, 1:] - slopes[:, :-1])
+    if change.shape[0] > 1:
+        change = change.max(axis=0, keepdims=True)
+    piece_breaks = np.zeros_like(region_breaks)
+    piece_breaks[1:-1] = region_breaks[1:-1] & (
+        change[0] > slope_rtol * np.maximum(size[0, 1:], size[0, :-1])
+    )
+
+    gaps = np.diff(t)
+    if gaps.min() < RESOLUTION:
+        warnings.warn(
+            f"breakpoints closer than {RESOLUTION:.1e} in t (smallest gap {gaps.min():.1e}): "
+            "float64 cannot resolve them, counts may be off; try exact=True for small networks",
+            ResolutionWarning,
+            stacklevel=2,
+        )
+    return Trace(
+        network=net,
+        start=start,
+        end=end,
+        knots=t,
+        values=values.T,
+        slopes=slopes.T,
+        region_breaks=region_breaks,
+        piece_breaks=piece_breaks,
+        crossings=crossings,
+        dead=dead,
+        always_on=always_on,
+        log_scale=log_scale,
+        snapped=snapped,
+        merged=merged,
+    )
+
+
+_KERNEL = {"cache": True, "error_model": "numpy", "boundscheck": False}
+
+
+@numba.njit(inline="always", **_KERNEL)
+def _crosses(a: float, b: float) -> bool:  # pragma: no cover - compiled
+    return (a > 0.0 and b < 0.0) or (a < 0.0 and b > 0.0)
+
+
+@numba.njit(**_KERNEL)
+def _insert_crossings(t, z, dz, region_breaks, merge_gap):  # pragma: no cover - compiled
+    """Insert the strict sign changes of every row of ``z`` (pre-activations at knots ``t``).
+
+    ``dz`` holds each neuron's slope dz/dt on every interval, ``region_breaks`` flags the knots
+    where an earlier layer's pattern changes. Returns the merged knots, the pre-activations
+    there (exactly 0 for a neuron at its own crossing), the post-activation slopes on every
+    new interval, the updated region breaks, and per neuron: how often it switches, whether it
+    is ever on, whether it is always on.
+
+    Pass 1 finds each interval's crossings and orders them (insertion sort: an interval rarely
+    holds more than a few); a prefix sum then gives every interval its place in the output.
+    Pass 2 writes each interval's knots: a neuron's state on the first and last part of an
+    interval is fixed by the signs at its ends, and it switches exactly at its own crossing,
+    so no sign is ever read off an interpolated value. Crossings in one interval at most
+    ``merge_gap`` apart share one knot (coincident up to rounding).
+    Where float64 puts a crossing
+    on top of a neighbouring knot the new interval has length zero (the caller warns).
+    """
+    width, n = z.shape
+    count = np.zeros(n, dtype=np.int64)
+    for i in range(n - 1):
+        c = 0
+        for j in range(width):
+            c += _crosses(z[j, i], z[j, i + 1])
+        count[i + 1] = c
+    offset = np.cumsum(count)
+    where = np.empty(offset[-1])
+    frac = np.empty(offset[-1])
+    neuron = np.empty(offset[-1], dtype=np.int64)
+    distinct = np.zeros(n, dtype=np.int64)
+    merged = 0
+    for i in range(n - 1):
+        first, k = offset[i], offset[i]
+        for j in range(width):
+            a, b = z[j, i], z[j, i + 1]
+            if _crosses(a, b):
+                f = a / (a - b)
+                tk = t[i] + (t[i + 1] - t[i]) * f
+                m = k
+                while m > first and where[m - 1] > tk:
+                    where[m], frac[m], neuron[m] = where[m - 1], frac[m - 1], neuron[m - 1]
+                    m -= 1
+                where[m], frac[m], neuron[m] = tk, f, j
+                k += 1
+        d = 0
+        for m in range(first, k):
+            if m == first or where[m] - where[m - 1] > merge_gap:
+                d += 1
+            else:
+                merged += 1
+                where[m] = where[m - 1]
+        distinct[i + 1] = d
+    start = np.cumsum(distinct) + np.arange(n)
+
+    size = start[-1] + 1
+    t_out = np.empty(size)
+    z_out = np.empty((width, size))
+    dh_out = np.empty((width, size - 1))
+    breaks = np.zeros(size, dtype=np.bool_)
+    switches = np.zeros(width, dtype=np.int64)
+    ever_on = np.zeros(width, dtype=np.bool_)
+    always_on = np.ones(width, dtype=np.bool_)
+    state = np.empty(width, dtype=np.bool_)
+    for i in range(n - 1):
+        pos = start[i]
+        t_out[pos] = t[i]
+        breaks[pos] = region_breaks[i]
+        for j in range(width):
+            a, b = z[j, i], z[j, i + 1]
+            z_out[j, pos] = a
+            state[j] = a > 0.0 or (a == 0.0 and b > 0.0)
+            if i > 0 and state[j] != (a > 0.0 or (a == 0.0 and z[j, i - 1] > 0.0)):
+                breaks[pos] = True
+                switches[j] += 1
+        m = offset[i]
+        while True:
+            for j in range(width):
+                dh_out[j, pos] = dz[j, i] if state[j] else 0.0
+                ever_on[j] |= state[j]
+                always_on[j] &= state[j]
+            if m == offset[i + 1]:
+                break
+            pos += 1
+            t_out[pos] = where[m]
+            breaks[pos] = True
+            for j in range(width):
+                z_out[j, pos] = z[j, i] + (z[j, i + 1] - z[j, i]) * frac[m]
+            while True:
+                j = neuron[m]
+                z_out[j, pos] = 0.0
+                state[j] = not state[j]
+                switches[j] += 1
+                m += 1
+                if m == offset[i + 1] or where[m] != where[m - 1]:
+                    break
+    t_out[size - 1] = t[n - 1]
+    breaks[size - 1] = region_breaks[n - 1]
+    for j in range(width):
+        z_out[j, size - 1] = z[j, n - 1]
+    return t_out, z_out, dh_out, breaks, switches, ever_on, always_on, merged

@@ -1,0 +1,79 @@
+"""Strategies shared by the tests: small networks, degenerate on purpose."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import strategies as st
+
+from bends.nets import MLP, TiedRNN
+
+# Dyadic values make coincidences likely: crossings on knots, neurons crossing together,
+# identically-zero neurons. Zero weights give dead neurons.
+DYADIC = st.sampled_from([-3.0, -2.0, -1.5, -1.0, -0.5, -0.25, 0.0, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0])
+
+
+#: Points of the segment (fractions of it) where a neuron may be made to vanish exactly.
+THROUGH = st.sampled_from([0.0, 0.125, 0.25, 0.375, 0.5, 0.5, 0.75, 1.0])
+
+
+@st.composite
+def mlps(draw, max_depth: int = 4, max_width: int = 6, input_dims=(1, 2), segment=None) -> MLP:
+    """MLPs with dyadic or Gaussian weights, degenerate on purpose.
+
+    Besides zero weights (dead neurons) and duplicated neurons, a dyadic network's neuron may
+    be the difference of two neurons of the layer below or a copy of one (zero at earlier
+    knots, or on whole intervals), and its bias may make it vanish exactly at a dyadic point
+    of ``segment`` (several neurons crossing at one point, crossings exactly on knots).
+    Everything stays dyadic, so float64 computes those coincidences exactly too.
+    """
+    gaussian = draw(st.booleans())
+    widths = [draw(st.sampled_from(input_dims))]
+    widths += [draw(st.integers(1, max_width)) for _ in range(draw(st.integers(1, max_depth)))]
+    widths.append(draw(st.integers(1, 2)))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    start, end = segment if segment is not None else (np.zeros(widths[0]), np.ones(widths[0]))
+    layers = []
+    for index, (fan_in, fan_out) in enumerate(zip(widths, widths[1:], strict=False)):
+        if gaussian:
+            layers.append((rng.normal(size=(fan_out, fan_in)), rng.normal(size=fan_out)))
+            continue
+        size = fan_in * fan_out
+        w = np.array(draw(st.lists(DYADIC, min_size=size, max_size=size)))
+        w = w.reshape(fan_out, fan_in)
+        b = np.array(draw(st.lists(DYADIC, min_size=fan_out, max_size=fan_out)))
+        last = index == len(widths) - 2
+        for row in range(fan_out):
+            kind = draw(st.sampled_from(["free", "through", "through", "difference", "copy"]))
+            if kind in ("difference", "copy") and index > 0 and fan_in > 1 and not last:
+                a, c = draw(st.permutations(range(fan_in)))[:2]
+                w[row] = 0.0
+                w[row, a] = draw(DYADIC.filter(bool))
+                if kind == "difference":
+                    w[row, c] = -w[row, a]
+                b[row] = 0.0
+            elif kind == "through" and not last:
+                tau = draw(THROUGH)
+                x = start + tau * (end - start)
+                h = MLP.from_layers([*layers, (np.eye(fan_in), np.zeros(fan_in))])(x) if layers else x
+                b[row] = -(w[row] @ h)
+        if fan_out > 1 and draw(st.booleans()):
+            w[-1], b[-1] = w[0], b[0]
+        layers.append((w, b))
+    return MLP.from_layers(layers)
+
+
+@st.composite
+def tied_rnns(draw, max_width: int = 4, max_steps: int = 4) -> TiedRNN:
+    width = draw(st.integers(2, max_width))
+    entries = draw(st.lists(DYADIC, min_size=width * width, max_size=width * width))
+    return TiedRNN(np.array(entries).reshape(width, width), draw(st.integers(1, max_steps)), 0)
+
+
+@st.composite
+def segments(draw, dim: int) -> tuple[np.ndarray, np.ndarray]:
+    coordinate = st.sampled_from([-4.0, -3.0, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0, 3.0, 5.0])
+    start = np.array(draw(st.lists(coordinate, min_size=dim, max_size=dim)))
+    end = np.array(draw(st.lists(coordinate, min_size=dim, max_size=dim)))
+    if np.array_equal(start, end):
+        end = end + 1.0
+    return start, end
