@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 from hypothesis import strategies as st
 
@@ -33,7 +35,7 @@ def mlps(draw, max_depth: int = 4, max_width: int = 6, input_dims=(1, 2), segmen
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     start, end = segment if segment is not None else (np.zeros(widths[0]), np.ones(widths[0]))
     layers = []
-    for index, (fan_in, fan_out) in enumerate(zip(widths, widths[1:], strict=False)):
+    for index, (fan_in, fan_out) in enumerate(itertools.pairwise(widths)):
         if gaussian:
             layers.append((rng.normal(size=(fan_out, fan_in)), rng.normal(size=fan_out)))
             continue
@@ -54,8 +56,9 @@ def mlps(draw, max_depth: int = 4, max_width: int = 6, input_dims=(1, 2), segmen
             elif kind == "through" and not last:
                 tau = draw(THROUGH)
                 x = start + tau * (end - start)
-                h = MLP.from_layers([*layers, (np.eye(fan_in), np.zeros(fan_in))])(x) if layers else x
-                b[row] = -(w[row] @ h)
+                if layers:
+                    x = MLP.from_layers([*layers, (np.eye(fan_in), np.zeros(fan_in))])(x)
+                b[row] = -(w[row] @ x)
         if fan_out > 1 and draw(st.booleans()):
             w[-1], b[-1] = w[0], b[0]
         layers.append((w, b))

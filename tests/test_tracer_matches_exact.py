@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
+from conftest import mlps, segments, tied_rnns
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bends import trace
-from conftest import mlps, segments, tied_rnns
 
 
 def assert_same_partition(net, start, end):
@@ -48,7 +48,7 @@ def test_duplicated_neurons_cross_at_one_knot():
     from bends.nets import MLP
 
     net = MLP.from_layers([(w, b), (np.array([[1.0, -1.0, 1.0]]), np.zeros(1))])
-    fast, exact = assert_same_partition(net, [0.0], [1.0])
+    fast, _exact = assert_same_partition(net, [0.0], [1.0])
     # relu(x-.5) - relu(x-.5) cancels: only the bend at 1/4 is in the output.
     assert fast.regions == 3 and fast.pieces == 2
     np.testing.assert_array_equal(fast.breakpoints, [0.25])
@@ -61,12 +61,14 @@ def test_crossing_exactly_at_a_knot_and_zero_on_an_interval():
     # Layer 1 makes knots at 1/4 and 1/2; layer 2's first neuron is h1 - h2, which is
     # zero exactly at 1/4 then grows (a crossing on a knot), its second is identically zero
     # on [0, 1/4] (0 there, then negative).
-    net = MLP.from_layers([
-        (np.array([[1.0], [1.0]]), np.array([-0.25, -0.5])),
-        (np.array([[1.0, -1.0], [-1.0, 0.0]]), np.array([0.0, 0.0])),
-        (np.array([[1.0, 1.0]]), np.zeros(1)),
-    ])
-    fast, exact = assert_same_partition(net, [0.0], [1.0])
+    net = MLP.from_layers(
+        [
+            (np.array([[1.0], [1.0]]), np.array([-0.25, -0.5])),
+            (np.array([[1.0, -1.0], [-1.0, 0.0]]), np.array([0.0, 0.0])),
+            (np.array([[1.0, 1.0]]), np.zeros(1)),
+        ]
+    )
+    fast, _exact = assert_same_partition(net, [0.0], [1.0])
     assert fast.dead[1].tolist() == [False, True]
     assert fast.snapped == 0
 

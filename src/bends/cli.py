@@ -6,6 +6,7 @@ stderr and exits with status 2; float64 resolution problems print one warning li
 
 from __future__ import annotations
 
+import itertools
 import json
 import sys
 import time
@@ -98,6 +99,12 @@ def count(
             f"({'exact' if tr.exact else 'float64'}, {seconds:.3g} s)",
             soft_wrap=True,
         )
+        if tr.merged or tr.snapped:
+            console.print(
+                f"note: {tr.merged} near-coincident crossings merged, {tr.snapped} values "
+                "snapped to zero (float64 tolerance policy; --exact to check)",
+                soft_wrap=True,
+            )
         if plot is not None:
             console.print(f"plot: {plot}")
 
@@ -122,7 +129,7 @@ def demo(
         torch.manual_seed(0)
         widths = [1, 32, 32, 32, 1]
         layers: list[torch.nn.Module] = []
-        for fan_in, fan_out in zip(widths, widths[1:], strict=False):
+        for fan_in, fan_out in itertools.pairwise(widths):
             layers += [torch.nn.Linear(fan_in, fan_out), torch.nn.ReLU()]
         random_net = from_torch(torch.nn.Sequential(*layers[:-1]))
         cases = [
@@ -136,11 +143,19 @@ def demo(
             began = time.perf_counter()
             tr = trace(net, a, b)
             seconds = time.perf_counter() - began
-            figure = save_figure(plot_trace(tr, title=f"{name}: {tr.pieces} pieces"),
-                                 out / f"{stem}.png")
+            figure = save_figure(
+                plot_trace(tr, title=f"{name}: {tr.pieces} pieces"), out / f"{stem}.png"
+            )
             segment = f"[{tr.start[0]:g}, {tr.end[0]:g}]"
-            table.add_row(name, segment, str(tr.pieces), str(tr.regions), str(len(tr.knots)),
-                          f"{seconds:.3f}", str(figure))
+            table.add_row(
+                name,
+                segment,
+                str(tr.pieces),
+                str(tr.regions),
+                str(len(tr.knots)),
+                f"{seconds:.3f}",
+                str(figure),
+            )
         console.print(table)
         console.print(f"figures in {out}/")
 

@@ -23,6 +23,7 @@ Example:
 
 from __future__ import annotations
 
+import itertools
 from fractions import Fraction
 
 import numpy as np
@@ -39,7 +40,10 @@ def _fractions(array: np.ndarray) -> list:
 
 
 def _affine(weight: Matrix, bias: Vector, x: Vector) -> Vector:
-    return [sum((wi * xi for wi, xi in zip(row, x, strict=True)), b) for row, b in zip(weight, bias)]
+    return [
+        sum((wi * xi for wi, xi in zip(row, x, strict=True)), b)
+        for row, b in zip(weight, bias, strict=True)
+    ]
 
 
 class _ExactNetwork:
@@ -78,19 +82,19 @@ def trace_exact(net: Network, start: np.ndarray, end: np.ndarray) -> Trace:
     knots = [Fraction(0), Fraction(1)]
     for layer in range(len(exact.hidden)):
         crossings = set()
-        for t0, t1 in zip(knots, knots[1:]):
+        for t0, t1 in itertools.pairwise(knots):
             z0, z1 = exact(t0)[0][layer], exact(t1)[0][layer]
             for a, b in zip(z0, z1, strict=True):
                 if a * b < 0:
                     crossings.add(t0 + (t1 - t0) * a / (a - b))
         knots = sorted(set(knots) | crossings)
 
-    mids = [(t0 + t1) / 2 for t0, t1 in zip(knots, knots[1:])]
+    mids = [(t0 + t1) / 2 for t0, t1 in itertools.pairwise(knots)]
     patterns = [[[v > 0 for v in z] for z in exact(m)[0]] for m in mids]
     values = [exact(t)[1] for t in knots]
     slopes = [
         [(b - a) / (t1 - t0) for a, b in zip(v0, v1, strict=True)]
-        for t0, t1, v0, v1 in zip(knots, knots[1:], values, values[1:])
+        for t0, t1, v0, v1 in zip(knots, knots[1:], values, values[1:], strict=False)
     ]
 
     region_breaks = np.zeros(len(knots), dtype=bool)

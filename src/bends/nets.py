@@ -177,7 +177,9 @@ class TiedRNN:
         if isinstance(self.output, bool) or not isinstance(self.output, int | np.integer):
             raise BendsError(f"output must be an integer, got {self.output!r}")
         if not 0 <= self.output < weight.shape[-1]:
-            raise BendsError(f"output {self.output} is not a coordinate of width {weight.shape[-1]}")
+            raise BendsError(
+                f"output {self.output} is not a coordinate of width {weight.shape[-1]}"
+            )
         object.__setattr__(self, "weight", weight)
         object.__setattr__(self, "steps", int(self.steps))
         object.__setattr__(self, "output", int(self.output))
@@ -280,9 +282,7 @@ def from_dict(data: Any) -> Network:
         unknown = set(tied) - {"weight", "steps", "output"}
         if unknown:
             raise BendsError(f'unknown keys in "tied": {sorted(unknown)}')
-        return TiedRNN(
-            _matrix(tied["weight"], "tied weight"), tied["steps"], tied.get("output", 0)
-        )
+        return TiedRNN(_matrix(tied["weight"], "tied weight"), tied["steps"], tied.get("output", 0))
     layers = data["layers"]
     if not isinstance(layers, list) or not layers:
         raise BendsError('"layers" must be a non-empty list')

@@ -17,10 +17,10 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
 
-from bends.regions import Trace  # noqa: E402
+from bends.regions import Trace
 
 #: Above this many bends, marking each one would only paint the axis.
 MAX_MARKED_BENDS = 2000

@@ -36,9 +36,9 @@ exactly on knots, neurons are identically zero on intervals, duplicated neurons 
   output slopes are equal when they differ by at most ``slope_rtol`` times that size. (Sizes
   are local to one layer: a bound carried through all layers grows like
   :math:`\prod \|W_\ell\|` and would swallow real bends in deep networks.)
-* Crossings of several neurons inside one interval that lie at most ``RESOLUTION = 2^{-40}``
-  apart in t are one knot: neurons that vanish at the same point do so in float64 only up to
-  rounding. ``Trace.merged`` counts such merges.
+* Crossings of several neurons inside one interval that lie at most ``MERGE_GAP = 2^{-46}``
+  (about 64 units in the last place of t ≤ 1) apart are one knot: neurons that vanish at the
+  same point do so in float64 only up to rounding. ``Trace.merged`` counts such merges.
 * When two knots that were not merged come closer than ``RESOLUTION``, float64 cannot locate
   them reliably any more and a :class:`~bends.errors.ResolutionWarning` says so; ``exact=True``
   (rational arithmetic, :mod:`bends.exact`) settles such cases for small networks.
@@ -73,6 +73,7 @@ from bends.nets import Network, TiedRNN, _require_unbatched
 ZERO_TOL = 2.0**-40
 SLOPE_RTOL = 1e-9
 RESOLUTION = 2.0**-40
+MERGE_GAP = 2.0**-46
 
 
 @dataclass(frozen=True, eq=False)
@@ -89,7 +90,7 @@ class Trace:
         crossings: per hidden layer, how often each neuron switches on or off (its bends).
         dead / always_on: per hidden layer, neurons that are off (resp. on) on the whole segment.
         snapped: pre-activations at knots that were snapped to exactly zero (see module doc).
-        merged: crossings that shared a knot with a crossing less than RESOLUTION away.
+        merged: crossings that shared a knot with a crossing at most MERGE_GAP away.
         exact_knots: the knots as Fractions when traced with ``exact=True``.
     """
 
@@ -258,7 +259,7 @@ def trace(
         dz[np.abs(dz) <= slope_rtol * (abs_w @ np.abs(dh))] = 0.0
 
         t, z, dh, region_breaks, switches, ever_on, always, merges = _insert_crossings(
-            t, z, dz, region_breaks, RESOLUTION
+            t, z, dz, region_breaks, MERGE_GAP
         )
         merged += merges
         crossings.append(switches)

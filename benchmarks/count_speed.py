@@ -1,0 +1,124 @@
+"""Speed and correctness of `bends.trace` against regioncam and a dense grid, in one run.
+
+    python benchmarks/count_speed.py [--quick]
+
+regioncam (PyPI, Rust, float32) counts the edges of the 1-D partition: activation regions.
+The grid estimator evaluates the network at 1e5 evenly spaced points and counts slope changes.
+Times are the best of a few runs after a warm-up (the compiled kernel is loaded first);
+ratios, not absolute times, are what carries between machines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import time
+
+import numpy as np
+import torch
+from rich.console import Console
+from rich.table import Table
+
+from bends import trace
+from bends.constructions import sawtooth
+from bends.nets import MLP
+from bends.torch_io import from_torch
+
+try:
+    import regioncam
+except ImportError:  # pragma: no cover - the bench extra installs it
+    regioncam = None
+
+
+def best_time(run, repeats: int):
+    best, result = float("inf"), None
+    for _ in range(repeats):
+        began = time.perf_counter()
+        result = run()
+        best = min(best, time.perf_counter() - began)
+    return best, result
+
+
+def regioncam_regions(net: MLP, lo: float, hi: float) -> int:
+    f32 = np.float32
+    # through_points covers the middle 3/4 of the line through its two points.
+    centre, half = (lo + hi) / 2, (hi - lo) / 2 / 0.75
+    cam = regioncam.Regioncam1D.through_points(np.array([[centre - half], [centre + half]], f32))
+    for i, (w, b) in enumerate(zip(net.weights, net.biases, strict=True)):
+        cam.linear(w.T.astype(f32), b.astype(f32))
+        if i < len(net.weights) - 1:
+            cam.relu()
+    return cam.num_edges
+
+
+def grid_pieces(net: MLP, lo: float, hi: float, points: int = 100_000) -> int:
+    x = np.linspace(lo, hi, points)
+    slopes = np.diff(net(x[:, None])[:, 0]) / np.diff(x)
+    scale = np.abs(slopes).max() + 1e-300
+    return 1 + int(np.count_nonzero(np.abs(np.diff(slopes)) > 1e-9 * scale))
+
+
+def torch_default_mlp(widths: list[int], seed: int = 0) -> MLP:
+    torch.manual_seed(seed)
+    layers: list[torch.nn.Module] = []
+    for fan_in, fan_out in itertools.pairwise(widths):
+        layers += [torch.nn.Linear(fan_in, fan_out), torch.nn.ReLU()]
+    return from_torch(torch.nn.Sequential(*layers[:-1]))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller cases, for a smoke test")
+    args = parser.parse_args()
+    depths = [12, 14] if args.quick else [16, 18, 20, 22]
+    cases = [(f"sawtooth depth {d}", sawtooth(d), 0.0, 1.0) for d in depths]
+    shapes = {
+        "[1,32,32,32,1]": [1, 32, 32, 32, 1],
+        "[1,128x4,1]": [1, *[128] * 4, 1],
+        "[1,256x6,1]": [1, *[256] * 6, 1],
+        "[1,1024x3,1]": [1, *[1024] * 3, 1],
+    }
+    if args.quick:
+        shapes = dict(list(shapes.items())[:2])
+    cases += [(f"torch default {k}", torch_default_mlp(v), -10.0, 10.0) for k, v in shapes.items()]
+
+    trace(sawtooth(2))  # load the compiled kernel
+    table = Table(title="bends.trace vs regioncam vs a 1e5-point grid (times in seconds)")
+    for column in (
+        "network",
+        "bends pieces",
+        "bends regions",
+        "bends s",
+        "regioncam regions",
+        "regioncam s",
+        "speed-up",
+        "grid pieces",
+        "grid s",
+    ):
+        table.add_column(column, justify="right")
+    for name, net, lo, hi in cases:
+        ours_s, tr = best_time(lambda net=net, lo=lo, hi=hi: trace(net, [lo], [hi]), 3)
+        if regioncam is not None:
+            slow = "depth 2" in name or "depth 22" in name
+            cam_s, cam = best_time(
+                lambda net=net, lo=lo, hi=hi: regioncam_regions(net, lo, hi), 1 if slow else 3
+            )
+            cam_cell = str(cam) if cam == tr.regions else f"[red]{cam}[/] (exact {tr.regions})"
+            cam_cells = [cam_cell, f"{cam_s:.3f}", f"{cam_s / ours_s:.1f}x"]
+        else:
+            cam_cells = ["n/a", "n/a", "n/a"]
+        grid_s, grid = best_time(lambda net=net, lo=lo, hi=hi: grid_pieces(net, lo, hi), 1)
+        table.add_row(
+            name,
+            str(tr.pieces),
+            str(tr.regions),
+            f"{ours_s:.3f}",
+            *cam_cells,
+            str(grid),
+            f"{grid_s:.3f}",
+        )
+    Console().print(table)
+
+
+if __name__ == "__main__":
+    main()

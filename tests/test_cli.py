@@ -1,0 +1,136 @@
+"""`bends count` and `bends demo`: answers, JSON, plots, and one-line errors with status 2."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from bends import MLP, save
+from bends.cli import app
+from bends.constructions import sawtooth
+from bends.nets import TiedRNN
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def saw(tmp_path):
+    path = tmp_path / "saw.json"
+    save(sawtooth(6), path)
+    return path
+
+
+def test_count_json_reports_pieces_regions_and_breakpoints(saw):
+    result = runner.invoke(app, ["count", str(saw), "--json"])
+    assert result.exit_code == 0
+    out = json.loads(result.stdout)
+    assert out["pieces"] == out["regions"] == 64
+    assert out["breakpoints"] == [j / 64 for j in range(1, 64)]
+
+
+def test_count_exact_and_custom_segment_and_plot(saw, tmp_path):
+    plot = tmp_path / "saw.pdf"
+    args = ["count", str(saw), "--from", "-1", "--to", "2", "--exact", "--json", "--plot", plot]
+    result = runner.invoke(app, [str(a) for a in args])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["pieces"] == 64 + 2 and json.loads(result.stdout)["exact"]
+    assert plot.stat().st_size > 1000
+
+
+def test_count_reads_state_dicts_and_tied_rnns(tmp_path):
+    save(sawtooth(3), tmp_path / "saw.pt")
+    assert (
+        json.loads(runner.invoke(app, ["count", str(tmp_path / "saw.pt"), "--json"]).stdout)[
+            "pieces"
+        ]
+        == 8
+    )
+    save(TiedRNN(np.eye(2), steps=3), tmp_path / "rnn.json")
+    result = runner.invoke(
+        app, ["count", str(tmp_path / "rnn.json"), "--from", "0,1", "--to", "1,1", "--json"]
+    )
+    assert json.loads(result.stdout)["pieces"] == 1
+
+
+def _bad(tmp_path, text, name="bad.json"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("make_args", "message"),
+    [
+        (lambda p, s: [str(p / "missing.json")], "no such file"),
+        (lambda p, s: [str(_bad(p, "{not json"))], "not valid JSON"),
+        (
+            lambda p, s: [
+                str(
+                    _bad(
+                        p,
+                        '{"format": "bends-network", "version": 1, "layers": '
+                        '[{"weight": [[NaN]]}]}',
+                    )
+                )
+            ],
+            "NaN",
+        ),
+        (
+            lambda p, s: [
+                str(
+                    _bad(
+                        p,
+                        '{"format": "bends-network", "version": 1, "layers": '
+                        '[{"weight": [[1], [2]]}, {"weight": [[1]]}]}',
+                    )
+                )
+            ],
+            "inputs",
+        ),
+        (
+            lambda p, s: [
+                str(
+                    _bad(
+                        p,
+                        '{"format": "bends-network", "version": 1, "tied": '
+                        '{"weight": [[1]], "steps": -1}}',
+                    )
+                )
+            ],
+            "steps",
+        ),
+        (lambda p, s: [str(_bad(p, "garbage", "x.pt"))], "state_dict"),
+        (lambda p, s: [str(s), "--from", "0,0", "--to", "1,1"], "coordinates"),
+        (lambda p, s: [str(s), "--from", "0.5", "--to", "0.5"], "same point"),
+        (lambda p, s: [str(s), "--from", "a", "--to", "1"], "comma-separated"),
+        (lambda p, s: [str(s), "--from", "inf", "--to", "1"], "infinite"),
+        (lambda p, s: [str(s), "--from", "0"], "both ends"),
+        (lambda p, s: [str(s), "--plot", str(p / "x.svg")], ".png or .pdf"),
+    ],
+)
+def test_bad_input_gets_one_line_and_status_2(tmp_path, saw, make_args, message):
+    result = runner.invoke(app, ["count", *make_args(tmp_path, saw)])
+    assert result.exit_code == 2
+    assert "Traceback" not in result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0]
+
+
+def test_resolution_problems_are_reported_as_one_warning_line(tmp_path):
+    steep = 2.0**45  # two bends 2^-45 apart
+    w, b = np.array([[steep], [steep]]), np.array([-steep / 2, -steep / 2 - 1])
+    save(MLP.from_layers([(w, b), (np.array([[1.0, -1.0]]), np.zeros(1))]), tmp_path / "deep.json")
+    result = runner.invoke(app, ["count", str(tmp_path / "deep.json"), "--json"])
+    assert result.exit_code == 0
+    assert result.stderr.startswith("warning:") and "cannot resolve" in result.stderr
+
+
+def test_demo_prints_counts_and_writes_figures(tmp_path):
+    result = runner.invoke(app, ["demo", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "256" in result.stdout
+    assert (tmp_path / "sawtooth.png").stat().st_size > 1000
+    assert (tmp_path / "random_mlp.png").stat().st_size > 1000

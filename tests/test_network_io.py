@@ -1,0 +1,102 @@
+"""JSON format validation, torch conversion and state_dict round trips."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from conftest import mlps, tied_rnns
+from hypothesis import given, settings
+
+from bends import MLP, BendsError, TiedRNN, load, save, trace
+from bends.nets import from_dict
+from bends.torch_io import from_torch, to_torch
+
+
+@settings(max_examples=50, deadline=None)
+@given(net=mlps())
+def test_json_and_state_dict_round_trips_keep_every_weight(net, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("nets")
+    for name in ("net.json", "net.pt"):
+        save(net, folder / name)
+        back = load(folder / name)
+        for a, b in zip(net.weights + net.biases, back.weights + back.biases, strict=True):
+            np.testing.assert_array_equal(a, b)
+
+
+@settings(max_examples=50, deadline=None)
+@given(net=mlps())
+def test_torch_round_trip_computes_the_same_function(net):
+    seq = to_torch(net)
+    x = np.random.default_rng(0).normal(size=(64, net.input_dim))
+    np.testing.assert_allclose(
+        seq(torch.from_numpy(x)).detach().numpy(), net(x), rtol=1e-12, atol=1e-12
+    )
+    back = from_torch(seq)
+    assert all(np.array_equal(a, b) for a, b in zip(net.weights, back.weights, strict=True))
+
+
+@settings(max_examples=30, deadline=None)
+@given(net=tied_rnns())
+def test_tied_rnn_json_round_trip_and_torch_unrolling(net, tmp_path_factory):
+    path = tmp_path_factory.mktemp("rnn") / "rnn.json"
+    save(net, path)
+    back = load(path)
+    assert isinstance(back, TiedRNN) and back.steps == net.steps and back.output == net.output
+    np.testing.assert_array_equal(back.weight, net.weight)
+    x = np.abs(np.random.default_rng(1).normal(size=(8, net.width)))
+    np.testing.assert_allclose(to_torch(net)(torch.from_numpy(x)).detach().numpy(), net(x))
+
+
+def test_state_dict_of_a_trained_float32_sequential_loads(tmp_path):
+    torch.manual_seed(0)
+    seq = torch.nn.Sequential(torch.nn.Linear(2, 8), torch.nn.ReLU(), torch.nn.Linear(8, 1))
+    torch.save(seq.state_dict(), tmp_path / "model.pt")
+    net = load(tmp_path / "model.pt")
+    assert net.widths == [8] and net.input_dim == 2
+    assert trace(net, [-1.0, -1.0], [1.0, 1.0]).pieces >= 1
+
+
+def test_pickled_module_is_refused_without_unpickling(tmp_path):
+    seq = torch.nn.Sequential(torch.nn.Linear(1, 2))
+    torch.save(seq, tmp_path / "whole_module.pt")  # a pickled object, not weights
+    with pytest.raises(BendsError, match="weights_only"):
+        load(tmp_path / "whole_module.pt")
+
+
+def test_batched_networks_iterate_over_models():
+    w1, b1 = np.ones((3, 2, 1)), np.zeros((3, 2))
+    w2, b2 = np.ones((3, 1, 2)), np.zeros((3, 1))
+    batch = MLP((w1, w2), (b1, b2))
+    assert batch.batch_shape == (3,) and len(list(batch)) == 3
+    with pytest.raises(BendsError, match="batch shape"):
+        trace(batch)
+
+
+DOC = {"format": "bends-network", "version": 1}
+
+
+@pytest.mark.parametrize(
+    ("doc", "message"),
+    [
+        ([], "JSON object"),
+        ({**DOC, "format": "onnx"}, "format"),
+        ({**DOC, "version": 2}, "version"),
+        (DOC, "exactly one of"),
+        ({**DOC, "layers": []}, "non-empty"),
+        ({**DOC, "layers": [{"weight": [[1, 2], [3]]}]}, "same, non-zero length"),
+        ({**DOC, "layers": [{"weight": [[1, "a"]]}]}, "only numbers"),
+        ({**DOC, "layers": [{"weight": [[1]], "bias": [1, 2]}]}, "bias has 2 entries"),
+        ({**DOC, "layers": [{"weight": [[1]]}, {"weight": [[1, 1]]}]}, "takes 2 inputs"),
+        ({**DOC, "layers": [{"weight": [[1]], "extra": 1}]}, "unknown keys"),
+        ({**DOC, "tied": {"weight": [[1, 2]], "steps": 2}}, "square"),
+        ({**DOC, "tied": {"weight": [[1]], "steps": -3}}, "at least 1"),
+        ({**DOC, "tied": {"weight": [[1]], "steps": 1.5}}, "integer"),
+        ({**DOC, "tied": {"weight": [[1]], "steps": 1, "output": 4}}, "not a coordinate"),
+    ],
+)
+def test_malformed_documents_get_one_clear_message(doc, message):
+    with pytest.raises(BendsError, match=message):
+        from_dict(json.loads(json.dumps(doc)))

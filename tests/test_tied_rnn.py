@@ -1,0 +1,52 @@
+"""Tied RNNs: equal to their unrolled MLP, invariant under scaling, no overflow at k = 1000."""
+
+from __future__ import annotations
+
+import numpy as np
+from conftest import tied_rnns
+from hypothesis import given, settings
+
+from bends import TiedRNN, trace
+
+
+@settings(max_examples=100, deadline=None)
+@given(net=tied_rnns(max_steps=6))
+def test_tied_rnn_traces_like_its_unrolled_mlp(net):
+    start, end = np.zeros(net.width), np.zeros(net.width)
+    start[1] = end[1] = 1.0
+    end[0] = 1.0
+    rnn, mlp = trace(net), trace(net.unroll(), start, end)
+    assert (rnn.pieces, rnn.regions) == (mlp.pieces, mlp.regions)
+    np.testing.assert_array_equal(rnn.knots, mlp.knots)
+    dense = net(mlp.points())
+    np.testing.assert_allclose(rnn(rnn.knots), dense, rtol=1e-12, atol=1e-12 * np.abs(dense).max())
+    np.testing.assert_allclose(mlp(mlp.knots), dense, rtol=1e-12, atol=1e-12 * np.abs(dense).max())
+
+
+def test_unroll_is_k_copies_of_w_and_a_readout():
+    w = np.arange(9.0).reshape(3, 3) - 4
+    mlp = TiedRNN(w, steps=4, output=2).unroll()
+    assert len(mlp.weights) == 5
+    assert all(np.array_equal(layer, w) for layer in mlp.weights[:4])
+    np.testing.assert_array_equal(mlp.weights[4], [[0.0, 0.0, 1.0]])
+
+
+def test_thousand_steps_do_not_overflow_and_count_like_the_rescaled_network():
+    rng = np.random.default_rng(3)
+    w = rng.normal(size=(5, 5))
+    big = TiedRNN(100.0 * w, steps=1000)
+    small = TiedRNN(w, steps=1000)
+    with np.errstate(over="ignore", invalid="ignore"):
+        naive = big(np.array([0.3, 1.0, 0, 0, 0]))
+    assert not np.isfinite(naive).all() or naive.item() == 0.0  # plain evaluation is useless
+    tr_big, tr_small = trace(big), trace(small)
+    assert np.isfinite(tr_big.values).all() and np.isfinite(tr_big.log_scale)
+    assert (tr_big.pieces, tr_big.regions) == (tr_small.pieces, tr_small.regions)
+    np.testing.assert_allclose(
+        tr_big.log_scale - tr_small.log_scale, 1000 * np.log(100.0), rtol=1e-9
+    )
+
+
+def test_identity_rnn_has_one_piece():
+    tr = trace(TiedRNN(np.eye(3), steps=50))
+    assert tr.pieces == tr.regions == 1
