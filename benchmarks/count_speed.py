@@ -117,7 +117,7 @@ def main() -> None:
             str(grid),
             f"{grid_s:.3f}",
         )
-    Console().print(table)
+    Console(width=200).print(table)
 
 
 if __name__ == "__main__":

@@ -32,8 +32,9 @@ exactly on knots, neurons are identically zero on intervals, duplicated neurons 
   whose sum it is (``zero_tol = 2^{-40}`` by default). ``Trace.snapped`` counts how often a
   nonzero value was snapped.
 * A slope :math:`\dot z_j = W_j \dot h` is taken as exactly zero when it is at most
-  ``slope_rtol`` (1e-9) times :math:`|W_j|\,|\dot h|`, the size of the terms it sums; two
-  output slopes are equal when they differ by at most ``slope_rtol`` times that size. (Sizes
+  ``slope_rtol`` (1e-9) times :math:`\|W_j\|_1 \max_k |\dot h_k|`, a bound on the size of
+  the terms it sums; two output slopes are equal when they differ by at most ``slope_rtol``
+  times that bound. (Sizes
   are local to one layer: a bound carried through all layers grows like
   :math:`\prod \|W_\ell\|` and would swallow real bends in deep networks.)
 * Crossings of several neurons inside one interval that lie at most ``MERGE_GAP = 2^{-46}``
@@ -250,13 +251,15 @@ def trace(
 
     for w, b in net.hidden_layers():
         abs_w = np.abs(w)
-        z = w @ h + b[:, None]
+        # One product gives the values at the knots and the slopes on the intervals.
+        both = w @ np.concatenate([h, dh], axis=1)
+        z, dz = both[:, : h.shape[1]], both[:, h.shape[1] :]
+        z += b[:, None]
         tiny = np.abs(z) <= zero_tol * (abs_w @ np.abs(h).max(axis=1) + np.abs(b))[:, None]
         if tiny.any():
             snapped += int(np.count_nonzero(tiny & (z != 0)))
             z[tiny] = 0.0
-        dz = w @ dh
-        dz[np.abs(dz) <= slope_rtol * (abs_w @ np.abs(dh))] = 0.0
+        dz[np.abs(dz) <= slope_rtol * np.outer(abs_w.sum(axis=1), np.abs(dh).max(axis=0))] = 0.0
 
         t, z, dh, region_breaks, switches, ever_on, always, merges = _insert_crossings(
             t, z, dz, region_breaks, MERGE_GAP
@@ -276,9 +279,7 @@ def trace(
     w, b = net.readout()
     values = w @ h + b[:, None]
     slopes = w @ dh
-    size = np.abs(w) @ np.abs(dh)
-    if size.shape[0] > 1:
-        size = size.max(axis=0, keepdims=True)
+    size = np.abs(w).sum(axis=1).max() * np.abs(dh).max(axis=0, keepdims=True)
     change = np.abs(slopes[:, 1:] - slopes[:, :-1])
     if change.shape[0] > 1:
         change = change.max(axis=0, keepdims=True)
