@@ -131,6 +131,6 @@ def test_resolution_problems_are_reported_as_one_warning_line(tmp_path):
 def test_demo_prints_counts_and_writes_figures(tmp_path):
     result = runner.invoke(app, ["demo", "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
-    assert "256" in result.stdout
+    assert "64" in result.stdout
     assert (tmp_path / "sawtooth.png").stat().st_size > 1000
     assert (tmp_path / "random_mlp.png").stat().st_size > 1000

@@ -133,7 +133,7 @@ def demo(
             layers += [torch.nn.Linear(fan_in, fan_out), torch.nn.ReLU()]
         random_net = from_torch(torch.nn.Sequential(*layers[:-1]))
         cases = [
-            ("sawtooth, depth 8", sawtooth(8), None, None, "sawtooth"),
+            ("sawtooth, depth 6", sawtooth(6), None, None, "sawtooth"),
             ("PyTorch default init [1,32,32,32,1]", random_net, [-10.0], [10.0], "random_mlp"),
         ]
         table = Table(title="bends demo: exact pieces along a segment")
