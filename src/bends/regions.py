@@ -249,19 +249,16 @@ def trace(
     snapped, merged, log_scale = 0, 0, 0.0
     renormalise = not net.has_bias
 
+    dh_top = np.abs(dh).max(axis=0)  # max over neurons of |dh| on each interval
     for w, b in net.hidden_layers():
         abs_w = np.abs(w)
-        # One product gives the values at the knots and the slopes on the intervals.
-        both = w @ np.concatenate([h, dh], axis=1)
-        z, dz = both[:, : h.shape[1]], both[:, h.shape[1] :]
-        z += b[:, None]
-        tiny = np.abs(z) <= zero_tol * (abs_w @ np.abs(h).max(axis=1) + np.abs(b))[:, None]
-        if tiny.any():
-            snapped += int(np.count_nonzero(tiny & (z != 0)))
-            z[tiny] = 0.0
-        dz[np.abs(dz) <= slope_rtol * np.outer(abs_w.sum(axis=1), np.abs(dh).max(axis=0))] = 0.0
-
-        t, z, dh, region_breaks, switches, ever_on, always, merges = _insert_crossings(
+        h_top = h.max(axis=1) if h.min() >= 0.0 else np.abs(h).max(axis=1)
+        z = _affine(w, h, b)
+        dz = _affine(w, dh)
+        snapped += _snap(
+            z, zero_tol * (abs_w @ h_top + np.abs(b)), dz, slope_rtol * abs_w.sum(axis=1), dh_top
+        )
+        t, z, dh, dh_top, region_breaks, switches, ever_on, always, merges = _insert_crossings(
             t, z, dz, region_breaks, MERGE_GAP
         )
         merged += merges
@@ -274,12 +271,13 @@ def trace(
             if top > 0.0:
                 h /= top
                 dh /= top
+                dh_top /= top
                 log_scale += math.log(top)
 
     w, b = net.readout()
-    values = w @ h + b[:, None]
-    slopes = w @ dh
-    size = np.abs(w).sum(axis=1).max() * np.abs(dh).max(axis=0, keepdims=True)
+    values = _affine(w, h, b)
+    slopes = _affine(w, dh)
+    size = np.abs(w).sum(axis=1).max() * dh_top[None, :]
     change = np.abs(slopes[:, 1:] - slopes[:, :-1])
     if change.shape[0] > 1:
         change = change.max(axis=0, keepdims=True)
@@ -314,6 +312,19 @@ def trace(
     )
 
 
+def _affine(w: np.ndarray, x: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
+    """``w @ x (+ b)`` for x of shape (in, points); a few scaled rows beat BLAS at small fan-in."""
+    if w.shape[1] > 4:
+        out = w @ x
+    else:
+        out = np.multiply.outer(w[:, 0], x[0])
+        for k in range(1, w.shape[1]):
+            out += np.multiply.outer(w[:, k], x[k])
+    if b is not None:
+        out += b[:, None]
+    return out
+
+
 _KERNEL = {"cache": True, "error_model": "numpy", "boundscheck": False}
 
 
@@ -323,103 +334,148 @@ def _crosses(a: float, b: float) -> bool:  # pragma: no cover - compiled
 
 
 @numba.njit(**_KERNEL)
+def _snap(z, zero_at, dz, slope_scale, dh_top):  # pragma: no cover - compiled
+    """In place: z[j, k] → 0 where |z[j, k]| <= zero_at[j]; dz[j, i] → 0 where
+    |dz[j, i]| <= slope_scale[j] * dh_top[i]. Returns how many nonzero values were snapped."""
+    snapped = 0
+    for j in range(z.shape[0]):
+        for k in range(z.shape[1]):
+            if abs(z[j, k]) <= zero_at[j] and z[j, k] != 0.0:
+                z[j, k] = 0.0
+                snapped += 1
+        for i in range(dz.shape[1]):
+            if abs(dz[j, i]) <= slope_scale[j] * dh_top[i]:
+                dz[j, i] = 0.0
+    return snapped
+
+
+@numba.njit(**_KERNEL)
 def _insert_crossings(t, z, dz, region_breaks, merge_gap):  # pragma: no cover - compiled
     """Insert the strict sign changes of every row of ``z`` (pre-activations at knots ``t``).
 
     ``dz`` holds each neuron's slope dz/dt on every interval, ``region_breaks`` flags the knots
     where an earlier layer's pattern changes. Returns the merged knots, the pre-activations
     there (exactly 0 for a neuron at its own crossing), the post-activation slopes on every
-    new interval, the updated region breaks, and per neuron: how often it switches, whether it
-    is ever on, whether it is always on.
+    new interval, the updated region breaks, per neuron how often it switches, whether it is
+    ever on and whether it is always on, and how many crossings were merged.
 
-    Pass 1 finds each interval's crossings and orders them (insertion sort: an interval rarely
-    holds more than a few); a prefix sum then gives every interval its place in the output.
-    Pass 2 writes each interval's knots: a neuron's state on the first and last part of an
-    interval is fixed by the signs at its ends, and it switches exactly at its own crossing,
-    so no sign is ever read off an interpolated value. Crossings in one interval at most
-    ``merge_gap`` apart share one knot (coincident up to rounding).
-    Where float64 puts a crossing
-    on top of a neighbouring knot the new interval has length zero (the caller warns).
+    1. Every neuron's crossings, neuron by neuron (rows are contiguous in memory).
+    2. Each interval's crossings ordered by position (insertion sort: an interval rarely holds
+       more than a few); crossings at most ``merge_gap`` apart share one knot (neurons that
+       vanish together do so in float64 only up to rounding); a prefix sum places every
+       interval's knots in the output.
+    3. Each neuron's row of the output, interval by interval: its state on the first and last
+       part of an interval is fixed by the signs at the interval's ends, and it switches
+       exactly at its own crossing, so no sign is ever read off an interpolated value.
+    Where float64 puts a crossing on top of a neighbouring knot the new interval has length
+    zero (the caller warns).
     """
     width, n = z.shape
-    count = np.zeros(n, dtype=np.int64)
-    for i in range(n - 1):
-        c = 0
-        for j in range(width):
-            c += _crosses(z[j, i], z[j, i + 1])
-        count[i + 1] = c
-    offset = np.cumsum(count)
-    where = np.empty(offset[-1])
-    frac = np.empty(offset[-1])
-    neuron = np.empty(offset[-1], dtype=np.int64)
-    distinct = np.zeros(n, dtype=np.int64)
-    merged = 0
-    for i in range(n - 1):
-        first, k = offset[i], offset[i]
-        for j in range(width):
+    # 1. crossings, neuron-major: (neuron, interval) and the position t of each.
+    offset = np.zeros(n, dtype=np.int64)  # crossings of interval i: slots offset[i]..offset[i+1]-1
+    for j in range(width):
+        for i in range(n - 1):
+            if _crosses(z[j, i], z[j, i + 1]):
+                offset[i + 1] += 1
+    for i in range(1, n):
+        offset[i] += offset[i - 1]
+    total = offset[n - 1]
+    c_neuron = np.empty(total, dtype=np.int32)
+    c_interval = np.empty(total, dtype=np.int32)
+    c_where = np.empty(total)
+    k = 0
+    for j in range(width):
+        for i in range(n - 1):
             a, b = z[j, i], z[j, i + 1]
             if _crosses(a, b):
-                f = a / (a - b)
-                tk = t[i] + (t[i + 1] - t[i]) * f
-                m = k
-                while m > first and where[m - 1] > tk:
-                    where[m], frac[m], neuron[m] = where[m - 1], frac[m - 1], neuron[m - 1]
-                    m -= 1
-                where[m], frac[m], neuron[m] = tk, f, j
+                c_neuron[k], c_interval[k] = j, i
+                c_where[k] = t[i] + (t[i + 1] - t[i]) * (a / (a - b))
                 k += 1
-        d = 0
-        for m in range(first, k):
-            if m == first or where[m] - where[m - 1] > merge_gap:
-                d += 1
+
+    # 2. order within intervals, merge coincident crossings, place knots.
+    order = np.empty(total, dtype=np.int32)  # slot -> crossing, by position within interval
+    start = np.zeros(n, dtype=np.int64)  # first used as each interval's fill count
+    for k in range(total):
+        i = c_interval[k]
+        m = offset[i] + start[i]
+        while m > offset[i] and c_where[order[m - 1]] > c_where[k]:
+            order[m] = order[m - 1]
+            m -= 1
+        order[m] = k
+        start[i] += 1
+    knot_of = np.empty(total, dtype=np.int32)  # crossing -> rank of its knot in its interval
+    knot_frac = np.empty(total)  # by slot: where each knot lies within its interval
+    knot_where = np.empty(total)
+    merged = 0
+    placed = 0
+    for i in range(n - 1):
+        rank = -1
+        for m in range(offset[i], offset[i + 1]):
+            k = order[m]
+            if rank < 0 or c_where[k] - knot_where[offset[i] + rank] > merge_gap:
+                rank += 1
+                knot_where[offset[i] + rank] = c_where[k]
+                a, b = z[c_neuron[k], i], z[c_neuron[k], i + 1]
+                knot_frac[offset[i] + rank] = a / (a - b)
             else:
                 merged += 1
-                where[m] = where[m - 1]
-        distinct[i + 1] = d
-    start = np.cumsum(distinct) + np.arange(n)
+            knot_of[k] = rank
+        start[i] = i + placed  # output index of old knot i
+        placed += rank + 1
+    start[n - 1] = n - 1 + placed
 
     size = start[-1] + 1
     t_out = np.empty(size)
+    breaks = np.zeros(size, dtype=np.bool_)
+    for i in range(n - 1):
+        t_out[start[i]] = t[i]
+        breaks[start[i]] = region_breaks[i]
+        for r in range(start[i + 1] - start[i] - 1):
+            t_out[start[i] + 1 + r] = knot_where[offset[i] + r]
+            breaks[start[i] + 1 + r] = True
+    t_out[size - 1] = t[n - 1]
+    breaks[size - 1] = region_breaks[n - 1]
+
+    # 3. each neuron's row; its crossings come in interval order (neuron-major from step 1).
     z_out = np.empty((width, size))
     dh_out = np.empty((width, size - 1))
-    breaks = np.zeros(size, dtype=np.bool_)
+    dh_top = np.zeros(size - 1)  # max over neurons of |dh| on each interval
     switches = np.zeros(width, dtype=np.int64)
     ever_on = np.zeros(width, dtype=np.bool_)
     always_on = np.ones(width, dtype=np.bool_)
-    state = np.empty(width, dtype=np.bool_)
-    for i in range(n - 1):
-        pos = start[i]
-        t_out[pos] = t[i]
-        breaks[pos] = region_breaks[i]
-        for j in range(width):
-            a, b = z[j, i], z[j, i + 1]
-            z_out[j, pos] = a
-            state[j] = a > 0.0 or (a == 0.0 and b > 0.0)
-            if i > 0 and state[j] != (a > 0.0 or (a == 0.0 and z[j, i - 1] > 0.0)):
+    k = 0
+    for j in range(width):
+        row, slope_row, out, dh_row = z[j], dz[j], z_out[j], dh_out[j]
+        for i in range(n - 1):
+            a, b = row[i], row[i + 1]
+            pos = start[i]
+            out[pos] = a
+            on = a > 0.0 or (a == 0.0 and b > 0.0)
+            if i > 0 and on != (a > 0.0 or (a == 0.0 and row[i - 1] > 0.0)):
                 breaks[pos] = True
                 switches[j] += 1
-        m = offset[i]
-        while True:
-            for j in range(width):
-                dh_out[j, pos] = dz[j, i] if state[j] else 0.0
-                ever_on[j] |= state[j]
-                always_on[j] &= state[j]
-            if m == offset[i + 1]:
-                break
-            pos += 1
-            t_out[pos] = where[m]
-            breaks[pos] = True
-            for j in range(width):
-                z_out[j, pos] = z[j, i] + (z[j, i + 1] - z[j, i]) * frac[m]
-            while True:
-                j = neuron[m]
-                z_out[j, pos] = 0.0
-                state[j] = not state[j]
+            last = b > 0.0 or (b == 0.0 and a > 0.0)
+            ever_on[j] |= on or last
+            always_on[j] &= on and last
+            crossing = -1
+            if k < total and c_neuron[k] == j and c_interval[k] == i:
+                crossing = knot_of[k]
                 switches[j] += 1
-                m += 1
-                if m == offset[i + 1] or where[m] != where[m - 1]:
-                    break
-    t_out[size - 1] = t[n - 1]
-    breaks[size - 1] = region_breaks[n - 1]
-    for j in range(width):
-        z_out[j, size - 1] = z[j, n - 1]
-    return t_out, z_out, dh_out, breaks, switches, ever_on, always_on, merged
+                k += 1
+            slope = slope_row[i]
+            size_on = abs(slope)
+            dh_row[pos] = slope if on else 0.0
+            if on and size_on > dh_top[pos]:
+                dh_top[pos] = size_on
+            for r in range(start[i + 1] - pos - 1):
+                p = pos + 1 + r
+                if r == crossing:
+                    out[p] = 0.0
+                    on = last
+                else:
+                    out[p] = a + (b - a) * knot_frac[offset[i] + r]
+                dh_row[p] = slope if on else 0.0
+                if on and size_on > dh_top[p]:
+                    dh_top[p] = size_on
+        out[size - 1] = row[n - 1]
+    return t_out, z_out, dh_out, dh_top, breaks, switches, ever_on, always_on, merged
