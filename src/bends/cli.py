@@ -111,6 +111,99 @@ def count(
     _guarded(run)
 
 
+def _floats(text: str | None, name: str) -> list[float] | None:
+    parsed = _parse_point(text, name)
+    return None if parsed is None else parsed.tolist()
+
+
+@app.command()
+def construct(
+    name: Annotated[str | None, typer.Argument(help="construction name (see --list)")] = None,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="network file")] = None,
+    list_all: Annotated[bool, typer.Option("--list", help="list constructions")] = False,
+    depth: Annotated[int | None, typer.Option(help="iterations / hidden layers")] = None,
+    steps: Annotated[int | None, typer.Option(help="tied-RNN steps")] = None,
+    m: Annotated[int | None, typer.Option("--m", help="number of sawtooth terms")] = None,
+    slope: Annotated[float | None, typer.Option(help="tent-map slope")] = None,
+    c: Annotated[float | None, typer.Option("--c", help="c in c|x| - 1")] = None,
+    peaks: Annotated[str | None, typer.Option(help="comma-separated peaks in (0, 1)")] = None,
+    scales: Annotated[str | None, typer.Option(help="comma-separated scales")] = None,
+    peak: Annotated[float | None, typer.Option(help="the common peak (RNN form)")] = None,
+    ratio: Annotated[float | None, typer.Option(help="scale ratio (RNN form)")] = None,
+    orbit: Annotated[str | None, typer.Option(help="comma-separated periodic orbit")] = None,
+    rnn: Annotated[bool | None, typer.Option("--rnn", help="the tied-RNN form")] = None,
+    add: Annotated[bool | None, typer.Option("--add", help="add waves instead")] = None,
+) -> None:
+    """Build a network from the theory and save it (JSON, or .pt for an MLP)."""
+
+    def run() -> None:
+        from bends.constructions import REGISTRY, build
+        from bends.nets import save
+        from bends.regions import trace
+
+        if list_all or name is None:
+            table = Table(title="constructions (bends construct NAME \\[options] -o net.json)")
+            for column in ("name", "parameters (defaults)", "what it is"):
+                table.add_column(column)
+            for key, entry in REGISTRY.items():
+                params = ", ".join(f"--{k} {v}" for k, v in entry.defaults.items())
+                table.add_row(key, params, entry.summary)
+            console.print(table)
+            return
+        given = {
+            "depth": depth,
+            "steps": steps,
+            "m": m,
+            "slope": slope,
+            "c": c,
+            "peak": peak,
+            "ratio": ratio,
+            "rnn": rnn,
+            "add": add,
+            "peaks": _floats(peaks, "--peaks"),
+            "scales": _floats(scales, "--scales"),
+            "orbit": _floats(orbit, "--orbit"),
+        }
+        params = {k: v for k, v in given.items() if v is not None}
+        net = build(name, **params)
+        if output is None:
+            raise BendsError("give the output file with -o FILE (.json or .pt)")
+        if output.suffix not in (".json", ".pt"):
+            raise BendsError(f"-o needs a .json or .pt file name, got {output}")
+        save(net, output)
+        expected = REGISTRY[name].pieces(**{**REGISTRY[name].defaults, **params})
+        tr = trace(net)
+        check = "" if expected is None else f" (closed form: {expected})"
+        console.print(f"{name}: {tr.pieces} pieces{check} → {output}", soft_wrap=True)
+
+    _guarded(run)
+
+
+@app.command()
+def plot(
+    net_file: Annotated[Path, typer.Argument(metavar="NET", help="network: .json or .pt")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="figure (.png or .pdf)")],
+    start: Annotated[str | None, typer.Option("--from", help="segment start")] = None,
+    end: Annotated[str | None, typer.Option("--to", help="segment end")] = None,
+    layers: Annotated[bool, typer.Option("--layers", help="every neuron, layer by layer")] = False,
+) -> None:
+    """Draw NET's output along a segment with its bends marked (and, with --layers, every neuron)."""
+
+    def run() -> None:
+        from bends.nets import load
+        from bends.plotting import plot_layers, plot_trace, save_figure
+        from bends.regions import trace
+
+        if output.suffix.lower() not in (".png", ".pdf"):
+            raise BendsError(f"-o needs a .png or .pdf file name, got {output}")
+        tr = trace(load(net_file), _parse_point(start, "--from"), _parse_point(end, "--to"))
+        title = f"{net_file.stem}: {tr.pieces} pieces, {tr.regions} regions"
+        figure = plot_layers(tr) if layers else plot_trace(tr, title=title)
+        console.print(f"{save_figure(figure, output)}: {tr.pieces} pieces")
+
+    _guarded(run)
+
+
 @app.command()
 def demo(
     out: Annotated[Path, typer.Option(help="where figures go")] = Path("runs/demo"),

@@ -65,6 +65,8 @@ class MLP:
 
     weights: tuple[np.ndarray, ...]
     biases: tuple[np.ndarray, ...]
+    #: The input segment the network is meant to be traced on (start, end), if any.
+    segment: tuple[np.ndarray, np.ndarray] | None = None
 
     def __post_init__(self) -> None:
         if len(self.weights) == 0:
@@ -91,11 +93,12 @@ class MLP:
                 )
         object.__setattr__(self, "weights", weights)
         object.__setattr__(self, "biases", biases)
+        object.__setattr__(self, "segment", _check_segment(self.segment, self.input_dim))
 
     @classmethod
-    def from_layers(cls, layers: Sequence[tuple[Any, Any]]) -> MLP:
+    def from_layers(cls, layers: Sequence[tuple[Any, Any]], segment=None) -> MLP:
         """Build from a list of ``(weight, bias)`` pairs, weight of shape (out, in)."""
-        return cls(tuple(w for w, _ in layers), tuple(b for _, b in layers))
+        return cls(tuple(w for w, _ in layers), tuple(b for _, b in layers), segment)
 
     @property
     def batch_shape(self) -> tuple[int, ...]:
@@ -144,7 +147,11 @@ class MLP:
         return (self[i] for i in range(len(self)))
 
     def __getitem__(self, index: int) -> MLP:
-        return MLP(tuple(w[index] for w in self.weights), tuple(b[index] for b in self.biases))
+        return MLP(
+            tuple(w[index] for w in self.weights),
+            tuple(b[index] for b in self.biases),
+            self.segment,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         _require_unbatched(self)
@@ -155,6 +162,7 @@ class MLP:
                 {"weight": w.tolist(), "bias": b.tolist()}
                 for w, b in zip(self.weights, self.biases, strict=True)
             ],
+            **_segment_dict(self.segment),
         }
 
 
@@ -165,6 +173,8 @@ class TiedRNN:
     weight: np.ndarray
     steps: int
     output: int = 0
+    #: The input segment the network is meant to be traced on (start, end), if any.
+    segment: tuple[np.ndarray, np.ndarray] | None = None
 
     def __post_init__(self) -> None:
         weight = _as_float_array(self.weight, "tied weight", 2)
@@ -183,6 +193,7 @@ class TiedRNN:
         object.__setattr__(self, "weight", weight)
         object.__setattr__(self, "steps", int(self.steps))
         object.__setattr__(self, "output", int(self.output))
+        object.__setattr__(self, "segment", _check_segment(self.segment, weight.shape[-1]))
 
     @property
     def batch_shape(self) -> tuple[int, ...]:
@@ -229,7 +240,7 @@ class TiedRNN:
 
     def unroll(self) -> MLP:
         """The equivalent MLP: k copies of ``(W, 0)`` and the coordinate readout."""
-        return MLP.from_layers([*self.hidden_layers(), self.readout()])
+        return MLP.from_layers([*self.hidden_layers(), self.readout()], self.segment)
 
     def __len__(self) -> int:
         if not self.batch_shape:
@@ -240,7 +251,7 @@ class TiedRNN:
         return (self[i] for i in range(len(self)))
 
     def __getitem__(self, index: int) -> TiedRNN:
-        return TiedRNN(self.weight[index], self.steps, self.output)
+        return TiedRNN(self.weight[index], self.steps, self.output, self.segment)
 
     def to_dict(self) -> dict[str, Any]:
         _require_unbatched(self)
@@ -248,10 +259,30 @@ class TiedRNN:
             "format": FORMAT,
             "version": VERSION,
             "tied": {"weight": self.weight.tolist(), "steps": self.steps, "output": self.output},
+            **_segment_dict(self.segment),
         }
 
 
 Network = MLP | TiedRNN
+
+
+def _check_segment(segment, dim: int) -> tuple[np.ndarray, np.ndarray] | None:
+    if segment is None:
+        return None
+    if len(segment) != 2:
+        raise BendsError("a segment is a pair (start, end)")
+    start, end = (_as_float_array(p, "segment point", 1) for p in segment)
+    if start.shape != (dim,) or end.shape != (dim,):
+        raise BendsError(f"segment points must have {dim} coordinates")
+    if np.array_equal(start, end):
+        raise BendsError("segment start and end are the same point")
+    return start, end
+
+
+def _segment_dict(segment) -> dict[str, Any]:
+    if segment is None:
+        return {}
+    return {"segment": {"start": segment[0].tolist(), "end": segment[1].tolist()}}
 
 
 def _require_unbatched(net: Network) -> None:
@@ -275,6 +306,14 @@ def from_dict(data: Any) -> Network:
         raise BendsError(f'unsupported "version" {data.get("version")!r} (this reads {VERSION})')
     if ("layers" in data) == ("tied" in data):
         raise BendsError('a network file needs exactly one of "layers" and "tied"')
+    unknown = set(data) - {"format", "version", "layers", "tied", "segment"}
+    if unknown:
+        raise BendsError(f"unknown keys: {sorted(unknown)}")
+    segment = data.get("segment")
+    if segment is not None:
+        if not isinstance(segment, dict) or set(segment) != {"start", "end"}:
+            raise BendsError('"segment" must be an object with "start" and "end"')
+        segment = (segment["start"], segment["end"])
     if "tied" in data:
         tied = data["tied"]
         if not isinstance(tied, dict) or "weight" not in tied or "steps" not in tied:
@@ -300,7 +339,7 @@ def from_dict(data: Any) -> Network:
             raise BendsError(f"layer {i} bias must be a list of numbers")
         weights.append(weight)
         biases.append(bias)
-    return MLP(tuple(weights), tuple(biases))
+    return MLP(tuple(weights), tuple(biases), segment)
 
 
 def _matrix(value: Any, name: str) -> np.ndarray:

@@ -44,6 +44,30 @@ def plot_trace(tr: Trace, title: str | None = None, ax: plt.Axes | None = None) 
     return ax.figure
 
 
+def plot_layers(tr: Trace, max_neurons: int = 16) -> Figure:
+    """Every hidden neuron's output against t, one panel per layer, and the network output.
+
+    Like Figure 3 of the manifold paper: one sees where each layer's bends come from. At most
+    ``max_neurons`` neurons are drawn per layer.
+    """
+    layers = len(tr.crossings)
+    columns = min(4, layers + 1)
+    rows = -(-(layers + 1) // columns)
+    figure, axes = plt.subplots(
+        rows, columns, figsize=(3.2 * columns, 2.4 * rows), layout="constrained", squeeze=False
+    )
+    for layer, ax in enumerate(axes.flat[:layers]):
+        post = np.maximum(tr.layer_values(layer), 0.0)
+        for neuron in range(min(post.shape[1], max_neurons)):
+            ax.plot(tr.knots, post[:, neuron], lw=0.8)
+        ax.set_title(f"layer {layer + 1}: {int(tr.crossings[layer].sum())} switches", fontsize=9)
+    plot_trace(tr, ax=axes.flat[layers])
+    axes.flat[layers].set_title(f"output: {tr.pieces} pieces", fontsize=9)
+    for ax in axes.flat[layers + 1 :]:
+        ax.axis("off")
+    return figure
+
+
 def save_figure(figure: Figure, path: str | Path) -> Path:
     """Save as PNG or PDF (by suffix) and close the figure."""
     path = Path(path)

@@ -176,11 +176,14 @@ class Trace:
 
 
 def default_segment(net: Network) -> tuple[np.ndarray, np.ndarray]:
-    """[0, 1] for 1-D input; for a tied RNN the line x(t) = (t, 1, 0, …, 0), t ∈ [0, 1].
+    """The network's own ``segment`` if it has one; else [0, 1] for 1-D input, and for a tied
+    RNN the line x(t) = (t, 1, 0, …, 0), t ∈ [0, 1].
 
     A bias-free network's regions are cones through the origin, so its pieces are counted on
     an affine line that misses the origin; coordinate 1 then acts as a constant.
     """
+    if net.segment is not None:
+        return net.segment
     if net.input_dim == 1:
         return np.zeros(1), np.ones(1)
     if isinstance(net, TiedRNN):

@@ -1,0 +1,141 @@
+r"""Compositional networks of Milkert, Hyde and Laine: waves of triangles added to y = x.
+
+A triangle with peak :math:`a \in (0, 1)` is
+:math:`T_a(u) = \sigma(u)/a - \sigma(u - a)/(a - a^2)` on [0, 1]; the waves are
+:math:`W_i = T_{a_i} \circ \dots \circ T_{a_0}` and the network computes
+
+.. math:: F(x) = x \mp \sum_{i=0}^{d-1} s_i W_i(x)
+
+(subtract for x³, x¹¹; add for sin, tanh) with d ReLU layers of width 4 and exactly
+:math:`2^d` pieces on (0, 1). Neurons are [acc, t1, t2, bias]; with
+:math:`S_i = s_i / s_{i-1}`, :math:`s_{-1} = 1`, hidden layer i maps
+
+.. math::
+    \text{acc}' = \text{acc} \mp \tfrac{S_i}{a_i} t_1 \pm \tfrac{S_i}{a_i - a_i^2} t_2,\quad
+    t_1' = \tfrac{S_i}{a_i} t_1 - \tfrac{S_i}{a_i - a_i^2} t_2,\quad
+    t_2' = t_1' - S_i a_{i+1}\,\text{bias},\quad \text{bias}' = S_i\,\text{bias},
+
+so that after it :math:`t_1 = s_i W_i`, :math:`t_2 = s_i\sigma(W_i - a_{i+1})`,
+:math:`\text{bias} = s_i`. The first layer maps x to [x, x, σ(x − a_0), 1]; the output layer is
+the accumulator row of the last step, without ReLU. The accumulator passes through ReLU, so
+the running sums must stay ≥ 0 on [0, 1] (they do near the targets of the paper).
+
+The differentiable manifold sets :math:`s_{i+1} = s_i (1 - a_{i+1}) a_{i+2}` with
+:math:`s_0 = (1 - a_0) a_1`, or :math:`a_0 a_1` when waves are subtracted. With every
+:math:`a_i = 1/2` and :math:`s_i = 4^{-(i+1)}` the network is Yarotsky's x² approximation.
+
+Example:
+    >>> import numpy as np
+    >>> from bends import trace
+    >>> net = compositional(np.full(5, 0.5), 4.0 ** -np.arange(1, 6), subtract=True)
+    >>> trace(net).pieces
+    32
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from bends.errors import BendsError
+from bends.nets import MLP, TiedRNN
+
+
+def compositional_layers(
+    peaks: torch.Tensor, scales: torch.Tensor, subtract: bool
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """The ``(W, b)`` of every layer as a differentiable function of peaks and scales.
+
+    ``peaks`` and ``scales`` have shape (..., d): a leading batch axis gives many networks
+    at once. Gradients flow to both (stage 2 of the manifold training trains them).
+    """
+    if peaks.shape != scales.shape or peaks.shape[-1] < 1:
+        raise BendsError("peaks and scales need the same shape (..., d) with d >= 1")
+    sign = -1.0 if subtract else 1.0
+    batch, d = peaks.shape[:-1], peaks.shape[-1]
+    zero = torch.zeros(batch, dtype=peaks.dtype, device=peaks.device)
+    one = torch.ones_like(zero)
+    first_w = torch.stack([one, one, one, zero], dim=-1)[..., None]
+    first_b = torch.stack([zero, zero, -peaks[..., 0], one], dim=-1)
+    layers = [(first_w, first_b)]
+    previous = one
+    for i in range(d):
+        a, ratio = peaks[..., i], scales[..., i] / previous
+        previous = scales[..., i]
+        up, down = ratio / a, ratio / (a - a * a)
+        t1_row = torch.stack([zero, up, -down, zero], dim=-1)
+        acc_row = torch.stack([one, sign * up, -sign * down, zero], dim=-1)
+        if i == d - 1:
+            layers.append((acc_row[..., None, :], zero[..., None]))
+            break
+        next_peak = peaks[..., i + 1]
+        t2_row = torch.stack([zero, up, -down, -ratio * next_peak], dim=-1)
+        bias_row = torch.stack([zero, zero, zero, ratio], dim=-1)
+        w = torch.stack([acc_row, t1_row, t2_row, bias_row], dim=-2)
+        layers.append((w, torch.zeros((*batch, 4), dtype=peaks.dtype, device=peaks.device)))
+    return layers
+
+
+def _check_peaks(peaks) -> np.ndarray:
+    a = np.atleast_1d(np.asarray(peaks, dtype=np.float64))
+    if a.ndim != 1 or a.size < 1 or np.any((a <= 0) | (a >= 1)):
+        raise BendsError("peaks must be a non-empty list of numbers strictly between 0 and 1")
+    return a
+
+
+def manifold_scales(peaks, subtract: bool) -> np.ndarray:
+    """Scales on the differentiable manifold: s_0 from a_0, a_1, then s_{i+1} = s_i(1 − a_{i+1})a_{i+2}.
+
+    Takes d + 1 peaks and returns d scales (the last peak only sets the last scale).
+    """
+    a = _check_peaks(peaks)
+    if a.size < 2:
+        raise BendsError("the manifold rule needs at least two peaks")
+    s = np.empty(a.size - 1)
+    s[0] = (a[0] if subtract else 1.0 - a[0]) * a[1]
+    for i in range(1, s.size):
+        s[i] = s[i - 1] * (1.0 - a[i]) * a[i + 1]
+    return s
+
+
+def compositional(peaks, scales, subtract: bool = True) -> MLP:
+    """The compositional network x ∓ Σ s_i W_i (d = len(peaks) ReLU layers, 2^d pieces)."""
+    a = _check_peaks(peaks)
+    s = np.atleast_1d(np.asarray(scales, dtype=np.float64))
+    if s.shape != a.shape or np.any(s <= 0):
+        raise BendsError("scales must be positive, one per peak")
+    layers = compositional_layers(torch.from_numpy(a), torch.from_numpy(s), subtract)
+    return MLP.from_layers(
+        [(w.numpy(), b.numpy()) for w, b in layers], segment=(np.zeros(1), np.ones(1))
+    )
+
+
+def compositional_rnn(peak: float, ratio: float, steps: int, subtract: bool = True) -> TiedRNN:
+    r"""The tied-RNN special case: every :math:`a_i = a`, geometric :math:`s_i = r^{i+1}`.
+
+    One step is the hidden layer with :math:`S_i = r`; a first step from the input line
+    :math:`(x(1 \pm 1), a x / r, 0, 1 / r)` (+ for subtracted waves) produces the first
+    layer's [x, x, σ(x − a), 1]. After k steps the output is :math:`x \mp \sum_{i \le k-2} r^{i+1} W_i`
+    (:math:`2^{k-1}` pieces). With a = 1/2 and r = 1/4 this is Yarotsky's f_{k−1}.
+    """
+    (a,) = _check_peaks([peak])
+    if not ratio > 0:
+        raise BendsError("the scale ratio must be positive")
+    pair = torch.tensor([a, a], dtype=torch.float64)
+    scales = torch.tensor([ratio, ratio * ratio], dtype=torch.float64)
+    layers = compositional_layers(pair, scales, subtract)
+    weight = layers[1][0].numpy()
+    start = np.array([0.0, 0.0, 0.0, 1.0 / ratio])
+    end = np.array([2.0 if subtract else 0.0, a / ratio, 0.0, 1.0 / ratio])
+    return TiedRNN(weight, steps, 0, segment=(start, end))
+
+
+def compositional_value(x, peaks, scales, subtract: bool = True) -> np.ndarray:
+    """x ∓ Σ s_i W_i(x) evaluated directly from the triangles (the tests' reference)."""
+    x = np.asarray(x, dtype=np.float64)
+    wave, total = x, x.copy()
+    sign = -1.0 if subtract else 1.0
+    for a, s in zip(_check_peaks(peaks), np.atleast_1d(scales), strict=True):
+        wave = np.maximum(wave, 0) / a - np.maximum(wave - a, 0) / (a - a * a)
+        total += sign * s * wave
+    return total
