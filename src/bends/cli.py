@@ -187,7 +187,7 @@ def plot(
     end: Annotated[str | None, typer.Option("--to", help="segment end")] = None,
     layers: Annotated[bool, typer.Option("--layers", help="every neuron, layer by layer")] = False,
 ) -> None:
-    """Draw NET's output along a segment with its bends marked (and, with --layers, every neuron)."""
+    """Draw NET's output along a segment with its bends (--layers: every neuron, by layer)."""
 
     def run() -> None:
         from bends.nets import load

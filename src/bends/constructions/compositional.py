@@ -84,7 +84,7 @@ def _check_peaks(peaks) -> np.ndarray:
 
 
 def manifold_scales(peaks, subtract: bool) -> np.ndarray:
-    """Scales on the differentiable manifold: s_0 from a_0, a_1, then s_{i+1} = s_i(1 − a_{i+1})a_{i+2}.
+    """Scales on the differentiable manifold: s_{i+1} = s_i (1 − a_{i+1}) a_{i+2}.
 
     Takes d + 1 peaks and returns d scales (the last peak only sets the last scale).
     """
@@ -115,8 +115,9 @@ def compositional_rnn(peak: float, ratio: float, steps: int, subtract: bool = Tr
 
     One step is the hidden layer with :math:`S_i = r`; a first step from the input line
     :math:`(x(1 \pm 1), a x / r, 0, 1 / r)` (+ for subtracted waves) produces the first
-    layer's [x, x, σ(x − a), 1]. After k steps the output is :math:`x \mp \sum_{i \le k-2} r^{i+1} W_i`
-    (:math:`2^{k-1}` pieces). With a = 1/2 and r = 1/4 this is Yarotsky's f_{k−1}.
+    layer's [x, x, σ(x − a), 1]. After k steps the output is
+    :math:`x \mp \sum_{i \le k-2} r^{i+1} W_i` (:math:`2^{k-1}` pieces). With a = 1/2 and
+    r = 1/4 this is Yarotsky's f_{k−1}.
     """
     (a,) = _check_peaks([peak])
     if not ratio > 0:

@@ -33,7 +33,7 @@ PHI = (1.0 + 5.0**0.5) / 2.0
 
 @dataclass(frozen=True, eq=False)
 class PiecewiseLinearMap:
-    """A continuous piecewise-linear map of [x[0], x[-1]] into itself, by breakpoints x and values y."""
+    """A continuous piecewise-linear map of [x[0], x[-1]] into itself: breakpoints x, values y."""
 
     x: np.ndarray
     y: np.ndarray

@@ -36,7 +36,7 @@ _TENT = np.array([2.0, -4.0])
 
 
 def sawtooth_series(alpha: float, coefficients) -> MLP:
-    r"""The MLP of :math:`\alpha x + \sum_{s=1}^m c_s g_s(x)` on [0, 1], m hidden layers of width 4.
+    r"""The MLP of :math:`\alpha x + \sum_{s=1}^m c_s g_s(x)` on [0, 1]: m hidden layers, width 4.
 
     Neurons: the positive and negative parts of the running sum (so any coefficients work),
     and the split :math:`\sigma(u), \sigma(u - 1/2)` of the current sawtooth :math:`u = g_{s-1}`.
@@ -55,7 +55,7 @@ def sawtooth_series(alpha: float, coefficients) -> MLP:
 
 
 def sawtooth_series_rnn(alpha: float, ratio_weight: float, steps: int) -> TiedRNN:
-    r"""A tied RNN of width 4 whose output after k steps is :math:`\alpha x + w \sum_{s<k} g_s(x)/4^s`.
+    r"""A width-4 tied RNN with output :math:`\alpha x + w \sum_{s<k} g_s(x)/4^s` after k steps.
 
     State :math:`(\text{ACC}, D, A, B)` after step s: the running sum, the decaying scale
     :math:`D = 4^{1-s}`, and the scaled split :math:`A = D\,\sigma(u)`,
