@@ -134,3 +134,40 @@ def test_demo_prints_counts_and_writes_figures(tmp_path):
     assert "64" in result.stdout
     assert (tmp_path / "sawtooth.png").stat().st_size > 1000
     assert (tmp_path / "random_mlp.png").stat().st_size > 1000
+
+
+def test_construct_list_save_count_and_plot_layers(tmp_path):
+    listing = runner.invoke(app, ["construct", "--list"])
+    assert (
+        listing.exit_code == 0
+        and "yarotsky" in listing.stdout
+        and "compositional" in listing.stdout
+    )
+    net = tmp_path / "y.json"
+    built = runner.invoke(app, ["construct", "yarotsky", "--m", "5", "--rnn", "-o", str(net)])
+    assert built.exit_code == 0 and "32 pieces (closed form: 32)" in built.stdout
+    counted = runner.invoke(app, ["count", str(net), "--json"])  # uses the stored segment
+    assert json.loads(counted.stdout)["pieces"] == 32
+    for figure, extra in ((tmp_path / "y.png", []), (tmp_path / "layers.pdf", ["--layers"])):
+        drawn = runner.invoke(app, ["plot", str(net), "-o", str(figure), *extra])
+        assert drawn.exit_code == 0, drawn.output
+        assert figure.stat().st_size > 1000
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["construct", "nope", "-o", "x.json"], "unknown construction"),
+        (["construct", "yarotsky", "--depth", "3", "-o", "x.json"], "takes m, rnn"),
+        (["construct", "compositional", "--peaks", "0.5,1.5", "-o", "x.json"], "between 0 and 1"),
+        (["construct", "sawtooth", "--depth", "0", "-o", "x.json"], "positive integer"),
+        (["construct", "sawtooth"], "-o FILE"),
+        (["construct", "tent", "--slope", "3", "-o", "x.json"], "slope <= 2"),
+        (["construct", "orbit", "--orbit", "1,1", "-o", "x.json"], "distinct"),
+    ],
+)
+def test_construct_bad_parameters_get_one_line_and_status_2(tmp_path, args, message):
+    result = runner.invoke(app, [a if a != "x.json" else str(tmp_path / a) for a in args])
+    assert result.exit_code == 2
+    assert "Traceback" not in result.output and message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1

@@ -321,7 +321,8 @@ def from_dict(data: Any) -> Network:
         unknown = set(tied) - {"weight", "steps", "output"}
         if unknown:
             raise BendsError(f'unknown keys in "tied": {sorted(unknown)}')
-        return TiedRNN(_matrix(tied["weight"], "tied weight"), tied["steps"], tied.get("output", 0))
+        weight = _matrix(tied["weight"], "tied weight")
+        return TiedRNN(weight, tied["steps"], tied.get("output", 0), segment)
     layers = data["layers"]
     if not isinstance(layers, list) or not layers:
         raise BendsError('"layers" must be a non-empty list')

@@ -43,6 +43,10 @@ exactly on knots, neurons are identically zero on intervals, duplicated neurons 
 * When two knots that were not merged come closer than ``RESOLUTION``, float64 cannot locate
   them reliably any more and a :class:`~bends.errors.ResolutionWarning` says so; ``exact=True``
   (rational arithmetic, :mod:`bends.exact`) settles such cases for small networks.
+* ``exact=True`` counts the pieces of the network *as stored*: weights meant to be 1/3 or
+  1/(a − a²) are binary fractions near them, and where the ideal network has an exact zero the
+  stored one may have slivers of width ~1e-17, finer than float64 can represent in t. The
+  float tracer then counts the intended pieces and cannot see (or flag) those slivers.
 
 Bias-free networks (tied RNNs) are renormalised after every layer by the largest |h| at the
 knots: the partition is invariant under positive rescaling, so k = 1000 steps do not overflow.
