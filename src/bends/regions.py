@@ -48,9 +48,10 @@ exactly on knots, neurons are identically zero on intervals, duplicated neurons 
   stored one may have slivers of width ~1e-17, finer than float64 can represent in t. The
   float tracer then counts the intended pieces and cannot see (or flag) those slivers.
 
-Bias-free networks (tied RNNs) are renormalised after every layer by the largest |h| at the
-knots: the partition is invariant under positive rescaling, so k = 1000 steps do not overflow.
-Output values are reported as ``values * exp(log_scale)``.
+Bias-free networks (tied RNNs) are renormalised by the largest |h| at the knots whenever it
+leaves [2^-64, 2^64]: the partition is invariant under positive rescaling, so k = 1000 steps
+neither overflow nor underflow. Output values and slopes are then reported as
+``values * exp(log_scale)``; ``Trace.__call__`` applies the scale.
 
 Example:
     >>> import numpy as np
@@ -79,6 +80,7 @@ ZERO_TOL = 2.0**-40
 SLOPE_RTOL = 1e-9
 RESOLUTION = 2.0**-40
 MERGE_GAP = 2.0**-46
+RESCALE_ABOVE, RESCALE_BELOW = 2.0**64, 2.0**-64
 
 
 @dataclass(frozen=True, eq=False)
@@ -275,7 +277,7 @@ def trace(
         h = np.maximum(z, 0.0, out=z)
         if renormalise:
             top = float(h.max())
-            if top > 0.0:
+            if top > 0.0 and not RESCALE_BELOW <= top <= RESCALE_ABOVE:
                 h /= top
                 dh /= top
                 dh_top /= top
