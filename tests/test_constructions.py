@@ -196,3 +196,46 @@ def test_every_registered_construction_meets_its_count_and_the_exact_tracer(name
     )
     exact = trace(small, exact=True)
     assert (trace(small).pieces, trace(small).regions) == (exact.pieces, exact.regions)
+
+
+@pytest.mark.parametrize("j", range(0, 13))
+def test_devils_staircase_rnn_computes_cantor_iterates_with_2_to_the_j_plus_1_minus_1_pieces(j):
+    from bends.constructions import cantor_iterate, devils_staircase
+
+    net = devils_staircase(j)
+    assert net.width == 7 and net.steps == j + 1
+    tr = trace(net)
+    assert tr.pieces == 2 ** (j + 1) - 1
+    y = np.linspace(0, 1, 3**8 + 1)
+    np.testing.assert_allclose(tr(y)[:, 0], cantor_iterate(y, j), atol=1e-12)
+    if j <= 4:  # every weight is a binary fraction: the exact oracle applies
+        exact = trace(net, exact=True)
+        assert (exact.pieces, exact.regions) == (tr.pieces, tr.regions)
+
+
+@pytest.mark.parametrize("m", range(1, 9))
+def test_blog_candidate_rnn_equals_the_mlp(m):
+    from bends.constructions import blog_candidate_rnn
+
+    rnn, mlp = trace(blog_candidate_rnn(m)), trace(blog_candidate(m))
+    assert rnn.pieces == mlp.pieces == 2**m
+    np.testing.assert_allclose(rnn(X), mlp(X), atol=1e-12)
+
+
+def test_spectral_norm_cannot_go_below_the_spectral_radius_and_similarity_keeps_pieces():
+    from bends import TiedRNN
+    from bends.constructions import blog_candidate_rnn, spectral_norms
+
+    net = blog_candidate_rnn(5)
+    report = spectral_norms(net.weight)
+    assert report["spectral_radius"] - 1e-9 <= report["best_diagonal_similarity"]
+    assert report["best_diagonal_similarity"] <= report["as_built"] + 1e-12
+    s = np.asarray(report["diagonal"])
+    similar = TiedRNN(
+        (s[:, None] * net.weight) / s[None, :],
+        net.steps,
+        net.output,
+        segment=(s * net.segment[0], s * net.segment[1]),
+    )
+    assert trace(similar).pieces == trace(net).pieces
+    np.testing.assert_allclose(trace(similar)(X) / s[net.output], trace(net)(X), atol=1e-12)

@@ -124,6 +124,7 @@ def construct(
     depth: Annotated[int | None, typer.Option(help="iterations / hidden layers")] = None,
     steps: Annotated[int | None, typer.Option(help="tied-RNN steps")] = None,
     m: Annotated[int | None, typer.Option("--m", help="number of sawtooth terms")] = None,
+    j: Annotated[int | None, typer.Option("--j", help="Cantor iterate index")] = None,
     slope: Annotated[float | None, typer.Option(help="tent-map slope")] = None,
     c: Annotated[float | None, typer.Option("--c", help="c in c|x| - 1")] = None,
     peaks: Annotated[str | None, typer.Option(help="comma-separated peaks in (0, 1)")] = None,

@@ -32,9 +32,9 @@ exactly on knots, neurons are identically zero on intervals, duplicated neurons 
   whose sum it is (``zero_tol = 2^{-40}`` by default). ``Trace.snapped`` counts how often a
   nonzero value was snapped.
 * A slope :math:`\dot z_j = W_j \dot h` is taken as exactly zero when it is at most
-  ``slope_rtol`` (1e-9) times :math:`\|W_j\|_1 \max_k |\dot h_k|`, a bound on the size of
-  the terms it sums; two output slopes are equal when they differ by at most ``slope_rtol``
-  times that bound. (Sizes
+  ``slope_rtol`` (1e-9) times :math:`|W_j|\,|\dot h|`, the size of the terms it sums; two
+  output slopes are equal when they differ by at most ``slope_rtol`` times
+  :math:`\|W\|_\infty \max_k |\dot h_k|`. (Sizes
   are local to one layer: a bound carried through all layers grows like
   :math:`\prod \|W_\ell\|` and would swallow real bends in deep networks.)
 * Crossings of several neurons inside one interval that lie at most ``MERGE_GAP = 2^{-46}``
@@ -264,9 +264,8 @@ def trace(
         h_top = h.max(axis=1) if h.min() >= 0.0 else np.abs(h).max(axis=1)
         z = _affine(w, h, b)
         dz = _affine(w, dh)
-        snapped += _snap(
-            z, zero_tol * (abs_w @ h_top + np.abs(b)), dz, slope_rtol * abs_w.sum(axis=1), dh_top
-        )
+        zero_at = zero_tol * (abs_w @ h_top + np.abs(b))
+        snapped += _snap(z, zero_at, dz, abs_w, dh, dh_top, slope_rtol)
         t, z, dh, dh_top, region_breaks, switches, ever_on, always, merges = _insert_crossings(
             t, z, dz, region_breaks, MERGE_GAP
         )
@@ -343,18 +342,31 @@ def _crosses(a: float, b: float) -> bool:  # pragma: no cover - compiled
 
 
 @numba.njit(**_KERNEL)
-def _snap(z, zero_at, dz, slope_scale, dh_top):  # pragma: no cover - compiled
+def _snap(z, zero_at, dz, abs_w, dh, dh_top, slope_rtol):  # pragma: no cover - compiled
     """In place: z[j, k] → 0 where |z[j, k]| <= zero_at[j]; dz[j, i] → 0 where
-    |dz[j, i]| <= slope_scale[j] * dh_top[i]. Returns how many nonzero values were snapped."""
+    |dz[j, i]| <= slope_rtol · Σ_k |W[j, k]| |dh[k, i]| (the size of the terms it sums).
+
+    The cheap bound ‖W_j‖₁ · max_k |dh[k, i]| picks the candidates; only those pay for the
+    exact size. Returns how many nonzero values of z were snapped.
+    """
     snapped = 0
-    for j in range(z.shape[0]):
+    width, fan_in = abs_w.shape
+    for j in range(width):
         for k in range(z.shape[1]):
             if abs(z[j, k]) <= zero_at[j] and z[j, k] != 0.0:
                 z[j, k] = 0.0
                 snapped += 1
+        row_sum = 0.0
+        for k in range(fan_in):
+            row_sum += abs_w[j, k]
         for i in range(dz.shape[1]):
-            if abs(dz[j, i]) <= slope_scale[j] * dh_top[i]:
-                dz[j, i] = 0.0
+            slope = abs(dz[j, i])
+            if slope <= slope_rtol * row_sum * dh_top[i]:
+                size = 0.0
+                for k in range(fan_in):
+                    size += abs_w[j, k] * abs(dh[k, i])
+                if slope <= slope_rtol * size:
+                    dz[j, i] = 0.0
     return snapped
 
 

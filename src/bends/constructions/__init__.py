@@ -36,8 +36,11 @@ from bends.constructions.maps import (
     sawtooth_rnn,
     tent_map,
 )
+from bends.constructions.norms import spectral_norms
+from bends.constructions.staircase import cantor_iterate, devils_staircase
 from bends.constructions.yarotsky import (
     blog_candidate,
+    blog_candidate_rnn,
     parabola,
     parabola_rnn,
     sawtooth_series,
@@ -112,10 +115,16 @@ REGISTRY: dict[str, Construction] = {
         lambda m, **_: 2**m,
     ),
     "candidate": Construction(
-        "the blog's candidate ¼t₁ + 1/32 t₂ + 1/128 t₄ + … (m terms)",
-        lambda m: blog_candidate(m),
-        {"m": 4},
+        "the blog's candidate ¼t₁ + 1/32 t₂ + 1/128 t₄ + … (m terms; --rnn: width 7)",
+        lambda m, rnn=False: blog_candidate_rnn(m) if rnn else blog_candidate(m),
+        {"m": 4, "rnn": False},
         lambda m, **_: 2**m,
+    ),
+    "staircase": Construction(
+        "devil's staircase: width-7 tied RNN computing the Cantor iterate F_j (j + 1 steps)",
+        lambda j: devils_staircase(j),
+        {"j": 4},
+        lambda j, **_: 2 ** (j + 1) - 1,
     ),
     "compositional": Construction(
         "Milkert–Hyde–Laine network x ∓ Σ s_i W_i (scales default to the manifold rule)",
@@ -152,11 +161,14 @@ __all__ = [
     "PiecewiseLinearMap",
     "abs_map",
     "blog_candidate",
+    "blog_candidate_rnn",
     "build",
+    "cantor_iterate",
     "compositional",
     "compositional_layers",
     "compositional_rnn",
     "compositional_value",
+    "devils_staircase",
     "fibonacci",
     "iterate_mlp",
     "iterate_rnn",
@@ -168,6 +180,7 @@ __all__ = [
     "sawtooth_rnn",
     "sawtooth_series",
     "sawtooth_series_rnn",
+    "spectral_norms",
     "tent_map",
     "yarotsky_square",
     "yarotsky_square_rnn",

@@ -111,6 +111,31 @@ def blog_candidate(m: int) -> MLP:
     return sawtooth_series(0.0, coefficients)
 
 
+def blog_candidate_rnn(m: int) -> TiedRNN:
+    r"""The blog's candidate with m terms as a bias-free tied RNN of width 7 (m + 1 steps).
+
+    The candidate is :math:`\tfrac12\sum_s g_s/4^s + \tfrac18 g_1`: the geometric part is
+    :func:`sawtooth_series_rnn` with w = 1/2 (state ACC, D, A, B); the extra ⅛g₁ needs g₁'s
+    split exactly once, which a tied W gets from a one-shot copy gated by a latch:
+
+    * Q' = σ(Q + D): 0 at the input, then ≥ 4 forever;
+    * E' = σ(A/2 − Q), F' = σ(A/2 − D/8 − Q): at step 1 the split σ(x), σ(x − 1/2) of x, and 0
+      at every later step (A/2 ≤ 1/2 < Q);
+    * ACC also gains (2E − 4F)/8, which is g₁/8 at step 2 and 0 otherwise.
+    """
+    steps = _check_times(m, "m") + 1
+    base = sawtooth_series_rnn(0.0, 0.5, steps)
+    acc, d, a, _b, q, e, f = range(7)  # _b: the B neuron, wired by sawtooth_series_rnn
+    weight = np.zeros((7, 7))
+    weight[:4, :4] = base.weight
+    weight[acc, [e, f]] = [0.25, -0.5]
+    weight[q, [q, d]] = [1.0, 1.0]
+    weight[e, [a, q]] = [0.5, -1.0]
+    weight[f, [a, d, q]] = [0.5, -0.125, -1.0]
+    start, end = (np.concatenate([point, np.zeros(3)]) for point in base.segment)
+    return TiedRNN(weight, steps, acc, segment=(start, end))
+
+
 def sawtooth_value(x, s: int):
     """g_s(x), the reference for tests and plots."""
     return tent_map(2.0).iterate(np.asarray(x, dtype=np.float64), s)
