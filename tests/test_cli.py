@@ -146,6 +146,9 @@ def test_construct_list_save_count_and_plot_layers(tmp_path):
     net = tmp_path / "y.json"
     built = runner.invoke(app, ["construct", "yarotsky", "--m", "5", "--rnn", "-o", str(net)])
     assert built.exit_code == 0 and "32 pieces (closed form: 32)" in built.stdout
+    staircase = runner.invoke(app, ["construct", "staircase", "--j", "3", "-o", str(net)])
+    assert "15 pieces (closed form: 15)" in staircase.stdout
+    built = runner.invoke(app, ["construct", "yarotsky", "--m", "5", "--rnn", "-o", str(net)])
     counted = runner.invoke(app, ["count", str(net), "--json"])  # uses the stored segment
     assert json.loads(counted.stdout)["pieces"] == 32
     for figure, extra in ((tmp_path / "y.png", []), (tmp_path / "layers.pdf", ["--layers"])):

@@ -155,6 +155,7 @@ def construct(
             "depth": depth,
             "steps": steps,
             "m": m,
+            "j": j,
             "slope": slope,
             "c": c,
             "peak": peak,

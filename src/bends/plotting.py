@@ -48,8 +48,9 @@ def plot_trace(tr: Trace, title: str | None = None, ax: plt.Axes | None = None) 
 def plot_layers(tr: Trace, max_neurons: int = 16) -> Figure:
     """Every hidden neuron's output against t, one panel per layer, and the network output.
 
-    Like Figure 3 of the manifold paper: one sees where each layer's bends come from. At most
-    ``max_neurons`` neurons are drawn per layer.
+    Like Figure 3 of the manifold paper: one sees where each layer's bends come from. Each
+    neuron is drawn relative to its own maximum on the segment (deep waves are tiny in absolute
+    terms); at most ``max_neurons`` neurons are drawn per layer.
     """
     layers = len(tr.crossings)
     columns = min(4, layers + 1)
@@ -59,9 +60,12 @@ def plot_layers(tr: Trace, max_neurons: int = 16) -> Figure:
     )
     for layer, ax in enumerate(axes.flat[:layers]):
         post = np.maximum(tr.layer_values(layer), 0.0)
+        top = post.max(axis=0)
         for neuron in range(min(post.shape[1], max_neurons)):
-            ax.plot(tr.knots, post[:, neuron], lw=0.8)
+            if top[neuron] > 0:  # dead neurons have nothing to show
+                ax.plot(tr.knots, post[:, neuron] / top[neuron], lw=0.8)
         ax.set_title(f"layer {layer + 1}: {int(tr.crossings[layer].sum())} switches", fontsize=9)
+        ax.set_ylabel("neuron / its max", fontsize=8)
     plot_trace(tr, ax=axes.flat[layers])
     axes.flat[layers].set_title(f"output: {tr.pieces} pieces", fontsize=9)
     for ax in axes.flat[layers + 1 :]:
