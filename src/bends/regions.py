@@ -370,40 +370,106 @@ def _snap(z, zero_at, dz, abs_w, dh, dh_top, slope_rtol):  # pragma: no cover - 
     return snapped
 
 
-@numba.njit(**_KERNEL)
-def _insert_crossings(t, z, dz, region_breaks, merge_gap):  # pragma: no cover - compiled
+def _insert_crossings(t, z, dz, region_breaks, merge_gap):
     """Insert the strict sign changes of every row of ``z`` (pre-activations at knots ``t``).
 
     ``dz`` holds each neuron's slope dz/dt on every interval, ``region_breaks`` flags the knots
     where an earlier layer's pattern changes. Returns the merged knots, the pre-activations
     there (exactly 0 for a neuron at its own crossing), the post-activation slopes on every
-    new interval, the updated region breaks, per neuron how often it switches, whether it is
-    ever on and whether it is always on, and how many crossings were merged.
+    new interval and their largest magnitude per interval, the updated region breaks, per
+    neuron how often it switches, whether it is ever on and whether it is always on, and how
+    many crossings were merged.
 
-    1. Every neuron's crossings, neuron by neuron (rows are contiguous in memory).
-    2. Each interval's crossings ordered by position (insertion sort: an interval rarely holds
-       more than a few); crossings at most ``merge_gap`` apart share one knot (neurons that
-       vanish together do so in float64 only up to rounding); a prefix sum places every
-       interval's knots in the output.
-    3. Each neuron's row of the output, interval by interval: its state on the first and last
-       part of an interval is fixed by the signs at the interval's ends, and it switches
-       exactly at its own crossing, so no sign is ever read off an interpolated value.
-    Where float64 puts a crossing on top of a neighbouring knot the new interval has length
-    zero (the caller warns).
+    Three compiled steps (count, place, write). The large arrays are allocated here, by NumPy,
+    which asks for transparent huge pages: touching fresh memory is much of the cost.
     """
     width, n = z.shape
-    # 1. crossings, neuron-major: (neuron, interval) and the position t of each.
     offset = np.zeros(n, dtype=np.int64)  # crossings of interval i: slots offset[i]..offset[i+1]-1
+    _count_crossings(z, offset)
+    total = int(offset[-1])
+    c_neuron, c_interval = np.empty(total, dtype=np.int32), np.empty(total, dtype=np.int32)
+    c_where = np.empty(total)
+    order, knot_of = np.empty(total, dtype=np.int32), np.empty(total, dtype=np.int32)
+    knot_where, knot_frac = np.empty(total), np.empty(total)
+    fill, start = np.zeros(n, dtype=np.int64), np.empty(n, dtype=np.int64)
+    merged = _place_crossings(
+        t,
+        z,
+        merge_gap,
+        offset,
+        c_neuron,
+        c_interval,
+        c_where,
+        order,
+        knot_of,
+        knot_where,
+        knot_frac,
+        fill,
+        start,
+    )
+    size = int(start[-1]) + 1
+    t_out, breaks = np.empty(size), np.zeros(size, dtype=bool)
+    z_out, dh_out = np.empty((width, size)), np.empty((width, size - 1))
+    dh_top = np.zeros(size - 1)
+    switches = np.zeros(width, dtype=np.int64)
+    ever_on, always_on = np.zeros(width, dtype=bool), np.ones(width, dtype=bool)
+    _write_knots(
+        t,
+        z,
+        dz,
+        region_breaks,
+        offset,
+        c_neuron,
+        c_interval,
+        knot_of,
+        knot_where,
+        knot_frac,
+        start,
+        t_out,
+        breaks,
+        z_out,
+        dh_out,
+        dh_top,
+        switches,
+        ever_on,
+        always_on,
+    )
+    return t_out, z_out, dh_out, dh_top, breaks, switches, ever_on, always_on, merged
+
+
+@numba.njit(**_KERNEL)
+def _count_crossings(z, offset):  # pragma: no cover - compiled
+    """Count: offset[i + 1] = crossings in intervals 0..i, neuron by neuron (contiguous rows)."""
+    width, n = z.shape
     for j in range(width):
         for i in range(n - 1):
             if _crosses(z[j, i], z[j, i + 1]):
                 offset[i + 1] += 1
     for i in range(1, n):
         offset[i] += offset[i - 1]
-    total = offset[n - 1]
-    c_neuron = np.empty(total, dtype=np.int32)
-    c_interval = np.empty(total, dtype=np.int32)
-    c_where = np.empty(total)
+
+
+@numba.njit(**_KERNEL)
+def _place_crossings(
+    t,
+    z,
+    merge_gap,
+    offset,
+    c_neuron,
+    c_interval,
+    c_where,
+    order,
+    knot_of,
+    knot_where,
+    knot_frac,
+    fill,
+    start,
+):  # pragma: no cover - compiled
+    """Place: list the crossings neuron by neuron; order each interval's crossings by position
+    (insertion sort: an interval rarely holds more than a few); crossings at most ``merge_gap``
+    apart share one knot (neurons that vanish together do so in float64 only up to rounding);
+    old knot i goes to output index start[i]. Returns the number of merged crossings."""
+    width, n = z.shape
     k = 0
     for j in range(width):
         for i in range(n - 1):
@@ -412,21 +478,14 @@ def _insert_crossings(t, z, dz, region_breaks, merge_gap):  # pragma: no cover -
                 c_neuron[k], c_interval[k] = j, i
                 c_where[k] = t[i] + (t[i + 1] - t[i]) * (a / (a - b))
                 k += 1
-
-    # 2. order within intervals, merge coincident crossings, place knots.
-    order = np.empty(total, dtype=np.int32)  # slot -> crossing, by position within interval
-    start = np.zeros(n, dtype=np.int64)  # first used as each interval's fill count
-    for k in range(total):
+    for k in range(offset[n - 1]):  # order: slot -> crossing
         i = c_interval[k]
-        m = offset[i] + start[i]
+        m = offset[i] + fill[i]
         while m > offset[i] and c_where[order[m - 1]] > c_where[k]:
             order[m] = order[m - 1]
             m -= 1
         order[m] = k
-        start[i] += 1
-    knot_of = np.empty(total, dtype=np.int32)  # crossing -> rank of its knot in its interval
-    knot_frac = np.empty(total)  # by slot: where each knot lies within its interval
-    knot_where = np.empty(total)
+        fill[i] += 1
     merged = 0
     placed = 0
     for i in range(n - 1):
@@ -441,13 +500,39 @@ def _insert_crossings(t, z, dz, region_breaks, merge_gap):  # pragma: no cover -
             else:
                 merged += 1
             knot_of[k] = rank
-        start[i] = i + placed  # output index of old knot i
+        start[i] = i + placed
         placed += rank + 1
     start[n - 1] = n - 1 + placed
+    return merged
 
-    size = start[-1] + 1
-    t_out = np.empty(size)
-    breaks = np.zeros(size, dtype=np.bool_)
+
+@numba.njit(**_KERNEL)
+def _write_knots(
+    t,
+    z,
+    dz,
+    region_breaks,
+    offset,
+    c_neuron,
+    c_interval,
+    knot_of,
+    knot_where,
+    knot_frac,
+    start,
+    t_out,
+    breaks,
+    z_out,
+    dh_out,
+    dh_top,
+    switches,
+    ever_on,
+    always_on,
+):  # pragma: no cover - compiled
+    """Write: knots and flags, then each neuron's row interval by interval. A neuron's state on
+    the first and last part of an interval is fixed by the signs at the interval's ends, and it
+    switches exactly at its own crossing, so no sign is ever read off an interpolated value."""
+    width, n = z.shape
+    size = t_out.size
     for i in range(n - 1):
         t_out[start[i]] = t[i]
         breaks[start[i]] = region_breaks[i]
@@ -457,14 +542,8 @@ def _insert_crossings(t, z, dz, region_breaks, merge_gap):  # pragma: no cover -
     t_out[size - 1] = t[n - 1]
     breaks[size - 1] = region_breaks[n - 1]
 
-    # 3. each neuron's row; its crossings come in interval order (neuron-major from step 1).
-    z_out = np.empty((width, size))
-    dh_out = np.empty((width, size - 1))
-    dh_top = np.zeros(size - 1)  # max over neurons of |dh| on each interval
-    switches = np.zeros(width, dtype=np.int64)
-    ever_on = np.zeros(width, dtype=np.bool_)
-    always_on = np.ones(width, dtype=np.bool_)
-    k = 0
+    total = offset[n - 1]
+    k = 0  # crossings come neuron by neuron, each neuron's in interval order
     for j in range(width):
         row, slope_row, out, dh_row = z[j], dz[j], z_out[j], dh_out[j]
         for i in range(n - 1):
@@ -499,4 +578,3 @@ def _insert_crossings(t, z, dz, region_breaks, merge_gap):  # pragma: no cover -
                 if on and size_on > dh_top[p]:
                     dh_top[p] = size_on
         out[size - 1] = row[n - 1]
-    return t_out, z_out, dh_out, dh_top, breaks, switches, ever_on, always_on, merged
