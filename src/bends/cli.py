@@ -28,7 +28,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     help="Exact affine pieces (bends) of ReLU networks and tied ReLU RNNs.",
 )
-console = Console()
+# Piped output (logs, CI) gets 120 columns instead of rich's default 80: tables stay readable.
+console = Console() if sys.stdout.isatty() else Console(width=120)
 err_console = Console(stderr=True)
 
 
@@ -228,8 +229,8 @@ def demo(
             layers += [torch.nn.Linear(fan_in, fan_out), torch.nn.ReLU()]
         random_net = from_torch(torch.nn.Sequential(*layers[:-1]))
         cases = [
-            ("sawtooth, depth 6", sawtooth(6), None, None, "sawtooth"),
-            ("PyTorch default init [1,32,32,32,1]", random_net, [-10.0], [10.0], "random_mlp"),
+            ("sawtooth depth 6", sawtooth(6), None, None, "sawtooth"),
+            ("torch [1,32,32,32,1]", random_net, [-10.0], [10.0], "random_mlp"),
         ]
         table = Table(title="bends demo: exact pieces along a segment")
         for column in ("network", "segment", "pieces", "regions", "knots", "seconds", "figure"):
@@ -249,7 +250,7 @@ def demo(
                 str(tr.regions),
                 str(len(tr.knots)),
                 f"{seconds:.3f}",
-                str(figure),
+                figure.name,
             )
         console.print(table)
         console.print(f"figures in {out}/")
