@@ -55,6 +55,12 @@ def test_count_reads_state_dicts_and_tied_rnns(tmp_path):
     assert json.loads(result.stdout)["pieces"] == 1
 
 
+def _big_rnn(tmp_path):
+    path = tmp_path / "big.json"
+    save(TiedRNN(np.eye(7), steps=1000), path)
+    return path
+
+
 def _bad(tmp_path, text, name="bad.json"):
     path = tmp_path / name
     path.write_text(text)
@@ -109,6 +115,7 @@ def _bad(tmp_path, text, name="bad.json"):
         (lambda p, s: [str(s), "--from", "inf", "--to", "1"], "infinite"),
         (lambda p, s: [str(s), "--from", "0"], "both ends"),
         (lambda p, s: [str(s), "--plot", str(p / "x.svg")], ".png or .pdf"),
+        (lambda p, s: [str(_big_rnn(p)), "--exact"], "exact mode is for small networks"),
     ],
 )
 def test_bad_input_gets_one_line_and_status_2(tmp_path, saw, make_args, message):

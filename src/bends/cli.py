@@ -85,7 +85,13 @@ def count(
             raise BendsError(f"--plot needs a .png or .pdf file name, got {plot}")
         net = load(net_file)
         began = time.perf_counter()
-        tr = trace(net, _parse_point(start, "--from"), _parse_point(end, "--to"), exact=exact)
+        tr = trace(
+            net,
+            _parse_point(start, "--from"),
+            _parse_point(end, "--to"),
+            exact=exact,
+            progress=exact,
+        )
         seconds = time.perf_counter() - began
         if plot is not None:
             from bends.plotting import plot_trace, save_figure

@@ -28,6 +28,7 @@ from fractions import Fraction
 
 import numpy as np
 
+from bends.errors import BendsError
 from bends.nets import Network
 from bends.regions import Trace
 
@@ -76,11 +77,30 @@ class _ExactNetwork:
         return self._memo[t]
 
 
-def trace_exact(net: Network, start: np.ndarray, end: np.ndarray) -> Trace:
-    """Trace ``net`` on the segment from ``start`` to ``end`` in exact rational arithmetic."""
+#: Exact mode refuses networks with more hidden neurons than this (summed over layers or
+#: steps): fractions grow with depth, and it would run for hours rather than fail.
+MAX_HIDDEN_NEURONS = 1000
+
+
+def trace_exact(net: Network, start: np.ndarray, end: np.ndarray, progress: bool = False) -> Trace:
+    """Trace ``net`` on the segment from ``start`` to ``end`` in exact rational arithmetic.
+
+    ``progress=True`` shows a progress bar over the layers (exact mode can take minutes).
+    """
+    neurons = sum(net.widths)
+    if neurons > MAX_HIDDEN_NEURONS:
+        raise BendsError(
+            f"exact mode is for small networks: this one has {neurons} hidden neurons "
+            f"(layers × width), more than {MAX_HIDDEN_NEURONS}; use the float64 tracer"
+        )
     exact = _ExactNetwork(net, start, end)
     knots = [Fraction(0), Fraction(1)]
-    for layer in range(len(exact.hidden)):
+    layers = range(len(exact.hidden))
+    if progress:
+        from rich.progress import track
+
+        layers = track(layers, description="exact tracing", transient=True)
+    for layer in layers:
         crossings = set()
         for t0, t1 in itertools.pairwise(knots):
             z0, z1 = exact(t0)[0][layer], exact(t1)[0][layer]

@@ -232,6 +232,7 @@ def trace(
     exact: bool = False,
     zero_tol: float = ZERO_TOL,
     slope_rtol: float = SLOPE_RTOL,
+    progress: bool = False,
 ) -> Trace:
     """Trace ``net`` along the segment from ``start`` to ``end`` (see module docstring).
 
@@ -240,13 +241,14 @@ def trace(
         start, end: input-space end points; default: :func:`default_segment`.
         exact: use rational arithmetic (:mod:`bends.exact`); slow, for small networks.
         zero_tol, slope_rtol: the float64 tolerances (module docstring).
+        progress: show a progress bar in exact mode (which can take minutes).
     """
     _require_unbatched(net)
     start, end = _segment(net, start, end)
     if exact:
         from bends.exact import trace_exact
 
-        return trace_exact(net, start, end)
+        return trace_exact(net, start, end, progress=progress)
 
     direction = end - start
     # Arrays are (neurons, knots): every step below is then a contiguous row operation.
