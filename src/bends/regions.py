@@ -10,9 +10,10 @@ The tracer pushes the knots through the network one hidden layer at a time:
    coincident crossings become one knot;
 3. apply ReLU.
 
-Insertion is a scatter merge: crossing k inside interval i lands at index ``i + 1 + k``,
-old knot i at ``i + (crossings before it)``; only intervals holding several crossings are
-ordered. The cost per layer is linear in the number of knots (times the width).
+Insertion needs no global sort: each interval's crossings are counted, a prefix sum gives
+every interval its place in the output, and each neuron's row is then written in one pass
+(compiled with numba); only intervals holding several crossings are ordered, by insertion
+sort. The cost per layer is linear in the number of knots times the width.
 
 Two counts, never confused:
 
@@ -33,10 +34,10 @@ exactly on knots, neurons are identically zero on intervals, duplicated neurons 
   nonzero value was snapped.
 * A slope :math:`\dot z_j = W_j \dot h` is taken as exactly zero when it is at most
   ``slope_rtol`` (1e-9) times :math:`|W_j|\,|\dot h|`, the size of the terms it sums; two
-  output slopes are equal when they differ by at most ``slope_rtol`` times
-  :math:`\|W\|_\infty \max_k |\dot h_k|`. (Sizes
-  are local to one layer: a bound carried through all layers grows like
-  :math:`\prod \|W_\ell\|` and would swallow real bends in deep networks.)
+  output slopes are equal when they differ by at most ``slope_rtol`` times the larger of
+  their term sizes :math:`|W|\,|\dot h|`. (Sizes are local to one layer: a bound carried
+  through all layers grows like :math:`\prod \|W_\ell\|` and would swallow real bends in
+  deep networks.)
 * Crossings of several neurons inside one interval that lie at most ``MERGE_GAP = 2^{-46}``
   (about 64 units in the last place of t ≤ 1) apart are one knot: neurons that vanish at the
   same point do so in float64 only up to rounding. ``Trace.merged`` counts such merges.
@@ -287,7 +288,9 @@ def trace(
     w, b = net.readout()
     values = _affine(w, h, b)
     slopes = _affine(w, dh)
-    size = np.abs(w).sum(axis=1).max() * dh_top[None, :]
+    size = _affine(np.abs(w), np.abs(dh))  # the readout has few rows: exact sizes are cheap
+    if size.shape[0] > 1:
+        size = size.max(axis=0, keepdims=True)
     change = np.abs(slopes[:, 1:] - slopes[:, :-1])
     if change.shape[0] > 1:
         change = change.max(axis=0, keepdims=True)
