@@ -74,7 +74,11 @@ _KEY = re.compile(r"^(\d+)\.(weight|bias)$")
 
 
 def from_state_dict(state: dict[str, torch.Tensor]) -> MLP:
-    """Build from the state_dict of an nn.Sequential of Linear/ReLU (keys ``"0.weight"``, ...)."""
+    """Build from the state_dict of an nn.Sequential of Linear/ReLU (keys ``"0.weight"``, ...).
+
+    Activations have no parameters, so a state_dict cannot tell ReLU from Tanh: ReLU after
+    every Linear but the last is assumed. :func:`from_torch` on the module checks the types.
+    """
     if not isinstance(state, dict) or not state:
         raise BendsError("expected a non-empty state_dict (a dict of tensors)")
     params: dict[int, dict[str, torch.Tensor]] = {}
