@@ -51,3 +51,18 @@ def test_thousand_steps_do_not_overflow_and_count_like_the_rescaled_network():
 def test_identity_rnn_has_one_piece():
     tr = trace(TiedRNN(np.eye(3), steps=50))
     assert tr.pieces == tr.regions == 1
+
+
+def test_thousand_step_rnn_layer_values_stay_finite_and_plot_shows_a_few_layers(tmp_path):
+    from bends.plotting import plot_layers, save_figure
+
+    w = np.random.default_rng(4).normal(size=(5, 5))
+    tr = trace(TiedRNN(100.0 * w, steps=1000))
+    last = tr.layer_values(999)
+    assert np.isfinite(last).all() and np.abs(last).max() > 0
+    # rescaling keeps signs, so the pattern read from the values is the traced one
+    small = trace(TiedRNN(w, steps=1000)).layer_values(999)
+    np.testing.assert_array_equal(last > 0, small > 0)
+    figure = plot_layers(tr)
+    assert len([ax for ax in figure.axes if ax.has_data()]) == 12  # 11 layers and the output
+    assert save_figure(figure, tmp_path / "rnn.png").stat().st_size > 1000

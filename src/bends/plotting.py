@@ -31,34 +31,42 @@ def plot_trace(tr: Trace, title: str | None = None, ax: plt.Axes | None = None) 
     """Draw the output against t with the output's breakpoints marked."""
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 3.2), layout="constrained")
-    values = tr(tr.knots)
+    # Long tied RNNs are rescaled: draw the stored values and say by how much.
+    values = tr.values
+    scale = "" if tr.log_scale == 0 else f" (× e^{tr.log_scale:.4g})"
     for column in range(values.shape[1]):
         ax.plot(tr.knots, values[:, column], lw=0.9, label=f"output {column}")
     bends = tr.piece_breaks
     if 0 < bends.sum() <= MAX_MARKED_BENDS:
         ax.plot(tr.knots[bends], values[bends, 0], "o", ms=2.5, color="C3", label="bends")
     ax.set_xlabel("t  (x = start + t·(end − start))")
-    ax.set_ylabel("output")
+    ax.set_ylabel("output" + scale)
     ax.set_title(title or f"{tr.pieces} pieces, {tr.regions} activation regions")
     if values.shape[1] > 1 or 0 < bends.sum() <= MAX_MARKED_BENDS:
         ax.legend(loc="best", fontsize=8)
     return ax.figure
 
 
-def plot_layers(tr: Trace, max_neurons: int = 16) -> Figure:
+def plot_layers(tr: Trace, max_neurons: int = 16, max_layers: int = 11) -> Figure:
     """Every hidden neuron's output against t, one panel per layer, and the network output.
 
     Like Figure 3 of the manifold paper: one sees where each layer's bends come from. Each
     neuron is drawn relative to its own maximum on the segment (deep waves are tiny in absolute
-    terms); at most ``max_neurons`` neurons are drawn per layer.
+    terms); at most ``max_neurons`` neurons are drawn per layer, and at most ``max_layers``
+    layers (evenly spaced, first and last included: a tied RNN may have 1000 steps).
     """
-    layers = len(tr.crossings)
+    shown = np.unique(
+        np.linspace(0, len(tr.crossings) - 1, min(len(tr.crossings), max_layers))
+        .round()
+        .astype(int)
+    )
+    layers = len(shown)
     columns = min(4, layers + 1)
     rows = -(-(layers + 1) // columns)
     figure, axes = plt.subplots(
         rows, columns, figsize=(3.2 * columns, 2.4 * rows), layout="constrained", squeeze=False
     )
-    for layer, ax in enumerate(axes.flat[:layers]):
+    for layer, ax in zip(shown, axes.flat[:layers], strict=True):
         post = np.maximum(tr.layer_values(layer), 0.0)
         top = post.max(axis=0)
         for neuron in range(min(post.shape[1], max_neurons)):

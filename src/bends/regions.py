@@ -148,19 +148,28 @@ class Trace:
         return self.start + np.multiply.outer(t, self.end - self.start)
 
     def __call__(self, t: np.ndarray) -> np.ndarray:
-        """The output at t, read off the piecewise-linear trace (true scale)."""
+        """The output at t, read off the piecewise-linear trace, at true scale (which can
+        overflow to inf for long tied RNNs: then use ``values`` and ``log_scale``)."""
         t = np.asarray(t, dtype=np.float64)
         columns = [np.interp(t, self.knots, v) for v in self.values.T]
-        return np.stack(columns, axis=-1) * math.exp(self.log_scale)
+        return np.stack(columns, axis=-1) * np.exp(self.log_scale)
 
     def layer_values(self, layer: int) -> np.ndarray:
-        """Pre-activations of hidden layer ``layer`` at the knots, shape (n_knots, width)."""
+        """Pre-activations of hidden layer ``layer`` at the knots, shape (n_knots, width).
+
+        For bias-free networks (tied RNNs) the values are divided by a positive factor
+        whenever they would leave [2^-64, 2^64], as in the trace: signs, and so the
+        pattern, are unchanged, and k = 1000 steps do not overflow.
+        """
         hidden = list(self.network.hidden_layers())
         if not 0 <= layer < len(hidden):
             raise BendsError(f"layer {layer} is not a hidden layer (there are {len(hidden)})")
         h = self.points()
         for w, b in hidden[:layer]:
             h = np.maximum(h @ w.T + b, 0.0)
+            top = float(h.max())
+            if not self.network.has_bias and top > 0 and not RESCALE_BELOW <= top <= RESCALE_ABOVE:
+                h /= top
         w, b = hidden[layer]
         return h @ w.T + b
 
