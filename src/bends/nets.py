@@ -59,8 +59,22 @@ def _relu(z: np.ndarray) -> np.ndarray:
     return np.maximum(z, 0.0)
 
 
+class _Batched:
+    """Iteration over the models of a network with a leading batch axis."""
+
+    batch_shape: tuple[int, ...]
+
+    def __len__(self) -> int:
+        if not self.batch_shape:
+            raise TypeError("an unbatched network has no len()")
+        return self.batch_shape[0]
+
+    def __iter__(self) -> Iterator:
+        return (self[i] for i in range(len(self)))  # type: ignore[index]
+
+
 @dataclass(frozen=True, eq=False)
-class MLP:
+class MLP(_Batched):
     """Affine maps with ReLU after every one but the last (see module docstring)."""
 
     weights: tuple[np.ndarray, ...]
@@ -131,20 +145,12 @@ class MLP:
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         """Evaluate at points ``x`` of shape (..., input_dim) (unbatched networks)."""
-        _require_unbatched(self)
+        require_unbatched(self)
         h = np.asarray(x, dtype=np.float64)
         for w, b in self.hidden_layers():
             h = _relu(h @ w.T + b)
         w, b = self.readout()
         return h @ w.T + b
-
-    def __len__(self) -> int:
-        if not self.batch_shape:
-            raise TypeError("an unbatched network has no len()")
-        return self.batch_shape[0]
-
-    def __iter__(self) -> Iterator[MLP]:
-        return (self[i] for i in range(len(self)))
 
     def __getitem__(self, index: int) -> MLP:
         return MLP(
@@ -154,7 +160,7 @@ class MLP:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        _require_unbatched(self)
+        require_unbatched(self)
         return {
             "format": FORMAT,
             "version": VERSION,
@@ -167,7 +173,7 @@ class MLP:
 
 
 @dataclass(frozen=True, eq=False)
-class TiedRNN:
+class TiedRNN(_Batched):
     """``f_k(W, x) = ((ReLU∘W)^k x)[output]`` with one square bias-free W (see module docstring)."""
 
     weight: np.ndarray
@@ -232,7 +238,7 @@ class TiedRNN:
 
         Overflows for large k and ``‖W‖ > 1``; the tracer renormalises instead.
         """
-        _require_unbatched(self)
+        require_unbatched(self)
         h = np.asarray(x, dtype=np.float64)
         for _ in range(self.steps):
             h = _relu(h @ self.weight.T)
@@ -242,19 +248,11 @@ class TiedRNN:
         """The equivalent MLP: k copies of ``(W, 0)`` and the coordinate readout."""
         return MLP.from_layers([*self.hidden_layers(), self.readout()], self.segment)
 
-    def __len__(self) -> int:
-        if not self.batch_shape:
-            raise TypeError("an unbatched network has no len()")
-        return self.batch_shape[0]
-
-    def __iter__(self) -> Iterator[TiedRNN]:
-        return (self[i] for i in range(len(self)))
-
     def __getitem__(self, index: int) -> TiedRNN:
         return TiedRNN(self.weight[index], self.steps, self.output, self.segment)
 
     def to_dict(self) -> dict[str, Any]:
-        _require_unbatched(self)
+        require_unbatched(self)
         return {
             "format": FORMAT,
             "version": VERSION,
@@ -285,7 +283,8 @@ def _segment_dict(segment) -> dict[str, Any]:
     return {"segment": {"start": segment[0].tolist(), "end": segment[1].tolist()}}
 
 
-def _require_unbatched(net: Network) -> None:
+def require_unbatched(net: Network) -> None:
+    """Refuse a batched network where one model is needed, with a clear message."""
     if net.batch_shape:
         raise BendsError(
             f"this needs one model, but the network has batch shape {net.batch_shape}: "

@@ -75,7 +75,7 @@ import numba
 import numpy as np
 
 from bends.errors import BendsError, ResolutionWarning
-from bends.nets import Network, TiedRNN, _require_unbatched
+from bends.nets import Network, TiedRNN, require_unbatched
 
 ZERO_TOL = 2.0**-40
 SLOPE_RTOL = 1e-9
@@ -253,7 +253,7 @@ def trace(
         zero_tol, slope_rtol: the float64 tolerances (module docstring).
         progress: show a progress bar in exact mode (which can take minutes).
     """
-    _require_unbatched(net)
+    require_unbatched(net)
     start, end = _segment(net, start, end)
     if exact:
         from bends.exact import trace_exact

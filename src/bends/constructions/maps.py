@@ -77,7 +77,8 @@ class PiecewiseLinearMap:
         return u
 
 
-def _check_times(times: int, name: str = "depth") -> int:
+def positive_int(times: int, name: str = "depth") -> int:
+    """``times`` as an int if it is a positive integer, else a BendsError naming ``name``."""
     if isinstance(times, bool) or not isinstance(times, int | np.integer) or times < 1:
         raise BendsError(f"{name} must be a positive integer, got {times!r}")
     return int(times)
@@ -85,7 +86,7 @@ def _check_times(times: int, name: str = "depth") -> int:
 
 def iterate_mlp(f: PiecewiseLinearMap, times: int) -> MLP:
     """f^times as an MLP with ``times`` hidden layers, traced by default on f's interval."""
-    times = _check_times(times)
+    times = positive_int(times)
     knots, c = f.relu_expansion()
     width = knots.size
     layers = [(np.ones((width, 1)), -knots)]
@@ -103,7 +104,7 @@ def iterate_rnn(f: PiecewiseLinearMap, times: int) -> TiedRNN:
     :math:`f^{\text{times}}(x) - x_0` (an affine change of output), for x on the segment
     stored with the network (x running over f's interval).
     """
-    times = _check_times(times)
+    times = positive_int(times)
     knots, c = f.relu_expansion()
     if c[0] == 0:
         raise BendsError("the tied-RNN form needs a nonzero slope on the first piece")

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bends.constructions.maps import _check_times, tent_map
+from bends.constructions.maps import positive_int, tent_map
 from bends.nets import MLP, TiedRNN
 
 #: The tent map's split: pre-activations relu(u), relu(u − 1/2), and g(u) = 2·first − 4·second.
@@ -42,7 +42,7 @@ def sawtooth_series(alpha: float, coefficients) -> MLP:
     and the split :math:`\sigma(u), \sigma(u - 1/2)` of the current sawtooth :math:`u = g_{s-1}`.
     """
     c = np.asarray(coefficients, dtype=np.float64)
-    _check_times(c.size, "the number of terms")
+    positive_int(c.size, "the number of terms")
     # Layer 1: [relu(αx), relu(−αx), relu(x), relu(x − 1/2)].
     layers = [(np.array([[alpha], [-alpha], [1.0], [1.0]]), np.array([0, 0, *_SPLIT_BIAS]))]
     for coefficient in c[:-1]:
@@ -67,7 +67,7 @@ def sawtooth_series_rnn(alpha: float, ratio_weight: float, steps: int) -> TiedRN
     The running sums must stay ≥ 0 (true for x², x(1 − x) and the blog's candidate). The input
     line is :math:`((\alpha - w)x, 4, 2x, 0)`, x ∈ [0, 1], stored as the network's segment.
     """
-    steps = _check_times(steps, "steps")
+    steps = positive_int(steps, "steps")
     weight = np.array(
         [
             [1.0, 0.0, ratio_weight / 2, -ratio_weight],
@@ -83,29 +83,29 @@ def sawtooth_series_rnn(alpha: float, ratio_weight: float, steps: int) -> TiedRN
 
 def yarotsky_square(m: int) -> MLP:
     """Yarotsky's f_m: the interpolant of x² at j/2^m, 2^m pieces, sup error 2^(−2m−2)."""
-    m = _check_times(m, "m")
+    m = positive_int(m, "m")
     return sawtooth_series(1.0, -(4.0 ** -np.arange(1, m + 1)))
 
 
 def yarotsky_square_rnn(m: int) -> TiedRNN:
     """Yarotsky's f_m as a width-4 tied RNN with m + 1 steps."""
-    return sawtooth_series_rnn(1.0, -1.0, _check_times(m, "m") + 1)
+    return sawtooth_series_rnn(1.0, -1.0, positive_int(m, "m") + 1)
 
 
 def parabola(m: int) -> MLP:
     """The partial sum Σ_{s≤m} g_s/4^s of x(1 − x) = x − x² (so 2^m pieces)."""
-    m = _check_times(m, "m")
+    m = positive_int(m, "m")
     return sawtooth_series(0.0, 4.0 ** -np.arange(1, m + 1))
 
 
 def parabola_rnn(m: int) -> TiedRNN:
     """The partial sum Σ_{s≤m} g_s/4^s of x(1 − x) as a width-4 tied RNN with m + 1 steps."""
-    return sawtooth_series_rnn(0.0, 1.0, _check_times(m, "m") + 1)
+    return sawtooth_series_rnn(0.0, 1.0, positive_int(m, "m") + 1)
 
 
 def blog_candidate(m: int) -> MLP:
     """The blog's candidate ¼t₁ + 1/32 t₂ + 1/128 t₄ + … = ½x(1 − x) + ⅛g₁, m terms."""
-    m = _check_times(m, "m")
+    m = positive_int(m, "m")
     coefficients = 0.5 * 4.0 ** -np.arange(1, m + 1)
     coefficients[0] = 0.25
     return sawtooth_series(0.0, coefficients)
@@ -123,7 +123,7 @@ def blog_candidate_rnn(m: int) -> TiedRNN:
       at every later step (A/2 ≤ 1/2 < Q);
     * ACC also gains (2E − 4F)/8, which is g₁/8 at step 2 and 0 otherwise.
     """
-    steps = _check_times(m, "m") + 1
+    steps = positive_int(m, "m") + 1
     base = sawtooth_series_rnn(0.0, 0.5, steps)
     acc, d, a, _b, q, e, f = range(7)  # _b: the B neuron, wired by sawtooth_series_rnn
     weight = np.zeros((7, 7))
