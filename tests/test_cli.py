@@ -1,4 +1,4 @@
-"""`bends count` and `bends demo`: answers, JSON, plots, and one-line errors with status 2."""
+"""`bends count`, `construct`, `plot`: answers, JSON, plots, and one-line errors with status 2."""
 
 from __future__ import annotations
 
@@ -133,14 +133,9 @@ def test_resolution_problems_are_reported_as_one_warning_line(tmp_path):
     result = runner.invoke(app, ["count", str(tmp_path / "deep.json"), "--json"])
     assert result.exit_code == 0
     assert result.stderr.startswith("warning:") and "cannot resolve" in result.stderr
-
-
-def test_demo_prints_counts_and_writes_figures(tmp_path):
-    result = runner.invoke(app, ["demo", "--out", str(tmp_path)])
-    assert result.exit_code == 0, result.output
-    assert "64" in result.stdout
-    assert (tmp_path / "sawtooth.png").stat().st_size > 1000
-    assert (tmp_path / "random_mlp.png").stat().st_size > 1000
+    assert json.loads(result.stdout)["resolved"] is False
+    fine = runner.invoke(app, ["count", str(tmp_path / "deep.json"), "--json", "--exact"])
+    assert json.loads(fine.stdout)["resolved"] is True and fine.stderr == ""
 
 
 def test_construct_list_save_count_and_plot_layers(tmp_path):

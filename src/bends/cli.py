@@ -1,4 +1,4 @@
-"""The ``bends`` command line: ``bends count``, ``bends demo``.
+"""The ``bends`` command line: count, construct, plot; studies, run, report, export, demo.
 
 Every user error (missing or malformed file, wrong shapes, bad segment) prints one line on
 stderr and exits with status 2; float64 resolution problems print one warning line.
@@ -6,7 +6,6 @@ stderr and exits with status 2; float64 resolution problems print one warning li
 
 from __future__ import annotations
 
-import itertools
 import json
 import sys
 import time
@@ -213,53 +212,162 @@ def plot(
     _guarded(run)
 
 
+def _settings_table(study) -> Table:
+    from bends.runner.config import describe
+
+    table = Table(title=f"{study.name}: {study.summary}")
+    for column in ("setting", "type", "default", "meaning"):
+        table.add_column(column)
+    for row in describe(study.Config):
+        table.add_row(*row)
+    return table
+
+
 @app.command()
-def demo(
-    out: Annotated[Path, typer.Option(help="where figures go")] = Path("runs/demo"),
+def studies(
+    name: Annotated[str | None, typer.Argument(help="show this study's settings")] = None,
 ) -> None:
-    """Trace a sawtooth and a random PyTorch network; print their pieces and plot them."""
+    """List the registered studies, or the settings of one."""
 
     def run() -> None:
-        import torch
+        from bends.experiments import STUDIES, get_study
 
-        from bends.constructions import sawtooth
-        from bends.plotting import plot_trace, save_figure
-        from bends.regions import trace
-        from bends.torch_io import from_torch
-
-        trace(sawtooth(1))  # load the compiled kernel before timing anything
-        torch.manual_seed(0)
-        widths = [1, 32, 32, 32, 1]
-        layers: list[torch.nn.Module] = []
-        for fan_in, fan_out in itertools.pairwise(widths):
-            layers += [torch.nn.Linear(fan_in, fan_out), torch.nn.ReLU()]
-        random_net = from_torch(torch.nn.Sequential(*layers[:-1]))
-        cases = [
-            ("sawtooth depth 6", sawtooth(6), None, None, "sawtooth"),
-            ("torch [1,32,32,32,1]", random_net, [-10.0], [10.0], "random_mlp"),
-        ]
-        table = Table(title="bends demo: exact pieces along a segment")
-        for column in ("network", "segment", "pieces", "regions", "knots", "seconds", "figure"):
+        if name is not None:
+            console.print(_settings_table(get_study(name)))
+            return
+        table = Table(title="studies (bends run NAME; bends studies NAME for its settings)")
+        for column in ("name", "what it computes", "guide"):
             table.add_column(column)
-        for name, net, a, b, stem in cases:
-            began = time.perf_counter()
-            tr = trace(net, a, b)
-            seconds = time.perf_counter() - began
-            figure = save_figure(
-                plot_trace(tr, title=f"{name}: {tr.pieces} pieces"), out / f"{stem}.png"
-            )
-            segment = f"[{tr.start[0]:g}, {tr.end[0]:g}]"
-            table.add_row(
-                name,
-                segment,
-                str(tr.pieces),
-                str(tr.regions),
-                str(len(tr.knots)),
-                f"{seconds:.3f}",
-                figure.name,
-            )
+        for study in STUDIES.values():
+            table.add_row(study.name, study.summary, f"docs/{study.guide}" if study.guide else "")
         console.print(table)
-        console.print(f"figures in {out}/")
+
+    _guarded(run)
+
+
+def _sweep(study, config, run_dir: Path, executor, fresh: bool) -> bool:
+    """Run one study's sweep and say how it went; False if cells failed."""
+    from bends.runner.sweep import run_sweep
+
+    summary = run_sweep(study, config, run_dir, executor, fresh=fresh)
+    console.print(
+        f"{study.name}: {summary.total} cells, {summary.ran} run now, "
+        f"{summary.skipped} already done in {run_dir}",
+        soft_wrap=True,
+    )
+    for key, error in summary.failed[:3]:
+        err_console.print(f"failed cell {key}: {error}", markup=False, soft_wrap=True)
+    if summary.failed:
+        err_console.print(
+            f"{len(summary.failed)} cells failed (tracebacks in the store); "
+            "rerunning the same command retries them",
+            soft_wrap=True,
+        )
+    return not summary.failed
+
+
+@app.command(name="run")
+def run_study(
+    name: Annotated[str, typer.Argument(metavar="STUDY", help="a study (see bends studies)")],
+    out: Annotated[
+        Path | None, typer.Option("--out", help="run directory (default runs/STUDY)")
+    ] = None,
+    config_file: Annotated[
+        Path | None, typer.Option("--config", help="TOML file of settings")
+    ] = None,
+    assignments: Annotated[
+        list[str] | None, typer.Option("--set", help="key=value, overrides --config")
+    ] = None,
+    backend: Annotated[str, typer.Option(help="local or ray")] = "local",
+    workers: Annotated[int, typer.Option(help="processes (local) or CPUs (new Ray)")] = 1,
+    address: Annotated[
+        str | None, typer.Option(help="Ray cluster address (default: start a local one)")
+    ] = None,
+    fresh: Annotated[bool, typer.Option(help="discard stored results first")] = False,
+) -> None:
+    """Run STUDY's sweep (resuming what is stored) and write its report."""
+
+    def run() -> None:
+        from bends.experiments import get_study
+        from bends.runner.config import resolve
+        from bends.runner.executors import make_executor
+        from bends.runner.report import report_run
+
+        study = get_study(name)
+        config = resolve(study.Config, config_file, assignments or ())
+        executor = make_executor(backend, workers, address)
+        run_dir = out or Path("runs") / name
+        finished = _sweep(study, config, run_dir, executor, fresh)
+        console.print(f"report: {report_run(study, run_dir)}")
+        if not finished:
+            raise typer.Exit(1)
+
+    _guarded(run)
+
+
+@app.command()
+def report(
+    run_dir: Annotated[Path, typer.Argument(metavar="RUN_DIR", help="a run directory")],
+) -> None:
+    """Write RUN_DIR/report.md and report.html from the stored results."""
+
+    def run() -> None:
+        from bends.experiments import get_study
+        from bends.runner.report import report_run
+        from bends.runner.store import Store
+
+        store = Store.existing(run_dir)
+        bound = store.study()
+        store.close()
+        if bound is None:
+            raise BendsError(f"{run_dir} holds no study results yet")
+        console.print(f"report: {report_run(get_study(bound[0]), run_dir)}")
+
+    _guarded(run)
+
+
+@app.command()
+def export(
+    run_dir: Annotated[Path, typer.Argument(metavar="RUN_DIR", help="a run directory")],
+    fmt: Annotated[str, typer.Option("--format", help="csv or parquet")] = "csv",
+    out: Annotated[Path | None, typer.Option("--out", help="directory (default RUN_DIR)")] = None,
+) -> None:
+    """Export RUN_DIR's metric rows and curves as CSV or Parquet tables."""
+
+    def run() -> None:
+        from bends.runner.export import export_run
+
+        for path in export_run(run_dir, out, fmt):  # type: ignore[arg-type]
+            console.print(str(path))
+
+    _guarded(run)
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option(help="run directory of the demo")] = Path("runs/demo"),
+    fresh: Annotated[bool, typer.Option(help="discard stored results first")] = False,
+) -> None:
+    """Small versions of every study, one report: OUT/report.md (and .html)."""
+
+    def run() -> None:
+        from bends.experiments import STUDIES
+        from bends.runner.config import resolve
+        from bends.runner.executors import LocalExecutor
+        from bends.runner.report import study_section, write_report
+
+        sections = []
+        finished = True
+        for study in STUDIES.values():
+            if study.demo is None:
+                continue
+            config = resolve(study.Config, base=study.demo)
+            run_dir = out / study.name
+            finished &= _sweep(study, config, run_dir, LocalExecutor(), fresh)
+            sections.append(study_section(study, run_dir, out))
+        console.print(f"report: {write_report(out, 'bends demo', sections)}")
+        if not finished:
+            raise typer.Exit(1)
 
     _guarded(run)
 

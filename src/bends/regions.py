@@ -133,6 +133,11 @@ class Trace:
         return int(np.count_nonzero(self.region_breaks)) + 1
 
     @property
+    def resolved(self) -> bool:
+        """False when two knots lie closer than float64 can resolve (see ResolutionWarning)."""
+        return self.exact or len(self.knots) < 2 or float(np.diff(self.knots).min()) >= RESOLUTION
+
+    @property
     def breakpoints(self) -> np.ndarray:
         """t positions where the output bends."""
         return self.knots[self.piece_breaks]
@@ -181,6 +186,7 @@ class Trace:
             "breakpoints": self.breakpoints.tolist(),
             "knots": len(self.knots),
             "exact": self.exact,
+            "resolved": self.resolved,
             "snapped": self.snapped,
             "merged": self.merged,
             "start": self.start.tolist(),

@@ -1,0 +1,27 @@
+"""The registered studies, one module each; ``bends run NAME`` runs them on the platform.
+
+Example:
+    >>> sorted(STUDIES)
+    ['count-depth', 'selfcheck']
+    >>> get_study("count-depth").summary
+    'exact pieces vs depth: sawtooth, Yarotsky, random MLPs and tied RNNs'
+"""
+
+from __future__ import annotations
+
+from bends.errors import BendsError
+from bends.experiments.count_depth import CountDepth
+from bends.experiments.selfcheck import SelfCheck
+from bends.runner.study import Study
+
+STUDIES: dict[str, Study] = {study.name: study for study in (CountDepth(), SelfCheck())}
+
+
+def get_study(name: str) -> Study:
+    """The registered study ``name``; BendsError listing the studies otherwise."""
+    if name not in STUDIES:
+        raise BendsError(f"unknown study {name!r}; studies: {', '.join(sorted(STUDIES))}")
+    return STUDIES[name]
+
+
+__all__ = ["STUDIES", "get_study"]

@@ -1,0 +1,60 @@
+r"""Random networks at initialisation, drawn with NumPy from a seed.
+
+* ``init="torch"``: PyTorch's default ``nn.Linear`` initialisation, weights and biases
+  uniform on :math:`\pm 1/\sqrt{\text{fan\_in}}` (kaiming-uniform with a = √5);
+* ``init="he"``: He-normal weights :math:`N(0, 2/\text{fan\_in})`, zero biases;
+* tied RNNs: W with standard normal entries (the conjecture's initialisation).
+
+Example:
+    >>> net = random_mlp([2, 8, 8, 1], seed=0)
+    >>> [w.shape for w in net.weights]
+    [(8, 2), (8, 8), (1, 8)]
+    >>> random_rnn(4, steps=10, seed=0).weight.shape
+    (4, 4)
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from typing import Literal
+
+import numpy as np
+
+from bends.errors import BendsError
+from bends.nets import MLP, TiedRNN
+
+Init = Literal["torch", "he"]
+#: An integer seed or a NumPy Generator (draws continue from its state).
+Seed = int | np.random.Generator
+
+
+def random_mlp(widths: Sequence[int], seed: Seed, init: Init = "torch") -> MLP:
+    """An MLP with layer widths ``widths`` (input first, output last) drawn from ``seed``."""
+    if len(widths) < 2 or any(w < 1 for w in widths):
+        raise BendsError(f"widths must be at least two positive sizes, got {list(widths)}")
+    rng = np.random.default_rng(seed)
+    weights, biases = [], []
+    for fan_in, fan_out in itertools.pairwise(widths):
+        if init == "torch":
+            bound = 1.0 / np.sqrt(fan_in)
+            weights.append(rng.uniform(-bound, bound, size=(fan_out, fan_in)))
+            biases.append(rng.uniform(-bound, bound, size=fan_out))
+        elif init == "he":
+            weights.append(rng.normal(0.0, np.sqrt(2.0 / fan_in), size=(fan_out, fan_in)))
+            biases.append(np.zeros(fan_out))
+        else:
+            raise BendsError(f"unknown initialisation {init!r}; use torch or he")
+    return MLP(tuple(weights), tuple(biases))
+
+
+def random_rnn(width: int, steps: int, seed: Seed, output: int = 0) -> TiedRNN:
+    """A tied RNN whose W has standard normal entries, drawn from ``seed``."""
+    rng = np.random.default_rng(seed)
+    return TiedRNN(rng.standard_normal((width, width)), steps, output)
+
+
+def random_direction(dim: int, seed: Seed) -> np.ndarray:
+    """A uniformly random unit vector of R^dim."""
+    direction = np.random.default_rng(seed).standard_normal(dim)
+    return direction / np.linalg.norm(direction)

@@ -1,0 +1,185 @@
+"""Typed study settings: dataclass defaults, overridden by a TOML file, then by ``--set``.
+
+A study's settings are a frozen dataclass whose fields carry their defaults and a help text
+(``setting(default, "help")``). :func:`resolve` builds one from three layers, last wins::
+
+    defaults  <  TOML file (top-level keys)  <  --set key=value (in order)
+
+Values are checked against the field types (``int``, ``float``, ``bool``, ``str``,
+``tuple[T, ...]``, ``Literal[...]``); unknown keys, wrong types and impossible values (the
+dataclass's ``validate``) raise one-line :class:`~bends.errors.BendsError` messages.
+
+Example:
+    >>> from dataclasses import dataclass
+    >>> @dataclass(frozen=True)
+    ... class Sweep(StudyConfig):
+    ...     depths: tuple[int, ...] = setting((1, 2), "depths to count")
+    >>> resolve(Sweep, assignments=["depths=[3, 4]", "seeds=2"])
+    Sweep(seeds=2, seeds_per_cell=4, first_seed=0, depths=(3, 4))
+    >>> resolve(Sweep, assignments=["depths=three"])
+    Traceback (most recent call last):
+    ...
+    bends.errors.BendsError: setting depths expects list of int, got 'three'
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import types
+import typing
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any, Literal, TypeVar, get_args, get_origin
+
+from bends.errors import BendsError
+
+C = TypeVar("C", bound="StudyConfig")
+
+
+def setting(default: Any, help: str) -> Any:
+    """A dataclass field with a default and a help text (shown by ``bends studies NAME``)."""
+    return dataclasses.field(default=default, metadata={"help": help})
+
+
+@dataclasses.dataclass(frozen=True)
+class StudyConfig:
+    """Settings every study has: how many seeds, and how many of them one cell runs.
+
+    Seeds ``first_seed, ..., first_seed + seeds − 1`` are split into cells of
+    ``seeds_per_cell`` consecutive seeds; a seed's numbers do not depend on the split.
+    """
+
+    seeds: int = setting(4, "number of random seeds")
+    seeds_per_cell: int = setting(4, "seeds run together in one cell")
+    first_seed: int = setting(0, "the first seed")
+
+    def validate(self) -> None:
+        """Raise BendsError for impossible values; subclasses extend it."""
+        require(self.seeds >= 1, "seeds must be at least 1")
+        require(self.seeds_per_cell >= 1, "seeds_per_cell must be at least 1")
+        require(self.first_seed >= 0, "first_seed must be non-negative")
+
+    def seed_groups(self) -> list[tuple[int, ...]]:
+        """The seeds, in groups of ``seeds_per_cell``."""
+        seeds = range(self.first_seed, self.first_seed + self.seeds)
+        step = self.seeds_per_cell
+        return [tuple(seeds[i : i + step]) for i in range(0, len(seeds), step)]
+
+    def as_dict(self) -> dict[str, Any]:
+        """The settings as plain JSON-ready values (tuples become lists)."""
+        return {
+            f.name: list(v) if isinstance(v := getattr(self, f.name), tuple) else v
+            for f in dataclasses.fields(self)
+        }
+
+
+def require(condition: bool, message: str) -> None:
+    """Raise BendsError(message) unless condition holds (for ``validate`` methods)."""
+    if not condition:
+        raise BendsError(message)
+
+
+def describe(config_type: type[StudyConfig]) -> list[tuple[str, str, str, str]]:
+    """(name, type, default, help) of every setting, for listings."""
+    hints = typing.get_type_hints(config_type)
+    return [
+        (
+            f.name,
+            _type_name(hints[f.name]),
+            _format(f.default),
+            f.metadata.get("help", ""),
+        )
+        for f in dataclasses.fields(config_type)
+    ]
+
+
+def resolve(
+    config_type: type[C],
+    toml_file: Path | None = None,
+    assignments: Iterable[str] = (),
+    base: Mapping[str, Any] | None = None,
+) -> C:
+    """Settings from defaults, then ``base`` (e.g. a demo's), a TOML file and ``key=value``s."""
+    values: dict[str, Any] = dict(base or {})
+    if toml_file is not None:
+        try:
+            values.update(tomllib.loads(Path(toml_file).read_text()))
+        except OSError as err:
+            raise BendsError(f"cannot read {toml_file}: {err.strerror}") from None
+        except tomllib.TOMLDecodeError as err:
+            raise BendsError(f"{toml_file} is not valid TOML: {err}") from None
+    for assignment in assignments:
+        key, sep, text = assignment.partition("=")
+        if not sep or not key.strip():
+            raise BendsError(f"--set needs key=value, got {assignment!r}")
+        values[key.strip()] = _parse_value(text.strip())
+    return build(config_type, values)
+
+
+def build(config_type: type[C], values: Mapping[str, Any]) -> C:
+    """A validated ``config_type`` from plain values (as stored in a results database)."""
+    hints = typing.get_type_hints(config_type)
+    names = [f.name for f in dataclasses.fields(config_type)]
+    unknown = [key for key in values if key not in names]
+    if unknown:
+        raise BendsError(f"unknown setting {unknown[0]!r}; settings: {', '.join(names)}")
+    checked = {key: _coerce(value, hints[key], key) for key, value in values.items()}
+    config = config_type(**checked)
+    config.validate()
+    return config
+
+
+def _parse_value(text: str) -> Any:
+    """A TOML value (``3``, ``0.5``, ``true``, ``[1, 2]``, ``"a"``); anything else is a string."""
+    try:
+        return tomllib.loads(f"value = {text}")["value"]
+    except tomllib.TOMLDecodeError:
+        if "," in text:  # a bare list such as 1,2,3 or sawtooth,random
+            return [_parse_value(part.strip()) for part in text.split(",")]
+        return text
+
+
+def _coerce(value: Any, hint: Any, key: str) -> Any:
+    origin, args = get_origin(hint), get_args(hint)
+    if origin is tuple:
+        items = value if isinstance(value, list | tuple) else [value]
+        try:
+            return tuple(_coerce(item, args[0], key) for item in items)
+        except BendsError:
+            raise BendsError(
+                f"setting {key} expects {_type_name(hint)}, got {_format(value)}"
+            ) from None
+    if origin is Literal:
+        if value not in args:
+            choices = ", ".join(map(str, args))
+            raise BendsError(f"setting {key} expects one of {choices}, got {_format(value)}")
+        return value
+    if origin in (typing.Union, types.UnionType):  # only Optional[...] is used
+        inner = [a for a in args if a is not type(None)]
+        return None if value is None else _coerce(value, inner[0], key)
+    if hint is float and isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if hint is int and isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, hint) and not (hint is int and isinstance(value, bool)):
+        return value
+    raise BendsError(f"setting {key} expects {_type_name(hint)}, got {_format(value)}")
+
+
+def _type_name(hint: Any) -> str:
+    origin, args = get_origin(hint), get_args(hint)
+    if origin is tuple:
+        return f"list of {_type_name(args[0])}"
+    if origin is Literal:
+        return " | ".join(map(str, args))
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in args)
+    names = {int: "int", float: "float", bool: "bool (true/false)", str: "str"}
+    return names.get(hint, getattr(hint, "__name__", str(hint)))
+
+
+def _format(value: Any) -> str:
+    if isinstance(value, tuple | list):
+        return ",".join(map(str, value))
+    return repr(value) if isinstance(value, str) else str(value)
