@@ -48,6 +48,26 @@ def random_mlp(widths: Sequence[int], seed: Seed, init: Init = "torch") -> MLP:
     return MLP(tuple(weights), tuple(biases))
 
 
+def rai_mlp(widths: Sequence[int], seed: Seed) -> MLP:
+    """Randomized asymmetric initialisation (RAI, Lu et al. 2019, arXiv 1903.06733).
+
+    Each neuron's weights and bias [w | b] are drawn from N(0, 0.6007²/fan_in); then one of
+    its fan_in + 1 entries, chosen uniformly, is replaced by a Beta(2, 1) sample, so that
+    every neuron starts with a positive push away from dying. (RAAI, Singh & Sreejith 2021,
+    adds anti-correlation between a neuron's weights; its exact covariance is not known to us,
+    so this is RAI, the distribution RAAI builds on.)
+    """
+    rng = np.random.default_rng(seed)
+    weights, biases = [], []
+    for fan_in, fan_out in itertools.pairwise(widths):
+        entries = rng.normal(0.0, 0.6007 / np.sqrt(fan_in), size=(fan_out, fan_in + 1))
+        chosen = rng.integers(0, fan_in + 1, size=fan_out)
+        entries[np.arange(fan_out), chosen] = rng.beta(2.0, 1.0, size=fan_out)
+        weights.append(entries[:, :fan_in])
+        biases.append(entries[:, fan_in])
+    return MLP(tuple(weights), tuple(biases))
+
+
 def random_rnn(width: int, steps: int, seed: Seed, output: int = 0) -> TiedRNN:
     """A tied RNN whose W has standard normal entries, drawn from ``seed``."""
     rng = np.random.default_rng(seed)

@@ -83,6 +83,15 @@ def _check_peaks(peaks) -> np.ndarray:
     return a
 
 
+def scales_on_manifold(peaks: torch.Tensor, subtract: bool) -> torch.Tensor:
+    """The manifold rule as a differentiable map from peaks (..., d + 1) to scales (..., d)."""
+    first = peaks[..., 0] if subtract else 1.0 - peaks[..., 0]
+    scales = [first * peaks[..., 1]]
+    for i in range(1, peaks.shape[-1] - 1):
+        scales.append(scales[-1] * (1.0 - peaks[..., i]) * peaks[..., i + 1])
+    return torch.stack(scales, dim=-1)
+
+
 def manifold_scales(peaks, subtract: bool) -> np.ndarray:
     """Scales on the differentiable manifold: s_{i+1} = s_i (1 − a_{i+1}) a_{i+2}.
 
@@ -91,11 +100,7 @@ def manifold_scales(peaks, subtract: bool) -> np.ndarray:
     a = _check_peaks(peaks)
     if a.size < 2:
         raise BendsError("the manifold rule needs at least two peaks")
-    s = np.empty(a.size - 1)
-    s[0] = (a[0] if subtract else 1.0 - a[0]) * a[1]
-    for i in range(1, s.size):
-        s[i] = s[i - 1] * (1.0 - a[i]) * a[i + 1]
-    return s
+    return scales_on_manifold(torch.from_numpy(a), subtract).numpy()
 
 
 def compositional(peaks, scales, subtract: bool = True) -> MLP:

@@ -2,7 +2,7 @@
 
 Example:
     >>> sorted(STUDIES)
-    ['count-depth', 'selfcheck']
+    ['count-depth', 'manifold-tables', 'selfcheck']
     >>> get_study("count-depth").summary
     'exact pieces vs depth: sawtooth, Yarotsky, random MLPs and tied RNNs'
 """
@@ -11,10 +11,13 @@ from __future__ import annotations
 
 from bends.errors import BendsError
 from bends.experiments.count_depth import CountDepth
+from bends.experiments.manifold_tables import ManifoldTables
 from bends.experiments.selfcheck import SelfCheck
 from bends.runner.study import Study
 
-STUDIES: dict[str, Study] = {study.name: study for study in (CountDepth(), SelfCheck())}
+STUDIES: dict[str, Study] = {
+    study.name: study for study in (CountDepth(), ManifoldTables(), SelfCheck())
+}
 
 
 def get_study(name: str) -> Study:

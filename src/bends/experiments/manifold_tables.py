@@ -1,0 +1,301 @@
+r"""Study ``manifold-tables``: Tables 1 and 2 of Milkert, Hyde & Laine, beside the paper's.
+
+Every method trains 4-wide networks with ``depth`` (5) hidden layers by full-batch Adam on
+``points`` (2^9) evenly spaced points of [0, 1], ``epochs`` per stage, float64:
+
+=============  =========================================================  ==============
+method         start                                                       stages trained
+=============  =========================================================  ==============
+default        PyTorch's default nn.Linear initialisation                  raw weights
+raai           RAI (Lu et al. 2019; see :func:`bends.random_nets.rai_mlp`)  raw weights
+stage1         peaks from the seed, scales by the manifold rule            1
+stage3         same start, relaxed to raw weights                          3
+free-scale     peaks from the seed, scales uniform on (0, 1)               3
+stage2+3       same start as stage1, relaxed to free scales                2, 3
+stage1+3       same start as stage1                                        1, 3
+all            same start as stage1                                        1, 2, 3
+=============  =========================================================  ==============
+
+Peaks are drawn uniformly on (``peak_low``, ``peak_high``) from the model's seed, so every
+manifold method of a seed starts from the same peaks. Waves are subtracted from y = x when
+the target lies below the line on average (x³, x¹¹) and added otherwise (sin, tanh). A model
+is *collapsed* when its output is constant on [0, 1] (all of its ReLUs dead or frozen).
+
+Example:
+    >>> study = ManifoldTables()
+    >>> config = study.Config(targets=("x**3",), methods=("stage1",), seeds=1, epochs=20)
+    >>> row = study.run_cell(study.cells(config)[0]).rows[0]
+    >>> row["pieces"], row["collapsed"]
+    (32, False)
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from dataclasses import dataclass
+from importlib import resources
+from typing import Literal
+
+import numpy as np
+import torch
+
+from bends.errors import ResolutionWarning
+from bends.manifold import PeakMap, StagedModel, stack_mlps
+from bends.random_nets import rai_mlp, random_mlp
+from bends.regions import trace
+from bends.runner.config import StudyConfig, require, setting
+from bends.runner.report import Figures, markdown_table
+from bends.runner.study import Cell, CellResult, Curve, StoredCell, Study
+from bends.targets import target
+from bends.train import adam, mse
+
+Method = Literal["default", "raai", "stage1", "stage3", "free-scale", "stage2+3", "stage1+3", "all"]
+#: Stages each method trains, in order (stages in between are relaxed without training).
+STAGES: dict[str, tuple[int, ...]] = {
+    "default": (3,),
+    "raai": (3,),
+    "stage1": (1,),
+    "stage3": (3,),
+    "free-scale": (3,),
+    "stage2+3": (2, 3),
+    "stage1+3": (1, 3),
+    "all": (1, 2, 3),
+}
+LABELS = {
+    "default": "Default network",
+    "raai": "RAAI distribution (RAI)",
+    "stage1": "Stage 1",
+    "stage3": "Stage 3 (GD only)",
+    "free-scale": "Free scale init.",
+    "stage2+3": "Stage 2 and 3",
+    "stage1+3": "Stage 1 and 3",
+    "all": "All stages",
+}
+PAPER_TARGETS = ("x**3", "x**11", "sin(pi*x/2)", "tanh(3*x)")
+
+
+@dataclass(frozen=True)
+class ManifoldTablesConfig(StudyConfig):
+    targets: tuple[str, ...] = setting(PAPER_TARGETS, "targets, NumPy expressions in x")
+    methods: tuple[Method, ...] = setting(tuple(STAGES), "methods (rows of the tables)")
+    seeds: int = setting(30, "models per method and target")
+    seeds_per_cell: int = setting(30, "models trained together in one cell")
+    epochs: int = setting(1000, "Adam epochs per stage")
+    lr: float = setting(1e-3, "Adam learning rate")
+    points: int = setting(512, "evenly spaced training points on [0, 1]")
+    depth: int = setting(5, "hidden layers (4 neurons each)")
+    peak_map: Literal["sigmoid", "clamp"] = setting("clamp", "how peaks stay in (0, 1)")
+    clamp_margin: float = setting(0.01, "clamped peaks stay in [margin, 1 − margin]")
+    peak_low: float = setting(0.1, "initial peaks are uniform on (peak_low, peak_high)")
+    peak_high: float = setting(0.9, "see peak_low")
+    curve_every: int = setting(10, "store the loss every this many epochs")
+    device: str = setting("cpu", "torch device (cpu, cuda)")
+
+    def validate(self) -> None:
+        super().validate()
+        require(len(self.targets) > 0 and len(self.methods) > 0, "give targets and methods")
+        for expression in self.targets:
+            target(expression)(np.linspace(0.0, 1.0, 5))  # rejects unsafe or non-finite ones
+        require(self.epochs >= 1 and self.lr > 0, "epochs must be ≥ 1 and lr > 0")
+        require(self.points >= 2 and self.depth >= 1, "points must be ≥ 2 and depth ≥ 1")
+        require(0 < self.peak_low < self.peak_high < 1, "need 0 < peak_low < peak_high < 1")
+        require(0 < self.clamp_margin < 0.5, "clamp_margin must lie in (0, 0.5)")
+        require(self.curve_every >= 1, "curve_every must be at least 1")
+
+
+class ManifoldTables(Study):
+    name = "manifold-tables"
+    summary = "manifold training vs baselines: the paper's Tables 1 and 2 (min/mean MSE)"
+    Config = ManifoldTablesConfig
+    guide = "studies/manifold-tables.md"
+    demo = {"targets": ["x**3"], "seeds": 4, "seeds_per_cell": 4, "epochs": 300}  # noqa: RUF012
+
+    def cells(self, config: ManifoldTablesConfig) -> list[Cell]:
+        shared = {
+            k: v
+            for k, v in config.as_dict().items()
+            if k not in ("targets", "methods", "seeds", "seeds_per_cell", "first_seed")
+        }
+        return [
+            self.cell({"target": t, "method": m, **shared}, group)
+            for t in dict.fromkeys(config.targets)
+            for m in dict.fromkeys(config.methods)
+            for group in config.seed_groups()
+        ]
+
+    def run_cell(self, cell: Cell) -> CellResult:
+        p = cell.params
+        dtype, device = torch.float64, p["device"]
+        grid = np.linspace(0.0, 1.0, p["points"])
+        values = target(p["target"])(grid)
+        subtract = bool(np.mean(values - grid) < 0)
+        x = torch.from_numpy(grid)[:, None].to(device)
+        y = torch.from_numpy(values).to(device).expand(len(cell.seeds), -1)
+        model = _initial_model(p, cell.seeds, subtract, dtype, device)
+        curves, pieces_after = [], {}
+        for stage in STAGES[p["method"]]:
+            while model.stage < stage:
+                model = model.relax()
+
+            def losses(model: StagedModel = model) -> torch.Tensor:
+                return mse(model.forward(x)[..., 0], y)
+
+            curves.append(adam(model.parameters, losses, p["epochs"], p["lr"], model.project))
+            pieces_after[stage] = _pieces(model)
+        with torch.no_grad():
+            prediction = model.forward(x)[..., 0]
+            final = mse(prediction, y).cpu().numpy()
+            spread = (prediction.max(dim=-1).values - prediction.min(dim=-1).values).cpu().numpy()
+        curve = torch.cat(curves, dim=-1).cpu().numpy()
+        result = CellResult()
+        for m, seed in enumerate(cell.seeds):
+            row = {
+                "target": p["target"],
+                "method": p["method"],
+                "seed": seed,
+                "mse": float(final[m]),
+                "collapsed": bool(spread[m] <= 1e-12),
+            }
+            for stage, (counts, resolved) in pieces_after.items():
+                row[f"pieces_stage{stage}"] = counts[m]
+                row["resolved"] = row.get("resolved", True) and resolved[m]
+            row["pieces"] = pieces_after[STAGES[p["method"]][-1]][0][m]
+            result.rows.append(row)
+            result.curves.append(Curve("loss", seed, curve[m, :: p["curve_every"]]))
+        return result
+
+    def report(
+        self, config: ManifoldTablesConfig, results: list[StoredCell], figures: Figures
+    ) -> str:
+        rows = [row for cell in results for row in cell.rows]
+        paper = json.loads(
+            resources.files("bends.experiments").joinpath("data/manifold_tables_paper.json")
+            .read_text()
+        )  # fmt: skip
+        parts = []
+        for expression in dict.fromkeys(config.targets):
+            table_rows = []
+            for method in dict.fromkeys(config.methods):
+                found = [r for r in rows if r["target"] == expression and r["method"] == method]
+                if not found:
+                    continue
+                errors = np.array([r["mse"] for r in found])
+                ref = paper.get(expression, {}).get(method, [None, None])
+                table_rows.append([
+                    LABELS[method],
+                    float(errors.min()), ref[0], _ratio(errors.min(), ref[0]),
+                    float(errors.mean()), ref[1], _ratio(errors.mean(), ref[1]),
+                    f"{sum(r['collapsed'] for r in found)}/{len(found)}",
+                    int(np.median([r["pieces"] for r in found])),
+                ])  # fmt: skip
+            header = ["method", "min MSE", "paper min", "ratio", "mean MSE", "paper mean",
+                      "ratio", "collapsed", "median pieces"]  # fmt: skip
+            parts.append(f"**Target y = {expression}**\n\n{markdown_table(header, table_rows)}")
+        caption = "Median training loss per method (all stages in sequence)"
+        parts.append(figures.add(_loss_figure(config, results), "loss_curves", caption))
+        parts.append(_findings(config, rows, paper))
+        return "\n\n".join(parts)
+
+
+def _initial_model(p, seeds, subtract: bool, dtype, device) -> StagedModel:
+    """The method's starting point for every seed (peaks shared by all manifold methods)."""
+    depth, method = p["depth"], p["method"]
+    widths = [1, *[4] * depth, 1]
+    if method in ("default", "raai"):
+        draw = random_mlp if method == "default" else rai_mlp
+        nets = [draw(widths, np.random.default_rng([seed, 2])) for seed in seeds]
+        return StagedModel.raw(stack_mlps(nets, dtype, device))
+    peaks = np.stack([
+        np.random.default_rng(seed).uniform(p["peak_low"], p["peak_high"], depth + 1)
+        for seed in seeds
+    ])  # fmt: skip
+    peak_map = PeakMap(p["peak_map"], p["clamp_margin"])
+    as_tensor = lambda a: torch.from_numpy(a).to(dtype=dtype, device=device)  # noqa: E731
+    if method == "free-scale":
+        scales = np.stack([np.random.default_rng([seed, 1]).uniform(0, 1, depth) for seed in seeds])
+        return StagedModel.free_scales(
+            as_tensor(peaks[:, :depth]), as_tensor(scales), subtract, peak_map
+        )
+    return StagedModel.on_manifold(as_tensor(peaks), subtract, peak_map)
+
+
+def _pieces(model: StagedModel) -> tuple[list[int], list[bool]]:
+    """Exact pieces on [0, 1] of every model, and whether float64 resolved them."""
+    counts, resolved = [], []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResolutionWarning)
+        for net in model.networks():
+            tr = trace(net, [0.0], [1.0])
+            counts.append(tr.pieces)
+            resolved.append(tr.resolved)
+    return counts, resolved
+
+
+def _ratio(ours: float, theirs: float | None) -> float | None:
+    return None if theirs is None else float(ours / theirs)
+
+
+def _loss_figure(config, results):
+    import matplotlib.pyplot as plt
+
+    targets = list(dict.fromkeys(config.targets))
+    figure, axes = plt.subplots(1, len(targets), figsize=(4.5 * len(targets), 3.4), squeeze=False)
+    for ax, expression in zip(axes[0], targets, strict=True):
+        for method in dict.fromkeys(config.methods):
+            curves = [
+                c.values
+                for cell in results
+                if (cell.params["target"], cell.params["method"]) == (expression, method)
+                for c in cell.curves
+            ]
+            if curves:
+                epochs = np.arange(len(curves[0])) * config.curve_every
+                ax.plot(epochs, np.median(np.stack(curves), axis=0), lw=1, label=LABELS[method])
+        for boundary in range(1, 3):
+            ax.axvline(boundary * config.epochs, color="0.7", lw=0.6, ls=":")
+        ax.set_yscale("log")
+        ax.set(title=f"y = {expression}", xlabel="epoch (stages in sequence)", ylabel="MSE")
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=6)
+    figure.tight_layout()
+    return figure
+
+
+def _findings(config, rows, paper) -> str:
+    """What the numbers show, computed from them, and where they differ from the paper."""
+    lines = []
+    for expression in dict.fromkeys(config.targets):
+        found = [r for r in rows if r["target"] == expression]
+        methods = [m for m in dict.fromkeys(config.methods) if any(r["method"] == m for r in found)]
+        means = {m: np.mean([r["mse"] for r in found if r["method"] == m]) for m in methods}
+        best = min(means, key=means.get)
+        line = f"- y = {expression}: lowest mean MSE {means[best]:.3g} by {LABELS[best]}"
+        if expression in paper:
+            theirs = {m: v[1] for m, v in paper[expression].items() if m in methods}
+            if theirs:
+                their_best = min(theirs, key=theirs.get)
+                line += f" (paper: {LABELS[their_best]}, {theirs[their_best]:.3g})"
+            far = [m for m in methods if m in theirs and not 0.1 <= means[m] / theirs[m] <= 10]
+            if far:
+                line += "; mean differs from the paper by more than 10× for " + ", ".join(
+                    f"{LABELS[m]} ({means[m] / theirs[m]:.2g}×)" for m in far
+                )
+        lines.append(line + ".")
+        kept = [r for r in found if r["method"] == "stage1"]
+        if kept:
+            full = sum(r["pieces"] == 2**config.depth for r in kept)
+            lines.append(
+                f"  Stage 1 kept all 2^{config.depth} pieces in {full}/{len(kept)} models."
+            )
+    collapsed = {m: sum(r["collapsed"] for r in rows if r["method"] == m) for m in config.methods}
+    total = {m: sum(r["method"] == m for r in rows) for m in config.methods}
+    lines.append("- Collapsed (constant-output) models: " + ", ".join(
+        f"{LABELS[m]} {collapsed[m]}/{total[m]}" for m in dict.fromkeys(config.methods) if total[m]
+    ) + ".")  # fmt: skip
+    if config.epochs != 1000 or config.seeds != 30:
+        lines.append(
+            f"- These runs used {config.epochs} epochs per stage and {config.seeds} models per "
+            "cell of the table; the paper used 1000 and 30, so compare with care."
+        )
+    return "**What the numbers show**\n\n" + "\n".join(lines)
