@@ -31,6 +31,7 @@ Example:
 
 from __future__ import annotations
 
+import itertools
 import json
 import warnings
 from dataclasses import dataclass
@@ -42,6 +43,7 @@ import torch
 
 from bends.errors import ResolutionWarning
 from bends.manifold import PeakMap, StagedModel, stack_mlps
+from bends.nets import MLP
 from bends.random_nets import rai_mlp, random_mlp
 from bends.regions import trace
 from bends.runner.config import StudyConfig, require, setting
@@ -133,7 +135,7 @@ class ManifoldTables(Study):
         x = torch.from_numpy(grid)[:, None].to(device)
         y = torch.from_numpy(values).to(device).expand(len(cell.seeds), -1)
         model = _initial_model(p, cell.seeds, subtract, dtype, device)
-        curves, pieces_after = [], {}
+        curves, counted = [], {}
         for stage in STAGES[p["method"]]:
             while model.stage < stage:
                 model = model.relax()
@@ -142,27 +144,34 @@ class ManifoldTables(Study):
                 return mse(model.forward(x)[..., 0], y)
 
             curves.append(adam(model.parameters, losses, p["epochs"], p["lr"], model.project))
-            pieces_after[stage] = _pieces(model)
+            counted[stage] = _count(model)
         with torch.no_grad():
             prediction = model.forward(x)[..., 0]
-            final = mse(prediction, y).cpu().numpy()
+            errors = mse(prediction, y).cpu().numpy()
             spread = (prediction.max(dim=-1).values - prediction.min(dim=-1).values).cpu().numpy()
         curve = torch.cat(curves, dim=-1).cpu().numpy()
+        weights = np.concatenate(  # every trained network, for the report's figures
+            [t.detach().reshape(len(cell.seeds), -1).cpu().numpy() for layer in model.layers()
+             for t in layer], axis=1)  # fmt: skip
         result = CellResult()
         for m, seed in enumerate(cell.seeds):
             row = {
                 "target": p["target"],
                 "method": p["method"],
                 "seed": seed,
-                "mse": float(final[m]),
+                "mse": float(errors[m]),
                 "collapsed": bool(spread[m] <= 1e-12),
             }
-            for stage, (counts, resolved) in pieces_after.items():
-                row[f"pieces_stage{stage}"] = counts[m]
-                row["resolved"] = row.get("resolved", True) and resolved[m]
-            row["pieces"] = pieces_after[STAGES[p["method"]][-1]][0][m]
+            for stage, models in counted.items():
+                row[f"pieces_stage{stage}"] = models[m]["pieces"]
+            final = counted[STAGES[p["method"]][-1]][m]
+            row["pieces"] = final["pieces"]
+            row["resolved"] = all(models[m]["resolved"] for models in counted.values())
+            row["bend_depth"] = bend_depth(final["switches"])
+            row |= {f"switches_layer{k + 1}": v for k, v in enumerate(final["switches"])}
             result.rows.append(row)
             result.curves.append(Curve("loss", seed, curve[m, :: p["curve_every"]]))
+            result.curves.append(Curve("weights", seed, weights[m]))
         return result
 
     def report(
@@ -188,12 +197,14 @@ class ManifoldTables(Study):
                     float(errors.mean()), ref[1], _ratio(errors.mean(), ref[1]),
                     f"{sum(r['collapsed'] for r in found)}/{len(found)}",
                     int(np.median([r["pieces"] for r in found])),
+                    float(np.median([r["bend_depth"] for r in found])),
                 ])  # fmt: skip
             header = ["method", "min MSE", "paper min", "ratio", "mean MSE", "paper mean",
-                      "ratio", "collapsed", "median pieces"]  # fmt: skip
+                      "ratio", "collapsed", "median pieces", "median bend depth"]  # fmt: skip
             parts.append(f"**Target y = {expression}**\n\n{markdown_table(header, table_rows)}")
         caption = "Median training loss per method (all stages in sequence)"
         parts.append(figures.add(_loss_figure(config, results), "loss_curves", caption))
+        parts.append(_layer_figures(config, results, figures))
         parts.append(_findings(config, rows, paper))
         return "\n\n".join(parts)
 
@@ -220,16 +231,32 @@ def _initial_model(p, seeds, subtract: bool, dtype, device) -> StagedModel:
     return StagedModel.on_manifold(as_tensor(peaks), subtract, peak_map)
 
 
-def _pieces(model: StagedModel) -> tuple[list[int], list[bool]]:
-    """Exact pieces on [0, 1] of every model, and whether float64 resolved them."""
-    counts, resolved = [], []
+def _count(model: StagedModel) -> list[dict]:
+    """Per model: exact pieces on [0, 1], whether float64 resolved them, switches per layer."""
+    found = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ResolutionWarning)
         for net in model.networks():
             tr = trace(net, [0.0], [1.0])
-            counts.append(tr.pieces)
-            resolved.append(tr.resolved)
-    return counts, resolved
+            switches = [int(c.sum()) for c in tr.crossings]
+            found.append({"pieces": tr.pieces, "resolved": tr.resolved, "switches": switches})
+    return found
+
+
+def bend_depth(switches: list[int]) -> int:
+    """How many leading layers keep the doubling of a compositional network.
+
+    In x ∓ Σ s_i W_i the neurons of hidden layer k (k = 0, 1, …) switch 2^k times on (0, 1)
+    (the preimages of the next peak under W_{k−1}); the bend depth is the number of leading
+    layers with at least that many switches, i.e. how deep the triangle structure survives.
+
+    >>> bend_depth([1, 2, 4, 8, 16]), bend_depth([1, 2, 3, 9, 20]), bend_depth([0, 5])
+    (5, 2, 0)
+    """
+    depth = 0
+    while depth < len(switches) and switches[depth] >= 2**depth:
+        depth += 1
+    return depth
 
 
 def _ratio(ours: float, theirs: float | None) -> float | None:
@@ -248,6 +275,7 @@ def _loss_figure(config, results):
                 for cell in results
                 if (cell.params["target"], cell.params["method"]) == (expression, method)
                 for c in cell.curves
+                if c.name == "loss"
             ]
             if curves:
                 epochs = np.arange(len(curves[0])) * config.curve_every
@@ -260,6 +288,48 @@ def _loss_figure(config, results):
     axes[0][0].legend(fontsize=6)
     figure.tight_layout()
     return figure
+
+
+def _network_of(cell: StoredCell, seed: int, depth: int) -> MLP:
+    """Rebuild a trained network from its stored flat weights."""
+    flat = next(c.values for c in cell.curves if c.name == "weights" and c.seed == seed)
+    widths = [1, *[4] * depth, 1]
+    layers, at = [], 0
+    for fan_in, fan_out in itertools.pairwise(widths):
+        w = flat[at : at + fan_in * fan_out].reshape(fan_out, fan_in)
+        b = flat[at + fan_in * fan_out : at + fan_in * fan_out + fan_out]
+        layers.append((w, b))
+        at += fan_in * fan_out + fan_out
+    return MLP.from_layers(layers)
+
+
+def _layer_figures(config, results: list[StoredCell], figures: Figures) -> str:
+    """Neurons per layer of the best default-initialised and best manifold-trained model."""
+    from bends.plotting import plot_layers
+
+    expression = config.targets[0]
+    shown = []
+    for group in (("default", "raai"), ("all", "stage1+3", "stage2+3", "stage1")):
+        candidates = [
+            (row["mse"], cell, row["seed"], row["method"])
+            for cell in results
+            if cell.params["target"] == expression and cell.params["method"] in group
+            for row in cell.rows
+        ]
+        if not candidates:
+            continue
+        error, cell, seed, method = min(candidates, key=lambda c: c[0])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ResolutionWarning)
+            tr = trace(_network_of(cell, seed, config.depth), [0.0], [1.0])
+        figure = plot_layers(tr)
+        figure.suptitle(f"{LABELS[method]}, seed {seed}, y = {expression}: MSE {error:.3g}")
+        caption = (
+            f"Every neuron by layer, best {LABELS[method]} model on y = {expression} "
+            "(like the paper's Figures 3, 5, 6)"
+        )
+        shown.append(figures.add(figure, f"layers_{method.replace('+', '_')}", caption))
+    return "\n\n".join(shown)
 
 
 def _findings(config, rows, paper) -> str:
@@ -288,6 +358,16 @@ def _findings(config, rows, paper) -> str:
             lines.append(
                 f"  Stage 1 kept all 2^{config.depth} pieces in {full}/{len(kept)} models."
             )
+    depths = {
+        m: np.median([r["bend_depth"] for r in rows if r["method"] == m])
+        for m in dict.fromkeys(config.methods)
+        if any(r["method"] == m for r in rows)
+    }
+    lines.append(
+        f"- Triangle structure (median bend depth, of {config.depth} layers): "
+        + ", ".join(f"{LABELS[m]} {d:g}" for m, d in depths.items())
+        + "."
+    )
     collapsed = {m: sum(r["collapsed"] for r in rows if r["method"] == m) for m in config.methods}
     total = {m: sum(r["method"] == m for r in rows) for m in config.methods}
     lines.append("- Collapsed (constant-output) models: " + ", ".join(
