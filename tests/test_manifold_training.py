@@ -176,3 +176,16 @@ def test_stored_weights_rebuild_the_trained_networks_and_their_bend_depth():
             assert row["bend_depth"] == bend_depth(switches)
         if cell.params["method"] == "all":
             assert all(row["pieces_stage1"] == 32 for row in result.rows)
+
+
+def test_sparse_data_trains_on_few_points_and_reports_test_error():
+    study = get_study("manifold-tables")
+    config = resolve(study.Config, assignments=["targets=x**3", "methods=stage1+3", "seeds=2",
+                                                "epochs=50", "sparse=10"])  # fmt: skip
+    (cell,) = study.cells(config)
+    rows = study.run_cell(cell).rows
+    assert all(r["test_mse"] > 0 and r["mse"] >= 0 for r in rows)
+    dense = resolve(study.Config, assignments=["targets=x**3", "seeds=1", "epochs=5"])
+    assert study.run_cell(study.cells(dense)[0]).rows[0]["test_mse"] is None
+    with pytest.raises(BendsError, match="sparse must be 0 or at least 2"):
+        resolve(study.Config, assignments=["sparse=1"])

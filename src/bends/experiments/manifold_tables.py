@@ -86,6 +86,8 @@ class ManifoldTablesConfig(StudyConfig):
     epochs: int = setting(1000, "Adam epochs per stage")
     lr: float = setting(1e-3, "Adam learning rate")
     points: int = setting(512, "evenly spaced training points on [0, 1]")
+    sparse: int = setting(0, "n > 0: train on n random points, test on n others (ICML table)")
+    data_seed: int = setting(0, "seed of the sparse training and test points")
     depth: int = setting(5, "hidden layers (4 neurons each)")
     peak_map: Literal["sigmoid", "clamp"] = setting("clamp", "how peaks stay in (0, 1)")
     clamp_margin: float = setting(0.01, "clamped peaks stay in [margin, 1 − margin]")
@@ -101,6 +103,7 @@ class ManifoldTablesConfig(StudyConfig):
             target(expression)(np.linspace(0.0, 1.0, 5))  # rejects unsafe or non-finite ones
         require(self.epochs >= 1 and self.lr > 0, "epochs must be ≥ 1 and lr > 0")
         require(self.points >= 2 and self.depth >= 1, "points must be ≥ 2 and depth ≥ 1")
+        require(self.sparse == 0 or self.sparse >= 2, "sparse must be 0 or at least 2")
         require(0 < self.peak_low < self.peak_high < 1, "need 0 < peak_low < peak_high < 1")
         require(0 < self.clamp_margin < 0.5, "clamp_margin must lie in (0, 0.5)")
         require(self.curve_every >= 1, "curve_every must be at least 1")
@@ -129,11 +132,16 @@ class ManifoldTables(Study):
     def run_cell(self, cell: Cell) -> CellResult:
         p = cell.params
         dtype, device = torch.float64, p["device"]
-        grid = np.linspace(0.0, 1.0, p["points"])
-        values = target(p["target"])(grid)
-        subtract = bool(np.mean(values - grid) < 0)
-        x = torch.from_numpy(grid)[:, None].to(device)
-        y = torch.from_numpy(values).to(device).expand(len(cell.seeds), -1)
+        inputs, tests = _data(p)
+        f = target(p["target"])
+        subtract = bool(np.mean(f(inputs) - inputs) < 0)
+        models = len(cell.seeds)
+
+        def tensors(points: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+            x = torch.from_numpy(points)[:, None].to(device)
+            return x, torch.from_numpy(f(points)).to(device).expand(models, -1)
+
+        x, y = tensors(inputs)
         model = _initial_model(p, cell.seeds, subtract, dtype, device)
         curves, counted = [], {}
         for stage in STAGES[p["method"]]:
@@ -146,9 +154,12 @@ class ManifoldTables(Study):
             curves.append(adam(model.parameters, losses, p["epochs"], p["lr"], model.project))
             counted[stage] = _count(model)
         with torch.no_grad():
-            prediction = model.forward(x)[..., 0]
-            errors = mse(prediction, y).cpu().numpy()
-            spread = (prediction.max(dim=-1).values - prediction.min(dim=-1).values).cpu().numpy()
+            errors = mse(model.forward(x)[..., 0], y).cpu().numpy()
+            test_errors = None
+            if tests is not None:
+                test_errors = mse(model.forward(tensors(tests)[0])[..., 0], tensors(tests)[1])
+            dense = model.forward(torch.linspace(0, 1, 513, dtype=dtype, device=device)[:, None])
+            spread = (dense.amax(dim=(1, 2)) - dense.amin(dim=(1, 2))).cpu().numpy()
         curve = torch.cat(curves, dim=-1).cpu().numpy()
         weights = np.concatenate(  # every trained network, for the report's figures
             [t.detach().reshape(len(cell.seeds), -1).cpu().numpy() for layer in model.layers()
@@ -160,6 +171,7 @@ class ManifoldTables(Study):
                 "method": p["method"],
                 "seed": seed,
                 "mse": float(errors[m]),
+                "test_mse": None if test_errors is None else float(test_errors[m]),
                 "collapsed": bool(spread[m] <= 1e-12),
             }
             for stage, models in counted.items():
@@ -190,23 +202,37 @@ class ManifoldTables(Study):
                 if not found:
                     continue
                 errors = np.array([r["mse"] for r in found])
-                ref = paper.get(expression, {}).get(method, [None, None])
+                if config.sparse:  # the paper's numbers are for the dense data: compare test error
+                    tests = np.array([r["test_mse"] for r in found])
+                    compared = [float(tests.min()), float(tests.mean())]
+                else:
+                    ref = paper.get(expression, {}).get(method, [None, None])
+                    compared = [ref[0], _ratio(errors.min(), ref[0]),
+                                ref[1], _ratio(errors.mean(), ref[1])]  # fmt: skip
                 table_rows.append([
-                    LABELS[method],
-                    float(errors.min()), ref[0], _ratio(errors.min(), ref[0]),
-                    float(errors.mean()), ref[1], _ratio(errors.mean(), ref[1]),
+                    LABELS[method], float(errors.min()), float(errors.mean()), *compared,
                     f"{sum(r['collapsed'] for r in found)}/{len(found)}",
                     int(np.median([r["pieces"] for r in found])),
                     float(np.median([r["bend_depth"] for r in found])),
                 ])  # fmt: skip
-            header = ["method", "min MSE", "paper min", "ratio", "mean MSE", "paper mean",
-                      "ratio", "collapsed", "median pieces", "median bend depth"]  # fmt: skip
+            header = ["method", "min MSE", "mean MSE",
+                      *(["min test MSE", "mean test MSE"] if config.sparse else
+                        ["paper min", "ratio", "paper mean", "ratio"]),
+                      "collapsed", "median pieces", "median bend depth"]  # fmt: skip
             parts.append(f"**Target y = {expression}**\n\n{markdown_table(header, table_rows)}")
         caption = "Median training loss per method (all stages in sequence)"
         parts.append(figures.add(_loss_figure(config, results), "loss_curves", caption))
         parts.append(_layer_figures(config, results, figures))
         parts.append(_findings(config, rows, paper))
         return "\n\n".join(parts)
+
+
+def _data(p) -> tuple[np.ndarray, np.ndarray | None]:
+    """Training points, and test points when the data are sparse (shared by all models)."""
+    if not p["sparse"]:
+        return np.linspace(0.0, 1.0, p["points"]), None
+    drawn = np.random.default_rng(p["data_seed"]).uniform(0.0, 1.0, 2 * p["sparse"])
+    return np.sort(drawn[: p["sparse"]]), np.sort(drawn[p["sparse"] :])
 
 
 def _initial_model(p, seeds, subtract: bool, dtype, device) -> StagedModel:
@@ -338,10 +364,12 @@ def _findings(config, rows, paper) -> str:
     for expression in dict.fromkeys(config.targets):
         found = [r for r in rows if r["target"] == expression]
         methods = [m for m in dict.fromkeys(config.methods) if any(r["method"] == m for r in found)]
-        means = {m: np.mean([r["mse"] for r in found if r["method"] == m]) for m in methods}
+        key = "test_mse" if config.sparse else "mse"
+        means = {m: np.mean([r[key] for r in found if r["method"] == m]) for m in methods}
         best = min(means, key=means.get)
-        line = f"- y = {expression}: lowest mean MSE {means[best]:.3g} by {LABELS[best]}"
-        if expression in paper:
+        what = "test MSE" if config.sparse else "MSE"
+        line = f"- y = {expression}: lowest mean {what} {means[best]:.3g} by {LABELS[best]}"
+        if expression in paper and not config.sparse:
             theirs = {m: v[1] for m, v in paper[expression].items() if m in methods}
             if theirs:
                 their_best = min(theirs, key=theirs.get)
@@ -373,6 +401,11 @@ def _findings(config, rows, paper) -> str:
     lines.append("- Collapsed (constant-output) models: " + ", ".join(
         f"{LABELS[m]} {collapsed[m]}/{total[m]}" for m in dict.fromkeys(config.methods) if total[m]
     ) + ".")  # fmt: skip
+    if config.sparse:
+        lines.append(
+            f"- Sparse data: {config.sparse} random training points and {config.sparse} test "
+            f"points (data_seed {config.data_seed}); the paper's dense-data numbers do not apply."
+        )
     if config.epochs != 1000 or config.seeds != 30:
         lines.append(
             f"- These runs used {config.epochs} epochs per stage and {config.seeds} models per "
