@@ -115,3 +115,17 @@ def test_bad_runs_get_one_error_line_and_status_2(tmp_path):
     assert clash.exit_code == 2 and "holds results of study 'selfcheck'" in clash.stderr
     assert json.loads(json.dumps(clash.stderr))  # plain text, no traceback
     assert "Traceback" not in clash.output
+
+
+def test_a_failing_report_is_one_line_and_keeps_the_results(tmp_path, monkeypatch):
+    from bends.experiments.selfcheck import SelfCheck
+
+    def broken(self, config, results, figures):
+        raise ZeroDivisionError("a bug in a report")
+
+    monkeypatch.setattr(SelfCheck, "report", broken)
+    result = invoke("run", "selfcheck", "--out", tmp_path, "--set", "seeds=2")
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    (line,) = result.stderr.strip().splitlines()
+    assert "writing the report failed (ZeroDivisionError: a bug in a report)" in line
+    assert len(Store.existing(tmp_path).done_keys()) == 2

@@ -245,6 +245,22 @@ def studies(
     _guarded(run)
 
 
+def _reporting(write: Callable[[], Path], run_dir: Path) -> None:
+    """Write a report; if that fails, say so in one line: the stored results are safe."""
+    try:
+        console.print(f"report: {write()}")
+    except BendsError:
+        raise
+    except Exception as err:  # a bug in a study's report must not look like a lost sweep
+        err_console.print(
+            f"error: writing the report failed ({type(err).__name__}: {err}); the results are "
+            f"stored in {run_dir}, `bends report {run_dir}` retries",
+            markup=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(1) from None
+
+
 def _sweep(study, config, run_dir: Path, executor, fresh: bool) -> bool:
     """Run one study's sweep and say how it went; False if cells failed."""
     from bends.runner.sweep import run_sweep
@@ -298,7 +314,7 @@ def run_study(
         executor = make_executor(backend, workers, address)
         run_dir = out or Path("runs") / name
         finished = _sweep(study, config, run_dir, executor, fresh)
-        console.print(f"report: {report_run(study, run_dir)}")
+        _reporting(lambda: report_run(study, run_dir), run_dir)
         if not finished:
             raise typer.Exit(1)
 
@@ -321,7 +337,7 @@ def report(
         store.close()
         if bound is None:
             raise BendsError(f"{run_dir} holds no study results yet")
-        console.print(f"report: {report_run(get_study(bound[0]), run_dir)}")
+        _reporting(lambda: report_run(get_study(bound[0]), run_dir), run_dir)
 
     _guarded(run)
 
@@ -356,16 +372,20 @@ def demo(
         from bends.runner.executors import LocalExecutor
         from bends.runner.report import study_section, write_report
 
-        sections = []
+        ran = []
         finished = True
         for study in STUDIES.values():
             if study.demo is None:
                 continue
             config = resolve(study.Config, base=study.demo)
-            run_dir = out / study.name
-            finished &= _sweep(study, config, run_dir, LocalExecutor(), fresh)
-            sections.append(study_section(study, run_dir, out))
-        console.print(f"report: {write_report(out, 'bends demo', sections)}")
+            finished &= _sweep(study, config, out / study.name, LocalExecutor(), fresh)
+            ran.append(study)
+
+        def write() -> Path:
+            sections = [study_section(study, out / study.name, out) for study in ran]
+            return write_report(out, "bends demo", sections)
+
+        _reporting(write, out)
         if not finished:
             raise typer.Exit(1)
 
