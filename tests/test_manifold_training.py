@@ -189,3 +189,22 @@ def test_sparse_data_trains_on_few_points_and_reports_test_error():
     assert study.run_cell(study.cells(dense)[0]).rows[0]["test_mse"] is None
     with pytest.raises(BendsError, match="sparse must be 0 or at least 2"):
         resolve(study.Config, assignments=["sparse=1"])
+
+
+def test_difference_of_two_compositional_networks_has_both_blocks_bends_and_relaxes_exactly():
+    from bends.manifold import DifferenceModel
+
+    first = StagedModel.on_manifold(peaks(3, seed=4), subtract=True)
+    second = StagedModel.on_manifold(peaks(3, seed=5), subtract=True)
+    model = DifferenceModel(first, second)
+    expected = first.forward(X) - second.forward(X)
+    torch.testing.assert_close(model.forward(X), expected, rtol=0, atol=1e-15)
+    for net in model.networks():  # 31 kinks of each block, none shared: 63 pieces
+        assert trace(net, [0.0], [1.0]).pieces == 63
+    y = (X[:, 0] ** 3 - X[:, 0]).expand(3, -1)
+    curve = fit(model, y, epochs=100)
+    assert torch.all(curve[:, -1] < curve[:, 0])
+    relaxed = model.relax()
+    assert relaxed.stage == 2 and torch.equal(relaxed.forward(X), model.forward(X))
+    raw = relaxed.relax()
+    assert raw.stage == 3 and torch.equal(raw.forward(X), relaxed.forward(X))

@@ -141,12 +141,82 @@ class StagedModel:
 
     def networks(self) -> list[MLP]:
         """One float64 MLP per model (for the exact tracer)."""
-        with torch.no_grad():
-            layers = [
-                (w.double().cpu().numpy(), b.double().cpu().numpy()) for w, b in self.layers()
-            ]
-        models = layers[0][0].shape[0]
-        return [MLP.from_layers([(w[m], b[m]) for w, b in layers]) for m in range(models)]
+        return networks_of(self.layers())
+
+
+@dataclass
+class DifferenceModel:
+    r"""A batch of differences :math:`F_a - F_b` of two compositional networks (DC form).
+
+    Both networks subtract their waves (:math:`F = x - \sum_i s_i W_i`, the convex-looking
+    family), so :math:`F_a - F_b = \sum_i s^b_i W^b_i - \sum_i s^a_i W^a_i` has waves of both
+    signs: a non-convex target such as x³ − x becomes reachable. As a network it is 8 wide:
+    the two 4-wide blocks side by side, the output row ``[acc_a, −acc_b]``. Stages 1 and 2 act
+    on both blocks; relaxing to stage 3 gives the raw 8-wide (block-diagonal) network, which
+    gradient descent may then fill in.
+
+    >>> a = torch.full((1, 6), 0.5, dtype=torch.float64)
+    >>> model = DifferenceModel(StagedModel.on_manifold(a, True), StagedModel.on_manifold(a, True))
+    >>> [tuple(w.shape[1:]) for w, _ in model.layers()]
+    [(8, 1), (8, 8), (8, 8), (8, 8), (8, 8), (1, 8)]
+    >>> x = torch.linspace(0, 1, 9, dtype=torch.float64)[:, None]
+    >>> torch.equal(model.relax().relax().forward(x), model.forward(x))
+    True
+    """
+
+    first: StagedModel
+    second: StagedModel
+
+    @property
+    def stage(self) -> int:
+        return self.first.stage
+
+    @property
+    def parameters(self) -> list[torch.Tensor]:
+        return [*self.first.parameters, *self.second.parameters]
+
+    def layers(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        return difference_layers(self.first.layers(), self.second.layers())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return mlp_forward(self.layers(), x)
+
+    def project(self) -> None:
+        self.first.project()
+        self.second.project()
+
+    def relax(self) -> DifferenceModel | StagedModel:
+        if self.stage == 2:
+            with torch.no_grad():
+                return StagedModel.raw(self.layers())
+        return DifferenceModel(self.first.relax(), self.second.relax())
+
+    def networks(self) -> list[MLP]:
+        return networks_of(self.layers())
+
+
+def difference_layers(first, second) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Batched layers of the network computing first − second (blocks side by side)."""
+    layers = []
+    for k, ((wa, ba), (wb, bb)) in enumerate(zip(first, second, strict=True)):
+        if k == len(first) - 1:
+            layers.append((torch.cat([wa, -wb], dim=2), ba - bb))
+        elif k == 0:  # both blocks read the same input
+            layers.append((torch.cat([wa, wb], dim=1), torch.cat([ba, bb], dim=1)))
+        else:
+            models, (oa, ia), (ob, ib) = wa.shape[0], wa.shape[1:], wb.shape[1:]
+            top = torch.cat([wa, wa.new_zeros(models, oa, ib)], dim=2)
+            bottom = torch.cat([wb.new_zeros(models, ob, ia), wb], dim=2)
+            layers.append((torch.cat([top, bottom], dim=1), torch.cat([ba, bb], dim=1)))
+    return layers
+
+
+def networks_of(layers) -> list[MLP]:
+    """One float64 MLP per model of batched layers (for the exact tracer)."""
+    with torch.no_grad():
+        arrays = [(w.double().cpu().numpy(), b.double().cpu().numpy()) for w, b in layers]
+    models = arrays[0][0].shape[0]
+    return [MLP.from_layers([(w[m], b[m]) for w, b in arrays]) for m in range(models)]
 
 
 def _leaf(tensor: torch.Tensor) -> torch.Tensor:

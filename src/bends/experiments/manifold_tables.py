@@ -42,7 +42,7 @@ import numpy as np
 import torch
 
 from bends.errors import ResolutionWarning
-from bends.manifold import PeakMap, StagedModel, stack_mlps
+from bends.manifold import DifferenceModel, PeakMap, StagedModel, stack_mlps
 from bends.nets import MLP
 from bends.random_nets import rai_mlp, random_mlp
 from bends.regions import trace
@@ -88,6 +88,7 @@ class ManifoldTablesConfig(StudyConfig):
     points: int = setting(512, "evenly spaced training points on [0, 1]")
     sparse: int = setting(0, "n > 0: train on n random points, test on n others (ICML table)")
     data_seed: int = setting(0, "seed of the sparse training and test points")
+    difference: bool = setting(False, "fit F_a − F_b of two compositional nets (8 wide)")
     depth: int = setting(5, "hidden layers (4 neurons each)")
     peak_map: Literal["sigmoid", "clamp"] = setting("clamp", "how peaks stay in (0, 1)")
     clamp_margin: float = setting(0.01, "clamped peaks stay in [margin, 1 − margin]")
@@ -148,7 +149,7 @@ class ManifoldTables(Study):
             while model.stage < stage:
                 model = model.relax()
 
-            def losses(model: StagedModel = model) -> torch.Tensor:
+            def losses(model: StagedModel | DifferenceModel = model) -> torch.Tensor:
                 return mse(model.forward(x)[..., 0], y)
 
             curves.append(adam(model.parameters, losses, p["epochs"], p["lr"], model.project))
@@ -235,29 +236,46 @@ def _data(p) -> tuple[np.ndarray, np.ndarray | None]:
     return np.sort(drawn[: p["sparse"]]), np.sort(drawn[p["sparse"] :])
 
 
-def _initial_model(p, seeds, subtract: bool, dtype, device) -> StagedModel:
-    """The method's starting point for every seed (peaks shared by all manifold methods)."""
+def _initial_model(p, seeds, subtract: bool, dtype, device) -> StagedModel | DifferenceModel:
+    """The method's starting point for every seed (peaks shared by all manifold methods).
+
+    With ``difference`` the manifold methods start two compositional networks per seed (the
+    second block's peaks and scales from its own stream) and the baselines are 8 wide.
+    """
     depth, method = p["depth"], p["method"]
-    widths = [1, *[4] * depth, 1]
     if method in ("default", "raai"):
         draw = random_mlp if method == "default" else rai_mlp
+        widths = [1, *[_width(p)] * depth, 1]
         nets = [draw(widths, np.random.default_rng([seed, 2])) for seed in seeds]
         return StagedModel.raw(stack_mlps(nets, dtype, device))
-    peaks = np.stack([
-        np.random.default_rng(seed).uniform(p["peak_low"], p["peak_high"], depth + 1)
-        for seed in seeds
-    ])  # fmt: skip
     peak_map = PeakMap(p["peak_map"], p["clamp_margin"])
-    as_tensor = lambda a: torch.from_numpy(a).to(dtype=dtype, device=device)  # noqa: E731
-    if method == "free-scale":
-        scales = np.stack([np.random.default_rng([seed, 1]).uniform(0, 1, depth) for seed in seeds])
-        return StagedModel.free_scales(
-            as_tensor(peaks[:, :depth]), as_tensor(scales), subtract, peak_map
-        )
-    return StagedModel.on_manifold(as_tensor(peaks), subtract, peak_map)
+
+    def block(stream: int, block_subtract: bool) -> StagedModel:
+        def draw(offset: int, low: float, high: float, size: int) -> torch.Tensor:
+            values = [
+                np.random.default_rng(
+                    [seed, stream + offset] if stream or offset else seed
+                ).uniform(low, high, size)
+                for seed in seeds
+            ]
+            return torch.from_numpy(np.stack(values)).to(dtype=dtype, device=device)
+
+        peaks = draw(0, p["peak_low"], p["peak_high"], depth + 1)
+        if method == "free-scale":
+            scales = draw(1, 0.0, 1.0, depth)
+            return StagedModel.free_scales(peaks[:, :depth], scales, block_subtract, peak_map)
+        return StagedModel.on_manifold(peaks, block_subtract, peak_map)
+
+    if p["difference"]:
+        return DifferenceModel(block(0, True), block(3, True))
+    return block(0, subtract)
 
 
-def _count(model: StagedModel) -> list[dict]:
+def _width(p) -> int:
+    return 8 if p["difference"] else 4
+
+
+def _count(model: StagedModel | DifferenceModel) -> list[dict]:
     """Per model: exact pieces on [0, 1], whether float64 resolved them, switches per layer."""
     found = []
     with warnings.catch_warnings():
@@ -319,7 +337,7 @@ def _loss_figure(config, results):
 def _network_of(cell: StoredCell, seed: int, depth: int) -> MLP:
     """Rebuild a trained network from its stored flat weights."""
     flat = next(c.values for c in cell.curves if c.name == "weights" and c.seed == seed)
-    widths = [1, *[4] * depth, 1]
+    widths = [1, *[_width(cell.params)] * depth, 1]
     layers, at = [], 0
     for fan_in, fan_out in itertools.pairwise(widths):
         w = flat[at : at + fan_in * fan_out].reshape(fan_out, fan_in)
@@ -382,10 +400,10 @@ def _findings(config, rows, paper) -> str:
         lines.append(line + ".")
         kept = [r for r in found if r["method"] == "stage1"]
         if kept:
-            full = sum(r["pieces"] == 2**config.depth for r in kept)
-            lines.append(
-                f"  Stage 1 kept all 2^{config.depth} pieces in {full}/{len(kept)} models."
-            )
+            # Two blocks of 2^depth pieces each share no kink: 2^(depth+1) − 1 pieces.
+            pieces = 2 ** (config.depth + 1) - 1 if config.difference else 2**config.depth
+            full = sum(r["pieces"] == pieces for r in kept)
+            lines.append(f"  Stage 1 kept all {pieces} pieces in {full}/{len(kept)} models.")
     depths = {
         m: np.median([r["bend_depth"] for r in rows if r["method"] == m])
         for m in dict.fromkeys(config.methods)
