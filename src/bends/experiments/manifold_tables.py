@@ -123,10 +123,12 @@ class ManifoldTables(Study):
             for k, v in config.as_dict().items()
             if k not in ("targets", "methods", "seeds", "seeds_per_cell", "first_seed")
         }
+        # Longest cells first (most stages), so parallel workers finish together.
+        methods = sorted(dict.fromkeys(config.methods), key=lambda m: -len(STAGES[m]))
         return [
             self.cell({"target": t, "method": m, **shared}, group)
+            for m in methods
             for t in dict.fromkeys(config.targets)
-            for m in dict.fromkeys(config.methods)
             for group in config.seed_groups()
         ]
 
