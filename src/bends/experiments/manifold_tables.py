@@ -222,7 +222,7 @@ class ManifoldTables(Study):
                       *(["min test MSE", "mean test MSE"] if config.sparse else
                         ["paper min", "ratio", "paper mean", "ratio"]),
                       "collapsed", "median pieces", "median bend depth"]  # fmt: skip
-            parts.append(f"**Target y = {expression}**\n\n{markdown_table(header, table_rows)}")
+            parts.append(f"**Target** `y = {expression}`\n\n{markdown_table(header, table_rows)}")
         caption = "Median training loss per method (all stages in sequence)"
         parts.append(figures.add(_loss_figure(config, results), "loss_curves", caption))
         parts.append(_layer_figures(config, results, figures))
@@ -388,7 +388,7 @@ def _findings(config, rows, paper) -> str:
         means = {m: np.mean([r[key] for r in found if r["method"] == m]) for m in methods}
         best = min(means, key=means.get)
         what = "test MSE" if config.sparse else "MSE"
-        line = f"- y = {expression}: lowest mean {what} {means[best]:.3g} by {LABELS[best]}"
+        line = f"- `y = {expression}`: lowest mean {what} {means[best]:.3g} by {LABELS[best]}"
         if expression in paper and not config.sparse:
             theirs = {m: v[1] for m, v in paper[expression].items() if m in methods}
             if theirs:
