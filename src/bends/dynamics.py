@@ -1,0 +1,210 @@
+r"""Dynamics of piecewise-linear interval maps: iterates, periods, Sharkovsky, oscillations.
+
+For a continuous piecewise-linear map f of an interval into itself
+(:class:`~bends.constructions.maps.PiecewiseLinearMap`), its iterates :math:`f^t` are again
+piecewise linear; :func:`iterate_map` builds them knot by knot (the knots of :math:`f^t` are
+those of :math:`f^{t-1}` and the preimages under :math:`f^{t-1}` of f's breakpoints), so
+periods, oscillations and lap numbers are read off exactly from knot values.
+Chatziafratis, Nagarajan and Panageas (ICLR, ICML 2020) connect them to depth: a ReLU network
+of width u and depth l has at most :math:`(2u)^l` pieces, so it cannot follow :math:`c^t`
+oscillations once :math:`(2u)^l \le c^t / 8`.
+
+Example:
+    >>> from bends.constructions import PHI, abs_map
+    >>> f = abs_map(PHI)                        # φ|x| − 1 on [−1, 1]
+    >>> [laps(iterate_map(f, t)) for t in range(1, 6)]  # 2·F(t+1)
+    [2, 4, 6, 10, 16]
+    >>> points, minimal = periodic_points(f, 3)
+    >>> [(round(float(x), 6), int(p)) for x, p in zip(points, minimal)]
+    [(-1.0, 3), (-0.381966, 1), (0.0, 3), (0.618034, 3)]
+    >>> [round(r, 4) for r in growth_rates(5)]
+    [1.3803, 1.5129]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import brentq
+
+from bends.constructions.maps import PiecewiseLinearMap
+from bends.errors import BendsError
+
+#: Knots closer than this (relative to the interval) are one knot.
+MERGE = 1e-12
+
+
+def compose(f: PiecewiseLinearMap, g: PiecewiseLinearMap) -> PiecewiseLinearMap:
+    """f ∘ g on g's interval: g's knots plus every point where g crosses a knot of f."""
+    crossings = [g.x]
+    y0, y1, x0, x1 = g.y[:-1], g.y[1:], g.x[:-1], g.x[1:]
+    for level in f.x[1:-1]:
+        inside = (np.minimum(y0, y1) < level) & (level < np.maximum(y0, y1))
+        share = (level - y0[inside]) / (y1[inside] - y0[inside])
+        crossings.append(x0[inside] + share * (x1[inside] - x0[inside]))
+    x = np.unique(np.concatenate(crossings))
+    # A crossing within rounding of an existing knot is that knot (φ|x| − 1 sends ±1 to 0
+    # after two steps, which float64 computes as ~1e-16): keep one, drop the sliver.
+    close = np.diff(x) <= MERGE * (g.x[-1] - g.x[0])
+    keep = np.concatenate([[True], ~close])
+    keep[-1] = True
+    keep[-2] &= not close[-1]
+    x = x[keep]
+    return PiecewiseLinearMap(x, np.clip(f(g(x)), f.x[0], f.x[-1]))
+
+
+def iterate_map(f: PiecewiseLinearMap, times: int) -> PiecewiseLinearMap:
+    """f^times as a piecewise-linear map (times ≥ 1), collinear knots removed."""
+    if times < 1:
+        raise BendsError(f"the number of iterations must be at least 1, got {times}")
+    result = f
+    for _ in range(times - 1):
+        result = simplify(compose(f, result))
+    return result
+
+
+def simplify(f: PiecewiseLinearMap) -> PiecewiseLinearMap:
+    """The same map without knots where the slope does not change."""
+    slopes = f.slopes
+    scale = np.maximum(np.abs(slopes[1:]), np.abs(slopes[:-1]))
+    bend = np.abs(np.diff(slopes)) > 1e-9 * np.maximum(scale, 1.0)
+    keep = np.concatenate([[True], bend, [True]])
+    return PiecewiseLinearMap(f.x[keep], f.y[keep])
+
+
+def laps(f: PiecewiseLinearMap) -> int:
+    """Lap number: maximal intervals on which f is monotone (flat pieces join a neighbour)."""
+    signs = np.sign(f.slopes)
+    signs = signs[signs != 0]
+    return 1 + int(np.count_nonzero(signs[1:] != signs[:-1])) if signs.size else 1
+
+
+def entropy_estimate(f: PiecewiseLinearMap, times: int) -> float:
+    """log(laps(f^t)) / t, which tends to the topological entropy of f."""
+    return float(np.log(laps(iterate_map(f, times))) / times)
+
+
+def lipschitz(f: PiecewiseLinearMap) -> float:
+    """The Lipschitz constant: the largest |slope|."""
+    return float(np.abs(f.slopes).max())
+
+
+def oscillations(f: PiecewiseLinearMap, low: float, high: float) -> int:
+    """Crossings of the band [low, high]: the largest k with a_0 < … < a_k alternating
+    f(a_i) ≤ low and f(a_{i+1}) ≥ high (or the reverse). Extremes sit at knots, so the
+    knot values decide."""
+    if not low < high:
+        raise BendsError(f"need low < high, got {low} and {high}")
+    state, count = 0, 0
+    for value in f.y:
+        side = -1 if value <= low else (1 if value >= high else 0)
+        if side and side != state:
+            count += state != 0
+            state = side
+    return count
+
+
+def periodic_points(f: PiecewiseLinearMap, period: int) -> tuple[np.ndarray, np.ndarray]:
+    """Points x with f^period(x) = x, and the minimal period of each.
+
+    Roots of f^p(x) − x are exact per piece of f^p (it is affine there); a piece on which
+    f^p is the identity has infinitely many and is reported by its end points.
+    """
+    g = iterate_map(f, period)
+    tolerance = MERGE * max(abs(g.x[0]), abs(g.x[-1]), 1.0)
+    gap = g.y - g.x
+    gap[np.abs(gap) <= tolerance] = 0.0  # a knot within rounding of the diagonal is on it
+    points = list(g.x[gap == 0])
+    change = gap[:-1] * gap[1:] < 0  # strict sign change: one root inside the piece
+    d0, d1 = gap[:-1][change], gap[1:][change]
+    x0, x1 = g.x[:-1][change], g.x[1:][change]
+    points += list(x0 + d0 / (d0 - d1) * (x1 - x0))
+    points.sort()
+    found = np.array([x for i, x in enumerate(points) if i == 0 or x - points[i - 1] > tolerance])
+    found = found + 0.0  # no −0.0
+    minimal = np.array([_minimal_period(f, x, period) for x in found], dtype=int)
+    return found, minimal
+
+
+def _minimal_period(f: PiecewiseLinearMap, x: float, period: int) -> int:
+    scale = max(abs(f.x[0]), abs(f.x[-1]), 1.0)
+    for d in range(1, period + 1):
+        if period % d == 0 and abs(f.iterate(x, d) - x) <= 1e-9 * scale:
+            return d
+    return period
+
+
+def orbits(f: PiecewiseLinearMap, period: int) -> list[np.ndarray]:
+    """The periodic orbits of minimal period ``period``, each from its smallest point."""
+    points, minimal = periodic_points(f, period)
+    remaining = sorted(points[minimal == period].tolist())
+    found = []
+    while remaining:
+        orbit = [remaining.pop(0)]
+        for _ in range(period - 1):
+            orbit.append(float(f(orbit[-1])))
+        remaining = [x for x in remaining if min(abs(x - y) for y in orbit) > 1e-9]
+        found.append(np.array(orbit))
+    return found
+
+
+def sharkovsky_key(n: int) -> tuple[int, int, int]:
+    """Sort key of Sharkovsky's order 3 ▷ 5 ▷ 7 ▷ … ▷ 2·3 ▷ 2·5 ▷ … ▷ 2² ▷ 2 ▷ 1."""
+    if n < 1:
+        raise BendsError(f"periods are positive integers, got {n}")
+    power = (n & -n).bit_length() - 1
+    odd = n >> power
+    return (0, power, odd) if odd > 1 else (1, -power, 0)
+
+
+def forces(p: int, q: int) -> bool:
+    """True if a period-p orbit forces a period-q orbit (p ▷ q or p = q), by Sharkovsky."""
+    return sharkovsky_key(p) <= sharkovsky_key(q)
+
+
+def forced_periods(p: int, up_to: int) -> list[int]:
+    """The periods ≤ up_to that a continuous map with a period-p point must have."""
+    return [q for q in range(1, up_to + 1) if forces(p, q)]
+
+
+def growth_rates(p: int) -> tuple[float, float]:
+    r"""Growth of oscillations forced by an odd period p: the largest roots of
+    :math:`x^{p-1} - x^{p-2} - 1` (ICLR 2020) and :math:`x^p - 2x^{p-2} - 1` (ICML 2020,
+    sharper). A map with a period-p point has :math:`f^t` oscillating at least ~ρ^t times."""
+    if p < 3 or p % 2 == 0:
+        raise BendsError(f"growth rates are stated for odd periods p ≥ 3, got {p}")
+    # Each polynomial has one sign change, so (Descartes) exactly one positive root, in (1, 2).
+    iclr = brentq(lambda x: x ** (p - 1) - x ** (p - 2) - 1, 1.0, 2.0, xtol=1e-15)
+    icml = brentq(lambda x: x**p - 2 * x ** (p - 2) - 1, 1.0, 2.0, xtol=1e-15)
+    return float(iclr), float(icml)
+
+
+@dataclass(frozen=True)
+class SeparationBound:
+    """The L1 lower bound on ∫|f^t − g| for any ReLU net g of width u and depth l."""
+
+    bound: float
+    hypothesis_holds: bool
+    capacity: float  # (2u)^l, the most pieces g can have
+    oscillations: float  # c^t
+
+
+def separation_bound(
+    width: int, depth: int, t: int, low: float, high: float, c: float, lipschitz_constant: float
+) -> SeparationBound:
+    r"""The ICML 2020 bound: with c^t oscillations of f^t between low < high and Lipschitz L,
+
+    .. math:: \int |f^t - g| \ge \frac{(c/L)^t (high - low)^2}{16}
+              \Bigl(1 - \frac{2 (2u)^l}{c^t}\Bigr),
+
+    which is at least (high − low)²/32 when L = c and the hypothesis (2u)^l ≤ c^t/8 holds.
+    """
+    if width < 1 or depth < 1 or t < 1:
+        raise BendsError("width, depth and t must be positive")
+    if not low < high or c <= 1 or lipschitz_constant <= 0:
+        raise BendsError("need low < high, c > 1 and a positive Lipschitz constant")
+    capacity = float(2 * width) ** depth
+    count = float(c) ** t
+    value = (c / lipschitz_constant) ** t * (high - low) ** 2 / 16 * (1 - 2 * capacity / count)
+    return SeparationBound(max(value, 0.0), capacity <= count / 8, capacity, count)

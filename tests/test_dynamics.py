@@ -1,0 +1,117 @@
+"""Interval-map dynamics: periods, Sharkovsky's order, growth roots, laps, oscillations, bound."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bends import trace
+from bends.constructions import PHI, abs_map, fibonacci, iterate_mlp, tent_map
+from bends.dynamics import (
+    forced_periods,
+    forces,
+    growth_rates,
+    iterate_map,
+    laps,
+    lipschitz,
+    orbits,
+    oscillations,
+    periodic_points,
+    separation_bound,
+)
+from bends.errors import BendsError
+
+
+def test_phi_map_has_the_period_three_orbit_and_1618_has_none():
+    (orbit,) = orbits(abs_map(PHI), 3)
+    np.testing.assert_allclose(sorted(orbit), [-1.0, 0.0, PHI - 1], atol=1e-12)
+    assert orbits(abs_map(1.618), 3) == []
+    points, minimal = periodic_points(abs_map(1.618), 3)
+    assert set(minimal.tolist()) == {1}  # only the fixed point −1/(1 + c)
+    np.testing.assert_allclose(points, [-1 / (1 + 1.618)], atol=1e-12)
+
+
+def test_periodic_points_of_the_tent_map_by_counting():
+    # The full tent map's f^p has 2^p laps across the diagonal: 2^p points of period dividing p.
+    for p in range(1, 7):
+        points, minimal = periodic_points(tent_map(2.0), p)
+        assert len(points) == 2**p
+        assert all(p % d == 0 for d in minimal)
+
+
+def sharkovsky_by_definition(a: int, b: int) -> bool:
+    """a ▷ b in Sharkovsky's order, straight from its definition (a ≠ b)."""
+
+    def split(n):
+        k = 0
+        while n % 2 == 0:
+            n, k = n // 2, k + 1
+        return k, n
+
+    (ka, ma), (kb, mb) = split(a), split(b)
+    if ma > 1 and mb > 1:  # both 2^k·odd: lower power first, then smaller odd part
+        return (ka, ma) < (kb, mb)
+    if ma > 1:  # every 2^k·odd (odd > 1) precedes every power of two
+        return True
+    if mb > 1:
+        return False
+    return ka > kb  # powers of two in decreasing order
+
+
+def test_sharkovsky_order_on_the_first_50_integers_matches_its_definition():
+    for a in range(1, 51):
+        for b in range(1, 51):
+            assert forces(a, b) == (a == b or sharkovsky_by_definition(a, b)), (a, b)
+    assert forced_periods(3, 50) == list(range(1, 51))
+    assert forced_periods(8, 50) == [1, 2, 4, 8]
+    assert forced_periods(6, 12) == [1, 2, 4, 6, 8, 10, 12]
+
+
+def test_growth_roots_for_periods_three_five_seven():
+    iclr3, icml3 = growth_rates(3)
+    assert iclr3 == pytest.approx(PHI, abs=1e-12) and icml3 == pytest.approx(PHI, abs=1e-12)
+    assert [round(r, 4) for r in growth_rates(5)] == [1.3803, 1.5129]
+    iclr7, icml7 = growth_rates(7)
+    assert iclr7**6 - iclr7**5 - 1 == pytest.approx(0, abs=1e-12)
+    assert icml7**7 - 2 * icml7**5 - 1 == pytest.approx(0, abs=1e-12)
+    assert np.sqrt(2) < icml7 < icml3 and iclr7 < iclr3  # decreasing in p, towards √2
+    with pytest.raises(BendsError, match="odd periods"):
+        growth_rates(4)
+
+
+def test_laps_of_the_phi_map_are_twice_fibonacci_and_match_the_tracer():
+    f = abs_map(PHI)
+    for t in range(1, 26):
+        assert laps(iterate_map(f, t)) == 2 * fibonacci(t + 1), t
+    for t in (3, 8, 12):  # the network f^t traced exactly has the same pieces
+        assert trace(iterate_mlp(f, t)).pieces == len(iterate_map(f, t).x) - 1
+
+
+def test_iterates_agree_with_direct_iteration_and_lipschitz_multiplies():
+    f = abs_map(1.7)
+    g = iterate_map(f, 6)
+    u = np.random.default_rng(0).uniform(-1, 1, 500)
+    np.testing.assert_allclose(g(u), f.iterate(u, 6), atol=1e-12)
+    assert lipschitz(g) == pytest.approx(1.7**6)
+
+
+def test_oscillations_count_alternating_crossings_of_a_band():
+    f = tent_map(2.0)
+    for t in range(1, 8):  # g^t goes 0 → 1 → 0 … 2^(t−1) times: 2^t crossings of [1/4, 3/4]
+        assert oscillations(iterate_map(f, t), 0.25, 0.75) == 2**t
+    assert oscillations(iterate_map(abs_map(PHI), 10), -0.5, 0.2) > 0
+    with pytest.raises(BendsError, match="low < high"):
+        oscillations(f, 1.0, 0.0)
+
+
+def test_separation_bound_and_its_hypothesis():
+    # L = c and (2u)^l ≤ c^t/8: at least (y − x)^2/32.
+    result = separation_bound(
+        width=2, depth=2, t=20, low=0.0, high=1.0, c=PHI, lipschitz_constant=PHI
+    )
+    assert result.hypothesis_holds and result.bound >= 1 / 32
+    assert result.capacity == 16 and result.oscillations == pytest.approx(PHI**20)
+    wide = separation_bound(
+        width=20, depth=5, t=8, low=0.0, high=1.0, c=PHI, lipschitz_constant=PHI
+    )
+    assert not wide.hypothesis_holds and wide.bound == 0.0
