@@ -176,3 +176,30 @@ def test_construct_bad_parameters_get_one_line_and_status_2(tmp_path, args, mess
     assert result.exit_code == 2
     assert "Traceback" not in result.output and message in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_dynamics_commands_answer_and_reject_bad_maps():
+    periods = runner.invoke(app, ["dynamics", "periods", "--p", "3"])
+    assert periods.exit_code == 0 and "1 orbit(s) of minimal period 3" in periods.stdout
+    assert "-1 → 0.61803398875 → 0" in periods.stdout
+    none = runner.invoke(app, ["dynamics", "periods", "--c", "1.618"])
+    assert "0 orbit(s)" in none.stdout
+    laps = runner.invoke(app, ["dynamics", "oscillations", "--t", "10"])
+    assert "178" in laps.stdout  # 2·F(11)
+    growth = runner.invoke(app, ["dynamics", "growth", "--p", "5"])
+    assert "1.3802775691" in growth.stdout and "1.5128763969" in growth.stdout
+    bound = runner.invoke(app, ["dynamics", "bound", "--width", "2", "--depth", "2", "--t", "20",
+                                "--c", "1.618", "--lipschitz", "1.618"])  # fmt: skip
+    assert "(2u)^l ≤ c^t/8 holds" in bound.stdout
+    for args, message in [
+        (["dynamics", "periods", "--c", "3"], "only for 0 < c ≤ 2"),
+        (["dynamics", "growth", "--p", "4"], "odd periods"),
+        (["dynamics", "periods", "--points", "0,1"], "go together"),
+        (["dynamics", "periods", "--c", "1.5", "--slope", "2"], "give one map"),
+    ]:
+        result = runner.invoke(app, args)
+        assert (
+            result.exit_code == 2
+            and result.stderr.startswith("error:")
+            and message in result.stderr
+        )

@@ -143,7 +143,9 @@ def orbits(f: PiecewiseLinearMap, period: int) -> list[np.ndarray]:
     while remaining:
         orbit = [remaining.pop(0)]
         for _ in range(period - 1):
-            orbit.append(float(f(orbit[-1])))
+            image = float(f(orbit[-1]))
+            nearest = points[np.argmin(np.abs(points - image))]  # the root, not its rounding
+            orbit.append(float(nearest) if abs(nearest - image) <= 1e-9 else image)
         remaining = [x for x in remaining if min(abs(x - y) for y in orbit) > 1e-9]
         found.append(np.array(orbit))
     return found
