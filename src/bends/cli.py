@@ -400,6 +400,9 @@ app.add_typer(dynamics_app, name="dynamics")
 MapOption = Annotated[
     float | None, typer.Option("--c", help="the map c|x| − 1 on [−1, 1] (default c = φ)")
 ]
+SlopeOption = Annotated[float | None, typer.Option(help="the tent map of this slope")]
+PointsOption = Annotated[str | None, typer.Option(help="breakpoints x0,x1,...")]
+ValuesOption = Annotated[str | None, typer.Option(help="values f(x0),f(x1),...")]
 
 
 def _interval_map(c: float | None, slope: float | None, points: str | None, values: str | None):
@@ -424,9 +427,9 @@ def _interval_map(c: float | None, slope: float | None, points: str | None, valu
 def dynamics_periods(
     period: Annotated[int, typer.Option("--p", help="the period")] = 3,
     c: MapOption = None,
-    slope: Annotated[float | None, typer.Option(help="the tent map of this slope")] = None,
-    points: Annotated[str | None, typer.Option(help="breakpoints x0,x1,...")] = None,
-    values: Annotated[str | None, typer.Option(help="values f(x0),f(x1),...")] = None,
+    slope: SlopeOption = None,
+    points: PointsOption = None,
+    values: ValuesOption = None,
 ) -> None:
     """Periodic orbits of minimal period --p, and the periods Sharkovsky says they force."""
 
@@ -453,9 +456,9 @@ def dynamics_oscillations(
     low: Annotated[float, typer.Option(help="lower level")] = -0.5,
     high: Annotated[float, typer.Option(help="upper level")] = 0.2,
     c: MapOption = None,
-    slope: Annotated[float | None, typer.Option(help="the tent map of this slope")] = None,
-    points: Annotated[str | None, typer.Option(help="breakpoints x0,x1,...")] = None,
-    values: Annotated[str | None, typer.Option(help="values f(x0),f(x1),...")] = None,
+    slope: SlopeOption = None,
+    points: PointsOption = None,
+    values: ValuesOption = None,
 ) -> None:
     """Pieces, laps, oscillations between two levels, Lipschitz constant and entropy of f^t."""
 
