@@ -29,6 +29,7 @@ Example:
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -113,6 +114,38 @@ class MLP(_Batched):
     def from_layers(cls, layers: Sequence[tuple[Any, Any]], segment=None) -> MLP:
         """Build from a list of ``(weight, bias)`` pairs, weight of shape (out, in)."""
         return cls(tuple(w for w, _ in layers), tuple(b for _, b in layers), segment)
+
+    @classmethod
+    def from_flat(cls, values: np.ndarray, widths: Sequence[int]) -> MLP:
+        """Inverse of :meth:`flat`: layer widths ``widths`` (input first, output last).
+
+        >>> net = MLP.from_flat(np.arange(7.0), [1, 2, 1])
+        >>> net.weights[0].ravel().tolist(), net.biases[1].tolist()
+        ([0.0, 1.0], [6.0])
+        >>> bool(np.all(MLP.from_flat(net.flat(), [1, 2, 1]).flat() == net.flat()))
+        True
+        """
+        values = np.asarray(values, dtype=np.float64)
+        layers, at = [], 0
+        for fan_in, fan_out in itertools.pairwise(widths):
+            size = fan_in * fan_out
+            layers.append(
+                (
+                    values[at : at + size].reshape(fan_out, fan_in),
+                    values[at + size : at + size + fan_out],
+                )
+            )
+            at += size + fan_out
+        if at != values.size:
+            raise BendsError(f"{values.size} values do not fill layers of widths {list(widths)}")
+        return cls.from_layers(layers)
+
+    def flat(self) -> np.ndarray:
+        """All parameters in one vector: W_1 (row-major), b_1, W_2, b_2, … (unbatched)."""
+        require_unbatched(self)
+        return np.concatenate(
+            [a.ravel() for layer in zip(self.weights, self.biases, strict=True) for a in layer]
+        )
 
     @property
     def batch_shape(self) -> tuple[int, ...]:

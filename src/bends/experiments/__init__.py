@@ -2,7 +2,7 @@
 
 Example:
     >>> sorted(STUDIES)
-    ['count-depth', 'manifold-tables', 'selfcheck']
+    ['count-depth', 'depth-width', 'manifold-tables', 'selfcheck']
     >>> get_study("count-depth").summary
     'exact pieces vs depth: sawtooth, Yarotsky, random MLPs and tied RNNs'
 """
@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from bends.errors import BendsError
 from bends.experiments.count_depth import CountDepth
+from bends.experiments.depth_width import DepthWidth
 from bends.experiments.manifold_tables import ManifoldTables
 from bends.experiments.selfcheck import SelfCheck
 from bends.runner.study import Study
 
 STUDIES: dict[str, Study] = {
-    study.name: study for study in (CountDepth(), ManifoldTables(), SelfCheck())
+    study.name: study for study in (CountDepth(), DepthWidth(), ManifoldTables(), SelfCheck())
 }
 
 

@@ -31,7 +31,6 @@ Example:
 
 from __future__ import annotations
 
-import itertools
 import json
 import warnings
 from dataclasses import dataclass
@@ -339,14 +338,7 @@ def _loss_figure(config, results):
 def _network_of(cell: StoredCell, seed: int, depth: int) -> MLP:
     """Rebuild a trained network from its stored flat weights."""
     flat = next(c.values for c in cell.curves if c.name == "weights" and c.seed == seed)
-    widths = [1, *[_width(cell.params)] * depth, 1]
-    layers, at = [], 0
-    for fan_in, fan_out in itertools.pairwise(widths):
-        w = flat[at : at + fan_in * fan_out].reshape(fan_out, fan_in)
-        b = flat[at + fan_in * fan_out : at + fan_in * fan_out + fan_out]
-        layers.append((w, b))
-        at += fan_in * fan_out + fan_out
-    return MLP.from_layers(layers)
+    return MLP.from_flat(flat, [1, *[_width(cell.params)] * depth, 1])
 
 
 def _layer_figures(config, results: list[StoredCell], figures: Figures) -> str:

@@ -1,0 +1,82 @@
+"""The depth-width study: its numbers are what they claim to be, whatever the grouping."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bends import trace
+from bends.constructions.maps import abs_map
+from bends.dynamics import separation_bound
+from bends.experiments import get_study
+from bends.experiments.depth_width import network_of
+from bends.runner.config import resolve
+from bends.runner.study import StoredCell
+
+STUDY = get_study("depth-width")
+SMALL = ["slopes=[1.618]", "tasks=[6]", "depths=[2]", "seeds=2", "epochs=5", "points=200",
+         "test_points=300", "batch_size=64"]  # fmt: skip
+
+
+def run(*assignments: str) -> list[StoredCell]:
+    """The cells of the small configuration plus ``assignments``, run in this process."""
+    config = resolve(STUDY.Config, assignments=[*SMALL, *assignments])
+    return [
+        StoredCell(cell.key, cell.params, cell.seeds, "done", 0.0, None, result.rows,
+                   result.curves)
+        for cell in STUDY.cells(config)
+        for result in [STUDY.run_cell(cell)]
+    ]  # fmt: skip
+
+
+def test_rows_do_not_depend_on_how_seeds_are_grouped():
+    together = [row for cell in run("seeds_per_cell=2") for row in cell.rows]
+    alone = [row for cell in run("seeds_per_cell=1") for row in cell.rows]
+    assert [r["seed"] for r in together] == [r["seed"] for r in alone] == [0, 1]
+    for a, b in zip(together, alone, strict=True):
+        assert a["pieces"] == b["pieces"]
+        for key in ("mse", "test_mse", "l1", "class_error"):
+            assert a[key] == pytest.approx(b[key], rel=1e-10, abs=1e-14)
+
+
+def test_errors_and_pieces_recomputed_from_the_stored_network():
+    (cell,) = run()
+    _, test_x = _points()
+    target = abs_map(1.618).iterate(test_x, 6)
+    for row in cell.rows:
+        net = network_of(cell, row["seed"])
+        g = net(test_x[:, None])[:, 0]
+        assert row["l1"] == pytest.approx(2 * np.mean(np.abs(g - target)), rel=1e-9)
+        assert row["test_mse"] == pytest.approx(np.mean((g - target) ** 2), rel=1e-9)
+        wrong = np.mean((g >= -0.2) != (target >= -0.2))  # midpoint of the default levels
+        assert row["class_error"] == pytest.approx(wrong, abs=1.5 / test_x.size)
+        assert row["pieces"] == trace(net, [-1.0], [1.0], exact=True).pieces
+        assert row["pieces"] <= row["capacity"] == 40**2
+
+
+def test_bound_columns_are_the_separation_bound():
+    rows = [row for cell in run("tasks=[6, 40]", "seeds=1", "epochs=1") for row in cell.rows]
+    for row in rows:
+        bound = separation_bound(20, 2, row["t"], -0.9, 0.5, 1.618, 1.618)
+        assert (row["l1_bound"], row["hypothesis_holds"]) == (bound.bound, bound.hypothesis_holds)
+    assert [r["hypothesis_holds"] for r in rows] == [False, True]  # 1600 ≤ 1.618^40 / 8
+
+
+def test_report_has_both_tables_the_figures_and_the_findings(tmp_path):
+    from bends.runner.report import Figures
+
+    extra = ["tasks=[6, 40]", "depths=[1, 2]"]
+    config = resolve(STUDY.Config, assignments=[*SMALL, *extra])
+    results = run(*extra)
+    text = STUDY.report(config, results, Figures(tmp_path / "figures", tmp_path))
+    assert "| 1.618 | 6 | 26 |" in text  # f^6 has 2·F_7 = 26 pieces
+    assert "not built" in text  # f^40 has ~3·10^8 knots
+    for name in ("error_vs_depth", "loss_curves", "fits"):
+        assert (tmp_path / "figures" / f"{name}.png").exists()
+    assert "**What the numbers show**" in text and "t = 40" in text
+
+
+def _points():
+    from bends.experiments.depth_width import _points as points
+
+    return points(0, 200, 300)
