@@ -1,0 +1,330 @@
+r"""Training tied ReLU RNNs on a line: the setting of the affine-pieces conjecture.
+
+The model is :math:`f_k(W, x) = ((\mathrm{ReLU} \circ W)^k x)_0` with one square
+:math:`W \in \mathbb{R}^{w \times w}` and no biases. Inputs lie on an affine line
+:math:`x(t) = a + t\,d` that misses the origin (default :math:`a = e_1`, :math:`d = e_0`, i.e.
+x(t) = (t, 1, 0, …, 0)); a data set is n pairs :math:`(t_i, y_i)` and the loss is
+
+.. math:: L(W) = \frac1n \sum_i \bigl(f_k(W, x(t_i)) - y_i\bigr)^2 .
+
+Its gradient is back-propagated through the k tied steps by hand (NumPy, many W at once):
+with :math:`h_j = \mathrm{ReLU}(W h_{j-1})`, :math:`h_0 = x` and
+:math:`\delta_k = \tfrac2n (h_k^{(0)} - y)\,e_0`,
+
+.. math:: g_j = \delta_j \odot [W h_{j-1} > 0],\qquad
+          \nabla L = \sum_j g_j h_{j-1}^\top,\qquad \delta_{j-1} = W^\top g_j .
+
+Training is *gradient flow* :math:`\dot W = -\nabla L(W)`, integrated by SciPy's adaptive
+Runge–Kutta solvers until the loss falls below a threshold or the time limit (the vector field is
+only piecewise smooth — it jumps where a neuron changes sign on a data point — so a low-order
+method with moderate tolerances is the default), or plain gradient descent, or Adam (PyTorch's,
+fed with the same gradient). The Hessian comes from PyTorch autograd on the same forward pass.
+
+Example:
+    >>> problem = TiedProblem.from_target("cantor", width=3, steps=2, points=16)
+    >>> W = np.random.default_rng(0).standard_normal((3, 3))
+    >>> loss, gradient = problem.loss_and_gradient(W)
+    >>> gradient.shape, bool(loss > 0)
+    ((3, 3), True)
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from scipy.integrate import DOP853, RK23, RK45
+
+from bends.constructions.staircase import cantor_iterate
+from bends.constructions.yarotsky import blog_candidate
+from bends.errors import BendsError
+from bends.nets import TiedRNN
+
+#: Cantor-function depth used for the limit: 2^-50 is below float64's resolution of [0, 1].
+CANTOR_LIMIT = 50
+Placement = Literal["uniform", "random", "avoid"]
+
+
+def outputs(weight, inputs, steps: int):
+    """f_k at the columns of ``inputs`` (w, n) for W of shape (..., w, w): shape (..., n).
+
+    Works unchanged on NumPy arrays and torch tensors (the Hessian uses the torch path)."""
+    h = inputs
+    for _ in range(steps):
+        h = (weight @ h).clip(min=0)
+    return h[..., 0, :]
+
+
+def target_values(name: str, t: np.ndarray) -> np.ndarray:
+    """Named targets on [0, 1]: ``cantor`` (the Cantor function), ``cantor-J`` (its J-th
+    iterate F_J), ``parabola`` (x(1 − x)), ``candidate`` (the blog's ¼t₁ + 1/32 t₂ + …)."""
+    if name == "cantor":
+        return cantor_iterate(t, CANTOR_LIMIT)
+    if name.startswith("cantor-") and name[7:].isdigit():
+        return cantor_iterate(t, int(name[7:]))
+    if name == "parabola":
+        return t * (1 - t)
+    if name == "candidate":
+        return blog_candidate(40)(t[:, None])[:, 0]
+    raise BendsError(
+        f"unknown target {name!r}; use cantor, cantor-J, parabola, candidate or a CSV file"
+    )
+
+
+def placement_points(placement: Placement, points: int, seed: int = 0) -> np.ndarray:
+    """Where the data sit on [0, 1]: evenly spaced, uniform random, or ``avoid``: centres of
+    the Cantor set's removed middle thirds (level by level, left to right within a level),
+    the points of the staircase farthest from its breakpoints, as the blog suggests."""
+    if points < 1:
+        raise BendsError(f"points must be positive, got {points}")
+    if placement == "uniform":
+        return np.linspace(0.0, 1.0, points)
+    if placement == "random":
+        return np.sort(np.random.default_rng(seed).uniform(0.0, 1.0, points))
+    if placement == "avoid":
+        centres: list[float] = []
+        intervals = [(0.0, 1.0)]
+        while len(centres) < points:
+            next_level = []
+            for a, b in intervals:
+                third = (b - a) / 3
+                centres.append(a + 1.5 * third)
+                next_level += [(a, a + third), (b - third, b)]
+            intervals = next_level
+        return np.sort(np.array(centres[:points]))
+    raise BendsError(f"unknown placement {placement!r}; use uniform, random or avoid")
+
+
+def read_csv_data(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """(t, y) from a CSV file with two numeric columns (a header line is skipped)."""
+    path = Path(path)
+    if not path.is_file():
+        raise BendsError(f"data file not found: {path}")
+    rows = []
+    with path.open() as handle:
+        for number, row in enumerate(csv.reader(handle), start=1):
+            try:
+                rows.append((float(row[0]), float(row[1])))
+            except (ValueError, IndexError):
+                if number > 1 or not row:
+                    raise BendsError(f"{path}, line {number}: expected two numbers t, y") from None
+    if not rows:
+        raise BendsError(f"{path} holds no data rows")
+    data = np.array(rows)
+    if not np.all(np.isfinite(data)):
+        raise BendsError(f"{path} holds non-finite values")
+    return data[:, 0], data[:, 1]
+
+
+@dataclass(frozen=True)
+class TiedProblem:
+    """Squared loss of f_k(W, ·) on data (t_i, y_i) on the line x(t) = origin + t·direction."""
+
+    t: np.ndarray
+    y: np.ndarray
+    steps: int
+    origin: np.ndarray
+    direction: np.ndarray
+    inputs: np.ndarray = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        origin = np.asarray(self.origin, dtype=np.float64)
+        direction = np.asarray(self.direction, dtype=np.float64)
+        t, y = np.asarray(self.t, dtype=np.float64), np.asarray(self.y, dtype=np.float64)
+        if origin.shape != direction.shape or origin.ndim != 1 or origin.size < 2:
+            raise BendsError("origin and direction must be vectors of the same length ≥ 2")
+        if t.shape != y.shape or t.ndim != 1 or t.size < 1:
+            raise BendsError("t and y must be vectors of the same positive length")
+        if self.steps < 1:
+            raise BendsError(f"steps must be at least 1, got {self.steps}")
+        # The line misses the origin iff origin and direction are linearly independent.
+        if np.linalg.matrix_rank(np.stack([origin, direction])) < 2:
+            raise BendsError("the line passes through the origin: every piece would be a cone")
+        for name, value in (("origin", origin), ("direction", direction), ("t", t), ("y", y)):
+            object.__setattr__(self, name, value)
+        object.__setattr__(self, "inputs", origin[:, None] + direction[:, None] * t[None, :])
+
+    @classmethod
+    def from_target(
+        cls,
+        target: str,
+        width: int,
+        steps: int,
+        points: int = 256,
+        placement: Placement = "uniform",
+        seed: int = 0,
+        origin=None,
+        direction=None,
+    ) -> TiedProblem:
+        """A named target (:func:`target_values`) or a CSV file on the default line."""
+        if width < 2:
+            raise BendsError(f"width must be at least 2, got {width}")
+        if target.endswith(".csv"):
+            t, y = read_csv_data(target)
+        else:
+            t = placement_points(placement, points, seed)
+            y = target_values(target, t)
+        origin = np.eye(width)[1] if origin is None else origin
+        direction = np.eye(width)[0] if direction is None else direction
+        return cls(t, y, steps, origin, direction)
+
+    @property
+    def width(self) -> int:
+        return self.origin.size
+
+    def network(self, weight: np.ndarray) -> TiedRNN:
+        """The tied RNN of ``weight``, traced by default on the data's range of t."""
+        start = self.origin + self.t.min() * self.direction
+        end = self.origin + self.t.max() * self.direction
+        return TiedRNN(weight, self.steps, 0, segment=(start, end))
+
+    def segment(self, low: float, high: float) -> tuple[np.ndarray, np.ndarray]:
+        """Input-space end points of the line between t = low and t = high."""
+        return self.origin + low * self.direction, self.origin + high * self.direction
+
+    def losses(self, weight: np.ndarray) -> np.ndarray:
+        """L(W) for W of shape (..., w, w)."""
+        return np.mean((outputs(weight, self.inputs, self.steps) - self.y) ** 2, axis=-1)
+
+    def loss_and_gradient(self, weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """L(W) and ∇L(W) for W of shape (..., w, w), by back-propagation (module docstring)."""
+        weight = np.asarray(weight, dtype=np.float64)
+        states = [np.broadcast_to(self.inputs, (*weight.shape[:-2], *self.inputs.shape))]
+        for _ in range(self.steps):
+            states.append((weight @ states[-1]).clip(min=0))
+        residual = states[-1][..., 0, :] - self.y
+        delta = np.zeros_like(states[-1])
+        delta[..., 0, :] = 2 * residual / self.y.size
+        gradient = np.zeros_like(weight)
+        transposed = np.swapaxes(weight, -1, -2)
+        for j in range(self.steps, 0, -1):
+            g = delta * (states[j] > 0)
+            gradient += g @ np.swapaxes(states[j - 1], -1, -2)
+            delta = transposed @ g
+        return np.mean(residual**2, axis=-1), gradient
+
+    def hessian(self, weight: np.ndarray) -> np.ndarray:
+        """∇²L(W) as a (w², w²) matrix (row-major flattening of W), by PyTorch autograd."""
+        import torch
+
+        inputs, y = torch.from_numpy(self.inputs), torch.from_numpy(self.y)
+
+        def loss(flat: torch.Tensor) -> torch.Tensor:
+            out = outputs(flat.reshape(self.width, self.width), inputs, self.steps)
+            return torch.mean((out - y) ** 2)
+
+        flat = torch.from_numpy(np.asarray(weight, dtype=np.float64).ravel().copy())
+        return torch.autograd.functional.hessian(loss, flat).numpy()
+
+
+@dataclass
+class Run:
+    """One training run: the final W, its loss, the loss trajectory and why it stopped."""
+
+    weight: np.ndarray
+    loss: float
+    times: np.ndarray  # flow time (or step number) of each recorded loss
+    losses: np.ndarray
+    stopped: str  # "threshold", "time limit", "evaluations", "stalled"
+    evaluations: int
+
+
+def gradient_flow(
+    problem: TiedProblem,
+    weight: np.ndarray,
+    time_limit: float = 100.0,
+    loss_threshold: float = 1e-10,
+    rtol: float = 1e-3,
+    method: str = "RK23",
+    max_evaluations: int = 200_000,
+    record: int = 64,
+) -> Run:
+    """Integrate dW/dt = −∇L(W) from ``weight`` with a SciPy adaptive Runge–Kutta solver.
+
+    Stops when L < ``loss_threshold`` (checked after every step), at ``time_limit``, or after
+    ``max_evaluations`` gradient evaluations (which guards against the crawl of adaptive steps
+    along the vector field's discontinuities; ``stopped`` says which). The loss is recorded
+    at the first step past each of ``record`` times spaced geometrically in (0, time_limit].
+    """
+    solvers = {"RK23": RK23, "RK45": RK45, "DOP853": DOP853}
+    if method not in solvers:
+        raise BendsError(f"method must be one of {', '.join(solvers)}, got {method!r}")
+    width = problem.width
+
+    def field_(_: float, flat: np.ndarray) -> np.ndarray:
+        return -problem.loss_and_gradient(flat.reshape(width, width))[1].ravel()
+
+    start = np.asarray(weight, dtype=np.float64).ravel()
+    solver = solvers[method](field_, 0.0, start, time_limit, rtol=rtol, atol=rtol * 1e-3)
+    marks = iter(np.geomspace(time_limit * 1e-6, time_limit, record - 1))
+    mark = next(marks)
+    loss = float(problem.losses(start.reshape(width, width)))
+    times, losses = [0.0], [loss]
+    stopped = "time limit"
+    while solver.status == "running":
+        if loss < loss_threshold:
+            stopped = "threshold"
+            break
+        if solver.nfev >= max_evaluations:
+            stopped = "evaluations"
+            break
+        solver.step()
+        loss = float(problem.losses(solver.y.reshape(width, width)))
+        if solver.t >= mark:
+            times.append(solver.t)
+            losses.append(loss)
+            while solver.t >= mark:
+                mark = next(marks, np.inf)
+    if solver.status == "failed":
+        stopped = "stalled"
+    if times[-1] != solver.t:
+        times.append(solver.t)
+        losses.append(loss)
+    final = solver.y.reshape(width, width).copy()
+    return Run(final, loss, np.array(times), np.array(losses), stopped, solver.nfev)
+
+
+def gradient_descent(
+    problem: TiedProblem, weight: np.ndarray, lr: float, steps: int, record: int = 64
+) -> Run:
+    """Plain gradient descent W ← W − lr ∇L(W) on a batch of W (..., w, w) at once."""
+    weight = np.array(weight, dtype=np.float64)
+    keep = set(np.unique(np.geomspace(1, steps, record).astype(int)) - 1) | {0}
+    times, losses = [], []
+    stopped = "time limit"
+    for step in range(steps):
+        loss, gradient = problem.loss_and_gradient(weight)
+        if step in keep:
+            times.append(step)
+            losses.append(loss)
+        if not np.all(np.isfinite(loss)):
+            stopped = "diverged"
+            break
+        weight -= lr * gradient
+    final = problem.losses(weight)
+    return Run(weight, final, np.array([*times, step + 1]), np.array([*losses, final]),
+               stopped, step + 1)  # fmt: skip
+
+
+def adam(problem: TiedProblem, weight: np.ndarray, lr: float, steps: int, record: int = 64) -> Run:
+    """PyTorch's Adam on a batch of W (..., w, w), fed by :meth:`TiedProblem.loss_and_gradient`."""
+    import torch
+
+    parameter = torch.tensor(np.array(weight, dtype=np.float64), requires_grad=True)
+    optimiser = torch.optim.Adam([parameter], lr=lr)
+    keep = set(np.unique(np.geomspace(1, steps, record).astype(int)) - 1) | {0}
+    times, losses = [], []
+    for step in range(steps):
+        loss, gradient = problem.loss_and_gradient(parameter.detach().numpy())
+        if step in keep:
+            times.append(step)
+            losses.append(loss)
+        parameter.grad = torch.from_numpy(gradient)
+        optimiser.step()
+    final_weight = parameter.detach().numpy().copy()
+    final = problem.losses(final_weight)
+    return Run(final_weight, final, np.array([*times, steps]), np.array([*losses, final]),
+               "time limit", steps)  # fmt: skip
