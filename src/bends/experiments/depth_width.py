@@ -108,11 +108,7 @@ class DepthWidth(Study):
     }
 
     def cells(self, config: DepthWidthConfig) -> list[Cell]:
-        shared = {
-            k: v
-            for k, v in config.as_dict().items()
-            if k not in ("slopes", "tasks", "depths", "seeds", "seeds_per_cell", "first_seed")
-        }
+        shared = config.fixed("slopes", "tasks", "depths")
         return [  # deepest (slowest) first, so parallel workers finish together
             self.cell({"c": c, "t": t, "depth": depth, **shared}, group)
             for depth in sorted(set(config.depths), reverse=True)

@@ -117,11 +117,7 @@ class ManifoldTables(Study):
     demo = {"targets": ["x**3"], "seeds": 4, "seeds_per_cell": 4, "epochs": 300}  # noqa: RUF012
 
     def cells(self, config: ManifoldTablesConfig) -> list[Cell]:
-        shared = {
-            k: v
-            for k, v in config.as_dict().items()
-            if k not in ("targets", "methods", "seeds", "seeds_per_cell", "first_seed")
-        }
+        shared = config.fixed("targets", "methods")
         # Longest cells first (most stages), so parallel workers finish together.
         methods = sorted(dict.fromkeys(config.methods), key=lambda m: -len(STAGES[m]))
         return [

@@ -66,6 +66,12 @@ class StudyConfig:
         step = self.seeds_per_cell
         return [tuple(seeds[i : i + step]) for i in range(0, len(seeds), step)]
 
+    def fixed(self, *swept: str) -> dict[str, Any]:
+        """The settings every cell shares: :meth:`as_dict` without the seed settings and the
+        ``swept`` ones (which the study spreads over its cells)."""
+        dropped = {"seeds", "seeds_per_cell", "first_seed", *swept}
+        return {k: v for k, v in self.as_dict().items() if k not in dropped}
+
     def as_dict(self) -> dict[str, Any]:
         """The settings as plain JSON-ready values (tuples become lists)."""
         return {
