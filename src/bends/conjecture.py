@@ -171,6 +171,19 @@ class TiedProblem:
         direction = np.eye(width)[0] if direction is None else direction
         return cls(t, y, steps, origin, direction)
 
+    @classmethod
+    def from_network(
+        cls, net: TiedRNN, points: int = 256, placement: Placement = "uniform", seed: int = 0
+    ) -> TiedProblem:
+        """Data from a construction's own output on its segment (t ∈ [0, 1]), so that its
+        weight W* has zero loss; its steps, line and output coordinate 0 are kept."""
+        if net.segment is None or net.output != 0 or net.batch_shape:
+            raise BendsError("need one tied RNN with a segment and output coordinate 0")
+        start, end = net.segment
+        t = placement_points(placement, points, seed)
+        inputs = start[:, None] + (end - start)[:, None] * t[None, :]
+        return cls(t, outputs(net.weight, inputs, net.steps), net.steps, start, end - start)
+
     @property
     def width(self) -> int:
         return self.origin.size
@@ -220,6 +233,71 @@ class TiedProblem:
         return torch.autograd.functional.hessian(loss, flat).numpy()
 
 
+def tied_construction(spec: str) -> TiedRNN:
+    """A tied-RNN construction from ``NAME-N``: N is its first parameter (``staircase-3`` is
+    the devil's staircase with j = 3, ``candidate-4`` the blog's candidate RNN with m = 4,
+    ``yarotsky-3``, ``parabola-3``, ``sawtooth-5``, ``compositional-rnn-5``).
+
+    Example:
+        >>> tied_construction("staircase-2").steps
+        3
+    """
+    from bends.constructions import REGISTRY, build
+
+    name, _, number = spec.rpartition("-")
+    if name not in REGISTRY or not number.isdigit():
+        raise BendsError(f"construction spec {spec!r}: expected NAME-N with NAME a construction")
+    defaults = REGISTRY[name].defaults
+    params = {next(iter(defaults)): int(number)} | ({"rnn": True} if "rnn" in defaults else {})
+    net = build(name, **params)
+    if not isinstance(net, TiedRNN):
+        raise BendsError(f"{name} has no tied-RNN form")
+    return net
+
+
+@dataclass(frozen=True)
+class FlatDirections:
+    r"""Directions in W-space along which the loss is locally constant, by cause.
+
+    ``symmetry``: the rank of the tangents :math:`E_{ii}W - WE_{ii}` of the rescalings
+    :math:`W \mapsto DWD^{-1}` (D positive diagonal, :math:`D_{ii} = 1` on the output and on
+    every coordinate the input line uses), which leave f_k unchanged exactly;
+    ``inactive``: entries :math:`W_{ij}` the loss does not see near W, because coordinate j is
+    zero in every state :math:`h_0, …, h_{k-1}` at every data point, or neuron i's
+    pre-activation is negative at every step and point; ``explained``: the rank of both
+    together — zero Hessian eigenvalues beyond it have another cause.
+    """
+
+    symmetry: int
+    inactive: int
+    explained: int
+
+
+def flat_directions(problem: TiedProblem, weight: np.ndarray) -> FlatDirections:
+    """Count the loss's known flat directions at ``weight`` (see :class:`FlatDirections`)."""
+    w = problem.width
+    states, pre = [problem.inputs], []
+    for _ in range(problem.steps):
+        pre.append(weight @ states[-1])
+        states.append(pre[-1].clip(min=0))
+    unused_input = np.all(np.abs(np.concatenate(states[:-1], axis=1)) == 0, axis=1)
+    never_active = np.all(np.concatenate(pre, axis=1) < 0, axis=1)
+    inactive = never_active[:, None] | unused_input[None, :]
+    fixed = (np.abs(problem.origin) + np.abs(problem.direction)) > 0
+    fixed[0] = True
+    tangents = []
+    for i in np.flatnonzero(~fixed):
+        unit = np.zeros((w, w))
+        unit[i, i] = 1.0
+        tangents.append((unit @ weight - weight @ unit).ravel())
+    units = list(np.eye(w * w)[inactive.ravel()])
+
+    def rank(vectors: list[np.ndarray]) -> int:
+        return int(np.linalg.matrix_rank(np.array(vectors))) if vectors else 0
+
+    return FlatDirections(rank(tangents), int(inactive.sum()), rank(tangents + units))
+
+
 @dataclass
 class Run:
     """One training run: the final W, its loss, the loss trajectory and why it stopped."""
@@ -228,8 +306,9 @@ class Run:
     loss: float
     times: np.ndarray  # flow time (or step number) of each recorded loss
     losses: np.ndarray
-    stopped: str  # "threshold", "time limit", "evaluations", "stalled"
+    stopped: str  # "threshold", "time limit", "evaluations", "stalled", "diverged"
     evaluations: int
+    weights: np.ndarray  # W at each recorded time, shape (records, ..., w, w)
 
 
 def gradient_flow(
@@ -253,16 +332,25 @@ def gradient_flow(
     if method not in solvers:
         raise BendsError(f"method must be one of {', '.join(solvers)}, got {method!r}")
     width = problem.width
+    last: dict[str, object] = {}  # the loss at the field's latest point (SciPy's RK are FSAL)
 
     def field_(_: float, flat: np.ndarray) -> np.ndarray:
-        return -problem.loss_and_gradient(flat.reshape(width, width))[1].ravel()
+        loss, gradient = problem.loss_and_gradient(flat.reshape(width, width))
+        last["at"], last["loss"] = flat.copy(), float(loss)
+        return -gradient.ravel()
+
+    def loss_at(flat: np.ndarray) -> float:
+        at = last.get("at")
+        if at is not None and np.array_equal(at, flat):
+            return last["loss"]  # type: ignore[return-value]
+        return float(problem.losses(flat.reshape(width, width)))
 
     start = np.asarray(weight, dtype=np.float64).ravel()
     solver = solvers[method](field_, 0.0, start, time_limit, rtol=rtol, atol=rtol * 1e-3)
     marks = iter(np.geomspace(time_limit * 1e-6, time_limit, record - 1))
     mark = next(marks)
-    loss = float(problem.losses(start.reshape(width, width)))
-    times, losses = [0.0], [loss]
+    loss = loss_at(start)
+    times, losses, weights = [0.0], [loss], [start]
     stopped = "time limit"
     while solver.status == "running":
         if loss < loss_threshold:
@@ -272,10 +360,11 @@ def gradient_flow(
             stopped = "evaluations"
             break
         solver.step()
-        loss = float(problem.losses(solver.y.reshape(width, width)))
+        loss = loss_at(solver.y)
         if solver.t >= mark:
             times.append(solver.t)
             losses.append(loss)
+            weights.append(solver.y.copy())
             while solver.t >= mark:
                 mark = next(marks, np.inf)
     if solver.status == "failed":
@@ -283,8 +372,10 @@ def gradient_flow(
     if times[-1] != solver.t:
         times.append(solver.t)
         losses.append(loss)
+        weights.append(solver.y.copy())
     final = solver.y.reshape(width, width).copy()
-    return Run(final, loss, np.array(times), np.array(losses), stopped, solver.nfev)
+    recorded = np.array(weights).reshape(-1, width, width)
+    return Run(final, loss, np.array(times), np.array(losses), stopped, solver.nfev, recorded)
 
 
 def gradient_descent(
@@ -292,21 +383,27 @@ def gradient_descent(
 ) -> Run:
     """Plain gradient descent W ← W − lr ∇L(W) on a batch of W (..., w, w) at once."""
     weight = np.array(weight, dtype=np.float64)
-    keep = set(np.unique(np.geomspace(1, steps, record).astype(int)) - 1) | {0}
-    times, losses = [], []
+    keep = _record_steps(steps, record)
+    times, losses, weights = [], [], []
     stopped = "time limit"
     for step in range(steps):
         loss, gradient = problem.loss_and_gradient(weight)
         if step in keep:
             times.append(step)
             losses.append(loss)
+            weights.append(weight.copy())
         if not np.all(np.isfinite(loss)):
             stopped = "diverged"
             break
         weight -= lr * gradient
     final = problem.losses(weight)
     return Run(weight, final, np.array([*times, step + 1]), np.array([*losses, final]),
-               stopped, step + 1)  # fmt: skip
+               stopped, step + 1, np.array([*weights, weight]))  # fmt: skip
+
+
+def _record_steps(steps: int, record: int) -> set[int]:
+    """Step numbers spaced geometrically in [0, steps), where the loss and W are recorded."""
+    return set(np.unique(np.geomspace(1, steps, record).astype(int)) - 1) | {0}
 
 
 def adam(problem: TiedProblem, weight: np.ndarray, lr: float, steps: int, record: int = 64) -> Run:
@@ -315,16 +412,18 @@ def adam(problem: TiedProblem, weight: np.ndarray, lr: float, steps: int, record
 
     parameter = torch.tensor(np.array(weight, dtype=np.float64), requires_grad=True)
     optimiser = torch.optim.Adam([parameter], lr=lr)
-    keep = set(np.unique(np.geomspace(1, steps, record).astype(int)) - 1) | {0}
-    times, losses = [], []
+    keep = _record_steps(steps, record)
+    times, losses, weights = [], [], []
     for step in range(steps):
-        loss, gradient = problem.loss_and_gradient(parameter.detach().numpy())
+        current = parameter.detach().numpy()
+        loss, gradient = problem.loss_and_gradient(current)
         if step in keep:
             times.append(step)
             losses.append(loss)
+            weights.append(current.copy())
         parameter.grad = torch.from_numpy(gradient)
         optimiser.step()
     final_weight = parameter.detach().numpy().copy()
     final = problem.losses(final_weight)
     return Run(final_weight, final, np.array([*times, steps]), np.array([*losses, final]),
-               "time limit", steps)  # fmt: skip
+               "time limit", steps, np.array([*weights, final_weight]))  # fmt: skip

@@ -3,6 +3,9 @@ r"""Random networks at initialisation, drawn with NumPy from a seed.
 * ``init="torch"``: PyTorch's default ``nn.Linear`` initialisation, weights and biases
   uniform on :math:`\pm 1/\sqrt{\text{fan\_in}}` (kaiming-uniform with a = √5);
 * ``init="he"``: He-normal weights :math:`N(0, 2/\text{fan\_in})`, zero biases;
+* ``init="he-bias"``: He-normal weights with PyTorch's default biases (uniform on
+  :math:`\pm 1/\sqrt{\text{fan\_in}}`), so that only the weight law differs from ``torch``
+  (zero biases put every breakpoint of a 1-D input network at x = 0);
 * tied RNNs: W with standard normal entries (the conjecture's initialisation).
 
 Example:
@@ -24,7 +27,7 @@ import numpy as np
 from bends.errors import BendsError
 from bends.nets import MLP, TiedRNN
 
-Init = Literal["torch", "he"]
+Init = Literal["torch", "he", "he-bias"]
 #: An integer seed or a NumPy Generator (draws continue from its state).
 Seed = int | np.random.Generator
 
@@ -40,11 +43,14 @@ def random_mlp(widths: Sequence[int], seed: Seed, init: Init = "torch") -> MLP:
             bound = 1.0 / np.sqrt(fan_in)
             weights.append(rng.uniform(-bound, bound, size=(fan_out, fan_in)))
             biases.append(rng.uniform(-bound, bound, size=fan_out))
-        elif init == "he":
+        elif init in ("he", "he-bias"):
             weights.append(rng.normal(0.0, np.sqrt(2.0 / fan_in), size=(fan_out, fan_in)))
-            biases.append(np.zeros(fan_out))
+            bound = 1.0 / np.sqrt(fan_in)
+            biases.append(
+                rng.uniform(-bound, bound, size=fan_out) if init == "he-bias" else np.zeros(fan_out)
+            )
         else:
-            raise BendsError(f"unknown initialisation {init!r}; use torch or he")
+            raise BendsError(f"unknown initialisation {init!r}; use torch, he or he-bias")
     return MLP(tuple(weights), tuple(biases))
 
 

@@ -1,8 +1,9 @@
 """The registered studies, one module each; ``bends run NAME`` runs them on the platform.
 
 Example:
-    >>> sorted(STUDIES)
-    ['count-depth', 'depth-width', 'manifold-tables', 'selfcheck']
+    >>> sorted(STUDIES)  # doctest: +NORMALIZE_WHITESPACE
+    ['conjecture', 'conjecture-local', 'count-depth', 'depth-width', 'manifold-tables',
+     'random-baselines', 'selfcheck']
     >>> get_study("count-depth").summary
     'exact pieces vs depth: sawtooth, Yarotsky, random MLPs and tied RNNs'
 """
@@ -10,14 +11,26 @@ Example:
 from __future__ import annotations
 
 from bends.errors import BendsError
+from bends.experiments.conjecture import Conjecture
+from bends.experiments.conjecture_local import ConjectureLocal
 from bends.experiments.count_depth import CountDepth
 from bends.experiments.depth_width import DepthWidth
 from bends.experiments.manifold_tables import ManifoldTables
+from bends.experiments.random_baselines import RandomBaselines
 from bends.experiments.selfcheck import SelfCheck
 from bends.runner.study import Study
 
 STUDIES: dict[str, Study] = {
-    study.name: study for study in (CountDepth(), DepthWidth(), ManifoldTables(), SelfCheck())
+    study.name: study
+    for study in (
+        Conjecture(),
+        ConjectureLocal(),
+        CountDepth(),
+        DepthWidth(),
+        ManifoldTables(),
+        RandomBaselines(),
+        SelfCheck(),
+    )
 }
 
 
