@@ -7,6 +7,8 @@ import pytest
 
 from bends import trace
 from bends.conjecture import TiedProblem, flat_directions, tied_construction
+from bends.constructions import cantor_iterate
+from bends.errors import BendsError
 from bends.experiments.conjecture import Conjecture
 from bends.experiments.conjecture_local import ConjectureLocal
 from bends.experiments.random_baselines import RandomBaselines
@@ -165,3 +167,29 @@ class _NoFigures:
 
         plt.close(figure)
         return f"[{name}]"
+
+
+def test_conjecture_settings_take_any_line_and_construction_data_and_reject_bad_ones():
+    study = Conjecture()
+    config = study.Config(
+        width=3,
+        steps=(2,),
+        seeds=1,
+        target="staircase-2",
+        points=8,
+        origin=(0.0, 0.0, 1.0),
+        direction=(1.0, 1.0, 0.0),
+        max_evaluations=50,
+    )
+    row = study.run_cell(study.cells(config)[0]).rows[0]
+    assert row["k"] == 2 and row["loss_init"] > 0
+    problem = TiedProblem.from_target("staircase-2", 3, 2, 8)
+    np.testing.assert_allclose(problem.y, cantor_iterate(problem.t, 2), atol=1e-15)
+    for bad, message in (
+        ({"origin": (1.0, 0.0, 0.0), "direction": (2.0, 0.0, 0.0)}, "passes through the origin"),
+        ({"origin": (1.0, 0.0)}, "origin needs 3 coordinates"),
+        ({"target": "nowhere.csv"}, "data file not found"),
+        ({"target": "spiral-3"}, "construction spec"),
+    ):
+        with pytest.raises(BendsError, match=message):
+            study.Config(width=3, **bad).validate()

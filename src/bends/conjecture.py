@@ -60,7 +60,14 @@ def outputs(weight, inputs, steps: int):
 
 def target_values(name: str, t: np.ndarray) -> np.ndarray:
     """Named targets on [0, 1]: ``cantor`` (the Cantor function), ``cantor-J`` (its J-th
-    iterate F_J), ``parabola`` (x(1 − x)), ``candidate`` (the blog's ¼t₁ + 1/32 t₂ + …)."""
+    iterate F_J), ``parabola`` (x(1 − x)), ``candidate`` (the blog's ¼t₁ + 1/32 t₂ + …), or
+    a construction ``NAME-N`` (:func:`tied_construction`): its output along its own segment.
+
+    Example:
+        >>> t = np.array([0.0, 0.5, 1.0])
+        >>> np.abs(target_values("staircase-3", t) - target_values("cantor-3", t)).max() < 1e-15
+        np.True_
+    """
     if name == "cantor":
         return cantor_iterate(t, CANTOR_LIMIT)
     if name.startswith("cantor-") and name[7:].isdigit():
@@ -69,8 +76,13 @@ def target_values(name: str, t: np.ndarray) -> np.ndarray:
         return t * (1 - t)
     if name == "candidate":
         return blog_candidate(40)(t[:, None])[:, 0]
+    if "-" in name and name.rpartition("-")[2].isdigit():
+        net = tied_construction(name)  # its output along its own segment, at t
+        start, end = net.segment
+        return outputs(net.weight, start[:, None] + (end - start)[:, None] * t, net.steps)
     raise BendsError(
-        f"unknown target {name!r}; use cantor, cantor-J, parabola, candidate or a CSV file"
+        f"unknown target {name!r}; use cantor, cantor-J, parabola, candidate, a tied-RNN "
+        "construction NAME-N (e.g. staircase-3) or a CSV file"
     )
 
 

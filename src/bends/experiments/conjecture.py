@@ -118,6 +118,8 @@ class ConjectureConfig(TrainingSettings):
     points: int = setting(256, "data points n")
     placement: Literal["uniform", "random", "avoid"] = setting("uniform", "where the t_i lie")
     data_seed: int = setting(0, "seed of random placements")
+    origin: tuple[float, ...] = setting((), "the line's point at t = 0 (default e₁)")
+    direction: tuple[float, ...] = setting((), "the line's direction (default e₀)")
     window_low: float = setting(-1.0, "wide window: lowest t")
     window_high: float = setting(2.0, "wide window: highest t")
     checkpoints: int = setting(6, "pieces counted at this many recorded times per run")
@@ -129,6 +131,18 @@ class ConjectureConfig(TrainingSettings):
         require(self.points >= 1, "points must be positive")
         require(self.window_low < self.window_high, "need window_low < window_high")
         require(self.checkpoints >= 2, "checkpoints must be at least 2")
+        for name in ("origin", "direction"):
+            given = getattr(self, name)
+            require(len(given) in (0, self.width), f"{name} needs {self.width} coordinates")
+        line_problem(self.as_dict(), 1)  # a bad target, CSV file or line fails here
+
+
+def line_problem(p: dict, k: int) -> TiedProblem:
+    """The data set of settings ``p`` (a config's or a cell's) on its line, for k steps."""
+    return TiedProblem.from_target(
+        p["target"], p["width"], k, p["points"], p["placement"], p["data_seed"],
+        p["origin"] or None, p["direction"] or None,
+    )  # fmt: skip
 
 
 class Conjecture(Study):
@@ -153,9 +167,7 @@ class Conjecture(Study):
 
     def run_cell(self, cell: Cell) -> CellResult:
         p = cell.params
-        problem = TiedProblem.from_target(
-            p["target"], p["width"], p["k"], p["points"], p["placement"], p["data_seed"]
-        )
+        problem = line_problem(p, p["k"])
         starts = np.array(
             [np.random.default_rng(s).standard_normal((p["width"], p["width"])) for s in cell.seeds]
         )
