@@ -3,7 +3,7 @@
 Example:
     >>> sorted(STUDIES)  # doctest: +NORMALIZE_WHITESPACE
     ['conjecture', 'conjecture-local', 'count-depth', 'depth-width', 'manifold-tables',
-     'random-baselines', 'selfcheck']
+     'memory-approx', 'memory-lorenz', 'memory-plateau', 'random-baselines', 'selfcheck']
     >>> get_study("count-depth").summary
     'exact pieces vs depth: sawtooth, Yarotsky, random MLPs and tied RNNs'
 """
@@ -16,6 +16,9 @@ from bends.experiments.conjecture_local import ConjectureLocal
 from bends.experiments.count_depth import CountDepth
 from bends.experiments.depth_width import DepthWidth
 from bends.experiments.manifold_tables import ManifoldTables
+from bends.experiments.memory_approx import MemoryApprox
+from bends.experiments.memory_lorenz import MemoryLorenz
+from bends.experiments.memory_plateau import MemoryPlateau
 from bends.experiments.random_baselines import RandomBaselines
 from bends.experiments.selfcheck import SelfCheck
 from bends.runner.study import Study
@@ -28,6 +31,9 @@ STUDIES: dict[str, Study] = {
         CountDepth(),
         DepthWidth(),
         ManifoldTables(),
+        MemoryApprox(),
+        MemoryLorenz(),
+        MemoryPlateau(),
         RandomBaselines(),
         SelfCheck(),
     )

@@ -1,0 +1,118 @@
+"""The curse-of-memory studies: plateau hitting times, approximation by width, Lorenz 96."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bends.experiments.memory_approx import MemoryApprox
+from bends.experiments.memory_lorenz import MemoryLorenz
+from bends.experiments.memory_plateau import MemoryPlateau
+from bends.lorenz import lorenz96, lorenz96_data
+from bends.memory import bump_energy
+from bends.runner.study import StoredCell
+
+
+def run_all(study, config) -> list[StoredCell]:
+    return [
+        StoredCell(cell.key, dict(cell.params), cell.seeds, "done", 0.0, None, r.rows, r.curves)
+        for cell in study.cells(config)
+        for r in [study.run_cell(cell)]
+    ]
+
+
+class _NoFigures:
+    def add(self, figure, name: str, caption: str) -> str:
+        import matplotlib.pyplot as plt
+
+        plt.close(figure)
+        return f"[{name}]"
+
+
+def test_plateau_hitting_steps_are_read_off_the_stored_curves_and_do_not_depend_on_grouping():
+    study = MemoryPlateau()
+    common = dict(
+        memories=(2.0, 3.0, 4.0),
+        trainers=("gd",),
+        steps=400,
+        seeds=2,
+        record_every=2,
+        figure_one=False,
+    )
+    together = run_all(study, study.Config(seeds_per_cell=2, **common))
+    alone = run_all(study, study.Config(seeds_per_cell=1, **common))
+    threshold = 0.9 * bump_energy()
+    for cell in together:
+        for row, curve in zip(cell.rows, cell.curves, strict=True):
+            below = np.flatnonzero(curve.values <= threshold)
+            expected = None if below.size == 0 else int(below[0]) * 2
+            assert row["hit_step"] == expected
+    curves = {(c.params["memory"], k.seed): k.values for c in alone for k in c.curves}
+    for cell in together:
+        for k in cell.curves:
+            np.testing.assert_allclose(
+                k.values, curves[(cell.params["memory"], k.seed)], rtol=1e-12
+            )
+    report = study.report(study.Config(**common), together, _NoFigures())
+    assert "log τ" in report and "What these runs show" in report
+
+
+def test_memory_approx_keeps_the_best_start_and_tabulates_the_width_needed():
+    study = MemoryApprox()
+    config = study.Config(
+        families=("exponential", "polynomial"),
+        omegas=(1.0,),
+        widths=(1, 3),
+        seeds=2,
+        steps=300,
+        tolerances=(0.5, 1e-9),
+    )
+    cells = run_all(study, config)
+    rows = [r for c in cells for r in c.rows]
+    assert all(0 <= r["relative_error"] < 1 for r in rows)
+    report = study.report(config, cells, _NoFigures())
+    assert "m for ε = 0.5" in report and "> 3" in report  # 1e-9 is out of reach
+
+
+def test_lorenz96_field_matches_the_cyclic_formula_and_data_are_functionals_of_the_input():
+    x = np.random.default_rng(0).normal(size=(2, 5))
+    expected = np.array(
+        [
+            [(row[(i + 1) % 5] - row[i - 2]) * row[i - 1] - row[i] + 8.0 for i in range(5)]
+            for row in x
+        ]
+    )
+    np.testing.assert_allclose(lorenz96(x, 8.0), expected)
+    states = lorenz96_data(3, 10, seed=1, strength=0.0)[1]
+    np.testing.assert_allclose(states[0], states[1])  # no input: the same start, the same path
+    states = lorenz96_data(3, 10, seed=1)[1]
+    assert not np.allclose(states[0], states[1])
+    again = lorenz96_data(3, 10, seed=1)[1]
+    np.testing.assert_array_equal(states, again)
+
+
+def test_lorenz_study_trains_and_reports():
+    study = MemoryLorenz()
+    config = study.Config(
+        outputs=(0, 3), seeds=1, epochs=30, sequences=4, length=20, hidden=4, plateau_window=5
+    )
+    cells = run_all(study, config)
+    rows = [r for c in cells for r in c.rows]
+    assert [r["output"] for r in rows] == [0, 3]
+    assert all(r["loss_final"] < r["loss_start"] for r in rows)
+    assert "x_3" in study.report(config, cells, _NoFigures())
+
+
+@pytest.mark.parametrize("name", ["memory-plateau", "memory-approx", "memory-lorenz"])
+def test_bad_memory_settings_are_one_line_errors(name):
+    from bends.errors import BendsError
+    from bends.experiments import get_study
+    from bends.runner.config import build
+
+    bad = {
+        "memory-plateau": {"memories": [0.0]},
+        "memory-approx": {"omegas": [-1.0]},
+        "memory-lorenz": {"outputs": [9]},
+    }[name]
+    with pytest.raises(BendsError):
+        build(get_study(name).Config, bad)
