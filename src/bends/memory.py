@@ -289,21 +289,24 @@ class Plateau:
 
 
 def longest_plateau(curve: np.ndarray, window: int, tol: float = 0.01, drop: float = 0.1):
-    """The longest run of records r with L(r + window) > (1 − tol) L(r) (the loss stalls)
-    after which the loss still falls below (1 − drop) times its level: a plateau, not the
-    end of training. None if there is none."""
-    if len(curve) <= window:
+    """The longest stall of training: a run of at least ``window`` records r over which the
+    best loss so far improves by less than ``tol`` (relative) within ``window`` records, and
+    after which it still falls below (1 − drop) times its level — a plateau, not the end of
+    training. The best-so-far curve ignores the optimiser's spikes. None if there is none."""
+    best_so_far = np.minimum.accumulate(np.asarray(curve, dtype=np.float64))
+    if len(best_so_far) <= window:
         return None
-    stalled = np.append(curve[window:] > (1.0 - tol) * curve[:-window], False)
+    stalled = np.append(best_so_far[window:] > (1.0 - tol) * best_so_far[:-window], False)
     best = None
     run_start = None
     for r, on in enumerate(stalled):
         if on and run_start is None:
             run_start = r
         elif not on and run_start is not None:
-            level = float(curve[run_start])
-            escaped = curve[r:].min() < (1.0 - drop) * level
-            if escaped and (best is None or r - run_start > best.length):
+            level = float(best_so_far[run_start])
+            escaped = best_so_far[-1] < (1.0 - drop) * level
+            long_enough = r - run_start >= window
+            if escaped and long_enough and (best is None or r - run_start > best.length):
                 best = Plateau(run_start, r - run_start, level)
             run_start = None
     return best
