@@ -11,8 +11,9 @@ long-memory version of the task.
 Each seed trains a ``torch.nn.RNN`` (tanh, ``hidden`` units, float64) with a linear readout by
 full-batch Adam (gradient norm clipped to ``clip``) on ``sequences`` training sequences and
 reports the test MSE on fresh ones.
-The longest plateau of each loss curve (:func:`bends.memory.longest_plateau`: < 1 % decrease
-over ``plateau_window`` epochs, followed by a drop of at least 10 %) is reported.
+The longest plateau of each loss curve (:func:`bends.memory.longest_plateau`: the best loss so
+far improves by < 1 % per ``plateau_window`` epochs for at least that long, then drops by at
+least 10 %) is reported.
 
 Example:
     >>> study = MemoryLorenz()
@@ -196,8 +197,9 @@ def _findings(config, rows: list[dict]) -> str:
         with_plateau = [r for r in mine if r["plateau_epochs"] > 0]
         lengths = ", ".join(str(r["plateau_epochs"]) for r in mine)
         lines.append(
-            f"- x_{j}: {len(with_plateau)} of {len(mine)} runs have a plateau (a stall of < 1 % "
-            f"per {config.plateau_window} epochs followed by a ≥ 10 % drop); longest plateau "
+            f"- x_{j}: {len(with_plateau)} of {len(mine)} runs have a plateau (the best loss so "
+            f"far improves by < 1 % per {config.plateau_window} epochs for at least as long, "
+            "then drops by ≥ 10 %); longest plateau "
             f"per run: {lengths} epochs; median test MSE "
             f"{np.median([r['test_mse'] for r in mine]):.3g} (1 = the mean)."
         )
