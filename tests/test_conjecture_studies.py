@@ -13,16 +13,9 @@ from bends.experiments.conjecture import Conjecture
 from bends.experiments.conjecture_local import ConjectureLocal
 from bends.experiments.random_baselines import RandomBaselines
 from bends.random_nets import random_mlp
-from bends.runner.study import StoredCell
+from bends.runner.report import Figures
+from bends.runner.study import StoredCell, run_in_memory
 from bends.stats import growth_fits, mean_interval, select_growth
-
-
-def run_all(study, config) -> list[StoredCell]:
-    return [
-        StoredCell(cell.key, dict(cell.params), cell.seeds, "done", 0.0, None, r.rows, r.curves)
-        for cell in study.cells(config)
-        for r in [study.run_cell(cell)]
-    ]
 
 
 def rows_of(cells: list[StoredCell]) -> list[dict]:
@@ -61,7 +54,7 @@ def test_growth_selection_recovers_the_law_that_made_the_data(means, model):
 def test_conjecture_counts_agree_with_exact_arithmetic_and_initial_weights():
     study = Conjecture()
     config = study.Config(width=3, steps=(1, 2, 3), seeds=3, points=32, max_evaluations=300)
-    cells = run_all(study, config)
+    cells = run_in_memory(study, config)
     for cell in cells:
         problem = TiedProblem.from_target("cantor", 3, cell.params["k"], 32)
         weights = {c.seed: c.values.reshape(3, 3) for c in cell.curves if c.name == "weight"}
@@ -73,7 +66,7 @@ def test_conjecture_counts_agree_with_exact_arithmetic_and_initial_weights():
             wide = problem.segment(config.window_low, config.window_high)
             assert trace(trained, *wide, exact=True).pieces == row["wide_pieces"]
             assert row["loss"] <= row["loss_init"] + 1e-12  # the flow never climbs
-    report = study.report(config, cells, _NoFigures())
+    report = study.report(config, cells, Figures())
     assert "Growth of E[pieces]" in report and "What these runs show" in report
 
 
@@ -81,8 +74,8 @@ def test_conjecture_counts_agree_with_exact_arithmetic_and_initial_weights():
 def test_batched_trainers_give_each_seed_the_numbers_it_gets_alone(trainer):
     study = Conjecture()
     common = dict(width=3, steps=(3,), seeds=3, points=16, trainer=trainer, train_steps=50)
-    together = rows_of(run_all(study, study.Config(seeds_per_cell=3, **common)))
-    alone = rows_of(run_all(study, study.Config(seeds_per_cell=1, **common)))
+    together = rows_of(run_in_memory(study, study.Config(seeds_per_cell=3, **common)))
+    alone = rows_of(run_in_memory(study, study.Config(seeds_per_cell=1, **common)))
     for a, b in zip(together, alone, strict=True):
         assert a["pieces"] == b["pieces"] and a["loss"] == pytest.approx(b["loss"], rel=1e-12)
 
@@ -105,7 +98,7 @@ def test_hessian_at_a_smooth_solution_matches_finite_differences():
 def test_local_study_finds_symmetries_and_the_staircases_kinks_at_the_data():
     study = ConjectureLocal()
     config = study.Config(constructions=("staircase-2", "yarotsky-2"), epsilons=(1e-6,), seeds=2)
-    cells = run_all(study, config)
+    cells = run_in_memory(study, config)
     hessian = {c.params["construction"]: c.rows[0] for c in cells if c.params["part"] == "hessian"}
     for row in hessian.values():
         assert row["loss"] == 0.0 and row["gradient_norm"] == 0.0 and row["negative"] == 0
@@ -118,7 +111,7 @@ def test_local_study_finds_symmetries_and_the_staircases_kinks_at_the_data():
     assert hessian["yarotsky-2"]["second_order"] == 0
     basin = [r for c in cells if c.params["part"] == "basin" for r in c.rows]
     assert all(r["pieces"] >= r["full_pieces"] for r in basin)  # ε = 1e-6 stays put
-    assert "Basin test" in study.report(config, cells, _NoFigures())
+    assert "Basin test" in study.report(config, cells, Figures())
 
 
 def test_flat_directions_count_the_rescaling_symmetries_of_free_neurons():
@@ -145,7 +138,7 @@ def test_random_baselines_count_the_networks_they_say_they_drew():
         seeds=2,
         epochs=20,
     )
-    cells = run_all(study, config)
+    cells = run_in_memory(study, config)
     rows = [r for c in cells for r in c.rows]
     for row in (r for r in rows if r["family"] == "mlp"):
         start = random_mlp([1, 3, 3, 1], row["seed"], row["init"])
@@ -155,18 +148,8 @@ def test_random_baselines_count_the_networks_they_say_they_drew():
         start = np.random.default_rng(row["seed"]).standard_normal((3, 3))
         assert trace(problem.network(start), exact=True).pieces == row["pieces_init"]
         assert row["loss"] <= row["loss_init"]
-    report = study.report(config, cells, _NoFigures())
+    report = study.report(config, cells, Figures())
     assert "Random tied RNNs" in report and "Random MLPs" in report
-
-
-class _NoFigures:
-    """Stands in for the report's figure store: closes figures instead of saving them."""
-
-    def add(self, figure, name: str, caption: str) -> str:
-        import matplotlib.pyplot as plt
-
-        plt.close(figure)
-        return f"[{name}]"
 
 
 def test_conjecture_settings_take_any_line_and_construction_data_and_reject_bad_ones():

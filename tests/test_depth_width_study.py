@@ -11,7 +11,7 @@ from bends.dynamics import separation_bound
 from bends.experiments import get_study
 from bends.experiments.depth_width import network_of
 from bends.runner.config import resolve
-from bends.runner.study import StoredCell
+from bends.runner.study import StoredCell, run_in_memory
 
 STUDY = get_study("depth-width")
 SMALL = ["slopes=[1.618]", "tasks=[6]", "depths=[2]", "seeds=2", "epochs=5", "points=200",
@@ -21,12 +21,7 @@ SMALL = ["slopes=[1.618]", "tasks=[6]", "depths=[2]", "seeds=2", "epochs=5", "po
 def run(*assignments: str) -> list[StoredCell]:
     """The cells of the small configuration plus ``assignments``, run in this process."""
     config = resolve(STUDY.Config, assignments=[*SMALL, *assignments])
-    return [
-        StoredCell(cell.key, cell.params, cell.seeds, "done", 0.0, None, result.rows,
-                   result.curves)
-        for cell in STUDY.cells(config)
-        for result in [STUDY.run_cell(cell)]
-    ]  # fmt: skip
+    return run_in_memory(STUDY, config)
 
 
 def test_rows_do_not_depend_on_how_seeds_are_grouped():

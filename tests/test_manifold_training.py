@@ -159,23 +159,20 @@ def test_every_method_shares_the_seed_peaks_and_default_networks_can_collapse():
 
 def test_stored_weights_rebuild_the_trained_networks_and_their_bend_depth():
     from bends.experiments.manifold_tables import _network_of, bend_depth
-    from bends.runner.study import StoredCell
+    from bends.runner.study import run_in_memory
 
     study = get_study("manifold-tables")
     config = resolve(study.Config, assignments=["targets=x**3", "methods=all,default", "seeds=2",
                                                 "epochs=20"])  # fmt: skip
-    for cell in study.cells(config):
-        result = study.run_cell(cell)
-        stored = StoredCell(cell.key, dict(cell.params), cell.seeds, "done", 0.0, None,
-                            result.rows, result.curves)  # fmt: skip
-        for row in result.rows:
+    for stored in run_in_memory(study, config):
+        for row in stored.rows:
             tr = trace(_network_of(stored, row["seed"], config.depth), [0.0], [1.0])
             assert tr.pieces == row["pieces"]
             switches = [int(c.sum()) for c in tr.crossings]
             assert switches == [row[f"switches_layer{k}"] for k in range(1, 6)]
             assert row["bend_depth"] == bend_depth(switches)
-        if cell.params["method"] == "all":
-            assert all(row["pieces_stage1"] == 32 for row in result.rows)
+        if stored.params["method"] == "all":
+            assert all(row["pieces_stage1"] == 32 for row in stored.rows)
 
 
 def test_sparse_data_trains_on_few_points_and_reports_test_error():

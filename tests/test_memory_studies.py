@@ -10,23 +10,8 @@ from bends.experiments.memory_lorenz import MemoryLorenz
 from bends.experiments.memory_plateau import MemoryPlateau
 from bends.lorenz import lorenz96, lorenz96_data
 from bends.memory import bump_energy
-from bends.runner.study import StoredCell
-
-
-def run_all(study, config) -> list[StoredCell]:
-    return [
-        StoredCell(cell.key, dict(cell.params), cell.seeds, "done", 0.0, None, r.rows, r.curves)
-        for cell in study.cells(config)
-        for r in [study.run_cell(cell)]
-    ]
-
-
-class _NoFigures:
-    def add(self, figure, name: str, caption: str) -> str:
-        import matplotlib.pyplot as plt
-
-        plt.close(figure)
-        return f"[{name}]"
+from bends.runner.report import Figures
+from bends.runner.study import run_in_memory
 
 
 def test_plateau_hitting_steps_are_read_off_the_stored_curves_and_do_not_depend_on_grouping():
@@ -39,8 +24,8 @@ def test_plateau_hitting_steps_are_read_off_the_stored_curves_and_do_not_depend_
         record_every=2,
         figure_one=False,
     )
-    together = run_all(study, study.Config(seeds_per_cell=2, **common))
-    alone = run_all(study, study.Config(seeds_per_cell=1, **common))
+    together = run_in_memory(study, study.Config(seeds_per_cell=2, **common))
+    alone = run_in_memory(study, study.Config(seeds_per_cell=1, **common))
     threshold = 0.9 * bump_energy()
     for cell in together:
         for row, curve in zip(cell.rows, cell.curves, strict=True):
@@ -53,7 +38,7 @@ def test_plateau_hitting_steps_are_read_off_the_stored_curves_and_do_not_depend_
             np.testing.assert_allclose(
                 k.values, curves[(cell.params["memory"], k.seed)], rtol=1e-12
             )
-    report = study.report(study.Config(**common), together, _NoFigures())
+    report = study.report(study.Config(**common), together, Figures())
     assert "log τ" in report and "What these runs show" in report
 
 
@@ -67,10 +52,10 @@ def test_memory_approx_keeps_the_best_start_and_tabulates_the_width_needed():
         steps=300,
         tolerances=(0.5, 1e-9),
     )
-    cells = run_all(study, config)
+    cells = run_in_memory(study, config)
     rows = [r for c in cells for r in c.rows]
     assert all(0 <= r["relative_error"] < 1 for r in rows)
-    report = study.report(config, cells, _NoFigures())
+    report = study.report(config, cells, Figures())
     assert "m for ε = 0.5" in report and "> 3" in report  # 1e-9 is out of reach
 
 
@@ -96,11 +81,11 @@ def test_lorenz_study_trains_and_reports():
     config = study.Config(
         outputs=(0, 3), seeds=1, epochs=30, sequences=4, length=20, hidden=4, plateau_window=5
     )
-    cells = run_all(study, config)
+    cells = run_in_memory(study, config)
     rows = [r for c in cells for r in c.rows]
     assert [r["output"] for r in rows] == [0, 3]
     assert all(r["loss_final"] < r["loss_start"] for r in rows)
-    assert "x_3" in study.report(config, cells, _NoFigures())
+    assert "x_3" in study.report(config, cells, Figures())
 
 
 @pytest.mark.parametrize("name", ["memory-plateau", "memory-approx", "memory-lorenz"])

@@ -29,16 +29,20 @@ from bends.runner.study import Study
 
 
 class Figures:
-    """Saves a study's figures (PNG + PDF) and returns the Markdown that shows them."""
+    """Saves a study's figures (PNG + PDF) and returns the Markdown that shows them; with no
+    directory it only closes them (a report's text without files)."""
 
-    def __init__(self, directory: Path, report_dir: Path) -> None:
-        self.directory = Path(directory)
-        self.report_dir = Path(report_dir)
+    def __init__(self, directory: Path | None = None, report_dir: Path | None = None) -> None:
+        self.directory = None if directory is None else Path(directory)
+        self.report_dir = Path(report_dir or ".")
 
     def add(self, figure: Any, name: str, caption: str) -> str:
         """Save ``figure`` as ``name``.png/.pdf and close it; Markdown showing it."""
         import matplotlib.pyplot as plt
 
+        if self.directory is None:
+            plt.close(figure)
+            return f"*{caption}* (figure `{name}` not saved)\n"
         self.directory.mkdir(parents=True, exist_ok=True)
         links = []
         for suffix in ("png", "pdf"):

@@ -114,3 +114,32 @@ class Study(ABC):
     @abstractmethod
     def report(self, config: Any, results: list[StoredCell], figures: Figures) -> str:
         """Markdown body of the study's report from its stored results."""
+
+
+def run_in_memory(study: Study, config: StudyConfig) -> list[StoredCell]:
+    """Every cell of ``config`` computed in this process, in order, as a store would return
+    them (no files; for notebooks and tests). ``bends run`` is the resumable way.
+
+    Example:
+        >>> from bends.experiments import get_study
+        >>> study = get_study("selfcheck")
+        >>> cells = run_in_memory(study, study.Config(seeds=2, seeds_per_cell=1))
+        >>> [cell.rows[0]["seed"] for cell in cells]
+        [0, 1]
+    """
+    stored = []
+    for cell in study.cells(config):
+        result = study.run_cell(cell)
+        stored.append(
+            StoredCell(
+                cell.key,
+                dict(cell.params),
+                cell.seeds,
+                "done",
+                0.0,
+                None,
+                result.rows,
+                result.curves,
+            )
+        )
+    return stored
