@@ -152,6 +152,8 @@ def init_parameters(kind: Kind, width: int, seeds: Sequence[int], scale: float =
     N(0, scale²/width)."""
     if width < 1:
         raise BendsError(f"width must be positive, got {width}")
+    if kind not in ("diagonal", "full"):
+        raise BendsError(f"kind must be diagonal or full, got {kind!r}")
     draws = []
     for seed in seeds:
         rng = np.random.default_rng(seed)
@@ -258,6 +260,8 @@ def train(
     """Full-batch GD or Adam on the summed per-model ``losses()``; the (models, records) loss
     curve (entry r is the loss before step r · record_every). Each model follows its own
     trajectory: both updates act on each model's parameters alone."""
+    if trainer not in ("gd", "adam"):
+        raise BendsError(f"trainer must be gd or adam, got {trainer!r}")
     tensors = list(parameters.values())
     optimiser = (torch.optim.SGD if trainer == "gd" else torch.optim.Adam)(tensors, lr=lr)
     curve = []
