@@ -382,11 +382,15 @@ def _findings(config, ks, rows, summary) -> str:
         f"- {len(rows)} runs, k = {ks[0]}…{ks[-1]}, width {config.width}, {config.points} "
         f"points of `{config.target}` ({config.placement}); trainer `{config.trainer}`.",
         f"- {zero:.0%} of the runs reached the loss threshold {config.loss_threshold:g}; "
-        f"{capped:.0%} were stopped by the evaluation budget ({config.max_evaluations}) or "
-        "stalled, so their counts are of W part-way along the flow, not of its limit.",
+        + (
+            f"{capped:.0%} were stopped by the evaluation budget ({config.max_evaluations}) or "
+            "stalled, so their counts are of W part-way along the flow, not of its limit."
+            if config.trainer == "flow"
+            else f"every run took {config.train_steps} steps (lr {config.lr:g})."
+        ),
         f"- {np.mean([r['live_init'] for r in rows]):.0%} of the W₀ give a non-zero output on "
         f"the data; after training {np.mean([r['dead'] for r in rows]):.0%} of the runs output "
-        "f ≡ 0 there (the flow switched the network off: loss = mean y², one piece).",
+        "f ≡ 0 there (training switched the network off: loss = mean y², one piece).",
         f"- Training raised the piece count in {more:.0%} of runs and lowered it in {fewer:.0%}.",
     ]
     if len(ks) >= 3:
