@@ -101,3 +101,25 @@ def test_bad_memory_settings_are_one_line_errors(name):
     }[name]
     with pytest.raises(BendsError):
         build(get_study(name).Config, bad)
+
+
+def test_a_user_expression_kernel_reproduces_the_built_in_family_it_spells_out():
+    study = MemoryApprox()
+    common = dict(omegas=(1.0,), widths=(2,), seeds=2, steps=50)
+    built_in = run_in_memory(study, study.Config(families=("exponential",), **common))
+    spelled = run_in_memory(
+        study,
+        study.Config(
+            families=("expression",),
+            expression="exp(-omega * s) / (1 + s)",
+            expression_horizon=80.0,
+            **common,
+        ),
+    )
+    for a, b in zip(built_in[0].rows, spelled[0].rows, strict=True):
+        assert a["relative_error"] == pytest.approx(b["relative_error"], rel=1e-12)
+    # Changing the expression leaves the built-in families' cells (and stored results) alone.
+    other = study.cells(study.Config(families=("exponential",), expression="exp(-s)", **common))
+    assert [c.key for c in other] == [
+        c.key for c in study.cells(study.Config(families=("exponential",), **common))
+    ]

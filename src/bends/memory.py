@@ -109,11 +109,12 @@ def plateau_kernel(omega: float, width: float = 1.0) -> Kernel:
     )
 
 
-def user_kernel(expression: str, horizon: float) -> Kernel:
-    """ρ(s) from a safe NumPy expression in ``s`` (see :mod:`bends.targets`)."""
+def user_kernel(expression: str, horizon: float, **constants: float) -> Kernel:
+    """ρ(s) from a safe NumPy expression in ``s`` and the named ``constants`` (see
+    :mod:`bends.targets`), e.g. ``user_kernel("exp(-omega * s)", 60, omega=0.5)``."""
     if horizon <= 0:
         raise BendsError("horizon must be positive")
-    return Kernel(expression, target(expression, variable="s"), horizon)
+    return Kernel(expression, target(expression, variable="s", constants=constants), horizon)
 
 
 def bump_energy(width: float = 1.0) -> float:

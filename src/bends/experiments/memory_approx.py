@@ -9,7 +9,9 @@ Two kernel families with memory set by ω, both completely monotone (mixtures of
 exponentials, so the diagonal model can approach them):
 
 * ``exponential``: :math:`e^{-\omega s} / (1 + s)` — memory ~1/ω, then exponential decay;
-* ``polynomial``: :math:`(1 + s)^{-(1+\omega)}` — no exponential decay at all.
+* ``polynomial``: :math:`(1 + s)^{-(1+\omega)}` — no exponential decay at all;
+* ``expression``: the user's kernel, a safe NumPy expression in ``s`` and ``omega``
+  (``expression``; integrated up to ``expression_horizon``).
 
 For each (family, ω, m) the diagonal linear RNN of width m is fitted by Adam from ``seeds``
 initialisations (log-rates spread over ``log_rate_low``…``log_rate_high``), and the best
@@ -39,19 +41,23 @@ from bends.memory import (
     polynomial_decay,
     quadrature,
     train,
+    user_kernel,
     white_noise_loss,
 )
 from bends.runner.config import StudyConfig, require, setting
 from bends.runner.report import Figures, markdown_table
 from bends.runner.study import Cell, CellResult, Curve, StoredCell, Study
 
-Family = Literal["exponential", "polynomial"]
+Family = Literal["exponential", "polynomial", "expression"]
 
 
-def family_kernel(family: str, omega: float) -> Kernel:
-    """The kernel of ``family`` with memory parameter ω (module docstring)."""
+def family_kernel(family: str, omega: float, expression: str = "", horizon: float = 1.0) -> Kernel:
+    """The kernel of ``family`` with memory parameter ω (module docstring); ``expression``:
+    the user's kernel in s and omega, integrated up to ``horizon``."""
     if family == "polynomial":
         return polynomial_decay(omega)
+    if family == "expression":
+        return user_kernel(expression, horizon, omega=omega)
     return Kernel(f"exp({omega:g})", lambda s: np.exp(-omega * s) / (1.0 + s), 40.0 / omega + 40.0)
 
 
@@ -65,6 +71,10 @@ class MemoryApproxConfig(StudyConfig):
     log_rate_low: float = setting(-6.0, "initial log decay rates spread from here …")
     log_rate_high: float = setting(2.0, "… to here")
     tolerances: tuple[float, ...] = setting((0.1, 0.03, 0.01), "relative errors for m(ε)")
+    expression: str = setting(
+        "exp(-omega * s) * (1 + cos(s)) / 2", "family 'expression': a kernel in s and omega"
+    )
+    expression_horizon: float = setting(400.0, "family 'expression': integrate up to this s")
     seeds: int = setting(8, "initialisations per fit (the best is kept)")
     seeds_per_cell: int = setting(8, "initialisations fitted together in one cell")
 
@@ -75,6 +85,11 @@ class MemoryApproxConfig(StudyConfig):
         require(len(self.widths) > 0 and min(self.widths) >= 1, "widths must be positive")
         require(self.steps >= 1 and self.lr > 0, "need steps ≥ 1 and lr > 0")
         require(self.log_rate_low < self.log_rate_high, "need log_rate_low < log_rate_high")
+        if "expression" in self.families:  # parse and evaluate once, so errors come early
+            for omega in self.omegas:
+                family_kernel("expression", omega, self.expression, self.expression_horizon)(
+                    np.linspace(0.0, self.expression_horizon, 5)
+                )
 
 
 class MemoryApprox(Study):
@@ -91,9 +106,21 @@ class MemoryApprox(Study):
     }
 
     def cells(self, config: MemoryApproxConfig) -> list[Cell]:
-        shared = config.fixed("families", "omegas", "widths", "tolerances")
-        return [
-            self.cell({"family": f, "omega": omega, "width": m, **shared}, group)
+        shared = config.fixed(
+            "families", "omegas", "widths", "tolerances", "expression", "expression_horizon"
+        )
+        user = {"expression": config.expression, "horizon": config.expression_horizon}
+        return [  # only the expression family's cells depend on the expression
+            self.cell(
+                {
+                    "family": f,
+                    "omega": omega,
+                    "width": m,
+                    **shared,
+                    **(user if f == "expression" else {}),
+                },
+                group,
+            )
             for m in sorted(set(config.widths), reverse=True)
             for f in dict.fromkeys(config.families)
             for omega in dict.fromkeys(config.omegas)
@@ -102,7 +129,9 @@ class MemoryApprox(Study):
 
     def run_cell(self, cell: Cell) -> CellResult:
         p = cell.params
-        kernel = family_kernel(p["family"], p["omega"])
+        kernel = family_kernel(
+            p["family"], p["omega"], p.get("expression", ""), p.get("horizon", 1.0)
+        )
         parameters = init_parameters("diagonal", p["width"], cell.seeds)
         with torch.no_grad():  # spread the decay rates over the range, jittered per start
             spread = np.linspace(p["log_rate_low"], p["log_rate_high"], p["width"])
