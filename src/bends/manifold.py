@@ -20,7 +20,8 @@ models of ``bends run manifold-tables`` match the paper's minima to within 2 %; 
 ``sigmoid`` they are 1.3–4.7x worse, which suggests the paper trained a directly.
 
 Every tensor has a leading model axis, so a batch of models trains as one program
-(:mod:`bends.train`).
+(:mod:`bends.train`); stage 3 keeps each model's weights packed in one row, which the fused
+loss and Adam both take whole.
 
 Example:
     >>> import torch
@@ -41,10 +42,10 @@ from typing import Literal
 import numpy as np
 import torch
 
-from bends.constructions.compositional import compositional_layers, scales_on_manifold
+from bends.constructions.compositional import compositional_parameters, scales_on_manifold
 from bends.errors import BendsError
 from bends.nets import MLP
-from bends.train import mlp_forward
+from bends.train import layer_widths, mlp_forward, mlp_mse, pack, packed_mse, unpack
 
 
 @dataclass(frozen=True)
@@ -81,13 +82,15 @@ class StagedModel:
     parameters: list[torch.Tensor]
     subtract: bool
     peak_map: PeakMap
+    widths: tuple[int, ...]  # of the layers (1, 4, ..., 4, 1) for stages 1 and 2
 
     @classmethod
     def on_manifold(
         cls, peaks: torch.Tensor, subtract: bool, peak_map: PeakMap = PeakMap()
     ) -> StagedModel:
         """Stage 1 from d + 1 peaks per model, shape (M, d + 1)."""
-        return cls(1, [_leaf(peak_map.parameters_of(peaks))], subtract, peak_map)
+        parameters = [_leaf(peak_map.parameters_of(peaks))]
+        return cls(1, parameters, subtract, peak_map, _widths(peaks.shape[-1] - 1))
 
     @classmethod
     def free_scales(
@@ -98,29 +101,36 @@ class StagedModel:
         peak_map: PeakMap = PeakMap(),
     ) -> StagedModel:
         """Stage 2 from d peaks and d scales per model, shapes (M, d)."""
-        return cls(2, [_leaf(peak_map.parameters_of(peaks)), _leaf(scales)], subtract, peak_map)
+        parameters = [_leaf(peak_map.parameters_of(peaks)), _leaf(scales)]
+        return cls(2, parameters, subtract, peak_map, _widths(peaks.shape[-1]))
 
     @classmethod
     def raw(cls, layers: list[tuple[torch.Tensor, torch.Tensor]]) -> StagedModel:
-        """Stage 3 from batched layers [(W (M, out, in), b (M, out)), ...]."""
-        flat = [_leaf(t) for layer in layers for t in layer]
-        return cls(3, flat, subtract=True, peak_map=PeakMap())
+        """Stage 3 from batched layers [(W (M, out, in), b (M, out)), ...], packed (M, P)."""
+        return cls(3, [_leaf(pack(layers))], True, PeakMap(), layer_widths(layers))
 
-    def layers(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """The batched (W, b) of every layer, differentiable in the stage's parameters."""
+    def packed(self) -> torch.Tensor:
+        """Every model's weights and biases (M, P), differentiable in the stage's parameters."""
         if self.stage == 1:
             peaks = self.peak_map.peaks(self.parameters[0])
             scales = scales_on_manifold(peaks, self.subtract)
-            return compositional_layers(peaks[..., :-1], scales, self.subtract)
+            return compositional_parameters(peaks[..., :-1], scales, self.subtract)
         if self.stage == 2:
             peaks = self.peak_map.peaks(self.parameters[0])
-            return compositional_layers(peaks, self.parameters[1], self.subtract)
-        p = self.parameters
-        return [(p[i], p[i + 1]) for i in range(0, len(p), 2)]
+            return compositional_parameters(peaks, self.parameters[1], self.subtract)
+        return self.parameters[0]
+
+    def layers(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """The batched (W, b) of every layer (views into :meth:`packed`)."""
+        return unpack(self.packed(), self.widths)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Outputs (M, N, 1) on inputs x (N, 1)."""
         return mlp_forward(self.layers(), x)
+
+    def losses(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The training loss: per-model MSE (M,) against y (M, N)."""
+        return packed_mse(self.packed(), self.widths, x, y)
 
     def project(self) -> None:
         """Keep peaks inside (0, 1) after an optimiser step (clamp peak map only)."""
@@ -133,8 +143,8 @@ class StagedModel:
             if self.stage == 1:
                 theta = self.parameters[0]
                 scales = scales_on_manifold(self.peak_map.peaks(theta), self.subtract)
-                params = [theta[..., :-1], scales]
-                return StagedModel(2, [_leaf(t) for t in params], self.subtract, self.peak_map)
+                params = [_leaf(theta[..., :-1]), _leaf(scales)]
+                return StagedModel(2, params, self.subtract, self.peak_map, self.widths)
             if self.stage == 2:
                 return StagedModel.raw(self.layers())
         raise BendsError("stage 3 is the last stage")
@@ -181,6 +191,9 @@ class DifferenceModel:
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return mlp_forward(self.layers(), x)
 
+    def losses(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return mlp_mse(self.layers(), x, y)
+
     def project(self) -> None:
         self.first.project()
         self.second.project()
@@ -217,6 +230,10 @@ def networks_of(layers) -> list[MLP]:
         arrays = [(w.double().cpu().numpy(), b.double().cpu().numpy()) for w, b in layers]
     models = arrays[0][0].shape[0]
     return [MLP.from_layers([(w[m], b[m]) for w, b in arrays]) for m in range(models)]
+
+
+def _widths(depth: int) -> tuple[int, ...]:
+    return (1, *[4] * depth, 1)
 
 
 def _leaf(tensor: torch.Tensor) -> torch.Tensor:

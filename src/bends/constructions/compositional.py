@@ -39,6 +39,7 @@ import torch
 
 from bends.errors import BendsError
 from bends.nets import MLP, TiedRNN
+from bends.train import unpack
 
 
 def compositional_layers(
@@ -47,33 +48,39 @@ def compositional_layers(
     """The ``(W, b)`` of every layer as a differentiable function of peaks and scales.
 
     ``peaks`` and ``scales`` have shape (..., d): a leading batch axis gives many networks
-    at once. Gradients flow to both (stage 2 of the manifold training trains them).
+    at once. Gradients flow to both (stage 2 of the manifold training trains them). The
+    layers are views into :func:`compositional_parameters`.
+    """
+    d = peaks.shape[-1]
+    return unpack(compositional_parameters(peaks, scales, subtract), (1, *[4] * d, 1))
+
+
+def compositional_parameters(
+    peaks: torch.Tensor, scales: torch.Tensor, subtract: bool
+) -> torch.Tensor:
+    """All weights and biases in one tensor (..., P), packed as :func:`bends.train.pack` does.
+
+    Built from (..., d) columns in a couple of dozen tensor operations whatever d is, which
+    keeps the manifold stages' per-step cost (and their backward pass) small.
     """
     if peaks.shape != scales.shape or peaks.shape[-1] < 1:
         raise BendsError("peaks and scales need the same shape (..., d) with d >= 1")
     sign = -1.0 if subtract else 1.0
-    batch, d = peaks.shape[:-1], peaks.shape[-1]
-    zero = torch.zeros(batch, dtype=peaks.dtype, device=peaks.device)
-    one = torch.ones_like(zero)
-    first_w = torch.stack([one, one, one, zero], dim=-1)[..., None]
-    first_b = torch.stack([zero, zero, -peaks[..., 0], one], dim=-1)
-    layers = [(first_w, first_b)]
-    previous = one
-    for i in range(d):
-        a, ratio = peaks[..., i], scales[..., i] / previous
-        previous = scales[..., i]
-        up, down = ratio / a, ratio / (a - a * a)
-        t1_row = torch.stack([zero, up, -down, zero], dim=-1)
-        acc_row = torch.stack([one, sign * up, -sign * down, zero], dim=-1)
-        if i == d - 1:
-            layers.append((acc_row[..., None, :], zero[..., None]))
-            break
-        next_peak = peaks[..., i + 1]
-        t2_row = torch.stack([zero, up, -down, -ratio * next_peak], dim=-1)
-        bias_row = torch.stack([zero, zero, zero, ratio], dim=-1)
-        w = torch.stack([acc_row, t1_row, t2_row, bias_row], dim=-2)
-        layers.append((w, torch.zeros((*batch, 4), dtype=peaks.dtype, device=peaks.device)))
-    return layers
+    ones = torch.ones_like(peaks[..., :1])
+    ratio = scales / torch.cat([ones, scales[..., :-1]], dim=-1)  # S_i = s_i / s_{i-1}
+    up, down = ratio / peaks, ratio / (peaks - peaks * peaks)
+    zero, one = torch.zeros_like(peaks), torch.ones_like(peaks)
+    # Layer i's rows [acc, t1, t2, bias] then its zero bias, for the hidden steps i < d - 1.
+    columns = [one, sign * up, -sign * down, zero, zero, up, -down, zero]
+    columns += [zero, up, -down, zero, zero, zero, zero, ratio, zero, zero, zero, zero]
+    hidden = torch.stack(columns, dim=-1)[..., :-1, :]
+    hidden[..., 11] = -ratio[..., :-1] * peaks[..., 1:]  # t2 reads the bias: −S_i a_{i+1}
+    first = [one[..., 0], one[..., 0], one[..., 0], zero[..., 0]]  # x → [x, x, x, 0]
+    first += [zero[..., 0], zero[..., 0], -peaks[..., 0], one[..., 0]]  # − [0, 0, a_0, −1]
+    last = [one[..., -1], sign * up[..., -1], -sign * down[..., -1], zero[..., -1], zero[..., -1]]
+    return torch.cat(
+        [torch.stack(first, dim=-1), hidden.flatten(-2), torch.stack(last, dim=-1)], dim=-1
+    )
 
 
 def _check_peaks(peaks) -> np.ndarray:

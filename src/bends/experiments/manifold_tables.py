@@ -147,7 +147,7 @@ class ManifoldTables(Study):
                 model = model.relax()
 
             def losses(model: StagedModel | DifferenceModel = model) -> torch.Tensor:
-                return mse(model.forward(x)[..., 0], y)
+                return model.losses(x, y)
 
             curves.append(adam(model.parameters, losses, p["epochs"], p["lr"], model.project))
             counted[stage] = _count(model)
