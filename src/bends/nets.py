@@ -166,7 +166,7 @@ class MLP(_Batched):
 
     @property
     def has_bias(self) -> bool:
-        return any(np.any(b != 0) for b in self.biases)
+        return any(b.any() for b in self.biases)
 
     def hidden_layers(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """The ``(W, b)`` pairs followed by a ReLU."""

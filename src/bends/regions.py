@@ -277,42 +277,32 @@ def trace(
     renormalise = not net.has_bias
 
     dh_top = np.abs(dh).max(axis=0)  # max over neurons of |dh| on each interval
+    h_top = np.abs(h).max(axis=1)  # max over knots of |h| for each neuron
     for w, b in net.hidden_layers():
         abs_w = np.abs(w)
-        h_top = h.max(axis=1) if h.min() >= 0.0 else np.abs(h).max(axis=1)
-        z = _affine(w, h, b)
-        dz = _affine(w, dh)
+        z, dz = _affine(w, h, b), _affine(w, dh)
         zero_at = zero_tol * (abs_w @ h_top + np.abs(b))
         snapped += _snap(z, zero_at, dz, abs_w, dh, dh_top, slope_rtol)
-        t, z, dh, dh_top, region_breaks, switches, ever_on, always, merges = _insert_crossings(
-            t, z, dz, region_breaks, MERGE_GAP
+        t, h, h_top, dh, dh_top, region_breaks, switches, ever_on, always, merges = (
+            _insert_crossings(t, z, dz, region_breaks, MERGE_GAP)
         )
         merged += merges
         crossings.append(switches)
         dead.append(~ever_on)
         always_on.append(always)
-        h = np.maximum(z, 0.0, out=z)
         if renormalise:
-            top = float(h.max())
+            top = float(h_top.max())
             if top > 0.0 and not RESCALE_BELOW <= top <= RESCALE_ABOVE:
-                h /= top
-                dh /= top
-                dh_top /= top
+                for array in (h, h_top, dh, dh_top):
+                    array /= top
                 log_scale += math.log(top)
 
     w, b = net.readout()
     values = _affine(w, h, b)
     slopes = _affine(w, dh)
     size = _affine(np.abs(w), np.abs(dh))  # the readout has few rows: exact sizes are cheap
-    if size.shape[0] > 1:
-        size = size.max(axis=0, keepdims=True)
-    change = np.abs(slopes[:, 1:] - slopes[:, :-1])
-    if change.shape[0] > 1:
-        change = change.max(axis=0, keepdims=True)
     piece_breaks = np.zeros_like(region_breaks)
-    piece_breaks[1:-1] = region_breaks[1:-1] & (
-        change[0] > slope_rtol * np.maximum(size[0, 1:], size[0, :-1])
-    )
+    _piece_breaks(slopes, size, region_breaks, slope_rtol, piece_breaks)
 
     gaps = np.diff(t)
     if gaps.min() < RESOLUTION:
@@ -341,18 +331,23 @@ def trace(
 
 
 def _affine(w: np.ndarray, x: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
-    """``w @ x (+ b)`` for x of shape (in, points); a few scaled rows beat BLAS at small fan-in."""
-    if w.shape[1] > 4:
-        out = w @ x
-    else:
-        out = np.multiply.outer(w[:, 0], x[0])
-        for k in range(1, w.shape[1]):
-            out += np.multiply.outer(w[:, k], x[k])
+    """``w @ x (+ b)`` for x of shape (in, points).
+
+    At fan-in ≤ SMALL_FAN_IN (deep narrow networks, long rows) passes over memory are the
+    cost, not arithmetic: a compiled loop writes each entry once, into an array NumPy
+    allocates (see :func:`_insert_crossings`), summing in the order BLAS-free NumPy would.
+    """
+    if w.shape[1] <= SMALL_FAN_IN:
+        out = np.empty((w.shape[0], x.shape[1]))
+        _small_affine(w, x, np.zeros(w.shape[0]) if b is None else b, out)
+        return out
+    out = w @ x
     if b is not None:
         out += b[:, None]
     return out
 
 
+SMALL_FAN_IN = 4
 _KERNEL = {"cache": True, "error_model": "numpy", "boundscheck": False}
 
 
@@ -365,40 +360,74 @@ def _crosses(a: float, b: float) -> bool:  # pragma: no cover - compiled
 def _snap(z, zero_at, dz, abs_w, dh, dh_top, slope_rtol):  # pragma: no cover - compiled
     """In place: z[j, k] → 0 where |z[j, k]| <= zero_at[j]; dz[j, i] → 0 where
     |dz[j, i]| <= slope_rtol · Σ_k |W[j, k]| |dh[k, i]| (the size of the terms it sums).
-
-    The cheap bound ‖W_j‖₁ · max_k |dh[k, i]| picks the candidates; only those pay for the
-    exact size. Returns how many nonzero values of z were snapped.
-    """
+    Returns how many nonzero values of z were snapped."""
     snapped = 0
-    width, fan_in = abs_w.shape
-    for j in range(width):
-        for k in range(z.shape[1]):
-            if abs(z[j, k]) <= zero_at[j] and z[j, k] != 0.0:
-                z[j, k] = 0.0
-                snapped += 1
-        row_sum = 0.0
-        for k in range(fan_in):
-            row_sum += abs_w[j, k]
-        for i in range(dz.shape[1]):
-            slope = abs(dz[j, i])
-            if slope <= slope_rtol * row_sum * dh_top[i]:
-                size = 0.0
-                for k in range(fan_in):
-                    size += abs_w[j, k] * abs(dh[k, i])
-                if slope <= slope_rtol * size:
-                    dz[j, i] = 0.0
+    for j in range(z.shape[0]):
+        snapped += _snap_row(j, z[j], zero_at[j], dz[j], abs_w, dh, dh_top, slope_rtol)
     return snapped
+
+
+@numba.njit(inline="always", **_KERNEL)
+def _snap_row(j, z_row, zero_at, dz_row, abs_w, dh, dh_top, slope_rtol):  # pragma: no cover
+    """:func:`_snap` for neuron j. The cheap bound ‖W_j‖₁ · max_k |dh[k, i]| picks the
+    candidate slopes; only those pay for the exact size."""
+    snapped = 0
+    fan_in = abs_w.shape[1]
+    for k in range(z_row.size):
+        if abs(z_row[k]) <= zero_at and z_row[k] != 0.0:
+            z_row[k] = 0.0
+            snapped += 1
+    row_sum = 0.0
+    for k in range(fan_in):
+        row_sum += abs_w[j, k]
+    for i in range(dz_row.size):
+        slope = abs(dz_row[i])
+        if slope <= slope_rtol * row_sum * dh_top[i]:
+            size = 0.0
+            for k in range(fan_in):
+                size += abs_w[j, k] * abs(dh[k, i])
+            if slope <= slope_rtol * size:
+                dz_row[i] = 0.0
+    return snapped
+
+
+@numba.njit(**_KERNEL)
+def _piece_breaks(slopes, size, region_breaks, slope_rtol, breaks):  # pragma: no cover
+    """breaks[p] = region_breaks[p] and the output's slope changes at inner knot p by more
+    than slope_rtol times the larger term size |W||dh| of the two intervals (any output)."""
+    outputs, intervals = slopes.shape
+    for p in range(1, intervals):
+        if not region_breaks[p]:
+            continue
+        change, scale = 0.0, 0.0
+        for o in range(outputs):
+            change = max(change, abs(slopes[o, p] - slopes[o, p - 1]))
+            scale = max(scale, size[o, p], size[o, p - 1])
+        breaks[p] = change > slope_rtol * scale
+
+
+@numba.njit(**_KERNEL)
+def _small_affine(w, x, b, out):  # pragma: no cover - compiled
+    """out = W x + b, row by row (see :func:`_affine`)."""
+    for j in range(w.shape[0]):
+        row = out[j]
+        for k in range(row.size):
+            acc = w[j, 0] * x[0, k]
+            for i in range(1, w.shape[1]):
+                acc += w[j, i] * x[i, k]
+            row[k] = acc + b[j]
 
 
 def _insert_crossings(t, z, dz, region_breaks, merge_gap):
     """Insert the strict sign changes of every row of ``z`` (pre-activations at knots ``t``).
 
     ``dz`` holds each neuron's slope dz/dt on every interval, ``region_breaks`` flags the knots
-    where an earlier layer's pattern changes. Returns the merged knots, the pre-activations
-    there (exactly 0 for a neuron at its own crossing), the post-activation slopes on every
-    new interval and their largest magnitude per interval, the updated region breaks, per
-    neuron how often it switches, whether it is ever on and whether it is always on, and how
-    many crossings were merged.
+    where an earlier layer's pattern changes. Returns the merged knots, the post-activations
+    there (ReLU of the pre-activations; exactly 0 for a neuron at its own crossing) and their
+    largest value per neuron, the post-activation slopes on every new interval and their
+    largest magnitude per interval, the updated region breaks, per neuron how often it
+    switches, whether it is ever on and whether it is always on, and how many crossings were
+    merged.
 
     Three compiled steps (count, place, write). The large arrays are allocated here, by NumPy,
     which asks for transparent huge pages: touching fresh memory is much of the cost.
@@ -429,8 +458,8 @@ def _insert_crossings(t, z, dz, region_breaks, merge_gap):
     )
     size = int(start[-1]) + 1
     t_out, breaks = np.empty(size), np.zeros(size, dtype=bool)
-    z_out, dh_out = np.empty((width, size)), np.empty((width, size - 1))
-    dh_top = np.zeros(size - 1)
+    h_out, dh_out = np.empty((width, size)), np.empty((width, size - 1))
+    h_top, dh_top = np.empty(width), np.zeros(size - 1)
     switches = np.zeros(width, dtype=np.int64)
     ever_on, always_on = np.zeros(width, dtype=bool), np.ones(width, dtype=bool)
     _write_knots(
@@ -447,14 +476,15 @@ def _insert_crossings(t, z, dz, region_breaks, merge_gap):
         start,
         t_out,
         breaks,
-        z_out,
+        h_out,
+        h_top,
         dh_out,
         dh_top,
         switches,
         ever_on,
         always_on,
     )
-    return t_out, z_out, dh_out, dh_top, breaks, switches, ever_on, always_on, merged
+    return t_out, h_out, h_top, dh_out, dh_top, breaks, switches, ever_on, always_on, merged
 
 
 @numba.njit(**_KERNEL)
@@ -541,16 +571,18 @@ def _write_knots(
     start,
     t_out,
     breaks,
-    z_out,
+    h_out,
+    h_top,
     dh_out,
     dh_top,
     switches,
     ever_on,
     always_on,
 ):  # pragma: no cover - compiled
-    """Write: knots and flags, then each neuron's row interval by interval. A neuron's state on
-    the first and last part of an interval is fixed by the signs at the interval's ends, and it
-    switches exactly at its own crossing, so no sign is ever read off an interpolated value."""
+    """Write: knots and flags, then each neuron's row interval by interval, after ReLU. A
+    neuron's state on the first and last part of an interval is fixed by the signs at the
+    interval's ends, and it switches exactly at its own crossing, so no sign is ever read off
+    an interpolated value."""
     width, n = z.shape
     size = t_out.size
     for i in range(n - 1):
@@ -565,36 +597,51 @@ def _write_knots(
     total = offset[n - 1]
     k = 0  # crossings come neuron by neuron, each neuron's in interval order
     for j in range(width):
-        row, slope_row, out, dh_row = z[j], dz[j], z_out[j], dh_out[j]
+        row, slope_row, out, dh_row = z[j], dz[j], h_out[j], dh_out[j]
+        # Per-neuron tallies live in locals: stores to arrays that might alias the rows
+        # would keep the compiler from holding them in registers.
+        flips, anywhere_on, everywhere_on, top = 0, False, True, 0.0
+        on_before = False  # the neuron's state just left of knot i
+        next_crossing = c_interval[k] if k < total and c_neuron[k] == j else -1
         for i in range(n - 1):
             a, b = row[i], row[i + 1]
             pos = start[i]
-            out[pos] = a
+            out[pos] = max(a, 0.0)
+            top = max(top, a)
             on = a > 0.0 or (a == 0.0 and b > 0.0)
-            if i > 0 and on != (a > 0.0 or (a == 0.0 and row[i - 1] > 0.0)):
+            if i > 0 and on != on_before:
                 breaks[pos] = True
-                switches[j] += 1
+                flips += 1
             last = b > 0.0 or (b == 0.0 and a > 0.0)
-            ever_on[j] |= on or last
-            always_on[j] &= on and last
-            crossing = -1
-            if k < total and c_neuron[k] == j and c_interval[k] == i:
-                crossing = knot_of[k]
-                switches[j] += 1
-                k += 1
+            anywhere_on |= on or last
+            everywhere_on &= on and last
             slope = slope_row[i]
-            size_on = abs(slope)
             dh_row[pos] = slope if on else 0.0
-            if on and size_on > dh_top[pos]:
-                dh_top[pos] = size_on
-            for r in range(start[i + 1] - pos - 1):
-                p = pos + 1 + r
-                if r == crossing:
-                    out[p] = 0.0
-                    on = last
-                else:
-                    out[p] = a + (b - a) * knot_frac[offset[i] + r]
-                dh_row[p] = slope if on else 0.0
-                if on and size_on > dh_top[p]:
-                    dh_top[p] = size_on
-        out[size - 1] = row[n - 1]
+            if on and abs(slope) > dh_top[pos]:
+                dh_top[pos] = abs(slope)
+            new_knots = start[i + 1] - pos - 1
+            if new_knots > 0:
+                crossing = -1
+                if next_crossing == i:
+                    crossing = knot_of[k]
+                    flips += 1
+                    k += 1
+                    next_crossing = c_interval[k] if k < total and c_neuron[k] == j else -1
+                for r in range(new_knots):
+                    p = pos + 1 + r
+                    if r == crossing:
+                        out[p] = 0.0
+                        on = last
+                    else:
+                        value = a + (b - a) * knot_frac[offset[i] + r]
+                        out[p] = max(value, 0.0)
+                        top = max(top, value)
+                    dh_row[p] = slope if on else 0.0
+                    if on and abs(slope) > dh_top[p]:
+                        dh_top[p] = abs(slope)
+            on_before = last
+        out[size - 1] = max(row[n - 1], 0.0)
+        h_top[j] = max(top, row[n - 1])
+        switches[j] = flips
+        ever_on[j] = anywhere_on
+        always_on[j] = everywhere_on
