@@ -90,3 +90,18 @@ def test_several_outputs_are_refused():
     layers = stack_mlps([random_mlp([1, 3, 2], 0)])
     with pytest.raises(ValueError, match="single-output"):
         mlp_mse(layers, torch.zeros(4, 1, dtype=torch.float64), torch.zeros(1, 4))
+
+
+def test_training_with_the_fused_loss_follows_the_tensor_operation_path():
+    # The tensor-operation path is what runs on CUDA; both must train the same models.
+    from bends.manifold import StagedModel
+    from bends.train import adam
+
+    nets = [random_mlp([1, 4, 4, 4, 1], seed) for seed in range(3)]
+    x = torch.linspace(0, 1, 300, dtype=torch.float64)[:, None]
+    y = (x[:, 0] ** 3).expand(3, -1)
+    fused, plain = StagedModel.raw(stack_mlps(nets)), StagedModel.raw(stack_mlps(nets))
+    adam(fused.parameters, lambda: fused.losses(x, y), 200, lr=1e-2)
+    adam(plain.parameters, lambda: mse(plain.forward(x)[..., 0], y), 200, lr=1e-2)
+    torch.testing.assert_close(fused.parameters[0], plain.parameters[0], rtol=1e-9, atol=1e-12)
+    assert not torch.equal(fused.parameters[0], pack(stack_mlps(nets)))  # it did train
