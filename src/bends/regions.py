@@ -68,14 +68,15 @@ Example:
 
 from __future__ import annotations
 
-import math
+import itertools
+import sys
 import warnings
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import NamedTuple
 
 import numba
 import numpy as np
+from numba.core import types
 
 from bends.errors import BendsError, ResolutionWarning
 from bends.nets import Network, TiedRNN, require_unbatched
@@ -269,49 +270,21 @@ def trace(
 
         return trace_exact(net, start, end, progress=progress)
 
-    direction = end - start
-    # Arrays are (neurons, knots): every step below is then a contiguous row operation.
-    t = np.array([0.0, 1.0])
-    h = np.stack([start, end], axis=1)  # post-activations at the knots
-    dh = direction[:, None]  # d h / dt on each interval between knots
-    region_breaks = np.zeros(2, dtype=bool)
-    crossings, dead, always_on = [], [], []
-    snapped, merged, log_scale = 0, 0, 0.0
-    renormalise = not net.has_bias
-
-    dh_top = np.abs(dh).max(axis=0)  # max over neurons of |dh| on each interval
-    h_top = np.abs(h).max(axis=1)  # max over knots of |h| for each neuron
-    inserted = None  # where the last layer's crossings went: lets slopes be updated
-    for w, b in net.hidden_layers():
-        abs_w = np.abs(w)
-        z, dz = _affine(w, h, b), _slopes(w, dh, inserted)
-        zero_at = zero_tol * (abs_w @ h_top + np.abs(b))
-        snapped += _snap(z, zero_at, dz, abs_w, dh, dh_top, slope_rtol)
-        t, h, h_top, dh, dh_top, region_breaks, switches, ever_on, always, merges, inserted = (
-            _insert_crossings(t, z, dz, region_breaks, MERGE_GAP)
-        )
-        merged += merges
-        crossings.append(switches)
-        dead.append(~ever_on)
-        always_on.append(always)
-        if renormalise:
-            top = float(h_top.max())
-            if top > 0.0 and not RESCALE_BELOW <= top <= RESCALE_ABOVE:
-                for array in (h, h_top, dh, dh_top):
-                    array /= top
-                log_scale += math.log(top)
-
-    w, b = net.readout()
-    values = _affine(w, h, b)
-    slopes = _affine(w, dh)
-    size = _affine(np.abs(w), np.abs(dh))  # the readout has few rows: exact sizes are cheap
-    piece_breaks = np.zeros_like(region_breaks)
-    _piece_breaks(slopes, size, region_breaks, slope_rtol, piece_breaks)
-
-    gaps = np.diff(t)
-    if gaps.min() < RESOLUTION:
+    stored, layer_of = _distinct_layers(net)
+    w, b = (np.ascontiguousarray(a, float) for a in net.readout())
+    traced = _push_through(
+        *stored, layer_of, w, b, start, end, zero_tol, slope_rtol, MERGE_GAP, not net.has_bias
+    )
+    t, values, slopes, region_breaks, piece_breaks = traced[:5]
+    switches, ever_on, always, snapped, merged, log_scale, smallest_gap = traced[5:]
+    bounds = np.concatenate([[0], np.cumsum(stored[3][layer_of])]).tolist()  # per hidden layer
+    layers = list(itertools.pairwise(bounds))
+    crossings = [switches[i:j] for i, j in layers]
+    dead = [~ever_on[i:j] for i, j in layers]
+    always_on = [always[i:j] for i, j in layers]
+    if smallest_gap < RESOLUTION:
         warnings.warn(
-            f"breakpoints closer than {RESOLUTION:.1e} in t (smallest gap {gaps.min():.1e}): "
+            f"breakpoints closer than {RESOLUTION:.1e} in t (smallest gap {smallest_gap:.1e}): "
             "float64 cannot resolve them, counts may be off; try exact=True for small networks",
             ResolutionWarning,
             stacklevel=2,
@@ -329,54 +302,182 @@ def trace(
         dead=dead,
         always_on=always_on,
         log_scale=log_scale,
-        snapped=snapped,
-        merged=merged,
+        snapped=int(snapped),
+        merged=int(merged),
     )
 
 
-def _affine(w: np.ndarray, x: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
-    """``w @ x (+ b)`` for x of shape (in, points).
+SMALL_FAN_IN = 4
+HUGE_PAGE, MADV_HUGEPAGE = 2**21, 14
+_KERNEL = {"cache": True, "error_model": "numpy", "boundscheck": False}
+
+
+def _distinct_layers(net: Network):
+    """The hidden layers packed for :func:`_push_through`: each distinct (W, b) once (a tied
+    RNN stores one), then which one every step applies."""
+    index, stored = {}, []
+    layer_of = []
+    for w, b in net.hidden_layers():
+        key = (id(w), id(b))
+        if key not in index:
+            index[key] = len(stored)
+            stored.append((np.ascontiguousarray(w, float), np.ascontiguousarray(b, float)))
+        layer_of.append(index[key])
+    rows = np.array([w.shape[0] for w, _ in stored], dtype=np.int64)
+    cols = np.array([w.shape[1] for w, _ in stored], dtype=np.int64)
+    flat_w = np.concatenate([w.ravel() for w, _ in stored] + [np.zeros(0)])
+    flat_b = np.concatenate([b for _, b in stored] + [np.zeros(0)])
+    return (flat_w, flat_b, cols, rows), np.array(layer_of, dtype=np.int64)
+
+
+if sys.platform.startswith("linux"):
+    _madvise = types.ExternalFunction("madvise", types.int32(types.intp, types.intp, types.int32))
+
+    @numba.njit(inline="always", **_KERNEL)
+    def _advised(array):  # pragma: no cover - compiled
+        """A fresh array with transparent huge pages asked for, as NumPy asks: touching fresh
+        memory is much of a deep trace's cost (benchmarks/README.md). An external symbol,
+        not a ctypes pointer, so that numba can cache the code calling it."""
+        nbytes = array.size * array.itemsize
+        if nbytes >= 4 * HUGE_PAGE:
+            begin = array.ctypes.data
+            first = (begin + HUGE_PAGE - 1) // HUGE_PAGE * HUGE_PAGE
+            last = (begin + nbytes) // HUGE_PAGE * HUGE_PAGE
+            _madvise(first, last - first, MADV_HUGEPAGE)
+        return array
+else:  # pragma: no cover - other systems manage pages their own way
+
+    @numba.njit(inline="always", **_KERNEL)
+    def _advised(array):
+        return array
+
+
+@numba.njit(**_KERNEL)
+def _push_through(
+    flat_w,
+    flat_b,
+    cols,
+    rows,
+    layer_of,
+    readout_w,
+    readout_b,
+    start,
+    end,
+    zero_tol,
+    slope_rtol,
+    merge_gap,
+    renormalise,
+):  # pragma: no cover - compiled
+    """:func:`trace` in one compiled call: the hidden layers (stored once each, applied in the
+    order ``layer_of``), then the readout and its pieces (see the module docstring)."""
+    dim = start.size
+    # Arrays are (neurons, knots): every step below is then a contiguous row operation.
+    t = np.array([0.0, 1.0])
+    h = np.empty((dim, 2))  # post-activations at the knots
+    dh = np.empty((dim, 1))  # d h / dt on each interval between knots
+    h_top = np.empty(dim)  # max over knots of |h| for each neuron
+    for j in range(dim):
+        h[j, 0], h[j, 1], dh[j, 0] = start[j], end[j], end[j] - start[j]
+        h_top[j] = max(abs(start[j]), abs(end[j]))
+    dh_top = np.full(1, np.abs(dh).max())  # max over neurons of |dh| on each interval
+    region_breaks = np.zeros(2, dtype=np.bool_)
+    w_at, b_at = np.zeros(rows.size + 1, np.int64), np.zeros(rows.size + 1, np.int64)
+    for u in range(rows.size):
+        w_at[u + 1], b_at[u + 1] = w_at[u] + rows[u] * cols[u], b_at[u] + rows[u]
+    neurons = 0
+    for u in layer_of:
+        neurons += rows[u]
+    switches = np.empty(neurons, np.int64)
+    ever_on, always_on = np.empty(neurons, np.bool_), np.empty(neurons, np.bool_)
+    # Where the last layer's crossings went (see _slopes); none before the first layer.
+    start_of, offset = np.zeros(1, np.int64), np.zeros(1, np.int64)
+    order, knot_of, c_neuron = np.empty(0, np.int32), np.empty(0, np.int32), np.empty(0, np.int32)
+    snapped, merged, log_scale, done = 0, 0, 0.0, 0
+    for step in range(layer_of.size):
+        u = layer_of[step]
+        w = flat_w[w_at[u] : w_at[u + 1]].reshape(rows[u], cols[u])
+        b = flat_b[b_at[u] : b_at[u + 1]]
+        abs_w = np.abs(w)
+        z = _affine(w, h, b)
+        dz = _slopes(w, dh, start_of, offset, order, knot_of, c_neuron)
+        zero_at = zero_tol * (np.dot(abs_w, h_top) + np.abs(b))
+        snapped += _snap(z, zero_at, dz, abs_w, dh, dh_top, slope_rtol)
+        inserted = _insert_crossings(t, z, dz, region_breaks, merge_gap)
+        t, h, h_top, dh, dh_top, region_breaks = inserted[:6]
+        start_of, offset, order, knot_of, c_neuron = inserted[6:11]
+        layer = slice(done, done + rows[u])
+        switches[layer], ever_on[layer], always_on[layer] = inserted[11:14]
+        merged += inserted[14]
+        done += rows[u]
+        if renormalise:
+            top = h_top.max()
+            if top > 0.0 and not RESCALE_BELOW <= top <= RESCALE_ABOVE:
+                h /= top
+                h_top /= top
+                dh /= top
+                dh_top /= top
+                log_scale += np.log(top)
+
+    no_bias = np.zeros(readout_w.shape[0])
+    values, slopes = _affine(readout_w, h, readout_b), _affine(readout_w, dh, no_bias)
+    abs_dh = _advised(np.empty_like(dh))
+    np.abs(dh, abs_dh)
+    size = _affine(np.abs(readout_w), abs_dh, no_bias)  # few rows: exact sizes are cheap
+    piece_breaks = np.zeros(t.size, np.bool_)
+    _piece_breaks(slopes, size, region_breaks, slope_rtol, piece_breaks)
+    smallest_gap = np.inf
+    for i in range(t.size - 1):
+        smallest_gap = min(smallest_gap, t[i + 1] - t[i])
+    return (
+        t, values, slopes, region_breaks, piece_breaks, switches, ever_on, always_on, snapped,
+        merged, log_scale, smallest_gap,
+    )  # fmt: skip
+
+
+@numba.njit(**_KERNEL)
+def _affine(w, x, b):  # pragma: no cover - compiled
+    """``w @ x + b`` for x of shape (in, points), into a fresh array.
 
     At fan-in ≤ SMALL_FAN_IN (deep narrow networks, long rows) passes over memory are the
-    cost, not arithmetic: a compiled loop writes each entry once, into an array NumPy
-    allocates (see :func:`_insert_crossings`), summing in the order BLAS-free NumPy would.
+    cost, not arithmetic: a compiled loop writes each entry once, summing in the order
+    BLAS-free NumPy would.
     """
+    out = _advised(np.empty((w.shape[0], x.shape[1])))
     if w.shape[1] <= SMALL_FAN_IN:
-        out = np.empty((w.shape[0], x.shape[1]))
-        _small_affine(w, x, np.zeros(w.shape[0]) if b is None else b, out)
+        _small_affine(w, x, b, out)
         return out
-    out = w @ x
-    if b is not None:
-        out += b[:, None]
+    np.dot(w, np.ascontiguousarray(x), out)
+    for j in range(out.shape[0]):
+        out[j] += b[j]
     return out
 
 
-SMALL_FAN_IN = 4
-
-
-def _slopes(w: np.ndarray, dh: np.ndarray, inserted: Inserted | None) -> np.ndarray:
+@numba.njit(**_KERNEL)
+def _slopes(w, dh, start, offset, order, knot_of, c_neuron):  # pragma: no cover - compiled
     r"""``w @ dh``, the pre-activation slopes on every interval.
 
-    The previous layer split each old interval into sub-intervals at its crossings, and its
-    slopes :math:`\dot h` differ from one sub-interval to the next only in the neurons that
-    switch there (:math:`\dot h_j` turns into 0 or back). So only each old interval's first
-    sub-interval needs the product; the others follow by one column update per crossing,
+    The previous layer split each old interval i into the sub-intervals start[i] ..
+    start[i + 1] − 1 at its crossings (order[offset[i] : offset[i + 1]] by position, crossing
+    k of neuron c_neuron[k] at the knot_of[k]-th new knot), and its slopes :math:`\dot h`
+    differ from one sub-interval to the next only in the neurons that switch there
+    (:math:`\dot h_j` turns into 0 or back). So only each old interval's first sub-interval
+    needs the product; the others follow by one column update per crossing,
     :math:`\dot z_{q} = \dot z_{q-1} + W_{:, j}\,(\dot h_{j, q} - \dot h_{j, q-1})`. For wide
     layers this replaces most of the second matrix product; values z are always a product
     (accumulating them would carry rounding into crossing positions).
     """
-    old_intervals = 0 if inserted is None else inserted.start.size - 1
+    old_intervals = start.size - 1
     # An update costs ~100 multiply-adds of a BLAS product and the gathered product is less
     # efficient than the full one: worth it where at least half of the sub-intervals are new.
     if w.shape[1] <= SMALL_FAN_IN or not 0 < 2 * old_intervals <= dh.shape[1]:
-        return _affine(w, dh)
-    firsts = w @ dh[:, inserted.start[:-1]]  # on the first sub-interval of every old interval
-    dz = np.empty((w.shape[0], dh.shape[1]))
-    _update_slopes(w, dh, firsts, dz, *inserted)
+        return _affine(w, dh, np.zeros(w.shape[0]))
+    gathered = np.empty((dh.shape[0], old_intervals))  # the first sub-interval of each
+    for j in range(dh.shape[0]):
+        for i in range(old_intervals):
+            gathered[j, i] = dh[j, start[i]]
+    dz = _advised(np.empty((w.shape[0], dh.shape[1])))
+    _update_slopes(w, dh, np.dot(w, gathered), dz, start, offset, order, knot_of, c_neuron)
     return dz
-
-
-_KERNEL = {"cache": True, "error_model": "numpy", "boundscheck": False}
 
 
 @numba.njit(inline="always", **_KERNEL)
@@ -446,18 +547,6 @@ def _small_affine(w, x, b, out):  # pragma: no cover - compiled
             row[k] = acc + b[j]
 
 
-class Inserted(NamedTuple):
-    """Where one layer's crossings went: old interval i became the new intervals
-    start[i] .. start[i + 1] − 1; its crossings are order[offset[i] : offset[i + 1]] by
-    position, crossing k of neuron c_neuron[k] at the knot_of[k]-th new knot of its interval."""
-
-    start: np.ndarray
-    offset: np.ndarray
-    order: np.ndarray
-    knot_of: np.ndarray
-    c_neuron: np.ndarray
-
-
 @numba.njit(**_KERNEL)
 def _update_slopes(w, dh, firsts, dz, start, offset, order, knot_of, c_neuron):  # pragma: no cover
     """Fill dz row by row (see :func:`_slopes`): each old interval's first sub-interval from
@@ -482,77 +571,48 @@ def _update_slopes(w, dh, firsts, dz, start, offset, order, knot_of, c_neuron): 
             row[filled] = value
 
 
-def _insert_crossings(t, z, dz, region_breaks, merge_gap):
+@numba.njit(**_KERNEL)
+def _insert_crossings(t, z, dz, region_breaks, merge_gap):  # pragma: no cover - compiled
     """Insert the strict sign changes of every row of ``z`` (pre-activations at knots ``t``).
 
     ``dz`` holds each neuron's slope dz/dt on every interval, ``region_breaks`` flags the knots
     where an earlier layer's pattern changes. Returns the merged knots, the post-activations
     there (ReLU of the pre-activations; exactly 0 for a neuron at its own crossing) and their
     largest value per neuron, the post-activation slopes on every new interval and their
-    largest magnitude per interval, the updated region breaks, per neuron how often it
-    switches, whether it is ever on and whether it is always on, and how many crossings were
-    merged.
-
-    Three compiled steps (count, place, write). The large arrays are allocated here, by NumPy,
-    which asks for transparent huge pages: touching fresh memory is much of the cost.
+    largest magnitude per interval, the updated region breaks; where the crossings went
+    (start, offset, order, knot_of, c_neuron: see :func:`_slopes`); per neuron how often it
+    switches, whether it is ever on and whether it is always on; and how many crossings were
+    merged. Three steps: count, place, write; large arrays ask for huge pages.
     """
     width, n = z.shape
     offset = np.zeros(n, dtype=np.int64)  # crossings of interval i: slots offset[i]..offset[i+1]-1
     _count_crossings(z, offset)
-    total = int(offset[-1])
-    c_neuron, c_interval = np.empty(total, dtype=np.int32), np.empty(total, dtype=np.int32)
-    c_where = np.empty(total)
-    order, knot_of = np.empty(total, dtype=np.int32), np.empty(total, dtype=np.int32)
-    knot_where, knot_frac = np.empty(total), np.empty(total)
-    fill, start = np.zeros(n, dtype=np.int64), np.empty(n, dtype=np.int64)
+    total = offset[-1]
+    c_neuron, c_interval = _advised(np.empty(total, np.int32)), _advised(np.empty(total, np.int32))
+    c_where = _advised(np.empty(total))
+    order, knot_of = _advised(np.empty(total, np.int32)), _advised(np.empty(total, np.int32))
+    knot_where, knot_frac = _advised(np.empty(total)), _advised(np.empty(total))
+    fill, start = np.zeros(n, dtype=np.int64), _advised(np.empty(n, np.int64))
     merged = _place_crossings(
-        t,
-        z,
-        merge_gap,
-        offset,
-        c_neuron,
-        c_interval,
-        c_where,
-        order,
-        knot_of,
-        knot_where,
-        knot_frac,
-        fill,
-        start,
-    )
-    size = int(start[-1]) + 1
-    t_out, breaks = np.empty(size), np.zeros(size, dtype=bool)
-    h_out, dh_out = np.empty((width, size)), np.empty((width, size - 1))
-    h_top, dh_top = np.empty(width), np.zeros(size - 1)
+        t, z, merge_gap, offset, c_neuron, c_interval, c_where, order, knot_of, knot_where,
+        knot_frac, fill, start,
+    )  # fmt: skip
+    size = start[-1] + 1
+    t_out, breaks = _advised(np.empty(size)), _advised(np.empty(size, np.bool_))
+    breaks[:] = False
+    h_out, dh_out = _advised(np.empty((width, size))), _advised(np.empty((width, size - 1)))
+    h_top, dh_top = np.empty(width), _advised(np.empty(size - 1))
+    dh_top[:] = 0.0
     switches = np.zeros(width, dtype=np.int64)
-    ever_on, always_on = np.zeros(width, dtype=bool), np.ones(width, dtype=bool)
+    ever_on, always_on = np.zeros(width, dtype=np.bool_), np.ones(width, dtype=np.bool_)
     _write_knots(
-        t,
-        z,
-        dz,
-        region_breaks,
-        offset,
-        c_neuron,
-        c_interval,
-        knot_of,
-        knot_where,
-        knot_frac,
-        start,
-        t_out,
-        breaks,
-        h_out,
-        h_top,
-        dh_out,
-        dh_top,
-        switches,
-        ever_on,
-        always_on,
-    )
-    inserted = Inserted(start, offset, order, knot_of, c_neuron)
+        t, z, dz, region_breaks, offset, c_neuron, c_interval, knot_of, knot_where, knot_frac,
+        start, t_out, breaks, h_out, h_top, dh_out, dh_top, switches, ever_on, always_on,
+    )  # fmt: skip
     return (
-        *(t_out, h_out, h_top, dh_out, dh_top, breaks, switches, ever_on, always_on, merged),
-        inserted,
-    )
+        t_out, h_out, h_top, dh_out, dh_top, breaks, start, offset, order, knot_of, c_neuron,
+        switches, ever_on, always_on, merged,
+    )  # fmt: skip
 
 
 @numba.njit(**_KERNEL)
