@@ -229,17 +229,17 @@ def _segment(net: Network, start, end) -> tuple[np.ndarray, np.ndarray]:
     points = []
     for name, value in (("start", start), ("end", end)):
         try:
-            point = np.atleast_1d(np.asarray(value, dtype=np.float64))
+            point = np.array(value, dtype=np.float64, ndmin=1)
         except (TypeError, ValueError):
             raise BendsError(f"{name} must be a list of numbers, got {value!r}") from None
-        if point.ndim != 1 or point.shape[0] != net.input_dim:
+        if point.shape != (net.input_dim,):
             raise BendsError(
                 f"{name} has {point.size} coordinates but the network takes {net.input_dim}"
             )
-        if not np.all(np.isfinite(point)):
+        if not np.isfinite(point).all():
             raise BendsError(f"{name} contains NaN or infinite values")
         points.append(point)
-    if np.array_equal(points[0], points[1]):
+    if (points[0] == points[1]).all():
         raise BendsError("start and end are the same point: the segment is empty")
     return points[0], points[1]
 
@@ -277,10 +277,11 @@ def trace(
     )
     t, values, slopes, region_breaks, piece_breaks = traced[:5]
     switches, ever_on, always, snapped, merged, log_scale, smallest_gap = traced[5:]
-    bounds = np.concatenate([[0], np.cumsum(stored[3][layer_of])]).tolist()  # per hidden layer
+    bounds = [0, *itertools.accumulate(stored[3][layer_of].tolist())]  # per hidden layer
     layers = list(itertools.pairwise(bounds))
+    never_on = ~ever_on
     crossings = [switches[i:j] for i, j in layers]
-    dead = [~ever_on[i:j] for i, j in layers]
+    dead = [never_on[i:j] for i, j in layers]
     always_on = [always[i:j] for i, j in layers]
     if smallest_gap < RESOLUTION:
         warnings.warn(
@@ -310,23 +311,21 @@ def trace(
 SMALL_FAN_IN = 4
 HUGE_PAGE, MADV_HUGEPAGE = 2**21, 14
 _KERNEL = {"cache": True, "error_model": "numpy", "boundscheck": False}
+_EMPTY = np.zeros(0)
 
 
 def _distinct_layers(net: Network):
     """The hidden layers packed for :func:`_push_through`: each distinct (W, b) once (a tied
     RNN stores one), then which one every step applies."""
-    index, stored = {}, []
-    layer_of = []
+    index, stored, layer_of = {}, [], []
     for w, b in net.hidden_layers():
-        key = (id(w), id(b))
-        if key not in index:
-            index[key] = len(stored)
-            stored.append((np.ascontiguousarray(w, float), np.ascontiguousarray(b, float)))
-        layer_of.append(index[key])
+        layer_of.append(index.setdefault((id(w), id(b)), len(stored)))
+        if layer_of[-1] == len(stored):
+            stored.append((w, b))
     rows = np.array([w.shape[0] for w, _ in stored], dtype=np.int64)
     cols = np.array([w.shape[1] for w, _ in stored], dtype=np.int64)
-    flat_w = np.concatenate([w.ravel() for w, _ in stored] + [np.zeros(0)])
-    flat_b = np.concatenate([b for _, b in stored] + [np.zeros(0)])
+    flat_w = np.concatenate([w.ravel() for w, _ in stored] + [_EMPTY], dtype=np.float64)
+    flat_b = np.concatenate([b for _, b in stored] + [_EMPTY], dtype=np.float64)
     return (flat_w, flat_b, cols, rows), np.array(layer_of, dtype=np.int64)
 
 
