@@ -4,8 +4,9 @@
 
 regioncam (PyPI, Rust, float32) counts the edges of the 1-D partition: activation regions.
 The grid estimator evaluates the network at 1e5 evenly spaced points and counts slope changes.
-Times are the best of a few runs (of up to 200 when runs are fast) after a warm-up;
-ratios, not absolute times, are what carries between machines.
+bends and regioncam take turns (one call each per round, best of a few rounds, of up to 200
+when runs are fast) so that the shared machine's drifting load touches both alike; ratios,
+not absolute times, are what carries between machines.
 """
 
 from __future__ import annotations
@@ -32,13 +33,29 @@ except ImportError:  # pragma: no cover - the bench extra installs it
 
 def best_time(run, repeats: int):
     """Best of ``repeats`` runs, or of as many as fit in ~0.5 s when one run is fast."""
-    best, result, spent, done = float("inf"), None, 0.0, 0
-    while done < repeats or (spent < 0.5 and done < 200):
-        began = time.perf_counter()
-        result = run()
-        elapsed = time.perf_counter() - began
-        best, spent, done = min(best, elapsed), spent + elapsed, done + 1
-    return best, result
+    best, results = interleaved_best({"run": run}, {"run": repeats})
+    return best["run"], results["run"]
+
+
+def interleaved_best(runs: dict, repeats: dict[str, int]):
+    """Best time of each run, the runs taking turns (one call each per round) so that the
+    shared machine's drifting load falls on all of them alike. Each runs at least
+    ``repeats[name]`` times; while rounds are fast (under ~0.5 s in all, 200 rounds at most)
+    all keep going. Returns the best times and the last results, by name."""
+    best = dict.fromkeys(runs, float("inf"))
+    results, done, spent, rounds = {}, dict.fromkeys(runs, 0), 0.0, 0
+    while True:
+        fast = spent < 0.5 and rounds < 200
+        due = [name for name in runs if fast or done[name] < repeats[name]]
+        if not due:
+            return best, results
+        for name in due:
+            began = time.perf_counter()
+            results[name] = runs[name]()
+            elapsed = time.perf_counter() - began
+            best[name], done[name] = min(best[name], elapsed), done[name] + 1
+            spent += elapsed
+        rounds += 1
 
 
 def regioncam_regions(net: MLP, lo: float, hi: float) -> int:
@@ -99,12 +116,15 @@ def main() -> None:
     ):
         table.add_column(column, justify="right")
     for name, net, lo, hi in cases:
-        ours_s, tr = best_time(lambda net=net, lo=lo, hi=hi: trace(net, [lo], [hi]), 3)
+        runs = {"bends": lambda net=net, lo=lo, hi=hi: trace(net, [lo], [hi])}
+        repeats = {"bends": 3}
         if regioncam is not None:
-            slow = "depth 2" in name or "depth 22" in name
-            cam_s, cam = best_time(
-                lambda net=net, lo=lo, hi=hi: regioncam_regions(net, lo, hi), 1 if slow else 3
-            )
+            runs["regioncam"] = lambda net=net, lo=lo, hi=hi: regioncam_regions(net, lo, hi)
+            repeats["regioncam"] = 1 if "depth 22" in name else 3
+        best, results = interleaved_best(runs, repeats)
+        ours_s, tr = best["bends"], results["bends"]
+        if regioncam is not None:
+            cam_s, cam = best["regioncam"], results["regioncam"]
             cam_cell = str(cam) if cam == tr.regions else f"[red]{cam}[/] (exact {tr.regions})"
             cam_cells = [cam_cell, f"{cam_s * 1e3:.2f}", f"{cam_s / ours_s:.1f}x"]
         else:
