@@ -100,3 +100,22 @@ DOC = {"format": "bends-network", "version": 1}
 def test_malformed_documents_get_one_clear_message(doc, message):
     with pytest.raises(BendsError, match=message):
         from_dict(json.loads(json.dumps(doc)))
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "message"),
+    [
+        ([[0.0]], [1.0], r"start has shape \(1, 1\) but the network takes 1 input$"),
+        ([0.0, 1.0], [1.0], "start has 2 coordinates but the network takes 1 input$"),
+        (["a"], [1.0], "list of numbers"),
+        ([np.inf], [1.0], "NaN or infinite"),
+        ([0.5], [0.5], "same point"),
+        ([0.0], None, "both ends"),
+    ],
+)
+def test_bad_segments_get_one_clear_message(start, end, message):
+    net = MLP.from_layers(
+        [(np.ones((2, 1)), np.array([0.0, -0.5])), (np.ones((1, 2)), np.zeros(1))]
+    )
+    with pytest.raises(BendsError, match=message):
+        trace(net, start, end)

@@ -233,9 +233,11 @@ def _segment(net: Network, start, end) -> tuple[np.ndarray, np.ndarray]:
         except (TypeError, ValueError):
             raise BendsError(f"{name} must be a list of numbers, got {value!r}") from None
         if point.shape != (net.input_dim,):
-            raise BendsError(
-                f"{name} has {point.size} coordinates but the network takes {net.input_dim}"
-            )
+            inputs = f"{net.input_dim} input" + "s" * (net.input_dim != 1)
+            given = f"shape {point.shape}"
+            if point.ndim == 1:
+                given = f"{point.size} coordinate" + "s" * (point.size != 1)
+            raise BendsError(f"{name} has {given} but the network takes {inputs}")
         if not np.isfinite(point).all():
             raise BendsError(f"{name} contains NaN or infinite values")
         points.append(point)
