@@ -421,9 +421,7 @@ def _push_through(
 
     no_bias = np.zeros(readout_w.shape[0])
     values, slopes = _affine(readout_w, h, readout_b), _affine(readout_w, dh, no_bias)
-    abs_dh = _advised(np.empty_like(dh))
-    np.abs(dh, abs_dh)
-    size = _affine(np.abs(readout_w), abs_dh, no_bias)  # few rows: exact sizes are cheap
+    size = _term_sizes(readout_w, dh)
     piece_breaks = np.zeros(t.size, np.bool_)
     _piece_breaks(slopes, size, region_breaks, slope_rtol, piece_breaks)
     smallest_gap = np.inf
@@ -519,6 +517,20 @@ def _snap_row(j, z_row, zero_at, dz_row, abs_w, dh, dh_top, slope_rtol):  # prag
             if slope <= slope_rtol * size:
                 dz_row[i] = 0.0
     return snapped
+
+
+@numba.njit(**_KERNEL)
+def _term_sizes(w, x):  # pragma: no cover - compiled
+    """|W| |x| without materialising |x| (the readout has few rows; x can be 4M knots long)."""
+    size = np.zeros((w.shape[0], x.shape[1]))
+    for o in range(w.shape[0]):
+        row = size[o]
+        for j in range(w.shape[1]):
+            weight = abs(w[o, j])
+            if weight != 0.0:
+                for p in range(row.size):
+                    row[p] += weight * abs(x[j, p])
+    return size
 
 
 @numba.njit(**_KERNEL)
