@@ -522,7 +522,8 @@ def _snap_row(j, z_row, zero_at, dz_row, abs_w, dh, dh_top, slope_rtol):  # prag
 @numba.njit(**_KERNEL)
 def _term_sizes(w, x):  # pragma: no cover - compiled
     """|W| |x| without materialising |x| (the readout has few rows; x can be 4M knots long)."""
-    size = np.zeros((w.shape[0], x.shape[1]))
+    size = _advised(np.empty((w.shape[0], x.shape[1])))
+    size[:] = 0.0
     for o in range(w.shape[0]):
         row = size[o]
         for j in range(w.shape[1]):
