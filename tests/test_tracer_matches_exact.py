@@ -2,26 +2,30 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 from conftest import mlps, segments, tied_rnns
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bends import trace
+from bends.regions import SLOPE_RTOL, ZERO_TOL, _float_trace
 
 
 def assert_same_partition(net, start, end):
-    fast = trace(net, start, end)
+    """Both array layouts of the float tracer (rows per neuron, rows per knot) agree with
+    exact arithmetic."""
     exact = trace(net, start, end, exact=True)
-    assert fast.pieces == exact.pieces
-    assert fast.regions == exact.regions
-    np.testing.assert_allclose(fast.breakpoints, exact.breakpoints, rtol=0, atol=1e-12)
-    for ours, theirs in zip(fast.crossings, exact.crossings, strict=True):
-        np.testing.assert_array_equal(ours, theirs)
-    for ours, theirs in zip(fast.dead, exact.dead, strict=True):
-        np.testing.assert_array_equal(ours, theirs)
-    for ours, theirs in zip(fast.always_on, exact.always_on, strict=True):
-        np.testing.assert_array_equal(ours, theirs)
+    fast = trace(net, start, end)
+    for knot_rows in (False, True):
+        ours = _float_trace(net, exact.start, exact.end, ZERO_TOL, SLOPE_RTOL, knot_rows)
+        assert ours.pieces == exact.pieces
+        assert ours.regions == exact.regions
+        np.testing.assert_allclose(ours.breakpoints, exact.breakpoints, rtol=0, atol=1e-12)
+        for name in ("crossings", "dead", "always_on"):
+            for mine, theirs in zip(getattr(ours, name), getattr(exact, name), strict=True):
+                np.testing.assert_array_equal(mine, theirs)
     return fast, exact
 
 
@@ -86,3 +90,36 @@ def test_cancellation_at_non_dyadic_knots_is_snapped_to_zero():
     fast, exact = assert_same_partition(net, [0.0], [1.0])
     assert fast.snapped > 0 and fast.dead[1].tolist() == [True, False]
     assert trace(net, [0.0], [1.0], zero_tol=0.0).regions == exact.regions + 1
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    widths=st.lists(st.integers(16, 40), min_size=1, max_size=3),
+)
+def test_both_layouts_trace_wide_degenerate_networks_alike(seed, widths):
+    """Wide layers (rows per knot by default) with duplicated, dead and identically zero
+    neurons: the two layouts agree, and the trace matches dense evaluation."""
+    from bends.nets import MLP
+
+    rng = np.random.default_rng(seed)
+    layers = []
+    for fan_in, fan_out in itertools.pairwise([1, *widths, 1]):
+        w, b = rng.normal(size=(fan_out, fan_in)) / np.sqrt(fan_in), rng.normal(size=fan_out)
+        if fan_out > 1:
+            w[1], b[1] = w[0], b[0]  # duplicated: both cross at one knot
+            w[2], b[2] = 0.0, -1.0  # dead
+            w[3], b[3] = 0.0, 0.0  # identically zero
+        layers.append((w, b))
+    net = MLP.from_layers(layers)
+    start, end = np.array([-3.0]), np.array([3.0])
+    rows, knots = (_float_trace(net, start, end, ZERO_TOL, SLOPE_RTOL, k) for k in (False, True))
+    assert trace(net, start, end).regions == knots.regions
+    assert (rows.pieces, rows.regions) == (knots.pieces, knots.regions)
+    np.testing.assert_allclose(rows.knots, knots.knots, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(rows.values, knots.values, rtol=1e-9, atol=1e-9)
+    for name in ("crossings", "dead", "always_on"):
+        for mine, theirs in zip(getattr(rows, name), getattr(knots, name), strict=True):
+            np.testing.assert_array_equal(mine, theirs)
+    t = np.linspace(0.0, 1.0, 2001)
+    np.testing.assert_allclose(knots(t), net(knots.points(t)), rtol=1e-9, atol=1e-9)

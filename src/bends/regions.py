@@ -15,6 +15,14 @@ every interval its place in the output, and each neuron's row is then written in
 (compiled with numba); only intervals holding several crossings are ordered, by insertion
 sort. The cost per layer is linear in the number of knots times the width.
 
+Two array layouts, one result. Narrow networks (sawtooths, tied RNNs) keep one row per
+neuron: rows are millions of knots long, and every step is a long contiguous pass. Networks
+whose hidden layers all have at least ``WIDE`` neurons keep one row per knot: each new knot
+is then one interpolation across all neurons, a loop the compiler turns into vector
+instructions (the per-neuron layout would need gathers, which it does not vectorise). The
+``*_rows`` kernels are the knot-row counterparts of the per-neuron ones; the tests trace every
+generated network in both layouts against exact arithmetic.
+
 Two counts, never confused:
 
 * ``regions``: maximal intervals on which the activation pattern (z > 0 per hidden neuron)
@@ -271,12 +279,21 @@ def trace(
         from bends.exact import trace_exact
 
         return trace_exact(net, start, end, progress=progress)
+    return _float_trace(net, start, end, zero_tol, slope_rtol)
 
+
+def _float_trace(net, start, end, zero_tol, slope_rtol, knot_rows: bool | None = None) -> Trace:
+    """:func:`trace` in float64 on a checked segment. ``knot_rows`` picks the array layout
+    of :func:`_push_through` (both give the same trace; tests run both); by default rows are
+    knots when every hidden layer has at least WIDE neurons."""
     stored, layer_of = _distinct_layers(net)
+    if knot_rows is None:
+        knot_rows = bool((stored[3][layer_of] >= WIDE).all())
     w, b = (np.ascontiguousarray(a, float) for a in net.readout())
     traced = _push_through(
-        *stored, layer_of, w, b, start, end, zero_tol, slope_rtol, MERGE_GAP, not net.has_bias
-    )
+        *stored, layer_of, w, b, start, end, zero_tol, slope_rtol, MERGE_GAP, not net.has_bias,
+        knot_rows,
+    )  # fmt: skip
     t, values, slopes, region_breaks, piece_breaks = traced[:5]
     switches, ever_on, always, snapped, merged, log_scale, smallest_gap = traced[5:]
     bounds = [0, *itertools.accumulate(stored[3][layer_of].tolist())]  # per hidden layer
@@ -290,7 +307,7 @@ def trace(
             f"breakpoints closer than {RESOLUTION:.1e} in t (smallest gap {smallest_gap:.1e}): "
             "float64 cannot resolve them, counts may be off; try exact=True for small networks",
             ResolutionWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
     return Trace(
         network=net,
@@ -311,6 +328,7 @@ def trace(
 
 
 SMALL_FAN_IN = 4
+WIDE = 16
 HUGE_PAGE, MADV_HUGEPAGE = 2**21, 14
 _KERNEL = {"cache": True, "error_model": "numpy", "boundscheck": False}
 _EMPTY = np.zeros(0)
@@ -368,17 +386,22 @@ def _push_through(
     slope_rtol,
     merge_gap,
     renormalise,
+    knot_rows,
 ):  # pragma: no cover - compiled
     """:func:`trace` in one compiled call: the hidden layers (stored once each, applied in the
     order ``layer_of``), then the readout and its pieces (see the module docstring)."""
     dim = start.size
-    # Arrays are (neurons, knots): every step below is then a contiguous row operation.
+    # Narrow networks keep arrays (neurons, knots): every step is then a long contiguous row
+    # operation. Wide ones keep (knots, neurons): each knot is then one vector operation.
     t = np.array([0.0, 1.0])
-    h = np.empty((dim, 2))  # post-activations at the knots
-    dh = np.empty((dim, 1))  # d h / dt on each interval between knots
+    h = np.empty((2, dim) if knot_rows else (dim, 2))  # post-activations at the knots
+    dh = np.empty((1, dim) if knot_rows else (dim, 1))  # d h / dt on each interval
     h_top = np.empty(dim)  # max over knots of |h| for each neuron
     for j in range(dim):
-        h[j, 0], h[j, 1], dh[j, 0] = start[j], end[j], end[j] - start[j]
+        if knot_rows:
+            h[0, j], h[1, j], dh[0, j] = start[j], end[j], end[j] - start[j]
+        else:
+            h[j, 0], h[j, 1], dh[j, 0] = start[j], end[j], end[j] - start[j]
         h_top[j] = max(abs(start[j]), abs(end[j]))
     dh_top = np.full(1, np.abs(dh).max())  # max over neurons of |dh| on each interval
     region_breaks = np.zeros(2, dtype=np.bool_)
@@ -399,11 +422,17 @@ def _push_through(
         w = flat_w[w_at[u] : w_at[u + 1]].reshape(rows[u], cols[u])
         b = flat_b[b_at[u] : b_at[u + 1]]
         abs_w = np.abs(w)
-        z = _affine(w, h, b)
-        dz = _slopes(w, dh, start_of, offset, order, knot_of, c_neuron)
         zero_at = zero_tol * (np.dot(abs_w, h_top) + np.abs(b))
-        snapped += _snap(z, zero_at, dz, abs_w, dh, dh_top, slope_rtol)
-        inserted = _insert_crossings(t, z, dz, region_breaks, merge_gap)
+        if knot_rows:
+            z = _affine_rows(w, h, b)
+            dz = _slopes_rows(w, dh, start_of, offset, knot_of, c_neuron)
+            snapped += _snap_rows(z, zero_at, dz, abs_w, dh, dh_top, slope_rtol)
+            inserted = _insert_crossings_rows(t, z, dz, region_breaks, merge_gap)
+        else:
+            z = _affine(w, h, b)
+            dz = _slopes(w, dh, start_of, offset, order, knot_of, c_neuron)
+            snapped += _snap(z, zero_at, dz, abs_w, dh, dh_top, slope_rtol)
+            inserted = _insert_crossings(t, z, dz, region_breaks, merge_gap)
         t, h, h_top, dh, dh_top, region_breaks = inserted[:6]
         start_of, offset, order, knot_of, c_neuron = inserted[6:11]
         layer = slice(done, done + rows[u])
@@ -420,8 +449,13 @@ def _push_through(
                 log_scale += np.log(top)
 
     no_bias = np.zeros(readout_w.shape[0])
-    values, slopes = _affine(readout_w, h, readout_b), _affine(readout_w, dh, no_bias)
-    size = _term_sizes(readout_w, dh)
+    if knot_rows:
+        values = np.ascontiguousarray(_affine_rows(readout_w, h, readout_b).T)
+        slopes = np.ascontiguousarray(_affine_rows(readout_w, dh, no_bias).T)
+        size = np.ascontiguousarray(np.dot(np.abs(dh), np.abs(readout_w).T).T)
+    else:
+        values, slopes = _affine(readout_w, h, readout_b), _affine(readout_w, dh, no_bias)
+        size = _term_sizes(readout_w, dh)
     piece_breaks = np.zeros(t.size, np.bool_)
     _piece_breaks(slopes, size, region_breaks, slope_rtol, piece_breaks)
     smallest_gap = np.inf
@@ -787,3 +821,258 @@ def _write_knots(
         switches[j] = flips
         ever_on[j] = anywhere_on
         always_on[j] = everywhere_on
+
+
+# --- Wide layers: knot-major layout ----------------------------------------------------------
+
+
+@numba.njit(**_KERNEL)
+def _affine_rows(w, x, b):  # pragma: no cover - compiled
+    """``x @ w.T + b`` for x of shape (points, in): one row per knot."""
+    out = _advised(np.empty((x.shape[0], w.shape[0])))
+    np.dot(x, w.T, out)
+    for p in range(out.shape[0]):
+        row = out[p]
+        for j in range(row.size):
+            row[j] += b[j]
+    return out
+
+
+@numba.njit(**_KERNEL)
+def _slopes_rows(w, dh, start, offset, knot_of, c_neuron):  # pragma: no cover - compiled
+    """:func:`_slopes` with one row per interval; crossings are in slot order."""
+    old_intervals = start.size - 1
+    if not 0 < 2 * old_intervals <= dh.shape[0]:
+        return _affine_rows(w, dh, np.zeros(w.shape[0]))
+    gathered = np.empty((old_intervals, dh.shape[1]))
+    for i in range(old_intervals):
+        gathered[i] = dh[start[i]]
+    firsts = np.dot(gathered, w.T)
+    columns = np.ascontiguousarray(w.T)  # row j: how each output moves with input j
+    dz = _advised(np.empty((dh.shape[0], w.shape[0])))
+    for i in range(old_intervals):
+        value, filled = firsts[i], start[i]
+        for m in range(offset[i], offset[i + 1]):
+            at, j = start[i] + 1 + knot_of[m], c_neuron[m]
+            if at != filled:
+                dz[filled] = value
+                filled = at
+            delta = dh[at, j] - dh[at - 1, j]
+            weights = columns[j]
+            for o in range(value.size):
+                value[o] += weights[o] * delta
+        dz[filled] = value
+    return dz
+
+
+@numba.njit(**_KERNEL)
+def _snap_rows(z, zero_at, dz, abs_w, dh, dh_top, slope_rtol):  # pragma: no cover - compiled
+    """:func:`_snap` with one row per knot (resp. interval)."""
+    snapped = 0
+    width = z.shape[1]
+    for i in range(z.shape[0]):
+        row = z[i]
+        for j in range(width):
+            value = row[j]
+            small = abs(value) <= zero_at[j]
+            snapped += small & (value != 0.0)
+            row[j] = 0.0 if small else value
+    row_sum = np.zeros(width)
+    for j in range(width):
+        for k in range(abs_w.shape[1]):
+            row_sum[j] += abs_w[j, k]
+    for i in range(dz.shape[0]):
+        row, bound = dz[i], dh_top[i]
+        candidates = 0
+        for j in range(width):
+            candidates += abs(row[j]) <= slope_rtol * row_sum[j] * bound
+        if candidates == 0:
+            continue
+        for j in range(width):
+            slope = abs(row[j])
+            if slope <= slope_rtol * row_sum[j] * bound:
+                size = 0.0
+                for k in range(abs_w.shape[1]):
+                    size += abs_w[j, k] * abs(dh[i, k])
+                if slope <= slope_rtol * size:
+                    row[j] = 0.0
+    return snapped
+
+
+@numba.njit(**_KERNEL)
+def _insert_crossings_rows(t, z, dz, region_breaks, merge_gap):  # pragma: no cover - compiled
+    """:func:`_insert_crossings` with one row per knot: count, place, write."""
+    n, width = z.shape
+    offset = np.zeros(n, dtype=np.int64)
+    for i in range(n - 1):
+        a, b = z[i], z[i + 1]
+        count = 0
+        for j in range(width):
+            count += ((a[j] > 0.0) & (b[j] < 0.0)) | ((a[j] < 0.0) & (b[j] > 0.0))
+        offset[i + 1] = offset[i] + count
+    total = offset[-1]
+    c_neuron, c_where = np.empty(total, np.int32), np.empty(total)
+    knot_of = np.empty(total, np.int32)
+    knot_where, knot_frac = np.empty(total), np.empty(total)
+    start = np.empty(n, np.int64)
+    merged = _place_crossings_rows(
+        t, z, merge_gap, offset, c_neuron, c_where, knot_of, knot_where, knot_frac, start
+    )
+    size = start[-1] + 1
+    t_out, breaks = _advised(np.empty(size)), _advised(np.empty(size, np.bool_))
+    h_out, dh_out = _advised(np.empty((size, width))), _advised(np.empty((size - 1, width)))
+    h_top, dh_top = np.empty(width), _advised(np.empty(size - 1))
+    switches = np.zeros(width, dtype=np.int64)
+    ever_on, always_on = np.zeros(width, dtype=np.bool_), np.ones(width, dtype=np.bool_)
+    _write_knots_rows(
+        t, z, dz, region_breaks, offset, c_neuron, knot_of, knot_where, knot_frac, start,
+        t_out, breaks, h_out, h_top, dh_out, dh_top, switches, ever_on, always_on,
+    )  # fmt: skip
+    order = np.empty(0, np.int32)
+    return (
+        t_out, h_out, h_top, dh_out, dh_top, breaks, start, offset, order, knot_of, c_neuron,
+        switches, ever_on, always_on, merged,
+    )  # fmt: skip
+
+
+@numba.njit(**_KERNEL)
+def _place_crossings_rows(
+    t, z, merge_gap, offset, c_neuron, c_where, knot_of, knot_where, knot_frac, start
+):  # pragma: no cover - compiled
+    """:func:`_place_crossings` with one row per knot: each interval's crossings are listed
+    straight into its slots, in order of position (ties in neuron order)."""
+    n, width = z.shape
+    merged = 0
+    placed = 0
+    for i in range(n - 1):
+        first = offset[i]
+        if offset[i + 1] > first:
+            a, b = z[i], z[i + 1]
+            k = first
+            for j in range(width):
+                if _crosses(a[j], b[j]):
+                    where = t[i] + (t[i + 1] - t[i]) * (a[j] / (a[j] - b[j]))
+                    m = k
+                    while m > first and c_where[m - 1] > where:
+                        c_where[m], c_neuron[m] = c_where[m - 1], c_neuron[m - 1]
+                        m -= 1
+                    c_where[m], c_neuron[m] = where, j
+                    k += 1
+        rank = -1
+        for m in range(first, offset[i + 1]):
+            if rank < 0 or c_where[m] - knot_where[first + rank] > merge_gap:
+                rank += 1
+                knot_where[first + rank] = c_where[m]
+                j = c_neuron[m]
+                knot_frac[first + rank] = z[i, j] / (z[i, j] - z[i + 1, j])
+            else:
+                merged += 1
+            knot_of[m] = rank
+        start[i] = i + placed
+        placed += rank + 1
+    start[n - 1] = n - 1 + placed
+    return merged
+
+
+@numba.njit(**_KERNEL)
+def _write_knots_rows(
+    t,
+    z,
+    dz,
+    region_breaks,
+    offset,
+    c_neuron,
+    knot_of,
+    knot_where,
+    knot_frac,
+    start,
+    t_out,
+    breaks,
+    h_out,
+    h_top,
+    dh_out,
+    dh_top,
+    switches,
+    ever_on,
+    always_on,
+):  # pragma: no cover - compiled
+    """:func:`_write_knots` with one row per knot, each written across all neurons at once
+    (loops the compiler vectorises). ``dh_top`` is bounded by the largest |slope| of the
+    old interval over all neurons: it only pre-selects slopes for snapping."""
+    n, width = z.shape
+    size = t_out.size
+    on = np.empty(width, np.bool_)
+    last_before = np.zeros(width, np.bool_)
+    top = np.zeros(width)
+    flips = np.zeros(width, np.int64)
+    anywhere_on = np.zeros(width, np.bool_)
+    everywhere_on = np.ones(width, np.bool_)
+    for i in range(n - 1):
+        a, b, slope = z[i], z[i + 1], dz[i]
+        pos = start[i]
+        t_out[pos] = t[i]
+        out, dh = h_out[pos], dh_out[pos]
+        changed = 0
+        for j in range(width):
+            aj, bj = a[j], b[j]
+            first = (aj > 0.0) | ((aj == 0.0) & (bj > 0.0))
+            last = (bj > 0.0) | ((bj == 0.0) & (aj > 0.0))
+            on[j] = first
+            out[j] = aj if aj > 0.0 else 0.0
+            top[j] = aj if aj > top[j] else top[j]
+            dh[j] = slope[j] if first else 0.0
+            switched = (first != last_before[j]) & (i > 0)
+            flips[j] += switched
+            changed += switched
+            anywhere_on[j] |= first | last
+            everywhere_on[j] &= first & last
+            last_before[j] = last
+        bound = _largest_magnitude(slope)
+        dh_top[pos] = bound
+        breaks[pos] = region_breaks[i] or changed > 0
+        m = offset[i]
+        for r in range(start[i + 1] - pos - 1):
+            p = pos + 1 + r
+            t_out[p] = knot_where[offset[i] + r]
+            breaks[p] = True
+            while m < offset[i + 1] and knot_of[m] == r:
+                on[c_neuron[m]] ^= True
+                m += 1
+            frac = knot_frac[offset[i] + r]
+            out, dh = h_out[p], dh_out[p]
+            for j in range(width):
+                value = a[j] + (b[j] - a[j]) * frac
+                out[j] = value if value > 0.0 else 0.0
+                top[j] = value if value > top[j] else top[j]
+                dh[j] = slope[j] if on[j] else 0.0
+            dh_top[p] = bound
+        for m in range(offset[i], offset[i + 1]):  # exactly zero at its own crossing
+            h_out[pos + 1 + knot_of[m], c_neuron[m]] = 0.0
+            flips[c_neuron[m]] += 1
+    t_out[size - 1] = t[n - 1]
+    breaks[size - 1] = region_breaks[n - 1]
+    final = z[n - 1]
+    for j in range(width):
+        h_out[size - 1, j] = final[j] if final[j] > 0.0 else 0.0
+        h_top[j] = final[j] if final[j] > top[j] else top[j]
+        switches[j] = flips[j]
+        ever_on[j] = anywhere_on[j]
+        always_on[j] = everywhere_on[j]
+
+
+@numba.njit(inline="always", **_KERNEL)
+def _largest_magnitude(x):  # pragma: no cover - compiled
+    """max |x|, in eight running maxima (independent chains run in parallel)."""
+    lanes = np.zeros(8)
+    whole = x.size // 8 * 8
+    for p in range(0, whole, 8):
+        for lane in range(8):
+            value = abs(x[p + lane])
+            lanes[lane] = value if value > lanes[lane] else lanes[lane]
+    largest = 0.0
+    for p in range(whole, x.size):
+        value = abs(x[p])
+        largest = value if value > largest else largest
+    for lane in range(8):
+        largest = lanes[lane] if lanes[lane] > largest else largest
+    return largest
