@@ -287,13 +287,11 @@ def _float_trace(net, start, end, zero_tol, slope_rtol, knot_rows: bool | None =
     of :func:`_push_through` (both give the same trace; tests run both); by default rows are
     knots when every hidden layer has at least WIDE neurons."""
     stored, layer_of = _distinct_layers(net)
-    if knot_rows is None:
-        knot_rows = bool((stored[3][layer_of] >= WIDE).all())
     w, b = (np.ascontiguousarray(a, float) for a in net.readout())
+    layout = -1 if knot_rows is None else int(knot_rows)
     traced = _push_through(
-        *stored, layer_of, w, b, start, end, zero_tol, slope_rtol, MERGE_GAP, not net.has_bias,
-        knot_rows,
-    )  # fmt: skip
+        *stored, layer_of, w, b, start, end, zero_tol, slope_rtol, MERGE_GAP, layout
+    )
     t, values, slopes, region_breaks, piece_breaks = traced[:5]
     switches, ever_on, always, snapped, merged, log_scale, smallest_gap = traced[5:]
     bounds = [0, *itertools.accumulate(stored[3][layer_of].tolist())]  # per hidden layer
@@ -385,12 +383,22 @@ def _push_through(
     zero_tol,
     slope_rtol,
     merge_gap,
-    renormalise,
-    knot_rows,
+    layout,
 ):  # pragma: no cover - compiled
     """:func:`trace` in one compiled call: the hidden layers (stored once each, applied in the
-    order ``layer_of``), then the readout and its pieces (see the module docstring)."""
+    order ``layer_of``), then the readout and its pieces (see the module docstring).
+    ``layout``: 1 for rows per knot, 0 for rows per neuron, −1 to choose by width."""
     dim = start.size
+    knot_rows = layout == 1
+    if layout < 0:
+        knot_rows = True
+        for u in layer_of:
+            knot_rows &= rows[u] >= WIDE
+    renormalise = True  # bias-free: the partition is invariant under positive rescaling
+    for bias in flat_b:
+        renormalise &= bias == 0.0
+    for bias in readout_b:
+        renormalise &= bias == 0.0
     # Narrow networks keep arrays (neurons, knots): every step is then a long contiguous row
     # operation. Wide ones keep (knots, neurons): each knot is then one vector operation.
     t = np.array([0.0, 1.0])
@@ -1001,8 +1009,10 @@ def _write_knots_rows(
     old interval over all neurons: it only pre-selects slopes for snapping."""
     n, width = z.shape
     size = t_out.size
-    on = np.empty(width, np.bool_)
-    last_before = np.zeros(width, np.bool_)
+    # Small loops over few arrays each: the compiler vectorises a loop only when it can check
+    # cheaply that its arrays do not overlap.
+    on, last = np.empty(width, np.bool_), np.empty(width, np.bool_)
+    last_before = np.empty(width, np.bool_)
     top = np.zeros(width)
     flips = np.zeros(width, np.int64)
     anywhere_on = np.zeros(width, np.bool_)
@@ -1011,22 +1021,22 @@ def _write_knots_rows(
         a, b, slope = z[i], z[i + 1], dz[i]
         pos = start[i]
         t_out[pos] = t[i]
-        out, dh = h_out[pos], dh_out[pos]
-        changed = 0
+        _interpolate(a, b, 0.0, h_out[pos], top)
         for j in range(width):
-            aj, bj = a[j], b[j]
-            first = (aj > 0.0) | ((aj == 0.0) & (bj > 0.0))
-            last = (bj > 0.0) | ((bj == 0.0) & (aj > 0.0))
-            on[j] = first
-            out[j] = aj if aj > 0.0 else 0.0
-            top[j] = aj if aj > top[j] else top[j]
-            dh[j] = slope[j] if first else 0.0
-            switched = (first != last_before[j]) & (i > 0)
-            flips[j] += switched
-            changed += switched
-            anywhere_on[j] |= first | last
-            everywhere_on[j] &= first & last
-            last_before[j] = last
+            on[j] = (a[j] > 0.0) | ((a[j] == 0.0) & (b[j] > 0.0))
+        for j in range(width):
+            last[j] = (b[j] > 0.0) | ((b[j] == 0.0) & (a[j] > 0.0))
+        changed = 0
+        if i > 0:
+            for j in range(width):
+                switched = on[j] != last_before[j]
+                flips[j] += switched
+                changed += switched
+        for j in range(width):
+            anywhere_on[j] |= on[j] | last[j]
+            everywhere_on[j] &= on[j] & last[j]
+        _masked(slope, on, dh_out[pos])
+        last, last_before = last_before, last
         bound = _largest_magnitude(slope)
         dh_top[pos] = bound
         breaks[pos] = region_breaks[i] or changed > 0
@@ -1038,26 +1048,36 @@ def _write_knots_rows(
             while m < offset[i + 1] and knot_of[m] == r:
                 on[c_neuron[m]] ^= True
                 m += 1
-            frac = knot_frac[offset[i] + r]
-            out, dh = h_out[p], dh_out[p]
-            for j in range(width):
-                value = a[j] + (b[j] - a[j]) * frac
-                out[j] = value if value > 0.0 else 0.0
-                top[j] = value if value > top[j] else top[j]
-                dh[j] = slope[j] if on[j] else 0.0
+            _interpolate(a, b, knot_frac[offset[i] + r], h_out[p], top)
+            _masked(slope, on, dh_out[p])
             dh_top[p] = bound
         for m in range(offset[i], offset[i + 1]):  # exactly zero at its own crossing
             h_out[pos + 1 + knot_of[m], c_neuron[m]] = 0.0
             flips[c_neuron[m]] += 1
     t_out[size - 1] = t[n - 1]
     breaks[size - 1] = region_breaks[n - 1]
-    final = z[n - 1]
+    _interpolate(z[n - 1], z[n - 1], 0.0, h_out[size - 1], top)
     for j in range(width):
-        h_out[size - 1, j] = final[j] if final[j] > 0.0 else 0.0
-        h_top[j] = final[j] if final[j] > top[j] else top[j]
+        h_top[j] = top[j]
         switches[j] = flips[j]
         ever_on[j] = anywhere_on[j]
         always_on[j] = everywhere_on[j]
+
+
+@numba.njit(inline="always", **_KERNEL)
+def _interpolate(a, b, frac, out, top):  # pragma: no cover - compiled
+    """out = ReLU(a + (b − a) frac) (exactly ReLU(a) at frac = 0); top: running maxima."""
+    for j in range(out.size):
+        value = a[j] + (b[j] - a[j]) * frac
+        out[j] = value if value > 0.0 else 0.0
+        top[j] = value if value > top[j] else top[j]
+
+
+@numba.njit(inline="always", **_KERNEL)
+def _masked(slope, on, out):  # pragma: no cover - compiled
+    """out = slope where the neuron is on, else 0."""
+    for j in range(out.size):
+        out[j] = slope[j] if on[j] else 0.0
 
 
 @numba.njit(inline="always", **_KERNEL)
