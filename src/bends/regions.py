@@ -326,7 +326,7 @@ def _float_trace(net, start, end, zero_tol, slope_rtol, knot_rows: bool | None =
 
 
 SMALL_FAN_IN = 4
-WIDE = 16
+WIDE = 32  # hidden widths from which rows per knot are faster (benchmarks/README.md)
 HUGE_PAGE, MADV_HUGEPAGE = 2**21, 14
 _KERNEL = {"cache": True, "error_model": "numpy", "boundscheck": False}
 _EMPTY = np.zeros(0)
