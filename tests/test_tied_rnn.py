@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from conftest import tied_rnns
 from hypothesis import given, settings
 
 from bends import TiedRNN, trace
+from bends.regions import SLOPE_RTOL, ZERO_TOL, _float_trace, default_segment
 
 
 @settings(max_examples=100, deadline=None)
@@ -66,3 +68,26 @@ def test_thousand_step_rnn_layer_values_stay_finite_and_plot_shows_a_few_layers(
     figure = plot_layers(tr)
     assert len([ax for ax in figure.axes if ax.has_data()]) == 12  # 11 layers and the output
     assert save_figure(figure, tmp_path / "rnn.png").stat().st_size > 1000
+
+
+@pytest.mark.parametrize("width, steps", [(5, 1000), (40, 60)])
+def test_both_layouts_renormalise_long_rnns_alike(width, steps):
+    """Rows per neuron and rows per knot rescale the same way: equal counts and knots, and
+    f_k(cW) = c^k f_k(W) in the reported log-scale."""
+    w = np.random.default_rng(4).normal(size=(width, width)) / np.sqrt(width)
+    traces = {}
+    for scale in (1.0, 100.0):
+        net = TiedRNN(scale * w, steps=steps)
+        start, end = default_segment(net)
+        for knot_rows in (False, True):
+            args = (net, start, end, ZERO_TOL, SLOPE_RTOL, knot_rows)
+            traces[scale, knot_rows] = _float_trace(*args)
+    small = traces[1.0, False]
+    assert small.pieces > 1
+    for (scale, _), tr in traces.items():
+        assert np.isfinite(tr.values).all() and np.isfinite(tr.log_scale)
+        assert (tr.pieces, tr.regions) == (small.pieces, small.regions)
+        np.testing.assert_allclose(tr.knots, small.knots, rtol=0, atol=1e-12)
+        log_size = np.log(np.abs(tr.values).max()) + tr.log_scale
+        log_small = np.log(np.abs(small.values).max()) + small.log_scale
+        np.testing.assert_allclose(log_size - log_small, steps * np.log(scale), atol=1e-6)
