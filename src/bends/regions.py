@@ -645,13 +645,13 @@ def _insert_crossings(t, z, dz, region_breaks, merge_gap):  # pragma: no cover -
     _count_crossings(z, offset)
     total = offset[-1]
     c_neuron, c_interval = _advised(np.empty(total, np.int32)), _advised(np.empty(total, np.int32))
-    c_where = _advised(np.empty(total))
+    c_where, c_frac = _advised(np.empty(total)), _advised(np.empty(total))
     order, knot_of = _advised(np.empty(total, np.int32)), _advised(np.empty(total, np.int32))
     knot_where, knot_frac = _advised(np.empty(total)), _advised(np.empty(total))
     fill, start = np.zeros(n, dtype=np.int64), _advised(np.empty(n, np.int64))
     merged = _place_crossings(
-        t, z, merge_gap, offset, c_neuron, c_interval, c_where, order, knot_of, knot_where,
-        knot_frac, fill, start,
+        t, z, merge_gap, offset, c_neuron, c_interval, c_where, c_frac, order, knot_of,
+        knot_where, knot_frac, fill, start,
     )  # fmt: skip
     size = start[-1] + 1
     t_out, breaks = _advised(np.empty(size)), _advised(np.empty(size, np.bool_))
@@ -692,6 +692,7 @@ def _place_crossings(
     c_neuron,
     c_interval,
     c_where,
+    c_frac,
     order,
     knot_of,
     knot_where,
@@ -700,9 +701,8 @@ def _place_crossings(
     start,
 ):  # pragma: no cover - compiled
     """Place: list the crossings neuron by neuron; order each interval's crossings by position
-    (insertion sort: an interval rarely holds more than a few); crossings at most ``merge_gap``
-    apart share one knot (neurons that vanish together do so in float64 only up to rounding);
-    old knot i goes to output index start[i]. Returns the number of merged crossings."""
+    (insertion sort: an interval rarely holds more than a few); then :func:`_share_knots`.
+    Returns the number of merged crossings."""
     width, n = z.shape
     k = 0
     for j in range(width):
@@ -710,7 +710,8 @@ def _place_crossings(
             a, b = z[j, i], z[j, i + 1]
             if _crosses(a, b):
                 c_neuron[k], c_interval[k] = j, i
-                c_where[k] = t[i] + (t[i + 1] - t[i]) * (a / (a - b))
+                c_frac[k] = a / (a - b)
+                c_where[k] = t[i] + (t[i + 1] - t[i]) * c_frac[k]
                 k += 1
     for k in range(offset[n - 1]):  # order: slot -> crossing
         i = c_interval[k]
@@ -720,8 +721,22 @@ def _place_crossings(
             m -= 1
         order[m] = k
         fill[i] += 1
-    merged = 0
-    placed = 0
+    return _share_knots(
+        offset, order, c_where, c_frac, merge_gap, knot_where, knot_frac, knot_of, start
+    )
+
+
+@numba.njit(**_KERNEL)
+def _share_knots(
+    offset, order, c_where, c_frac, merge_gap, knot_where, knot_frac, knot_of, start
+):  # pragma: no cover - compiled
+    """Crossings of interval i (crossing order[m] in slot m, slots offset[i] .. offset[i+1] − 1
+    by position) at most ``merge_gap`` apart share one knot: neurons that vanish together do
+    so in float64 only up to rounding. Each knot's position and fraction of its interval go
+    to knot_where/knot_frac, which knot each crossing is to knot_of, and where old knot i
+    goes to start[i]. Returns the number of merged crossings."""
+    merged, placed = 0, 0
+    n = offset.size
     for i in range(n - 1):
         rank = -1
         for m in range(offset[i], offset[i + 1]):
@@ -729,8 +744,7 @@ def _place_crossings(
             if rank < 0 or c_where[k] - knot_where[offset[i] + rank] > merge_gap:
                 rank += 1
                 knot_where[offset[i] + rank] = c_where[k]
-                a, b = z[c_neuron[k], i], z[c_neuron[k], i + 1]
-                knot_frac[offset[i] + rank] = a / (a - b)
+                knot_frac[offset[i] + rank] = c_frac[k]
             else:
                 merged += 1
             knot_of[k] = rank
@@ -919,12 +933,13 @@ def _insert_crossings_rows(t, z, dz, region_breaks, merge_gap):  # pragma: no co
             count += ((a[j] > 0.0) & (b[j] < 0.0)) | ((a[j] < 0.0) & (b[j] > 0.0))
         offset[i + 1] = offset[i] + count
     total = offset[-1]
-    c_neuron, c_where = np.empty(total, np.int32), np.empty(total)
-    knot_of = np.empty(total, np.int32)
+    c_neuron, c_where, c_frac = np.empty(total, np.int32), np.empty(total), np.empty(total)
+    order, knot_of = np.arange(total, dtype=np.int32), np.empty(total, np.int32)
     knot_where, knot_frac = np.empty(total), np.empty(total)
     start = np.empty(n, np.int64)
-    merged = _place_crossings_rows(
-        t, z, merge_gap, offset, c_neuron, c_where, knot_of, knot_where, knot_frac, start
+    _list_crossings_rows(t, z, offset, c_neuron, c_where, c_frac)
+    merged = _share_knots(
+        offset, order, c_where, c_frac, merge_gap, knot_where, knot_frac, knot_of, start
     )
     size = start[-1] + 1
     t_out, breaks = _advised(np.empty(size)), _advised(np.empty(size, np.bool_))
@@ -936,7 +951,6 @@ def _insert_crossings_rows(t, z, dz, region_breaks, merge_gap):  # pragma: no co
         t, z, dz, region_breaks, offset, c_neuron, knot_of, knot_where, knot_frac, start,
         t_out, breaks, h_out, h_top, dh_out, dh_top, switches, ever_on, always_on,
     )  # fmt: skip
-    order = np.empty(0, np.int32)
     return (
         t_out, h_out, h_top, dh_out, dh_top, breaks, start, offset, order, knot_of, c_neuron,
         switches, ever_on, always_on, merged,
@@ -944,42 +958,30 @@ def _insert_crossings_rows(t, z, dz, region_breaks, merge_gap):  # pragma: no co
 
 
 @numba.njit(**_KERNEL)
-def _place_crossings_rows(
-    t, z, merge_gap, offset, c_neuron, c_where, knot_of, knot_where, knot_frac, start
-):  # pragma: no cover - compiled
-    """:func:`_place_crossings` with one row per knot: each interval's crossings are listed
-    straight into its slots, in order of position (ties in neuron order)."""
+def _list_crossings_rows(t, z, offset, c_neuron, c_where, c_frac):  # pragma: no cover
+    """The crossings of each interval straight into its slots, in order of position (ties in
+    neuron order, as :func:`_place_crossings` orders them)."""
     n, width = z.shape
-    merged = 0
-    placed = 0
     for i in range(n - 1):
         first = offset[i]
-        if offset[i + 1] > first:
-            a, b = z[i], z[i + 1]
-            k = first
-            for j in range(width):
-                if _crosses(a[j], b[j]):
-                    where = t[i] + (t[i + 1] - t[i]) * (a[j] / (a[j] - b[j]))
-                    m = k
-                    while m > first and c_where[m - 1] > where:
-                        c_where[m], c_neuron[m] = c_where[m - 1], c_neuron[m - 1]
-                        m -= 1
-                    c_where[m], c_neuron[m] = where, j
-                    k += 1
-        rank = -1
-        for m in range(first, offset[i + 1]):
-            if rank < 0 or c_where[m] - knot_where[first + rank] > merge_gap:
-                rank += 1
-                knot_where[first + rank] = c_where[m]
-                j = c_neuron[m]
-                knot_frac[first + rank] = z[i, j] / (z[i, j] - z[i + 1, j])
-            else:
-                merged += 1
-            knot_of[m] = rank
-        start[i] = i + placed
-        placed += rank + 1
-    start[n - 1] = n - 1 + placed
-    return merged
+        if offset[i + 1] == first:
+            continue
+        a, b = z[i], z[i + 1]
+        k = first
+        for j in range(width):
+            if _crosses(a[j], b[j]):
+                frac = a[j] / (a[j] - b[j])
+                where = t[i] + (t[i + 1] - t[i]) * frac
+                m = k
+                while m > first and c_where[m - 1] > where:
+                    c_where[m], c_frac[m], c_neuron[m] = (
+                        c_where[m - 1],
+                        c_frac[m - 1],
+                        c_neuron[m - 1],
+                    )
+                    m -= 1
+                c_where[m], c_frac[m], c_neuron[m] = where, frac, j
+                k += 1
 
 
 @numba.njit(**_KERNEL)
