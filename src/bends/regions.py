@@ -755,6 +755,23 @@ def _share_knots(
 
 
 @numba.njit(**_KERNEL)
+def _write_positions(
+    t, region_breaks, offset, knot_where, start, t_out, breaks
+):  # pragma: no cover
+    """Write the merged knots and their region flags (an inserted knot always breaks); the
+    write kernels add the breaks of the layer's old knots."""
+    n, size = t.size, t_out.size
+    for i in range(n - 1):
+        t_out[start[i]] = t[i]
+        breaks[start[i]] = region_breaks[i]
+        for r in range(start[i + 1] - start[i] - 1):
+            t_out[start[i] + 1 + r] = knot_where[offset[i] + r]
+            breaks[start[i] + 1 + r] = True
+    t_out[size - 1] = t[n - 1]
+    breaks[size - 1] = region_breaks[n - 1]
+
+
+@numba.njit(**_KERNEL)
 def _write_knots(
     t,
     z,
@@ -783,15 +800,7 @@ def _write_knots(
     an interpolated value."""
     width, n = z.shape
     size = t_out.size
-    for i in range(n - 1):
-        t_out[start[i]] = t[i]
-        breaks[start[i]] = region_breaks[i]
-        for r in range(start[i + 1] - start[i] - 1):
-            t_out[start[i] + 1 + r] = knot_where[offset[i] + r]
-            breaks[start[i] + 1 + r] = True
-    t_out[size - 1] = t[n - 1]
-    breaks[size - 1] = region_breaks[n - 1]
-
+    _write_positions(t, region_breaks, offset, knot_where, start, t_out, breaks)
     total = offset[n - 1]
     k = 0  # crossings come neuron by neuron, each neuron's in interval order
     for j in range(width):
@@ -1011,6 +1020,7 @@ def _write_knots_rows(
     old interval over all neurons: it only pre-selects slopes for snapping."""
     n, width = z.shape
     size = t_out.size
+    _write_positions(t, region_breaks, offset, knot_where, start, t_out, breaks)
     # Small loops over few arrays each: the compiler vectorises a loop only when it can check
     # cheaply that its arrays do not overlap.
     on, last = np.empty(width, np.bool_), np.empty(width, np.bool_)
@@ -1022,7 +1032,6 @@ def _write_knots_rows(
     for i in range(n - 1):
         a, b, slope = z[i], z[i + 1], dz[i]
         pos = start[i]
-        t_out[pos] = t[i]
         _interpolate(a, b, 0.0, h_out[pos], top)
         for j in range(width):
             on[j] = (a[j] > 0.0) | ((a[j] == 0.0) & (b[j] > 0.0))
@@ -1041,12 +1050,10 @@ def _write_knots_rows(
         last, last_before = last_before, last
         bound = _largest_magnitude(slope)
         dh_top[pos] = bound
-        breaks[pos] = region_breaks[i] or changed > 0
+        breaks[pos] |= changed > 0
         m = offset[i]
         for r in range(start[i + 1] - pos - 1):
             p = pos + 1 + r
-            t_out[p] = knot_where[offset[i] + r]
-            breaks[p] = True
             while m < offset[i + 1] and knot_of[m] == r:
                 on[c_neuron[m]] ^= True
                 m += 1
@@ -1056,8 +1063,6 @@ def _write_knots_rows(
         for m in range(offset[i], offset[i + 1]):  # exactly zero at its own crossing
             h_out[pos + 1 + knot_of[m], c_neuron[m]] = 0.0
             flips[c_neuron[m]] += 1
-    t_out[size - 1] = t[n - 1]
-    breaks[size - 1] = region_breaks[n - 1]
     _interpolate(z[n - 1], z[n - 1], 0.0, h_out[size - 1], top)
     for j in range(width):
         h_top[j] = top[j]
