@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import pickle
+import warnings
 
 import numpy as np
 import pytest
@@ -12,6 +14,7 @@ from hypothesis import given, settings
 
 from bends import MLP, BendsError, TiedRNN, load, save, trace
 from bends.nets import from_dict
+from bends.regions import _segment
 from bends.torch_io import from_torch, to_torch
 
 
@@ -109,13 +112,45 @@ def test_malformed_documents_get_one_clear_message(doc, message):
         ([0.0, 1.0], [1.0], "start has 2 coordinates but the network takes 1 input$"),
         (["a"], [1.0], "list of numbers"),
         ([np.inf], [1.0], "NaN or infinite"),
+        ([[0.0]], [[1.0]], r"start has shape \(1, 1\)"),
+        ([np.inf], [1.0], "start contains NaN or infinite"),
+        ([1.0], [np.nan], "end contains NaN or infinite"),
         ([0.5], [0.5], "same point"),
+        ([0.0], [-0.0], "same point"),
         ([0.0], None, "both ends"),
     ],
 )
 def test_bad_segments_get_one_clear_message(start, end, message):
-    net = MLP.from_layers(
+    with pytest.raises(BendsError, match=message):
+        trace(_hinge(), start, end)
+
+
+@pytest.mark.parametrize(
+    ("start", "end"),
+    [(0.0, 1.0), ([0.0], 1.0), (np.zeros(1), [1.0]), ([-1e308], [1e308]), ([0.0], [1e-300])],
+)
+def test_any_segment_of_finite_distinct_ends_is_accepted(start, end):
+    """Scalars and lists mixed, ends whose difference overflows, ends 1e-300 apart."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no overflow warnings from the checks either
+        checked = _segment(_hinge(), start, end)
+    assert [p.tolist() for p in checked] == [np.ravel(start).tolist(), np.ravel(end).tolist()]
+
+
+def test_network_arrays_are_read_only():
+    """A network is a value (the tracer keeps what it derives from one): change a copy."""
+    net = _hinge()
+    with pytest.raises(ValueError, match="read-only"):
+        net.weights[0][0, 0] = 2.0
+    tied = TiedRNN(np.eye(2), steps=3)
+    with pytest.raises(ValueError, match="read-only"):
+        tied.weight[0, 0] = 2.0
+    for copy in (pickle.loads(pickle.dumps(net)), pickle.loads(pickle.dumps(tied))):
+        with pytest.raises(ValueError, match="read-only"):
+            next(copy.hidden_layers())[0][0, 0] = 2.0
+
+
+def _hinge() -> MLP:
+    return MLP.from_layers(
         [(np.ones((2, 1)), np.array([0.0, -0.5])), (np.ones((1, 2)), np.zeros(1))]
     )
-    with pytest.raises(BendsError, match=message):
-        trace(net, start, end)

@@ -13,7 +13,9 @@ reads one coordinate:
 It is stored as ``(W, steps, output)`` and never materialised as k copies. Since
 :math:`f_k(cW, x) = c^k f_k(W, x)` for :math:`c > 0`, its pieces do not depend on the scale of W.
 
-All arrays are float64. Either kind may carry leading batch axes (many models of one shape):
+All arrays are float64, the network's own copies, and read-only: a network is a value
+(build a new one to change it), which lets the tracer pack its layers once. Either kind may
+carry leading batch axes (many models of one shape):
 ``weights[l].shape == (*batch_shape, out, in)``; iterate over a batched network to get its
 models.
 
@@ -53,6 +55,9 @@ def _as_float_array(value: Any, name: str, ndim: int) -> np.ndarray:
         raise BendsError(f"{name} must have at least {ndim} dimensions, got shape {array.shape}")
     if not np.all(np.isfinite(array)):
         raise BendsError(f"{name} contains NaN or infinite values")
+    # A network is a value: its arrays are its own copies and read-only, so what is derived
+    # from them once (the tracer's packed layers) stays true.
+    array.flags.writeable = False
     return array
 
 
@@ -192,6 +197,10 @@ class MLP(_Batched):
             self.segment,
         )
 
+    def __reduce__(self):
+        # Through __init__, so that unpickled arrays are read-only again.
+        return MLP, (self.weights, self.biases, self.segment)
+
     def to_dict(self) -> dict[str, Any]:
         require_unbatched(self)
         return {
@@ -283,6 +292,9 @@ class TiedRNN(_Batched):
 
     def __getitem__(self, index: int) -> TiedRNN:
         return TiedRNN(self.weight[index], self.steps, self.output, self.segment)
+
+    def __reduce__(self):
+        return TiedRNN, (self.weight, self.steps, self.output, self.segment)
 
     def to_dict(self) -> dict[str, Any]:
         require_unbatched(self)

@@ -77,10 +77,13 @@ Example:
 from __future__ import annotations
 
 import itertools
+import math
 import sys
 import warnings
+import weakref
 from dataclasses import dataclass, field
 from fractions import Fraction
+from typing import NamedTuple
 
 import numba
 import numpy as np
@@ -234,6 +237,21 @@ def _segment(net: Network, start, end) -> tuple[np.ndarray, np.ndarray]:
         return default_segment(net)
     if start is None or end is None:
         raise BendsError("give both ends of the segment, or neither")
+    try:  # both ends in one conversion: this runs on every trace
+        points = np.array((start, end), dtype=np.float64)
+    except (TypeError, ValueError):
+        points = None
+    scalars = points is not None and points.shape == (2,) and net.input_dim == 1
+    if scalars or (points is not None and points.shape == (2, net.input_dim)):
+        points = points.reshape(2, net.input_dim)
+        first, last = points.tolist()  # floats: cheaper to check than NumPy's small reductions
+        if first != last and all(map(math.isfinite, first + last)):
+            return points[0], points[1]
+    return _check_ends(net, start, end)
+
+
+def _check_ends(net: Network, start, end) -> tuple[np.ndarray, np.ndarray]:
+    """The ends one at a time, to say which one is wrong and how."""
     points = []
     for name, value in (("start", start), ("end", end)):
         try:
@@ -286,20 +304,15 @@ def _float_trace(net, start, end, zero_tol, slope_rtol, knot_rows: bool | None =
     """:func:`trace` in float64 on a checked segment. ``knot_rows`` picks the array layout
     of :func:`_push_through` (both give the same trace; tests run both); by default rows are
     knots when every hidden layer has at least WIDE neurons."""
-    stored, layer_of = _distinct_layers(net)
-    w, b = (np.ascontiguousarray(a, float) for a in net.readout())
+    packed = _packed(net)
     layout = -1 if knot_rows is None else int(knot_rows)
-    traced = _push_through(
-        *stored, layer_of, w, b, start, end, zero_tol, slope_rtol, MERGE_GAP, layout
-    )
+    traced = _push_through(*packed.arrays, start, end, zero_tol, slope_rtol, MERGE_GAP, layout)
     t, values, slopes, region_breaks, piece_breaks = traced[:5]
     switches, ever_on, always, snapped, merged, log_scale, smallest_gap = traced[5:]
-    bounds = [0, *itertools.accumulate(stored[3][layer_of].tolist())]  # per hidden layer
-    layers = list(itertools.pairwise(bounds))
     never_on = ~ever_on
-    crossings = [switches[i:j] for i, j in layers]
-    dead = [never_on[i:j] for i, j in layers]
-    always_on = [always[i:j] for i, j in layers]
+    crossings = [switches[layer] for layer in packed.layers]
+    dead = [never_on[layer] for layer in packed.layers]
+    always_on = [always[layer] for layer in packed.layers]
     if smallest_gap < RESOLUTION:
         warnings.warn(
             f"breakpoints closer than {RESOLUTION:.1e} in t (smallest gap {smallest_gap:.1e}): "
@@ -332,9 +345,22 @@ _KERNEL = {"cache": True, "error_model": "numpy", "boundscheck": False}
 _EMPTY = np.zeros(0)
 
 
-def _distinct_layers(net: Network):
-    """The hidden layers packed for :func:`_push_through`: each distinct (W, b) once (a tied
-    RNN stores one), then which one every step applies."""
+class _Packed(NamedTuple):
+    """A network as :func:`_push_through` takes it: ``arrays`` are the distinct hidden
+    layers' weights and biases, flat (a tied RNN stores one), their columns and rows, which
+    one every step applies, and the readout; ``layers`` slice per-neuron results by layer."""
+
+    arrays: tuple[np.ndarray, ...]
+    layers: tuple[slice, ...]
+
+
+# Networks are immutable (read-only arrays), so each is packed once, on its first trace.
+_PACKED: weakref.WeakKeyDictionary[Network, _Packed] = weakref.WeakKeyDictionary()
+
+
+def _packed(net: Network) -> _Packed:
+    if (packed := _PACKED.get(net)) is not None:
+        return packed
     index, stored, layer_of = {}, [], []
     for w, b in net.hidden_layers():
         layer_of.append(index.setdefault((id(w), id(b)), len(stored)))
@@ -344,7 +370,14 @@ def _distinct_layers(net: Network):
     cols = np.array([w.shape[1] for w, _ in stored], dtype=np.int64)
     flat_w = np.concatenate([w.ravel() for w, _ in stored] + [_EMPTY], dtype=np.float64)
     flat_b = np.concatenate([b for _, b in stored] + [_EMPTY], dtype=np.float64)
-    return (flat_w, flat_b, cols, rows), np.array(layer_of, dtype=np.int64)
+    readout = (np.ascontiguousarray(a, np.float64) for a in net.readout())
+    bounds = itertools.pairwise([0, *itertools.accumulate(rows[layer_of].tolist())])
+    packed = _Packed(
+        (flat_w, flat_b, cols, rows, np.array(layer_of, dtype=np.int64), *readout),
+        tuple(itertools.starmap(slice, bounds)),
+    )
+    _PACKED[net] = packed
+    return packed
 
 
 if sys.platform.startswith("linux"):

@@ -53,17 +53,17 @@ def to_torch(net: Network, dtype: torch.dtype = torch.float64) -> nn.Sequential:
     if isinstance(net, TiedRNN):
         tied = nn.Linear(net.width, net.width, bias=False, dtype=dtype)
         with torch.no_grad():
-            tied.weight.copy_(torch.from_numpy(net.weight))
+            tied.weight.copy_(torch.tensor(net.weight))
         readout = nn.Linear(net.width, 1, bias=False, dtype=dtype)
         with torch.no_grad():
-            readout.weight.copy_(torch.from_numpy(net.readout()[0]))
+            readout.weight.copy_(torch.tensor(net.readout()[0]))
         return nn.Sequential(*[m for _ in range(net.steps) for m in (tied, nn.ReLU())], readout)
     modules: list[nn.Module] = []
     for i, (w, b) in enumerate(zip(net.weights, net.biases, strict=True)):
         linear = nn.Linear(w.shape[1], w.shape[0], dtype=dtype)
         with torch.no_grad():
-            linear.weight.copy_(torch.from_numpy(w))
-            linear.bias.copy_(torch.from_numpy(b))
+            linear.weight.copy_(torch.tensor(w))
+            linear.bias.copy_(torch.tensor(b))
         modules.append(linear)
         if i < len(net.weights) - 1:
             modules.append(nn.ReLU())
