@@ -1050,40 +1050,40 @@ def _write_knots_rows(
 ):  # pragma: no cover - compiled
     """:func:`_write_knots` with one row per knot, each written across all neurons at once
     (loops the compiler vectorises). ``dh_top`` is bounded by the largest |slope| of the
-    old interval over all neurons: it only pre-selects slopes for snapping."""
+    old interval over all neurons: it only pre-selects slopes for snapping.
+
+    The pattern needs no per-interval bookkeeping: z is continuous, so a neuron's state
+    changes at an old knot only where it is exactly 0 there (then it is on before iff z > 0 at
+    the knot before, and after iff z > 0 at the knot after), and inside an interval only at
+    its own crossing. Hence a neuron is ever on iff z > 0 at some knot, and always on iff on
+    at t = 0 and it never switches."""
     n, width = z.shape
     size = t_out.size
     _write_positions(t, region_breaks, offset, knot_where, start, t_out, breaks)
     # Small loops over few arrays each: the compiler vectorises a loop only when it can check
     # cheaply that its arrays do not overlap.
-    on, last = np.empty(width, np.bool_), np.empty(width, np.bool_)
-    last_before = np.empty(width, np.bool_)
+    on = np.empty(width, np.bool_)
     top = np.zeros(width)
     flips = np.zeros(width, np.int64)
-    anywhere_on = np.zeros(width, np.bool_)
-    everywhere_on = np.ones(width, np.bool_)
     for i in range(n - 1):
         a, b, slope = z[i], z[i + 1], dz[i]
         pos = start[i]
         _interpolate(a, b, 0.0, h_out[pos], top)
-        for j in range(width):
-            on[j] = (a[j] > 0.0) | ((a[j] == 0.0) & (b[j] > 0.0))
-        for j in range(width):
-            last[j] = (b[j] > 0.0) | ((b[j] == 0.0) & (a[j] > 0.0))
-        changed = 0
-        if i > 0:
-            for j in range(width):
-                switched = on[j] != last_before[j]
-                flips[j] += switched
-                changed += switched
-        for j in range(width):
-            anywhere_on[j] |= on[j] | last[j]
-            everywhere_on[j] &= on[j] & last[j]
-        _masked(slope, on, dh_out[pos])
-        last, last_before = last_before, last
+        _masked_on(a, b, slope, dh_out[pos])
         bound = _largest_magnitude(slope)
         dh_top[pos] = bound
-        breaks[pos] |= changed > 0
+        if i > 0 and _count_zeros(a) > 0:
+            before = z[i - 1]
+            changed = 0
+            for j in range(width):
+                switched = (a[j] == 0.0) & ((before[j] > 0.0) != (b[j] > 0.0))
+                flips[j] += switched
+                changed += switched
+            breaks[pos] |= changed > 0
+        if start[i + 1] == pos + 1:
+            continue
+        for j in range(width):
+            on[j] = (a[j] > 0.0) | ((a[j] == 0.0) & (b[j] > 0.0))
         m = offset[i]
         for r in range(start[i + 1] - pos - 1):
             p = pos + 1 + r
@@ -1100,8 +1100,9 @@ def _write_knots_rows(
     for j in range(width):
         h_top[j] = top[j]
         switches[j] = flips[j]
-        ever_on[j] = anywhere_on[j]
-        always_on[j] = everywhere_on[j]
+        ever_on[j] = top[j] > 0.0
+        always_on[j] = (z[0, j] > 0.0) | ((z[0, j] == 0.0) & (z[1, j] > 0.0))
+        always_on[j] &= flips[j] == 0
 
 
 @numba.njit(inline="always", **_KERNEL)
@@ -1118,6 +1119,22 @@ def _masked(slope, on, out):  # pragma: no cover - compiled
     """out = slope where the neuron is on, else 0."""
     for j in range(out.size):
         out[j] = slope[j] if on[j] else 0.0
+
+
+@numba.njit(inline="always", **_KERNEL)
+def _masked_on(a, b, slope, out):  # pragma: no cover - compiled
+    """out = slope where the neuron is on between values a and b at an interval's ends."""
+    for j in range(out.size):
+        on = (a[j] > 0.0) | ((a[j] == 0.0) & (b[j] > 0.0))
+        out[j] = slope[j] if on else 0.0
+
+
+@numba.njit(inline="always", **_KERNEL)
+def _count_zeros(x):  # pragma: no cover - compiled
+    count = 0
+    for j in range(x.size):
+        count += x[j] == 0.0
+    return count
 
 
 @numba.njit(inline="always", **_KERNEL)
