@@ -117,6 +117,7 @@ def test_malformed_documents_get_one_clear_message(doc, message):
         ([1.0], [np.nan], "end contains NaN or infinite"),
         ([0.5], [0.5], "same point"),
         ([0.0], [-0.0], "same point"),
+        ([-1e308], [1e308], "overflows"),
         ([0.0], None, "both ends"),
     ],
 )
@@ -127,10 +128,10 @@ def test_bad_segments_get_one_clear_message(start, end, message):
 
 @pytest.mark.parametrize(
     ("start", "end"),
-    [(0.0, 1.0), ([0.0], 1.0), (np.zeros(1), [1.0]), ([-1e308], [1e308]), ([0.0], [1e-300])],
+    [(0.0, 1.0), ([0.0], 1.0), (np.zeros(1), [1.0]), ([-1e307], [1e307]), ([0.0], [1e-300])],
 )
 def test_any_segment_of_finite_distinct_ends_is_accepted(start, end):
-    """Scalars and lists mixed, ends whose difference overflows, ends 1e-300 apart."""
+    """Scalars and lists mixed, ends 2e307 apart, ends 1e-300 apart."""
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no overflow warnings from the checks either
         checked = _segment(_hinge(), start, end)

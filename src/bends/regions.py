@@ -245,7 +245,8 @@ def _segment(net: Network, start, end) -> tuple[np.ndarray, np.ndarray]:
     if scalars or (points is not None and points.shape == (2, net.input_dim)):
         points = points.reshape(2, net.input_dim)
         first, last = points.tolist()  # floats: cheaper to check than NumPy's small reductions
-        if first != last and all(map(math.isfinite, first + last)):
+        steps = [b - a for a, b in zip(first, last, strict=True)]
+        if first != last and all(map(math.isfinite, first + last + steps)):
             return points[0], points[1]
     return _check_ends(net, start, end)
 
@@ -269,6 +270,9 @@ def _check_ends(net: Network, start, end) -> tuple[np.ndarray, np.ndarray]:
         points.append(point)
     if (points[0] == points[1]).all():
         raise BendsError("start and end are the same point: the segment is empty")
+    with np.errstate(over="ignore"):
+        if not np.isfinite(points[1] - points[0]).all():
+            raise BendsError("end − start overflows float64: the segment is too long")
     return points[0], points[1]
 
 
