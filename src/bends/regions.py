@@ -1087,7 +1087,7 @@ def _write_knots_rows(
         if start[i + 1] == pos + 1:
             continue
         for j in range(width):
-            on[j] = (a[j] > 0.0) | ((a[j] == 0.0) & (b[j] > 0.0))
+            on[j] = _on_between(a[j], b[j])
         m = offset[i]
         for r in range(start[i + 1] - pos - 1):
             p = pos + 1 + r
@@ -1105,8 +1105,7 @@ def _write_knots_rows(
         h_top[j] = top[j]
         switches[j] = flips[j]
         ever_on[j] = top[j] > 0.0
-        always_on[j] = (z[0, j] > 0.0) | ((z[0, j] == 0.0) & (z[1, j] > 0.0))
-        always_on[j] &= flips[j] == 0
+        always_on[j] = _on_between(z[0, j], z[1, j]) & (flips[j] == 0)
 
 
 @numba.njit(inline="always", **_KERNEL)
@@ -1129,8 +1128,14 @@ def _masked(slope, on, out):  # pragma: no cover - compiled
 def _masked_on(a, b, slope, out):  # pragma: no cover - compiled
     """out = slope where the neuron is on between values a and b at an interval's ends."""
     for j in range(out.size):
-        on = (a[j] > 0.0) | ((a[j] == 0.0) & (b[j] > 0.0))
-        out[j] = slope[j] if on else 0.0
+        out[j] = slope[j] if _on_between(a[j], b[j]) else 0.0
+
+
+@numba.njit(inline="always", **_KERNEL)
+def _on_between(a, b):  # pragma: no cover - compiled
+    """Whether a neuron whose pre-activation is a and b at an interval's ends is on inside it
+    (affine in between: positive there, or zero at a and rising)."""
+    return (a > 0.0) | ((a == 0.0) & (b > 0.0))
 
 
 @numba.njit(inline="always", **_KERNEL)
