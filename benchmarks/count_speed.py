@@ -3,6 +3,8 @@
     python benchmarks/count_speed.py [--quick]
 
 regioncam (PyPI, Rust, float32) counts the edges of the 1-D partition: activation regions.
+bends is timed twice: the full trace (pieces and regions, slopes propagated through every
+layer) and ``trace(..., pieces=False)``, the regions alone, which is what regioncam computes.
 The grid estimator evaluates the network at 1e5 evenly spaced points and counts slope changes.
 bends and regioncam take turns (one call each per round, best of a few rounds, of up to 200
 when runs are fast) so that the shared machine's drifting load touches both alike; ratios,
@@ -116,34 +118,42 @@ def main() -> None:
         "bends pieces",
         "bends regions",
         "bends ms",
+        "bends regions-only ms",
         "regioncam regions",
         "regioncam ms",
         "speed-up",
+        "speed-up regions-only",
         "grid pieces",
         "grid ms",
     ):
         table.add_column(column, justify="right")
     for name, net, lo, hi, with_grid in cases:
-        runs = {"bends": lambda net=net, lo=lo, hi=hi: trace(net, [lo], [hi])}
-        repeats = {"bends": 3}
+        runs = {
+            "bends": lambda net=net, lo=lo, hi=hi: trace(net, [lo], [hi]),
+            "regions-only": lambda net=net, lo=lo, hi=hi: trace(net, [lo], [hi], pieces=False),
+        }
+        repeats = {"bends": 3, "regions-only": 3}
         if regioncam is not None:
             runs["regioncam"] = lambda net=net, lo=lo, hi=hi: regioncam_regions(net, lo, hi)
             repeats["regioncam"] = 1 if "depth 22" in name else 3
         best, results = interleaved_best(runs, repeats)
         ours_s, tr = best["bends"], results["bends"]
+        only_s = best["regions-only"]
+        if results["regions-only"].regions != tr.regions:
+            raise SystemExit(f"{name}: the regions-only trace counts different regions")
         if regioncam is not None:
             cam_s, cam = best["regioncam"], results["regioncam"]
             cam_cell = str(cam) if cam == tr.regions else f"[red]{cam}[/] (exact {tr.regions})"
-            cam_cells = [cam_cell, f"{cam_s * 1e3:.2f}", f"{cam_s / ours_s:.1f}x"]
+            ratios = [f"{cam_s / ours_s:.1f}x", f"{cam_s / only_s:.1f}x"]
+            cam_cells = [cam_cell, f"{cam_s * 1e3:.2f}", *ratios]
         else:
-            cam_cells = ["n/a", "n/a", "n/a"]
+            cam_cells = ["n/a", "n/a", "n/a", "n/a"]
         grid_cells = ["", ""]
         if with_grid:
             grid_s, grid = best_time(lambda net=net, lo=lo, hi=hi: grid_pieces(net, lo, hi), 1)
             grid_cells = [str(grid), f"{grid_s * 1e3:.1f}"]
-        table.add_row(
-            name, str(tr.pieces), str(tr.regions), f"{ours_s * 1e3:.2f}", *cam_cells, *grid_cells
-        )
+        times = [f"{ours_s * 1e3:.2f}", f"{only_s * 1e3:.2f}"]
+        table.add_row(name, str(tr.pieces), str(tr.regions), *times, *cam_cells, *grid_cells)
     Console(width=200).print(table)
 
 

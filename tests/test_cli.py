@@ -31,6 +31,20 @@ def test_count_json_reports_pieces_regions_and_breakpoints(saw):
     assert out["breakpoints"] == [j / 64 for j in range(1, 64)]
 
 
+def test_count_regions_only_reports_regions_and_marks_their_boundaries(saw, tmp_path):
+    plot = tmp_path / "saw.png"
+    result = runner.invoke(
+        app, ["count", str(saw), "--regions-only", "--json", "--plot", str(plot)]
+    )
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert out["regions"] == 64 and out["pieces"] is None and out["breakpoints"] is None
+    assert plot.stat().st_size > 1000
+    text = runner.invoke(app, ["count", str(saw), "--regions-only"])
+    assert text.exit_code == 0 and "64 activation regions" in text.stdout
+    assert "pieces" not in text.stdout
+
+
 def test_count_exact_and_custom_segment_and_plot(saw, tmp_path):
     plot = tmp_path / "saw.pdf"
     args = ["count", str(saw), "--from", "-1", "--to", "2", "--exact", "--json", "--plot", plot]

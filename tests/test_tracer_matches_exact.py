@@ -5,17 +5,18 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
+import pytest
 from conftest import mlps, segments, tied_rnns
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bends import trace
+from bends import BendsError, trace
 from bends.regions import SLOPE_RTOL, ZERO_TOL, _float_trace
 
 
 def assert_same_partition(net, start, end):
     """Both array layouts of the float tracer (rows per neuron, rows per knot) agree with
-    exact arithmetic."""
+    exact arithmetic, and so does each layout's regions-only trace."""
     exact = trace(net, start, end, exact=True)
     fast = trace(net, start, end)
     for knot_rows in (False, True):
@@ -26,7 +27,31 @@ def assert_same_partition(net, start, end):
         for name in ("crossings", "dead", "always_on"):
             for mine, theirs in zip(getattr(ours, name), getattr(exact, name), strict=True):
                 np.testing.assert_array_equal(mine, theirs)
+        only = _float_trace(
+            net, exact.start, exact.end, ZERO_TOL, SLOPE_RTOL, knot_rows, pieces=False
+        )
+        assert_same_regions(only, ours)
     return fast, exact
+
+
+def assert_same_regions(only, full):
+    """A regions-only trace is the full trace without its slopes, bit for bit."""
+    assert not only.has_pieces and only.slopes is None
+    for name in ("knots", "values", "region_breaks"):
+        np.testing.assert_array_equal(getattr(only, name), getattr(full, name))
+    for name in ("crossings", "dead", "always_on"):
+        for mine, theirs in zip(getattr(only, name), getattr(full, name), strict=True):
+            np.testing.assert_array_equal(mine, theirs)
+    assert (only.regions, only.merged, only.log_scale) == (
+        full.regions,
+        full.merged,
+        full.log_scale,
+    )
+    with pytest.raises(BendsError, match="regions only"):
+        _ = only.pieces
+    with pytest.raises(BendsError, match="regions only"):
+        _ = only.breakpoints
+    assert only.summary()["pieces"] is None and only.summary()["breakpoints"] is None
 
 
 @settings(max_examples=300, deadline=None)
@@ -121,5 +146,8 @@ def test_both_layouts_trace_wide_degenerate_networks_alike(seed, widths):
     for name in ("crossings", "dead", "always_on"):
         for mine, theirs in zip(getattr(rows, name), getattr(knots, name), strict=True):
             np.testing.assert_array_equal(mine, theirs)
+    for knot_rows, full in ((False, rows), (True, knots)):
+        only = _float_trace(net, start, end, ZERO_TOL, SLOPE_RTOL, knot_rows, pieces=False)
+        assert_same_regions(only, full)
     t = np.linspace(0.0, 1.0, 2001)
     np.testing.assert_allclose(knots(t), net(knots.points(t)), rtol=1e-9, atol=1e-9)

@@ -28,7 +28,8 @@ MAX_MARKED_BENDS = 2000
 
 
 def plot_trace(tr: Trace, title: str | None = None, ax: plt.Axes | None = None) -> Figure:
-    """Draw the output against t with the output's breakpoints marked."""
+    """Draw the output against t with the output's breakpoints marked (the region
+    boundaries for a trace taken with ``pieces=False``)."""
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 3.2), layout="constrained")
     # Long tied RNNs are rescaled: draw the stored values and say by how much.
@@ -36,12 +37,15 @@ def plot_trace(tr: Trace, title: str | None = None, ax: plt.Axes | None = None) 
     scale = "" if tr.log_scale == 0 else f" (× e^{tr.log_scale:.4g})"
     for column in range(values.shape[1]):
         ax.plot(tr.knots, values[:, column], lw=0.9, label=f"output {column}")
-    bends = tr.piece_breaks
+    # A regions-only trace marks where the pattern changes (where the output may bend).
+    bends = tr.piece_breaks if tr.has_pieces else tr.region_breaks
+    label = "bends" if tr.has_pieces else "region boundaries"
     if 0 < bends.sum() <= MAX_MARKED_BENDS:
-        ax.plot(tr.knots[bends], values[bends, 0], "o", ms=2.5, color="C3", label="bends")
+        ax.plot(tr.knots[bends], values[bends, 0], "o", ms=2.5, color="C3", label=label)
     ax.set_xlabel("t  (x = start + t·(end − start))")
     ax.set_ylabel("output" + scale)
-    ax.set_title(title or f"{tr.pieces} pieces, {tr.regions} activation regions")
+    pieces = f"{tr.pieces} pieces, " if tr.has_pieces else ""
+    ax.set_title(title or f"{pieces}{tr.regions} activation regions")
     if values.shape[1] > 1 or 0 < bends.sum() <= MAX_MARKED_BENDS:
         ax.legend(loc="best", fontsize=8)
     return ax.figure
