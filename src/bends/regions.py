@@ -150,9 +150,9 @@ class Trace:
     @property
     def pieces(self) -> int:
         """Maximal intervals on which the output is affine."""
-        return int(np.count_nonzero(self._piece_breaks())) + 1
+        return int(np.count_nonzero(self._require_pieces())) + 1
 
-    def _piece_breaks(self) -> np.ndarray:
+    def _require_pieces(self) -> np.ndarray:
         if self.piece_breaks is None:
             raise BendsError("this trace has regions only (pieces=False): trace with pieces=True")
         return self.piece_breaks
@@ -170,7 +170,7 @@ class Trace:
     @property
     def breakpoints(self) -> np.ndarray:
         """t positions where the output bends."""
-        return self.knots[self._piece_breaks()]
+        return self.knots[self._require_pieces()]
 
     @property
     def region_boundaries(self) -> np.ndarray:
@@ -502,16 +502,18 @@ def _push_through(
         zero_at = zero_tol * (np.dot(abs_w, h_top) + np.abs(b))
         if knot_rows:
             z = _affine_rows(w, h, b)
-            dz = np.empty((0, rows[u]))
             if pieces:
                 dz = _slopes_rows(w, dh, start_of, offset, knot_of, c_neuron)
+            else:
+                dz = np.empty((0, rows[u]))
             snapped += _snap_rows(z, zero_at, dz, abs_w, dh, dh_top, slope_rtol)
             inserted = _insert_crossings_rows(t, z, dz, region_breaks, merge_gap)
         else:
             z = _affine(w, h, b)
-            dz = np.empty((rows[u], 0))
             if pieces:
                 dz = _slopes(w, dh, start_of, offset, order, knot_of, c_neuron)
+            else:
+                dz = np.empty((rows[u], 0))
             snapped += _snap(z, zero_at, dz, abs_w, dh, dh_top, slope_rtol)
             inserted = _insert_crossings(t, z, dz, region_breaks, merge_gap)
         t, h, h_top, dh, dh_top, region_breaks = inserted[:6]
