@@ -1,4 +1,4 @@
-"""Strategies shared by the tests: small networks, degenerate on purpose."""
+"""Strategies shared by the tests (small networks, degenerate on purpose) and a shared check."""
 
 from __future__ import annotations
 
@@ -6,9 +6,11 @@ import itertools
 import os
 
 import numpy as np
+import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
 
+from bends.errors import BendsError
 from bends.nets import MLP, TiedRNN
 
 # CI replays the same examples every run; local runs keep exploring new ones.
@@ -87,3 +89,23 @@ def segments(draw, dim: int) -> tuple[np.ndarray, np.ndarray]:
     if np.array_equal(start, end):
         end = end + 1.0
     return start, end
+
+
+def assert_same_regions(only, full):
+    """A regions-only trace is the full trace without its slopes, bit for bit."""
+    assert not only.has_pieces and only.slopes is None
+    for name in ("knots", "values", "region_breaks"):
+        np.testing.assert_array_equal(getattr(only, name), getattr(full, name))
+    for name in ("crossings", "dead", "always_on"):
+        for mine, theirs in zip(getattr(only, name), getattr(full, name), strict=True):
+            np.testing.assert_array_equal(mine, theirs)
+    assert (only.regions, only.merged, only.log_scale) == (
+        full.regions,
+        full.merged,
+        full.log_scale,
+    )
+    with pytest.raises(BendsError, match="regions only"):
+        _ = only.pieces
+    with pytest.raises(BendsError, match="regions only"):
+        _ = only.breakpoints
+    assert only.summary()["pieces"] is None and only.summary()["breakpoints"] is None

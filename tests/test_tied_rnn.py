@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import tied_rnns
+from conftest import assert_same_regions, tied_rnns
 from hypothesis import given, settings
 
 from bends import TiedRNN, trace
@@ -73,7 +73,7 @@ def test_thousand_step_rnn_layer_values_stay_finite_and_plot_shows_a_few_layers(
 @pytest.mark.parametrize("width, steps", [(5, 1000), (40, 60)])
 def test_both_layouts_renormalise_long_rnns_alike(width, steps):
     """Rows per neuron and rows per knot rescale the same way: equal counts and knots, and
-    f_k(cW) = c^k f_k(W) in the reported log-scale."""
+    f_k(cW) = c^k f_k(W) in the reported log-scale; regions-only traces rescale alike."""
     w = np.random.default_rng(4).normal(size=(width, width)) / np.sqrt(width)
     traces = {}
     for scale in (1.0, 100.0):
@@ -82,6 +82,7 @@ def test_both_layouts_renormalise_long_rnns_alike(width, steps):
         for knot_rows in (False, True):
             args = (net, start, end, ZERO_TOL, SLOPE_RTOL, knot_rows)
             traces[scale, knot_rows] = _float_trace(*args)
+            assert_same_regions(_float_trace(*args, pieces=False), traces[scale, knot_rows])
     small = traces[1.0, False]
     assert small.pieces > 1
     for (scale, _), tr in traces.items():

@@ -5,12 +5,11 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
-import pytest
-from conftest import mlps, segments, tied_rnns
+from conftest import assert_same_regions, mlps, segments, tied_rnns
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bends import BendsError, trace
+from bends import trace
 from bends.regions import SLOPE_RTOL, ZERO_TOL, _float_trace
 
 
@@ -32,26 +31,6 @@ def assert_same_partition(net, start, end):
         )
         assert_same_regions(only, ours)
     return fast, exact
-
-
-def assert_same_regions(only, full):
-    """A regions-only trace is the full trace without its slopes, bit for bit."""
-    assert not only.has_pieces and only.slopes is None
-    for name in ("knots", "values", "region_breaks"):
-        np.testing.assert_array_equal(getattr(only, name), getattr(full, name))
-    for name in ("crossings", "dead", "always_on"):
-        for mine, theirs in zip(getattr(only, name), getattr(full, name), strict=True):
-            np.testing.assert_array_equal(mine, theirs)
-    assert (only.regions, only.merged, only.log_scale) == (
-        full.regions,
-        full.merged,
-        full.log_scale,
-    )
-    with pytest.raises(BendsError, match="regions only"):
-        _ = only.pieces
-    with pytest.raises(BendsError, match="regions only"):
-        _ = only.breakpoints
-    assert only.summary()["pieces"] is None and only.summary()["breakpoints"] is None
 
 
 @settings(max_examples=300, deadline=None)
