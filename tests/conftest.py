@@ -109,3 +109,5 @@ def assert_same_regions(only, full):
     with pytest.raises(BendsError, match="regions only"):
         _ = only.breakpoints
     assert only.summary()["pieces"] is None and only.summary()["breakpoints"] is None
+    assert only.describe() == f"{full.regions} activation regions"
+    assert full.describe() == f"{full.pieces} pieces, {full.regions} activation regions"

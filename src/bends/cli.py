@@ -100,8 +100,7 @@ def count(
         if plot is not None:
             from bends.plotting import plot_trace, save_figure
 
-            counted = f"{tr.pieces} pieces" if tr.has_pieces else f"{tr.regions} regions"
-            save_figure(plot_trace(tr, title=f"{net_file.name}: {counted}"), plot)
+            save_figure(plot_trace(tr, title=f"{net_file.name}: {tr.describe()}"), plot)
         if as_json:
             print(json.dumps({**tr.summary(), "seconds": seconds}))
             return
@@ -211,7 +210,7 @@ def plot(
         if output.suffix.lower() not in (".png", ".pdf"):
             raise BendsError(f"-o needs a .png or .pdf file name, got {output}")
         tr = trace(load(net_file), _parse_point(start, "--from"), _parse_point(end, "--to"))
-        title = f"{net_file.stem}: {tr.pieces} pieces, {tr.regions} regions"
+        title = f"{net_file.stem}: {tr.describe()}"
         figure = plot_layers(tr) if layers else plot_trace(tr, title=title)
         console.print(f"{save_figure(figure, output)}: {tr.pieces} pieces")
 

@@ -44,8 +44,7 @@ def plot_trace(tr: Trace, title: str | None = None, ax: plt.Axes | None = None) 
         ax.plot(tr.knots[bends], values[bends, 0], "o", ms=2.5, color="C3", label=label)
     ax.set_xlabel("t  (x = start + t·(end − start))")
     ax.set_ylabel("output" + scale)
-    pieces = f"{tr.pieces} pieces, " if tr.has_pieces else ""
-    ax.set_title(title or f"{pieces}{tr.regions} activation regions")
+    ax.set_title(title or tr.describe())
     if values.shape[1] > 1 or 0 < bends.sum() <= MAX_MARKED_BENDS:
         ax.legend(loc="best", fontsize=8)
     return ax.figure
@@ -79,7 +78,7 @@ def plot_layers(tr: Trace, max_neurons: int = 16, max_layers: int = 11) -> Figur
         ax.set_title(f"layer {layer + 1}: {int(tr.crossings[layer].sum())} switches", fontsize=9)
         ax.set_ylabel("neuron / its max", fontsize=8)
     plot_trace(tr, ax=axes.flat[layers])
-    axes.flat[layers].set_title(f"output: {tr.pieces} pieces", fontsize=9)
+    axes.flat[layers].set_title(f"output: {tr.describe()}", fontsize=9)
     for ax in axes.flat[layers + 1 :]:
         ax.axis("off")
     return figure

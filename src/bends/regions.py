@@ -162,6 +162,11 @@ class Trace:
         """Maximal intervals on which the activation pattern is constant."""
         return int(np.count_nonzero(self.region_breaks)) + 1
 
+    def describe(self) -> str:
+        """'P pieces, R activation regions' (the regions alone for a regions-only trace)."""
+        pieces = f"{self.pieces} pieces, " if self.has_pieces else ""
+        return f"{pieces}{self.regions} activation regions"
+
     @property
     def resolved(self) -> bool:
         """False when two knots lie closer than float64 can resolve (see ResolutionWarning)."""
