@@ -85,6 +85,7 @@ def _bad(tmp_path, text, name="bad.json"):
     ("make_args", "message"),
     [
         (lambda p, s: [str(p / "missing.json")], "no such file"),
+        (lambda p, s: [str(p)], "not a network file"),
         (lambda p, s: [str(_bad(p, "{not json"))], "not valid JSON"),
         (
             lambda p, s: [

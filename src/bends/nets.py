@@ -404,8 +404,10 @@ def load(path: str | Path) -> Network:
     layers; it is read with ``torch.load(weights_only=True)``, so no code is ever unpickled.
     """
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise BendsError(f"no such file: {path}")
+    if not path.is_file():
+        raise BendsError(f"not a network file (a directory or device): {path}")
     if path.suffix in (".pt", ".pth"):
         from bends.torch_io import load_state_dict
 
