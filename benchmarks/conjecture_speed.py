@@ -5,7 +5,7 @@
 Two tables in one run:
 
 1. the gradient of the squared loss of f_k(W, ·) for w = 7, n = 256: the hand back-propagated
-   NumPy gradient of :mod:`bends.conjecture` against PyTorch autograd on the same forward pass
+   NumPy gradient of :mod:`bends.training.tied` against PyTorch autograd on the same forward pass
    (the obvious way to write it), for one W and for 16 W at once, with the largest difference
    relative to the largest gradient entry;
 2. the full ``conjecture`` study on its defaults (gradient flow, evaluation budget 3000)
@@ -25,12 +25,12 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from bends.conjecture import TiedProblem, outputs
-from bends.experiments.conjecture import Conjecture
 from bends.runner.config import resolve
 from bends.runner.executors import ProcessExecutor
 from bends.runner.store import Store
 from bends.runner.sweep import run_sweep
+from bends.studies.conjecture import Conjecture
+from bends.training.tied import TiedProblem, outputs
 
 
 def best_of(function, repeats: int) -> float:

@@ -30,7 +30,7 @@ from rich.table import Table
 from bends import trace
 from bends.constructions import sawtooth
 from bends.nets import MLP
-from bends.torch_io import from_torch
+from bends.nets.torch_io import from_torch
 
 try:
     import regioncam

@@ -18,8 +18,8 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from bends.experiments import get_study
 from bends.runner.config import resolve
+from bends.studies import get_study
 
 
 def run_cells(study, config) -> tuple[list[dict], float]:

@@ -21,10 +21,11 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from bends.manifold import StagedModel, stack_mlps
-from bends.random_nets import random_mlp
-from bends.torch_io import to_torch
-from bends.train import adam, mse
+from bends.nets.random import random_mlp
+from bends.nets.torch_io import to_torch
+from bends.training.loop import descend
+from bends.training.manifold import StagedModel, stack_mlps
+from bends.training.mlp import mse
 
 
 def per_model_loop(nets, x, y, epochs: int) -> np.ndarray:
@@ -45,7 +46,7 @@ def per_model_loop(nets, x, y, epochs: int) -> np.ndarray:
 def batched(nets, x, y, epochs: int) -> np.ndarray:
     model = StagedModel.raw(stack_mlps(nets))
     target = y.expand(len(nets), -1)
-    adam(model.parameters, lambda: model.losses(x, target), epochs, lr=1e-3)
+    descend(model.parameters, lambda: model.losses(x, target), epochs, lr=1e-3)
     with torch.no_grad():
         return mse(model.forward(x)[..., 0], target).numpy()
 

@@ -129,7 +129,7 @@ def _bad(tmp_path, text, name="bad.json"):
         (lambda p, s: [str(s), "--from", "a", "--to", "1"], "comma-separated"),
         (lambda p, s: [str(s), "--from", "inf", "--to", "1"], "infinite"),
         (lambda p, s: [str(s), "--from", "0"], "both ends"),
-        (lambda p, s: [str(s), "--plot", str(p / "x.svg")], ".png or .pdf"),
+        (lambda p, s: [str(s), "--plot", str(p / "x.gif")], ".png, .svg or .pdf"),
         (lambda p, s: [str(_big_rnn(p)), "--exact"], "exact mode is for small networks"),
     ],
 )

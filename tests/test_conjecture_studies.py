@@ -6,16 +6,16 @@ import numpy as np
 import pytest
 
 from bends import trace
-from bends.conjecture import TiedProblem, flat_directions, tied_construction
+from bends.analysis.stats import growth_fits, mean_interval, select_growth
 from bends.constructions import cantor_iterate
 from bends.errors import BendsError
-from bends.experiments.conjecture import Conjecture
-from bends.experiments.conjecture_local import ConjectureLocal
-from bends.experiments.random_baselines import RandomBaselines
-from bends.random_nets import random_mlp
+from bends.nets.random import random_mlp
 from bends.runner.report import Figures
 from bends.runner.study import StoredCell, run_in_memory
-from bends.stats import growth_fits, mean_interval, select_growth
+from bends.studies.conjecture import Conjecture
+from bends.studies.conjecture_local import ConjectureLocal
+from bends.studies.random_baselines import RandomBaselines
+from bends.training.tied import TiedProblem, flat_directions, tied_construction
 
 
 def rows_of(cells: list[StoredCell]) -> list[dict]:

@@ -224,7 +224,8 @@ def test_blog_candidate_rnn_equals_the_mlp(m):
 
 def test_spectral_norm_cannot_go_below_the_spectral_radius_and_similarity_keeps_pieces():
     from bends import TiedRNN
-    from bends.constructions import blog_candidate_rnn, spectral_norms
+    from bends.analysis.norms import spectral_norms
+    from bends.constructions import blog_candidate_rnn
 
     net = blog_candidate_rnn(5)
     report = spectral_norms(net.weight)

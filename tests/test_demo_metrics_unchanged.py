@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from bends.experiments import STUDIES
 from bends.runner.config import resolve
 from bends.runner.executors import LocalExecutor
 from bends.runner.export import export_run
 from bends.runner.sweep import run_sweep
+from bends.studies import STUDIES
 
 FIXTURES = Path(__file__).parent / "fixtures" / "demo_metrics"
 DEMOS = [name for name, study in STUDIES.items() if study.demo is not None]

@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 
 from bends import trace
+from bends.analysis.dynamics import separation_bound
 from bends.constructions.maps import abs_map
-from bends.dynamics import separation_bound
-from bends.experiments import get_study
-from bends.experiments.depth_width import network_of
 from bends.runner.config import resolve
 from bends.runner.study import StoredCell, run_in_memory
+from bends.studies import get_study
+from bends.studies.depth_width import network_of
 
 STUDY = get_study("depth-width")
 SMALL = ["slopes=[1.618]", "tasks=[6]", "depths=[2]", "seeds=2", "epochs=5", "points=200",
@@ -72,6 +72,6 @@ def test_report_has_both_tables_the_figures_and_the_findings(tmp_path):
 
 
 def _points():
-    from bends.experiments.depth_width import _points as points
+    from bends.studies.depth_width import _points as points
 
     return points(0, 200, 300)

@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 
 from bends import trace
-from bends.constructions import PHI, abs_map, fibonacci, iterate_mlp, tent_map
-from bends.dynamics import (
+from bends.analysis.dynamics import (
     forced_periods,
     forces,
     growth_rates,
@@ -19,6 +18,7 @@ from bends.dynamics import (
     periodic_points,
     separation_bound,
 )
+from bends.constructions import PHI, abs_map, fibonacci, iterate_mlp, tent_map
 from bends.errors import BendsError
 
 

@@ -6,11 +6,11 @@ import os
 
 import pytest
 
-from bends.experiments import get_study
 from bends.runner.config import resolve
 from bends.runner.executors import LocalExecutor, ProcessExecutor, RayExecutor, make_executor
 from bends.runner.store import Store
 from bends.runner.sweep import run_sweep
+from bends.studies import get_study
 
 COUNT_DEPTH = ["depths=1,2,4,7", "seeds=4", "seeds_per_cell=2", "exact_depth=2"]
 

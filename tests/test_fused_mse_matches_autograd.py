@@ -9,10 +9,11 @@ from conftest import mlps
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bends.manifold import stack_mlps
 from bends.nets import MLP
-from bends.random_nets import random_mlp
-from bends.train import layer_widths, mlp_forward, mlp_mse, mse, pack, packed_mse, unpack
+from bends.nets.packing import pack, unpack
+from bends.nets.random import random_mlp
+from bends.training.manifold import stack_mlps
+from bends.training.mlp import layer_widths, mlp_forward, mlp_mse, mse, packed_mse
 
 
 def single_output(net: MLP) -> MLP:
@@ -94,14 +95,14 @@ def test_several_outputs_are_refused():
 
 def test_training_with_the_fused_loss_follows_the_tensor_operation_path():
     # The tensor-operation path is what runs on CUDA; both must train the same models.
-    from bends.manifold import StagedModel
-    from bends.train import adam
+    from bends.training.loop import descend
+    from bends.training.manifold import StagedModel
 
     nets = [random_mlp([1, 4, 4, 4, 1], seed) for seed in range(3)]
     x = torch.linspace(0, 1, 300, dtype=torch.float64)[:, None]
     y = (x[:, 0] ** 3).expand(3, -1)
     fused, plain = StagedModel.raw(stack_mlps(nets)), StagedModel.raw(stack_mlps(nets))
-    adam(fused.parameters, lambda: fused.losses(x, y), 200, lr=1e-2)
-    adam(plain.parameters, lambda: mse(plain.forward(x)[..., 0], y), 200, lr=1e-2)
+    descend(fused.parameters, lambda: fused.losses(x, y), 200, lr=1e-2)
+    descend(plain.parameters, lambda: mse(plain.forward(x)[..., 0], y), 200, lr=1e-2)
     torch.testing.assert_close(fused.parameters[0], plain.parameters[0], rtol=1e-9, atol=1e-12)
     assert not torch.equal(fused.parameters[0], pack(stack_mlps(nets)))  # it did train

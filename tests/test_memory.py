@@ -1,4 +1,5 @@
-"""bends.memory: kernels, the linear RNN's kernel, losses, discretisation and sampled data."""
+"""bends.training.memory: kernels, the linear RNN's kernel, losses, discretisation, sampled
+data."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import torch
 from scipy import integrate, linalg
 
 from bends.errors import BendsError
-from bends.memory import (
+from bends.training.memory import (
     airy,
     as_arrays,
     discretise,

@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bends.experiments.memory_approx import MemoryApprox
-from bends.experiments.memory_lorenz import MemoryLorenz
-from bends.experiments.memory_plateau import MemoryPlateau
-from bends.lorenz import lorenz96, lorenz96_data
-from bends.memory import bump_energy
 from bends.runner.report import Figures
 from bends.runner.study import run_in_memory
+from bends.studies.memory_approx import MemoryApprox
+from bends.studies.memory_lorenz import MemoryLorenz
+from bends.studies.memory_plateau import MemoryPlateau
+from bends.training.lorenz import lorenz96, lorenz96_data
+from bends.training.memory import bump_energy
 
 
 def test_plateau_hitting_steps_are_read_off_the_stored_curves_and_do_not_depend_on_grouping():
@@ -91,8 +91,8 @@ def test_lorenz_study_trains_and_reports():
 @pytest.mark.parametrize("name", ["memory-plateau", "memory-approx", "memory-lorenz"])
 def test_bad_memory_settings_are_one_line_errors(name):
     from bends.errors import BendsError
-    from bends.experiments import get_study
     from bends.runner.config import build
+    from bends.studies import get_study
 
     bad = {
         "memory-plateau": {"memories": [0.0]},

@@ -14,8 +14,8 @@ from hypothesis import given, settings
 
 from bends import MLP, BendsError, TiedRNN, load, save, trace
 from bends.nets import from_dict
-from bends.regions import _segment
-from bends.torch_io import from_torch, to_torch
+from bends.nets.torch_io import from_torch, to_torch
+from bends.tracing.segment import _segment
 
 
 @settings(max_examples=50, deadline=None)
@@ -50,7 +50,10 @@ def test_tied_rnn_json_round_trip_and_torch_unrolling(net, tmp_path_factory):
     assert isinstance(back, TiedRNN) and back.steps == net.steps and back.output == net.output
     np.testing.assert_array_equal(back.weight, net.weight)
     x = np.abs(np.random.default_rng(1).normal(size=(8, net.width)))
-    np.testing.assert_allclose(to_torch(net)(torch.from_numpy(x)).detach().numpy(), net(x))
+    expected = net(x)  # the two sum in different orders: cancellation leaves ~1e-17
+    atol = 1e-12 * (1 + np.abs(expected).max())
+    np.testing.assert_allclose(to_torch(net)(torch.from_numpy(x)).detach().numpy(), expected,
+                               atol=atol)  # fmt: skip
 
 
 def test_state_dict_of_a_trained_float32_sequential_loads(tmp_path):

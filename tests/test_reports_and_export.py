@@ -118,7 +118,7 @@ def test_bad_runs_get_one_error_line_and_status_2(tmp_path):
 
 
 def test_a_failing_report_is_one_line_and_keeps_the_results(tmp_path, monkeypatch):
-    from bends.experiments.selfcheck import SelfCheck
+    from bends.studies.selfcheck import SelfCheck
 
     def broken(self, config, results, figures):
         raise ZeroDivisionError("a bug in a report")

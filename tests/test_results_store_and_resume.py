@@ -13,12 +13,12 @@ import numpy as np
 import pytest
 
 from bends.errors import BendsError
-from bends.experiments import get_study
 from bends.runner.config import StudyConfig, resolve
 from bends.runner.executors import LocalExecutor
 from bends.runner.store import FILENAME, Store
 from bends.runner.study import Cell, CellResult, Curve, Study
 from bends.runner.sweep import run_sweep
+from bends.studies import get_study
 
 
 def stored(run_dir):

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from bends.errors import BendsError
-from bends.experiments import get_study
-from bends.experiments.count_depth import CountDepthConfig
 from bends.runner.config import build, resolve
+from bends.studies import get_study
+from bends.studies.count_depth import CountDepthConfig
 
 
 def test_toml_overrides_defaults_and_set_overrides_toml(tmp_path):

@@ -8,7 +8,8 @@ from conftest import assert_same_regions, tied_rnns
 from hypothesis import given, settings
 
 from bends import TiedRNN, trace
-from bends.regions import SLOPE_RTOL, ZERO_TOL, _float_trace, default_segment
+from bends.tracing import SLOPE_RTOL, ZERO_TOL, default_segment
+from bends.tracing.tracer import _float_trace
 
 
 @settings(max_examples=100, deadline=None)

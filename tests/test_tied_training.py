@@ -1,4 +1,4 @@
-"""Training tied RNNs (bends.conjecture): gradient, Hessian, gradient flow against GD."""
+"""Training tied RNNs (bends.training.tied): gradient, Hessian, gradient flow against GD."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from bends import trace
-from bends.conjecture import TiedProblem, gradient_descent, gradient_flow, outputs
+from bends.training.tied import TiedProblem, descend_tied, gradient_flow, outputs
 
 
 def problem(steps: int = 3) -> TiedProblem:
@@ -44,6 +44,6 @@ def test_gradient_flow_decreases_the_loss_and_agrees_with_small_step_descent():
     weight = next(w for w in rng.standard_normal((50, 4, 4)) if p.losses(w) < 0.2)
     flow = gradient_flow(p, weight, time_limit=2.0, rtol=1e-8, record=32)
     assert np.all(np.diff(flow.losses) <= 1e-12) and flow.loss < p.losses(weight)
-    descent = gradient_descent(p, weight, lr=1e-3, steps=2000)
+    descent = descend_tied(p, weight, "gd", lr=1e-3, steps=2000)
     np.testing.assert_allclose(descent.weight, flow.weight, atol=2e-3)
     assert trace(p.network(flow.weight)).pieces == trace(p.network(flow.weight), exact=True).pieces

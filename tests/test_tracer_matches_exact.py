@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bends import trace
-from bends.regions import SLOPE_RTOL, ZERO_TOL, _float_trace
+from bends.tracing import SLOPE_RTOL, ZERO_TOL
+from bends.tracing.tracer import _float_trace
 
 
 def assert_same_partition(net, start, end):

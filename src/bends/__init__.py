@@ -1,5 +1,10 @@
 """bends: exact affine pieces of ReLU networks and weight-tied ReLU RNNs.
 
+The public API: networks (:class:`MLP`, :class:`TiedRNN`, :func:`load`, :func:`save`,
+:func:`from_torch`), the tracer (:func:`trace` and its :class:`Trace`), and the two ways bends
+says something went wrong (:class:`BendsError`, :class:`ResolutionWarning`). Constructions
+from the theory are in :mod:`bends.constructions`; docs/architecture.md maps the rest.
+
 Example:
     >>> from bends import trace
     >>> from bends.constructions import sawtooth
@@ -7,9 +12,12 @@ Example:
     1024
 """
 
+from typing import Any
+
+from bends._version import __version__
 from bends.errors import BendsError, ResolutionWarning
 from bends.nets import MLP, Network, TiedRNN, load, save
-from bends.regions import Trace, trace
+from bends.tracing import Trace, trace
 
 __all__ = [
     "MLP",
@@ -18,8 +26,19 @@ __all__ = [
     "ResolutionWarning",
     "TiedRNN",
     "Trace",
+    "__version__",
+    "from_torch",
     "load",
     "save",
+    "to_torch",
     "trace",
 ]
-__version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    # torch takes seconds to import: the converters load it on first use, not with bends.
+    if name in ("from_torch", "to_torch"):
+        from bends.nets import torch_io
+
+        return getattr(torch_io, name)
+    raise AttributeError(f"module 'bends' has no attribute {name!r}")

@@ -1,8 +1,8 @@
-"""Figures of traces: the output over the segment with its bends marked.
+"""Figures of traces: the output over the segment with its bends marked, and every neuron
+layer by layer. Drawn without pyplot (no backend switched, nothing global), so they work the
+same in scripts, servers and notebooks (where a Figure shows itself).
 
 Example:
-    >>> import matplotlib
-    >>> matplotlib.use("Agg")
     >>> from bends import trace
     >>> from bends.constructions import sawtooth
     >>> figure = plot_trace(trace(sawtooth(3)))
@@ -14,24 +14,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from bends.regions import Trace
+from bends.nets import TiedRNN
+from bends.tracing.result import Trace
 
 #: Above this many bends, marking each one would only paint the axis.
 MAX_MARKED_BENDS = 2000
 
 
-def plot_trace(tr: Trace, title: str | None = None, ax: plt.Axes | None = None) -> Figure:
+def plot_trace(tr: Trace, title: str | None = None, ax: Axes | None = None) -> Figure:
     """Draw the output against t with the output's breakpoints marked (the region
-    boundaries for a trace taken with ``pieces=False``)."""
+    boundaries for a trace taken with ``pieces=False``); legends sit beside the data."""
     if ax is None:
-        _, ax = plt.subplots(figsize=(7, 3.2), layout="constrained")
+        ax = Figure(figsize=(7.5, 3.2), layout="constrained").subplots()
     # Long tied RNNs are rescaled: draw the stored values and say by how much.
     values = tr.values
     scale = "" if tr.log_scale == 0 else f" (× e^{tr.log_scale:.4g})"
@@ -46,48 +44,77 @@ def plot_trace(tr: Trace, title: str | None = None, ax: plt.Axes | None = None) 
     ax.set_ylabel("output" + scale)
     ax.set_title(title or tr.describe())
     if values.shape[1] > 1 or 0 < bends.sum() <= MAX_MARKED_BENDS:
-        ax.legend(loc="best", fontsize=8)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
     return ax.figure
 
 
+def _shown_layers(tr: Trace, max_layers: int) -> np.ndarray:
+    """At most ``max_layers`` layers, evenly spaced, first and last included."""
+    count = min(len(tr.crossings), max_layers)
+    return np.unique(np.linspace(0, len(tr.crossings) - 1, count).round().astype(int))
+
+
+def layers_shown(tr: Trace, max_neurons: int = 16, max_layers: int = 11) -> str | None:
+    """What :func:`plot_layers` leaves out, in words (None when it draws everything)."""
+    widest = max(len(c) for c in tr.crossings) if tr.crossings else 0
+    notes = []
+    if widest > max_neurons:
+        notes.append(
+            f"the first {max_neurons} neurons of each layer are drawn (the widest has "
+            f"{widest}; --neurons {widest} draws all)"
+        )
+    if len(tr.crossings) > max_layers:
+        notes.append(
+            f"{len(_shown_layers(tr, max_layers))} of {len(tr.crossings)} layers are drawn "
+            f"(--panels {len(tr.crossings)} draws all)"
+        )
+    return "; ".join(notes) or None
+
+
 def plot_layers(tr: Trace, max_neurons: int = 16, max_layers: int = 11) -> Figure:
-    """Every hidden neuron's output against t, one panel per layer, and the network output.
+    """Every hidden neuron's output against t, one panel per layer (per step for a tied RNN),
+    and the network output.
 
     Like Figure 3 of the manifold paper: one sees where each layer's bends come from. Each
     neuron is drawn relative to its own maximum on the segment (deep waves are tiny in absolute
     terms); at most ``max_neurons`` neurons are drawn per layer, and at most ``max_layers``
-    layers (evenly spaced, first and last included: a tied RNN may have 1000 steps).
+    layers (evenly spaced, first and last included: a tied RNN may have 1000 steps);
+    :func:`layers_shown` says what is left out.
     """
-    shown = np.unique(
-        np.linspace(0, len(tr.crossings) - 1, min(len(tr.crossings), max_layers))
-        .round()
-        .astype(int)
-    )
+    shown = _shown_layers(tr, max_layers)
     layers = len(shown)
     columns = min(4, layers + 1)
     rows = -(-(layers + 1) // columns)
-    figure, axes = plt.subplots(
-        rows, columns, figsize=(3.2 * columns, 2.4 * rows), layout="constrained", squeeze=False
-    )
+    figure = Figure(figsize=(3.2 * columns, 2.5 * rows), layout="constrained")
+    axes = figure.subplots(rows, columns, squeeze=False)
+    unit = "step" if isinstance(tr.network, TiedRNN) else "layer"
     for layer, ax in zip(shown, axes.flat[:layers], strict=True):
         post = np.maximum(tr.layer_values(layer), 0.0)
         top = post.max(axis=0)
         for neuron in range(min(post.shape[1], max_neurons)):
             if top[neuron] > 0:  # dead neurons have nothing to show
                 ax.plot(tr.knots, post[:, neuron] / top[neuron], lw=0.8)
-        ax.set_title(f"layer {layer + 1}: {int(tr.crossings[layer].sum())} switches", fontsize=9)
+        switches = int(tr.crossings[layer].sum())
+        drawn = "" if post.shape[1] <= max_neurons else f", {max_neurons} of {post.shape[1]} drawn"
+        ax.set_title(
+            f"{unit} {layer + 1}: {switches} switch{'es' * (switches != 1)}{drawn}", fontsize=9
+        )
         ax.set_ylabel("neuron / its max", fontsize=8)
+        ax.set_xlabel("t", fontsize=8)
     plot_trace(tr, ax=axes.flat[layers])
-    axes.flat[layers].set_title(f"output: {tr.describe()}", fontsize=9)
+    output = axes.flat[layers]
+    output.set_title(f"output: {tr.describe()}", fontsize=9)
+    output.set_xlabel("t", fontsize=8)
+    if output.get_legend() is not None:  # inside a grid of panels: below the axis, not beside
+        output.legend(loc="upper center", bbox_to_anchor=(0.5, -0.3), fontsize=7, frameon=False)
     for ax in axes.flat[layers + 1 :]:
         ax.axis("off")
     return figure
 
 
 def save_figure(figure: Figure, path: str | Path) -> Path:
-    """Save as PNG or PDF (by suffix) and close the figure."""
+    """Save as PNG, SVG or PDF (by suffix)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=150)
-    plt.close(figure)
+    figure.savefig(path, dpi=150, bbox_inches="tight")
     return path

@@ -36,7 +36,6 @@ from bends.constructions.maps import (
     sawtooth_rnn,
     tent_map,
 )
-from bends.constructions.norms import spectral_norms
 from bends.constructions.staircase import cantor_iterate, devils_staircase
 from bends.constructions.yarotsky import (
     blog_candidate,
@@ -180,7 +179,6 @@ __all__ = [
     "sawtooth_rnn",
     "sawtooth_series",
     "sawtooth_series_rnn",
-    "spectral_norms",
     "tent_map",
     "yarotsky_square",
     "yarotsky_square_rnn",

@@ -34,53 +34,51 @@ Example:
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
-import torch
 
 from bends.errors import BendsError
 from bends.nets import MLP, TiedRNN
-from bends.train import unpack
+from bends.nets.packing import array_namespace, unpack
 
 
-def compositional_layers(
-    peaks: torch.Tensor, scales: torch.Tensor, subtract: bool
-) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """The ``(W, b)`` of every layer as a differentiable function of peaks and scales.
+def compositional_layers(peaks: Any, scales: Any, subtract: bool) -> list[tuple[Any, Any]]:
+    """The ``(W, b)`` of every layer as a function of peaks and scales (NumPy arrays or
+    torch tensors, through which gradients then flow: stage 2 of the manifold training).
 
     ``peaks`` and ``scales`` have shape (..., d): a leading batch axis gives many networks
-    at once. Gradients flow to both (stage 2 of the manifold training trains them). The
-    layers are views into :func:`compositional_parameters`.
+    at once. The layers are views into :func:`compositional_parameters`.
     """
     d = peaks.shape[-1]
     return unpack(compositional_parameters(peaks, scales, subtract), (1, *[4] * d, 1))
 
 
-def compositional_parameters(
-    peaks: torch.Tensor, scales: torch.Tensor, subtract: bool
-) -> torch.Tensor:
-    """All weights and biases in one tensor (..., P), packed as :func:`bends.train.pack` does.
+def compositional_parameters(peaks: Any, scales: Any, subtract: bool) -> Any:
+    """All weights and biases in one array (..., P), packed as :func:`bends.nets.packing.pack`
+    does, in the array type of ``peaks`` (NumPy or torch).
 
     Built from (..., d) columns in a couple of dozen tensor operations whatever d is, which
     keeps the manifold stages' per-step cost (and their backward pass) small.
     """
     if peaks.shape != scales.shape or peaks.shape[-1] < 1:
         raise BendsError("peaks and scales need the same shape (..., d) with d >= 1")
+    xp = array_namespace(peaks)
     sign = -1.0 if subtract else 1.0
-    ones = torch.ones_like(peaks[..., :1])
-    ratio = scales / torch.cat([ones, scales[..., :-1]], dim=-1)  # S_i = s_i / s_{i-1}
+    ones = xp.ones_like(peaks[..., :1])
+    ratio = scales / xp.concatenate([ones, scales[..., :-1]], -1)  # S_i = s_i / s_{i-1}
     up, down = ratio / peaks, ratio / (peaks - peaks * peaks)
-    zero, one = torch.zeros_like(peaks), torch.ones_like(peaks)
+    zero, one = xp.zeros_like(peaks), xp.ones_like(peaks)
     # Layer i's rows [acc, t1, t2, bias] then its zero bias, for the hidden steps i < d - 1.
     columns = [one, sign * up, -sign * down, zero, zero, up, -down, zero]
     columns += [zero, up, -down, zero, zero, zero, zero, ratio, zero, zero, zero, zero]
-    hidden = torch.stack(columns, dim=-1)[..., :-1, :]
+    hidden = xp.stack(columns, -1)[..., :-1, :]
     hidden[..., 11] = -ratio[..., :-1] * peaks[..., 1:]  # t2 reads the bias: −S_i a_{i+1}
     first = [one[..., 0], one[..., 0], one[..., 0], zero[..., 0]]  # x → [x, x, x, 0]
     first += [zero[..., 0], zero[..., 0], -peaks[..., 0], one[..., 0]]  # − [0, 0, a_0, −1]
     last = [one[..., -1], sign * up[..., -1], -sign * down[..., -1], zero[..., -1], zero[..., -1]]
-    return torch.cat(
-        [torch.stack(first, dim=-1), hidden.flatten(-2), torch.stack(last, dim=-1)], dim=-1
-    )
+    hidden = hidden.reshape(*hidden.shape[:-2], -1)
+    return xp.concatenate([xp.stack(first, -1), hidden, xp.stack(last, -1)], -1)
 
 
 def _check_peaks(peaks) -> np.ndarray:
@@ -90,13 +88,14 @@ def _check_peaks(peaks) -> np.ndarray:
     return a
 
 
-def scales_on_manifold(peaks: torch.Tensor, subtract: bool) -> torch.Tensor:
-    """The manifold rule as a differentiable map from peaks (..., d + 1) to scales (..., d)."""
+def scales_on_manifold(peaks: Any, subtract: bool) -> Any:
+    """The manifold rule as a map from peaks (..., d + 1) to scales (..., d), NumPy or torch
+    (differentiable then)."""
     first = peaks[..., 0] if subtract else 1.0 - peaks[..., 0]
     scales = [first * peaks[..., 1]]
     for i in range(1, peaks.shape[-1] - 1):
         scales.append(scales[-1] * (1.0 - peaks[..., i]) * peaks[..., i + 1])
-    return torch.stack(scales, dim=-1)
+    return array_namespace(peaks).stack(scales, -1)
 
 
 def manifold_scales(peaks, subtract: bool) -> np.ndarray:
@@ -107,7 +106,7 @@ def manifold_scales(peaks, subtract: bool) -> np.ndarray:
     a = _check_peaks(peaks)
     if a.size < 2:
         raise BendsError("the manifold rule needs at least two peaks")
-    return scales_on_manifold(torch.from_numpy(a), subtract).numpy()
+    return scales_on_manifold(a, subtract)
 
 
 def compositional(peaks, scales, subtract: bool = True) -> MLP:
@@ -116,10 +115,8 @@ def compositional(peaks, scales, subtract: bool = True) -> MLP:
     s = np.atleast_1d(np.asarray(scales, dtype=np.float64))
     if s.shape != a.shape or np.any(s <= 0):
         raise BendsError("scales must be positive, one per peak")
-    layers = compositional_layers(torch.from_numpy(a), torch.from_numpy(s), subtract)
-    return MLP.from_layers(
-        [(w.numpy(), b.numpy()) for w, b in layers], segment=(np.zeros(1), np.ones(1))
-    )
+    layers = compositional_layers(a, s, subtract)
+    return MLP.from_layers(layers, segment=(np.zeros(1), np.ones(1)))
 
 
 def compositional_rnn(peak: float, ratio: float, steps: int, subtract: bool = True) -> TiedRNN:
@@ -134,10 +131,8 @@ def compositional_rnn(peak: float, ratio: float, steps: int, subtract: bool = Tr
     (a,) = _check_peaks([peak])
     if not ratio > 0:
         raise BendsError("the scale ratio must be positive")
-    pair = torch.tensor([a, a], dtype=torch.float64)
-    scales = torch.tensor([ratio, ratio * ratio], dtype=torch.float64)
-    layers = compositional_layers(pair, scales, subtract)
-    weight = layers[1][0].numpy()
+    layers = compositional_layers(np.array([a, a]), np.array([ratio, ratio * ratio]), subtract)
+    weight = layers[1][0]
     start = np.array([0.0, 0.0, 0.0, 1.0 / ratio])
     end = np.array([2.0 if subtract else 0.0, a / ratio, 0.0, 1.0 / ratio])
     return TiedRNN(weight, steps, 0, segment=(start, end))

@@ -12,7 +12,7 @@ function of itself, so the stored numbers do not depend on the executor.
   ``retries`` times before the cell counts as failed.
 
 Example:
-    >>> from bends.experiments import get_study
+    >>> from bends.studies import get_study
     >>> study = get_study("selfcheck")
     >>> cells = study.cells(study.Config(seeds=2, seeds_per_cell=1))
     >>> [type(outcome).__name__ for _, outcome in LocalExecutor().run(study, cells)]

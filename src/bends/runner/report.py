@@ -6,74 +6,28 @@ stored settings and writes ``report.md`` and ``report.html`` beside it; figures 
 studies' sections into one report (``bends demo``).
 
 Example:
-    >>> print(markdown_table(["depth", "pieces"], [[1, 2], [2, 4]]))
-    | depth | pieces |
-    |---:|---:|
-    | 1 | 2 |
-    | 2 | 4 |
+    >>> from bends.studies import get_study
+    >>> print(study_section(get_study("selfcheck"), Path("/nonexistent"), Path(".")))
+    Traceback (most recent call last):
+    ...
+    bends.errors.BendsError: /nonexistent holds no results (results.sqlite not found)
 """
 
 from __future__ import annotations
 
 import datetime
 import html
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from bends._version import __version__
 from bends.errors import BendsError
 from bends.runner.config import build
+from bends.runner.figures import Figures
 from bends.runner.store import Store
 from bends.runner.study import Study
-
-
-class Figures:
-    """Saves a study's figures (PNG + PDF) and returns the Markdown that shows them; with no
-    directory it only closes them (a report's text without files)."""
-
-    def __init__(self, directory: Path | None = None, report_dir: Path | None = None) -> None:
-        self.directory = None if directory is None else Path(directory)
-        self.report_dir = Path(report_dir or ".")
-
-    def add(self, figure: Any, name: str, caption: str) -> str:
-        """Save ``figure`` as ``name``.png/.pdf and close it; Markdown showing it."""
-        import matplotlib.pyplot as plt
-
-        if self.directory is None:
-            plt.close(figure)
-            return f"*{caption}* (figure `{name}` not saved)\n"
-        self.directory.mkdir(parents=True, exist_ok=True)
-        links = []
-        for suffix in ("png", "pdf"):
-            path = self.directory / f"{name}.{suffix}"
-            figure.savefig(path, dpi=150, bbox_inches="tight")
-            links.append(Path(os.path.relpath(path, self.report_dir)).as_posix())
-        plt.close(figure)
-        return f"![{caption}]({links[0]})\n\n*{caption}* ([PDF]({links[1]}))\n"
-
-
-def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    """A Markdown table; numeric columns right-aligned, floats to 4 significant digits."""
-    numeric = [all(_is_number(row[i]) for row in rows) for i in range(len(header))]
-    lines = [
-        "| " + " | ".join(header) + " |",
-        "|" + "|".join("---:" if n else "---" for n in numeric) + "|",
-    ]
-    lines += ["| " + " | ".join(_cell_text(v) for v in row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
-def _is_number(value: Any) -> bool:
-    return (isinstance(value, int | float) and not isinstance(value, bool)) or value is None
-
-
-def _cell_text(value: Any) -> str:
-    if value is None:
-        return "–"
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value).replace("|", "\\|")
+from bends.runner.summaries import markdown_table
 
 
 def study_section(study: Study, run_dir: Path, report_dir: Path, level: int = 2) -> str:
@@ -121,8 +75,6 @@ def _setting_text(value: Any) -> str:
 def write_report(report_dir: Path, title: str, sections: Sequence[str]) -> Path:
     """Write ``report.md`` and ``report.html`` in ``report_dir``; the Markdown path."""
     from markdown_it import MarkdownIt
-
-    from bends import __version__
 
     stamp = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
     markdown = f"# {title}\n\nbends {__version__}, {stamp}.\n\n" + "\n".join(sections)

@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from bends._version import __version__
 from bends.errors import BendsError
 from bends.runner.study import Cell, CellResult, Curve, StoredCell
 
@@ -103,7 +104,7 @@ class Store:
             for key, value in [
                 ("study", study),
                 ("settings", json.dumps(dict(settings), sort_keys=True)),
-                ("bends_version", _bends_version()),
+                ("bends_version", __version__),
             ]:
                 self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
 
@@ -194,7 +195,3 @@ class Store:
         ]
 
 
-def _bends_version() -> str:
-    from bends import __version__
-
-    return __version__

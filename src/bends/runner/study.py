@@ -25,14 +25,12 @@ import json
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
 from bends.runner.config import StudyConfig
-
-if TYPE_CHECKING:
-    from bends.runner.report import Figures
+from bends.runner.figures import Figures
 
 #: Values allowed in cell parameters and metric rows (they are stored as JSON).
 Scalar = int | float | str | bool | None
@@ -121,7 +119,7 @@ def run_in_memory(study: Study, config: StudyConfig) -> list[StoredCell]:
     them (no files; for notebooks and tests). ``bends run`` is the resumable way.
 
     Example:
-        >>> from bends.experiments import get_study
+        >>> from bends.studies import get_study
         >>> study = get_study("selfcheck")
         >>> cells = run_in_memory(study, study.Config(seeds=2, seeds_per_cell=1))
         >>> [cell.rows[0]["seed"] for cell in cells]

@@ -13,7 +13,7 @@ Failed cells are stored with their error and run again on the next resume.
 
 Example:
     >>> import tempfile
-    >>> from bends.experiments import get_study
+    >>> from bends.studies import get_study
     >>> from bends.runner.executors import LocalExecutor
     >>> study = get_study("selfcheck")
     >>> run_dir = Path(tempfile.mkdtemp())

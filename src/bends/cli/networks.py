@@ -1,0 +1,172 @@
+"""``bends count``, ``construct`` and ``plot``: one network, one segment."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from bends.cli._common import console, figure_path, guarded, parse_floats, parse_point
+from bends.constructions import REGISTRY
+from bends.errors import BendsError
+
+NetArgument = Annotated[Path, typer.Argument(metavar="NET", help="network: .json or .pt")]
+StartOption = Annotated[
+    str | None, typer.Option("--from", help="segment start, comma-separated (e.g. 0,0)")
+]
+EndOption = Annotated[str | None, typer.Option("--to", help="segment end, comma-separated")]
+
+
+def _flag(help: str, *names: str):
+    """A boolean flag: shown as a switch, never as taking a value."""
+    return typer.Option(*names, help=help, show_default=False)
+
+
+@guarded
+def count(
+    net_file: NetArgument,
+    start: StartOption = None,
+    end: EndOption = None,
+    exact: Annotated[bool, _flag("exact rational arithmetic (small networks)", "--exact")] = False,
+    regions_only: Annotated[
+        bool, _flag("skip the pieces: about 2x faster when wide", "--regions-only")
+    ] = False,
+    as_json: Annotated[bool, _flag("print one JSON object", "--json")] = False,
+    plot: Annotated[
+        Path | None, typer.Option(help="draw the output with its bends (.png, .svg or .pdf)")
+    ] = None,
+) -> None:
+    """Count the pieces and activation regions of NET along a segment."""
+    from bends.nets import load
+    from bends.tracing import trace
+
+    if plot is not None:
+        figure_path(plot, "--plot")
+    net = load(net_file)
+    began = time.perf_counter()
+    tr = trace(
+        net,
+        parse_point(start, "--from"),
+        parse_point(end, "--to"),
+        exact=exact,
+        progress=exact,
+        pieces=not regions_only,
+    )
+    seconds = time.perf_counter() - began
+    if plot is not None:
+        from bends.plotting import plot_trace, save_figure
+
+        save_figure(plot_trace(tr, title=f"{net_file.name}: {tr.describe()}"), plot)
+    if as_json:
+        print(json.dumps({**tr.summary(), "seconds": seconds}))
+        return
+    pieces = f"[bold]{tr.pieces}[/] pieces, " if tr.has_pieces else ""
+    console.print(
+        f"{net_file}: {pieces}[bold]{tr.regions}[/] activation regions "
+        f"on x(t) = {tr.start.tolist()} + t·({(tr.end - tr.start).tolist()}), t ∈ [0, 1] "
+        f"({'exact' if tr.exact else 'float64'}, {seconds:.3g} s)",
+        soft_wrap=True,
+    )
+    if tr.merged or tr.snapped:
+        console.print(
+            f"note: {tr.merged} near-coincident crossings merged, {tr.snapped} values "
+            "snapped to zero (float64 tolerance policy; --exact to check)",
+            soft_wrap=True,
+        )
+    if plot is not None:
+        console.print(f"plot: {plot}")
+
+
+def _used_by(parameter: str) -> str:
+    """Which constructions take ``parameter`` (for its help text)."""
+    names = [name for name, entry in REGISTRY.items() if parameter in entry.defaults]
+    return f"[{', '.join(names)}]"
+
+
+def _option(help: str, parameter: str, *names: str):
+    return typer.Option(*names, help=f"{help} {_used_by(parameter)}", show_default=False)
+
+
+@guarded
+def construct(
+    name: Annotated[str | None, typer.Argument(help="construction name (see --list)")] = None,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="network file")] = None,
+    list_all: Annotated[bool, _flag("list the constructions", "--list")] = False,
+    depth: Annotated[int | None, _option("iterations / hidden layers", "depth")] = None,
+    steps: Annotated[int | None, _option("tied-RNN steps", "steps")] = None,
+    m: Annotated[int | None, _option("number of sawtooth terms", "m", "--m")] = None,
+    j: Annotated[int | None, _option("Cantor iterate index", "j", "--j")] = None,
+    slope: Annotated[float | None, _option("tent-map slope", "slope")] = None,
+    c: Annotated[float | None, _option("c in c|x| − 1", "c", "--c")] = None,
+    peaks: Annotated[str | None, _option("comma-separated peaks in (0, 1)", "peaks")] = None,
+    scales: Annotated[str | None, _option("comma-separated scales", "scales")] = None,
+    peak: Annotated[float | None, _option("the common peak", "peak")] = None,
+    ratio: Annotated[float | None, _option("scale ratio", "ratio")] = None,
+    orbit: Annotated[str | None, _option("comma-separated periodic orbit", "orbit")] = None,
+    rnn: Annotated[bool | None, _option("the tied-RNN form", "rnn", "--rnn")] = None,
+    add: Annotated[bool | None, _option("add waves instead", "add", "--add")] = None,
+) -> None:
+    """Build a network from the theory and save it (.json; an MLP also as .pt).
+
+    Each option lists, in brackets, the constructions that take it.
+    """
+    from bends.constructions import build
+    from bends.nets import save
+    from bends.tracing import trace
+
+    if list_all or name is None:
+        table = Table(title="constructions (bends construct NAME \\[options] -o net.json)")
+        for column in ("name", "parameters (defaults)", "what it is"):
+            table.add_column(column)
+        for key, entry in REGISTRY.items():
+            params = ", ".join(f"--{k} {v}" for k, v in entry.defaults.items())
+            table.add_row(key, params, entry.summary)
+        console.print(table)
+        return
+    given = {
+        "depth": depth, "steps": steps, "m": m, "j": j, "slope": slope, "c": c, "peak": peak,
+        "ratio": ratio, "rnn": rnn, "add": add, "peaks": parse_floats(peaks, "--peaks"),
+        "scales": parse_floats(scales, "--scales"), "orbit": parse_floats(orbit, "--orbit"),
+    }  # fmt: skip
+    params = {k: v for k, v in given.items() if v is not None}
+    net = build(name, **params)
+    if output is None:
+        raise BendsError("give the output file with -o FILE (.json or .pt)")
+    save(net, output)
+    expected = REGISTRY[name].pieces(**{**REGISTRY[name].defaults, **params})
+    tr = trace(net)
+    check = "" if expected is None else f" (closed form: {expected})"
+    console.print(f"{name}: {tr.pieces} pieces{check} → {output}", soft_wrap=True)
+
+
+@guarded
+def plot(
+    net_file: NetArgument,
+    output: Annotated[Path, typer.Option("-o", "--output", help="figure (.png, .svg or .pdf)")],
+    start: StartOption = None,
+    end: EndOption = None,
+    layers: Annotated[bool, _flag("every neuron, layer by layer", "--layers")] = False,
+    neurons: Annotated[int, typer.Option(help="--layers: neurons drawn per layer at most")] = 16,
+    panels: Annotated[int, typer.Option(help="--layers: layers drawn at most")] = 11,
+) -> None:
+    """Draw NET's output along a segment with its bends (--layers: every neuron, by layer)."""
+    from bends.nets import load
+    from bends.plotting import layers_shown, plot_layers, plot_trace, save_figure
+    from bends.tracing import trace
+
+    figure_path(output, "-o")
+    if neurons < 1 or panels < 1:
+        raise BendsError("--neurons and --panels must be at least 1")
+    tr = trace(load(net_file), parse_point(start, "--from"), parse_point(end, "--to"))
+    if layers:
+        figure = plot_layers(tr, max_neurons=neurons, max_layers=panels)
+        shown = layers_shown(tr, neurons, panels)
+        if shown is not None:
+            console.print(f"note: {shown}", soft_wrap=True)
+    else:
+        figure = plot_trace(tr, title=f"{net_file.stem}: {tr.describe()}")
+    console.print(f"{save_figure(figure, output)}: {tr.describe()}")

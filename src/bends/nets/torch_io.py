@@ -1,0 +1,114 @@
+"""Conversion between bends networks and ``torch.nn.Sequential`` of Linear and ReLU.
+
+Example:
+    >>> import torch
+    >>> seq = torch.nn.Sequential(torch.nn.Linear(1, 3), torch.nn.ReLU(), torch.nn.Linear(3, 1))
+    >>> net = from_torch(seq)
+    >>> net.widths
+    [3]
+    >>> torch.allclose(to_torch(net)(torch.ones(1, dtype=torch.float64)),
+    ...                seq.double()(torch.ones(1, dtype=torch.float64)))
+    True
+"""
+
+from __future__ import annotations
+
+import pickle
+import re
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from bends.errors import BendsError
+from bends.nets.networks import MLP, Network, TiedRNN
+
+
+def from_torch(module: nn.Sequential) -> MLP:
+    """Read Linear → ReLU → … → Linear (no ReLU at the end) into an MLP."""
+    if not isinstance(module, nn.Sequential):
+        raise BendsError(f"expected nn.Sequential, got {type(module).__name__}")
+    layers = list(module)
+    linears = layers[0::2]
+    relus = layers[1::2]
+    if (
+        not layers
+        or len(layers) % 2 == 0
+        or not all(isinstance(m, nn.Linear) for m in linears)
+        or not all(isinstance(m, nn.ReLU) for m in relus)
+    ):
+        raise BendsError("expected nn.Sequential(Linear, ReLU, Linear, ..., ReLU, Linear)")
+    return MLP.from_layers([_linear_arrays(m.weight, m.bias) for m in linears])
+
+
+def _linear_arrays(weight: torch.Tensor, bias: torch.Tensor | None) -> tuple:
+    w = weight.detach().to("cpu", torch.float64).numpy()
+    b = np.zeros(w.shape[0]) if bias is None else bias.detach().to("cpu", torch.float64).numpy()
+    return w, b
+
+
+def to_torch(net: Network, dtype: torch.dtype = torch.float64) -> nn.Sequential:
+    """The network as ``nn.Sequential`` (a tied RNN is unrolled: k Linear layers sharing W)."""
+    if isinstance(net, TiedRNN):
+        tied = nn.Linear(net.width, net.width, bias=False, dtype=dtype)
+        with torch.no_grad():
+            tied.weight.copy_(torch.tensor(net.weight))
+        readout = nn.Linear(net.width, 1, bias=False, dtype=dtype)
+        with torch.no_grad():
+            readout.weight.copy_(torch.tensor(net.readout()[0]))
+        return nn.Sequential(*[m for _ in range(net.steps) for m in (tied, nn.ReLU())], readout)
+    modules: list[nn.Module] = []
+    for i, (w, b) in enumerate(zip(net.weights, net.biases, strict=True)):
+        linear = nn.Linear(w.shape[1], w.shape[0], dtype=dtype)
+        with torch.no_grad():
+            linear.weight.copy_(torch.tensor(w))
+            linear.bias.copy_(torch.tensor(b))
+        modules.append(linear)
+        if i < len(net.weights) - 1:
+            modules.append(nn.ReLU())
+    return nn.Sequential(*modules)
+
+
+_KEY = re.compile(r"^(\d+)\.(weight|bias)$")
+
+
+def from_state_dict(state: dict[str, torch.Tensor]) -> MLP:
+    """Build from the state_dict of an nn.Sequential of Linear/ReLU (keys ``"0.weight"``, ...).
+
+    Activations have no parameters, so a state_dict cannot tell ReLU from Tanh: ReLU after
+    every Linear but the last is assumed. :func:`from_torch` on the module checks the types.
+    """
+    if not isinstance(state, dict) or not state:
+        raise BendsError("expected a non-empty state_dict (a dict of tensors)")
+    params: dict[int, dict[str, torch.Tensor]] = {}
+    for key, value in state.items():
+        match = _KEY.match(str(key))
+        if match is None or not isinstance(value, torch.Tensor):
+            raise BendsError(
+                f"unexpected state_dict entry {key!r}: expected keys like '0.weight', '2.bias' "
+                "of an nn.Sequential of Linear and ReLU"
+            )
+        params.setdefault(int(match.group(1)), {})[match.group(2)] = value
+    layers = []
+    for index in sorted(params):
+        entry = params[index]
+        if "weight" not in entry or entry["weight"].ndim != 2:
+            raise BendsError(f"module {index} has no 2-D 'weight': not a Linear layer")
+        layers.append(_linear_arrays(entry["weight"], entry.get("bias")))
+    return MLP.from_layers(layers)
+
+
+def load_state_dict(path: Path) -> MLP:
+    """Load a ``.pt`` state_dict with ``weights_only=True`` (never unpickles arbitrary code)."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError):
+        raise BendsError(
+            f"{path} is not a PyTorch state_dict that loads with weights_only=True"
+        ) from None
+    return from_state_dict(state)
+
+
+def save_state_dict(net: Network, path: Path) -> None:
+    torch.save(to_torch(net).state_dict(), path)

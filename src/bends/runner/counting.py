@@ -1,0 +1,58 @@
+"""Counting inside a study's cells: one place owns the float64-resolution policy.
+
+A study records whether float64 resolved every breakpoint in its rows (``resolved``) and says
+so in its report, instead of warning once per network; :func:`count` is that policy. Trained
+networks are stored with their cell as a curve of their packed parameters
+(:func:`bends.nets.packing.pack`) and rebuilt by :func:`stored_network`.
+
+Example:
+    >>> from bends.constructions import sawtooth
+    >>> count(sawtooth(4))
+    Count(pieces=16, regions=16, resolved=True)
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from bends.errors import ResolutionWarning
+from bends.nets import MLP, Network
+from bends.runner.study import Curve, StoredCell
+from bends.tracing import Trace, trace
+
+
+class Count(NamedTuple):
+    """Pieces and regions of a network on a segment, and whether float64 resolved them."""
+
+    pieces: int
+    regions: int
+    resolved: bool
+
+
+def quiet_trace(net: Network, start: Any = None, end: Any = None, **options: Any) -> Trace:
+    """:func:`bends.trace` with its ResolutionWarning silenced: read ``resolved`` instead."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResolutionWarning)
+        return trace(net, start, end, **options)
+
+
+def count(net: Network, start: Any = None, end: Any = None) -> Count:
+    """Pieces, regions and ``resolved`` of ``net`` on the segment (default: its own)."""
+    tr = quiet_trace(net, start, end)
+    return Count(tr.pieces, tr.regions, tr.resolved)
+
+
+def network_curve(seed: int, net: MLP) -> Curve:
+    """A trained MLP as a ``weights`` curve of its cell (its packed parameters)."""
+    return Curve("weights", seed, net.flat())
+
+
+def stored_network(cell: StoredCell, seed: int, widths: Sequence[int]) -> MLP:
+    """The MLP of ``seed`` stored in ``cell`` by :func:`network_curve` (or as the same
+    packed row), with layer widths ``widths`` (input first)."""
+    flat = next(c.values for c in cell.curves if c.name == "weights" and c.seed == seed)
+    return MLP.from_flat(np.asarray(flat), widths)

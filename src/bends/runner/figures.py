@@ -1,0 +1,45 @@
+"""Figures of a report: made without pyplot (no global state, no backend switched), saved as
+PNG (shown) and PDF (linked).
+
+Example:
+    >>> figure, ax = new_figure(figsize=(3, 2))
+    >>> _ = ax.plot([0, 1], [0, 1])
+    >>> Figures().add(figure, "line", "A line")
+    '*A line* (figure `line` not saved)\\n'
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from matplotlib.figure import Figure
+
+
+def new_figure(nrows: int = 1, ncols: int = 1, **options: Any) -> tuple[Figure, Any]:
+    """A figure and its axes (``Figure.subplots``; ``figsize`` and ``suptitle`` go to the
+    figure, the rest to ``subplots``), drawn with no pyplot state."""
+    figure = Figure(figsize=options.pop("figsize", None), layout=options.pop("layout", None))
+    return figure, figure.subplots(nrows, ncols, **options)
+
+
+class Figures:
+    """Saves a study's figures (PNG + PDF) and returns the Markdown that shows them; with no
+    directory it saves nothing (a report's text without files)."""
+
+    def __init__(self, directory: Path | None = None, report_dir: Path | None = None) -> None:
+        self.directory = None if directory is None else Path(directory)
+        self.report_dir = Path(report_dir or ".")
+
+    def add(self, figure: Figure, name: str, caption: str) -> str:
+        """Save ``figure`` as ``name``.png/.pdf; Markdown showing it."""
+        if self.directory is None:
+            return f"*{caption}* (figure `{name}` not saved)\n"
+        self.directory.mkdir(parents=True, exist_ok=True)
+        links = []
+        for suffix in ("png", "pdf"):
+            path = self.directory / f"{name}.{suffix}"
+            figure.savefig(path, dpi=150, bbox_inches="tight")
+            links.append(Path(os.path.relpath(path, self.report_dir)).as_posix())
+        return f"![{caption}]({links[0]})\n\n*{caption}* ([PDF]({links[1]}))\n"

@@ -1,0 +1,130 @@
+"""Summaries of a study's metric rows for its report: groups, aggregates, Markdown tables.
+
+A report reads its rows as a table of records. :func:`group` splits them by the values of some
+keys; :func:`table` makes one Markdown row per group, its columns computed by aggregates of
+the group (:func:`mean`, :func:`median`, :func:`interval` (bootstrap), :func:`mean_sd`,
+:func:`share`, or any function of the rows).
+
+Example:
+    >>> rows = [{"depth": d, "seed": s, "pieces": d * 2 + s} for d in (1, 2) for s in (0, 1)]
+    >>> print(table(rows, ["depth"], {"nets": len, "E[pieces]": mean("pieces")}))
+    | depth | nets | E[pieces] |
+    |---:|---:|---:|
+    | 1 | 2 | 2.5 |
+    | 2 | 2 | 4.5 |
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from bends.analysis.stats import mean_interval
+
+Rows = list[dict[str, Any]]
+Aggregate = Callable[[Rows], Any]
+
+
+def rows_of(results: Iterable[Any]) -> Rows:
+    """Every metric row of stored cells, in order."""
+    return [row for cell in results for row in cell.rows]
+
+
+def group(rows: Rows, *keys: str) -> dict[Any, Rows]:
+    """Rows by their values of ``keys`` (a value for one key, a tuple for several), in sorted
+    order of those values."""
+    groups: dict[Any, Rows] = {}
+    for row in rows:
+        value = tuple(row[k] for k in keys)
+        groups.setdefault(value[0] if len(keys) == 1 else value, []).append(row)
+    return dict(sorted(groups.items(), key=lambda item: _sortable(item[0])))
+
+
+def values(rows: Rows, key: str) -> list[Any]:
+    """The column ``key`` of ``rows``."""
+    return [row[key] for row in rows]
+
+
+def mean(key: str) -> Aggregate:
+    """The mean of column ``key``."""
+    return lambda rows: float(np.mean(values(rows, key)))
+
+
+def median(key: str) -> Aggregate:
+    """The median of column ``key``."""
+    return lambda rows: float(np.median(values(rows, key)))
+
+
+def interval(key: str) -> Aggregate:
+    """The mean of column ``key`` with its 95 % bootstrap interval, as text."""
+    return lambda rows: str(mean_interval(values(rows, key)))
+
+
+def mean_sd(key: str) -> Aggregate:
+    """'mean ± sd' of column ``key`` (the value alone for one row)."""
+    return lambda rows: format_mean_sd(values(rows, key))
+
+
+def share(test: Callable[[dict[str, Any]], bool]) -> Aggregate:
+    """The fraction of rows passing ``test``, as a percentage."""
+    return lambda rows: f"{np.mean([bool(test(r)) for r in rows]):.0%}"
+
+
+def format_mean_sd(numbers: Sequence[float]) -> str:
+    """'mean ± sd' (population sd) to 4 and 2 significant digits; the value alone for one."""
+    if len(numbers) == 1:
+        return f"{numbers[0]:.4g}"
+    return f"{np.mean(numbers):.4g} ± {np.std(numbers):.2g}"
+
+
+def table(rows: Rows, by: Sequence[str], columns: Mapping[str, Aggregate | str]) -> str:
+    """A Markdown table with one line per group of ``rows`` by ``by``: the group's values, then
+    each column's aggregate (a string names a column whose first value is shown)."""
+    body = []
+    for key, members in group(rows, *by).items():
+        first = list(key) if len(by) > 1 else [key]
+        body.append(
+            first
+            + [
+                members[0][how] if isinstance(how, str) else how(members)
+                for how in columns.values()
+            ]
+        )
+    return markdown_table([*by, *columns], body)
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """A Markdown table; numeric columns right-aligned, floats to 4 significant digits.
+
+    >>> print(markdown_table(["depth", "pieces"], [[1, 2], [2, 4]]))
+    | depth | pieces |
+    |---:|---:|
+    | 1 | 2 |
+    | 2 | 4 |
+    """
+    numeric = [all(_is_number(row[i]) for row in rows) for i in range(len(header))]
+    lines = [
+        "| " + " | ".join(header) + " |",
+        "|" + "|".join("---:" if n else "---" for n in numeric) + "|",
+    ]
+    lines += ["| " + " | ".join(_cell_text(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _sortable(value: Any) -> tuple:
+    items = value if isinstance(value, tuple) else (value,)
+    return tuple((item is None, str(type(item)), item if item is not None else 0) for item in items)
+
+
+def _is_number(value: Any) -> bool:
+    return (isinstance(value, int | float) and not isinstance(value, bool)) or value is None
+
+
+def _cell_text(value: Any) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value).replace("|", "\\|")

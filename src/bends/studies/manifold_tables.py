@@ -1,0 +1,424 @@
+r"""Study ``manifold-tables``: Tables 1 and 2 of Milkert, Hyde & Laine, beside the paper's.
+
+Every method trains 4-wide networks with ``depth`` (5) hidden layers by full-batch Adam on
+``points`` (2^9) evenly spaced points of [0, 1], ``epochs`` per stage, float64:
+
+=============  =========================================================  ==============
+method         start                                                       stages trained
+=============  =========================================================  ==============
+default        PyTorch's default nn.Linear initialisation                  raw weights
+raai           RAI (Lu et al. 2019; see :func:`bends.nets.random.rai_mlp`)  raw weights
+stage1         peaks from the seed, scales by the manifold rule            1
+stage3         same start, relaxed to raw weights                          3
+free-scale     peaks from the seed, scales uniform on (0, 1)               3
+stage2+3       same start as stage1, relaxed to free scales                2, 3
+stage1+3       same start as stage1                                        1, 3
+all            same start as stage1                                        1, 2, 3
+=============  =========================================================  ==============
+
+Peaks are drawn uniformly on (``peak_low``, ``peak_high``) from the model's seed, so every
+manifold method of a seed starts from the same peaks. Waves are subtracted from y = x when
+the target lies below the line on average (x³, x¹¹) and added otherwise (sin, tanh). A model
+is *collapsed* when its output is constant on [0, 1] (all of its ReLUs dead or frozen).
+
+Example:
+    >>> study = ManifoldTables()
+    >>> config = study.Config(targets=("x**3",), methods=("stage1",), seeds=1, epochs=20)
+    >>> row = study.run_cell(study.cells(config)[0]).rows[0]
+    >>> row["pieces"], row["collapsed"]
+    (32, False)
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from dataclasses import dataclass
+from importlib import resources
+from typing import Literal
+
+import numpy as np
+import torch
+
+from bends.errors import ResolutionWarning
+from bends.nets import MLP
+from bends.nets.random import rai_mlp, random_mlp
+from bends.runner.config import StudyConfig, require, setting
+from bends.runner.report import Figures, markdown_table
+from bends.runner.study import Cell, CellResult, Curve, StoredCell, Study
+from bends.tracing import trace
+from bends.training.loop import descend
+from bends.training.manifold import DifferenceModel, PeakMap, StagedModel, stack_mlps
+from bends.training.mlp import mse
+from bends.training.targets import target
+
+Method = Literal["default", "raai", "stage1", "stage3", "free-scale", "stage2+3", "stage1+3", "all"]
+#: Stages each method trains, in order (stages in between are relaxed without training).
+STAGES: dict[str, tuple[int, ...]] = {
+    "default": (3,),
+    "raai": (3,),
+    "stage1": (1,),
+    "stage3": (3,),
+    "free-scale": (3,),
+    "stage2+3": (2, 3),
+    "stage1+3": (1, 3),
+    "all": (1, 2, 3),
+}
+LABELS = {
+    "default": "Default network",
+    "raai": "RAAI distribution (RAI)",
+    "stage1": "Stage 1",
+    "stage3": "Stage 3 (GD only)",
+    "free-scale": "Free scale init.",
+    "stage2+3": "Stage 2 and 3",
+    "stage1+3": "Stage 1 and 3",
+    "all": "All stages",
+}
+PAPER_TARGETS = ("x**3", "x**11", "sin(pi*x/2)", "tanh(3*x)")
+
+
+@dataclass(frozen=True)
+class ManifoldTablesConfig(StudyConfig):
+    targets: tuple[str, ...] = setting(PAPER_TARGETS, "targets, NumPy expressions in x")
+    methods: tuple[Method, ...] = setting(tuple(STAGES), "methods (rows of the tables)")
+    seeds: int = setting(30, "models per method and target")
+    seeds_per_cell: int = setting(30, "models trained together in one cell")
+    epochs: int = setting(1000, "Adam epochs per stage")
+    lr: float = setting(1e-3, "Adam learning rate")
+    points: int = setting(512, "evenly spaced training points on [0, 1]")
+    sparse: int = setting(0, "n > 0: train on n random points, test on n others (ICML table)")
+    data_seed: int = setting(0, "seed of the sparse training and test points")
+    difference: bool = setting(False, "fit F_a − F_b of two compositional nets (8 wide)")
+    depth: int = setting(5, "hidden layers (4 neurons each)")
+    peak_map: Literal["sigmoid", "clamp"] = setting("clamp", "how peaks stay in (0, 1)")
+    clamp_margin: float = setting(0.01, "clamped peaks stay in [margin, 1 − margin]")
+    peak_low: float = setting(0.1, "initial peaks are uniform on (peak_low, peak_high)")
+    peak_high: float = setting(0.9, "see peak_low")
+    curve_every: int = setting(10, "store the loss every this many epochs")
+    device: str = setting("cpu", "torch device (cpu, cuda)")
+
+    def validate(self) -> None:
+        super().validate()
+        require(len(self.targets) > 0 and len(self.methods) > 0, "give targets and methods")
+        for expression in self.targets:
+            target(expression)(np.linspace(0.0, 1.0, 5))  # rejects unsafe or non-finite ones
+        require(self.epochs >= 1 and self.lr > 0, "epochs must be ≥ 1 and lr > 0")
+        require(self.points >= 2 and self.depth >= 1, "points must be ≥ 2 and depth ≥ 1")
+        require(self.sparse == 0 or self.sparse >= 2, "sparse must be 0 or at least 2")
+        require(0 < self.peak_low < self.peak_high < 1, "need 0 < peak_low < peak_high < 1")
+        require(0 < self.clamp_margin < 0.5, "clamp_margin must lie in (0, 0.5)")
+        require(self.curve_every >= 1, "curve_every must be at least 1")
+
+
+class ManifoldTables(Study):
+    name = "manifold-tables"
+    summary = "manifold training vs baselines: the paper's Tables 1 and 2 (min/mean MSE)"
+    Config = ManifoldTablesConfig
+    guide = "studies/manifold-tables.md"
+    demo = {"targets": ["x**3"], "seeds": 4, "seeds_per_cell": 4, "epochs": 300}  # noqa: RUF012
+
+    def cells(self, config: ManifoldTablesConfig) -> list[Cell]:
+        shared = config.fixed("targets", "methods")
+        # Longest cells first (most stages), so parallel workers finish together.
+        methods = sorted(dict.fromkeys(config.methods), key=lambda m: -len(STAGES[m]))
+        return [
+            self.cell({"target": t, "method": m, **shared}, group)
+            for m in methods
+            for t in dict.fromkeys(config.targets)
+            for group in config.seed_groups()
+        ]
+
+    def run_cell(self, cell: Cell) -> CellResult:
+        p = cell.params
+        dtype, device = torch.float64, p["device"]
+        inputs, tests = _data(p)
+        f = target(p["target"])
+        subtract = bool(np.mean(f(inputs) - inputs) < 0)
+        models = len(cell.seeds)
+
+        def tensors(points: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+            x = torch.from_numpy(points)[:, None].to(device)
+            return x, torch.from_numpy(f(points)).to(device).expand(models, -1)
+
+        x, y = tensors(inputs)
+        model = _initial_model(p, cell.seeds, subtract, dtype, device)
+        curves, counted = [], {}
+        for stage in STAGES[p["method"]]:
+            while model.stage < stage:
+                model = model.relax()
+
+            def losses(model: StagedModel | DifferenceModel = model) -> torch.Tensor:
+                return model.losses(x, y)
+
+            run = descend(model.parameters, losses, p["epochs"], p["lr"], after_step=model.project)
+            curves.append(run.curve[:, :-1])  # the stages' per-epoch losses, end to end
+            counted[stage] = _count(model)
+        with torch.no_grad():
+            errors = mse(model.forward(x)[..., 0], y).cpu().numpy()
+            test_errors = None
+            if tests is not None:
+                test_errors = mse(model.forward(tensors(tests)[0])[..., 0], tensors(tests)[1])
+            dense = model.forward(torch.linspace(0, 1, 513, dtype=dtype, device=device)[:, None])
+            spread = (dense.amax(dim=(1, 2)) - dense.amin(dim=(1, 2))).cpu().numpy()
+        curve = np.concatenate(curves, axis=-1)
+        weights = np.concatenate(  # every trained network, for the report's figures
+            [t.detach().reshape(len(cell.seeds), -1).cpu().numpy() for layer in model.layers()
+             for t in layer], axis=1)  # fmt: skip
+        result = CellResult()
+        for m, seed in enumerate(cell.seeds):
+            row = {
+                "target": p["target"],
+                "method": p["method"],
+                "seed": seed,
+                "mse": float(errors[m]),
+                "test_mse": None if test_errors is None else float(test_errors[m]),
+                "collapsed": bool(spread[m] <= 1e-12),
+            }
+            for stage, models in counted.items():
+                row[f"pieces_stage{stage}"] = models[m]["pieces"]
+            final = counted[STAGES[p["method"]][-1]][m]
+            row["pieces"] = final["pieces"]
+            row["resolved"] = all(models[m]["resolved"] for models in counted.values())
+            row["bend_depth"] = bend_depth(final["switches"])
+            row |= {f"switches_layer{k + 1}": v for k, v in enumerate(final["switches"])}
+            result.rows.append(row)
+            result.curves.append(Curve("loss", seed, curve[m, :: p["curve_every"]]))
+            result.curves.append(Curve("weights", seed, weights[m]))
+        return result
+
+    def report(
+        self, config: ManifoldTablesConfig, results: list[StoredCell], figures: Figures
+    ) -> str:
+        rows = [row for cell in results for row in cell.rows]
+        paper = json.loads(
+            resources.files("bends.studies").joinpath("data/manifold_tables_paper.json")
+            .read_text()
+        )  # fmt: skip
+        parts = []
+        for expression in dict.fromkeys(config.targets):
+            table_rows = []
+            for method in dict.fromkeys(config.methods):
+                found = [r for r in rows if r["target"] == expression and r["method"] == method]
+                if not found:
+                    continue
+                errors = np.array([r["mse"] for r in found])
+                if config.sparse:  # the paper's numbers are for the dense data: compare test error
+                    tests = np.array([r["test_mse"] for r in found])
+                    compared = [float(tests.min()), float(tests.mean())]
+                else:
+                    ref = paper.get(expression, {}).get(method, [None, None])
+                    compared = [ref[0], _ratio(errors.min(), ref[0]),
+                                ref[1], _ratio(errors.mean(), ref[1])]  # fmt: skip
+                table_rows.append([
+                    LABELS[method], float(errors.min()), float(errors.mean()), *compared,
+                    f"{sum(r['collapsed'] for r in found)}/{len(found)}",
+                    int(np.median([r["pieces"] for r in found])),
+                    float(np.median([r["bend_depth"] for r in found])),
+                ])  # fmt: skip
+            header = ["method", "min MSE", "mean MSE",
+                      *(["min test MSE", "mean test MSE"] if config.sparse else
+                        ["paper min", "ratio", "paper mean", "ratio"]),
+                      "collapsed", "median pieces", "median bend depth"]  # fmt: skip
+            parts.append(f"**Target** `y = {expression}`\n\n{markdown_table(header, table_rows)}")
+        caption = "Median training loss per method (all stages in sequence)"
+        parts.append(figures.add(_loss_figure(config, results), "loss_curves", caption))
+        parts.append(_layer_figures(config, results, figures))
+        parts.append(_findings(config, rows, paper))
+        return "\n\n".join(parts)
+
+
+def _data(p) -> tuple[np.ndarray, np.ndarray | None]:
+    """Training points, and test points when the data are sparse (shared by all models)."""
+    if not p["sparse"]:
+        return np.linspace(0.0, 1.0, p["points"]), None
+    drawn = np.random.default_rng(p["data_seed"]).uniform(0.0, 1.0, 2 * p["sparse"])
+    return np.sort(drawn[: p["sparse"]]), np.sort(drawn[p["sparse"] :])
+
+
+def _initial_model(p, seeds, subtract: bool, dtype, device) -> StagedModel | DifferenceModel:
+    """The method's starting point for every seed (peaks shared by all manifold methods).
+
+    With ``difference`` the manifold methods start two compositional networks per seed (the
+    second block's peaks and scales from its own stream) and the baselines are 8 wide.
+    """
+    depth, method = p["depth"], p["method"]
+    if method in ("default", "raai"):
+        draw = random_mlp if method == "default" else rai_mlp
+        widths = [1, *[_width(p)] * depth, 1]
+        nets = [draw(widths, np.random.default_rng([seed, 2])) for seed in seeds]
+        return StagedModel.raw(stack_mlps(nets, dtype, device))
+    peak_map = PeakMap(p["peak_map"], p["clamp_margin"])
+
+    def block(stream: int, block_subtract: bool) -> StagedModel:
+        def draw(offset: int, low: float, high: float, size: int) -> torch.Tensor:
+            values = [
+                np.random.default_rng(
+                    [seed, stream + offset] if stream or offset else seed
+                ).uniform(low, high, size)
+                for seed in seeds
+            ]
+            return torch.from_numpy(np.stack(values)).to(dtype=dtype, device=device)
+
+        peaks = draw(0, p["peak_low"], p["peak_high"], depth + 1)
+        if method == "free-scale":
+            scales = draw(1, 0.0, 1.0, depth)
+            return StagedModel.free_scales(peaks[:, :depth], scales, block_subtract, peak_map)
+        return StagedModel.on_manifold(peaks, block_subtract, peak_map)
+
+    if p["difference"]:
+        return DifferenceModel(block(0, True), block(3, True))
+    return block(0, subtract)
+
+
+def _width(p) -> int:
+    return 8 if p["difference"] else 4
+
+
+def _count(model: StagedModel | DifferenceModel) -> list[dict]:
+    """Per model: exact pieces on [0, 1], whether float64 resolved them, switches per layer."""
+    found = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResolutionWarning)
+        for net in model.networks():
+            tr = trace(net, [0.0], [1.0])
+            switches = [int(c.sum()) for c in tr.crossings]
+            found.append({"pieces": tr.pieces, "resolved": tr.resolved, "switches": switches})
+    return found
+
+
+def bend_depth(switches: list[int]) -> int:
+    """How many leading layers keep the doubling of a compositional network.
+
+    In x ∓ Σ s_i W_i the neurons of hidden layer k (k = 0, 1, …) switch 2^k times on (0, 1)
+    (the preimages of the next peak under W_{k−1}); the bend depth is the number of leading
+    layers with at least that many switches, i.e. how deep the triangle structure survives.
+
+    >>> bend_depth([1, 2, 4, 8, 16]), bend_depth([1, 2, 3, 9, 20]), bend_depth([0, 5])
+    (5, 2, 0)
+    """
+    depth = 0
+    while depth < len(switches) and switches[depth] >= 2**depth:
+        depth += 1
+    return depth
+
+
+def _ratio(ours: float, theirs: float | None) -> float | None:
+    return None if theirs is None else float(ours / theirs)
+
+
+def _loss_figure(config, results):
+    import matplotlib.pyplot as plt
+
+    targets = list(dict.fromkeys(config.targets))
+    figure, axes = plt.subplots(1, len(targets), figsize=(4.5 * len(targets), 3.4), squeeze=False)
+    for ax, expression in zip(axes[0], targets, strict=True):
+        for method in dict.fromkeys(config.methods):
+            curves = [
+                c.values
+                for cell in results
+                if (cell.params["target"], cell.params["method"]) == (expression, method)
+                for c in cell.curves
+                if c.name == "loss"
+            ]
+            if curves:
+                epochs = np.arange(len(curves[0])) * config.curve_every
+                ax.plot(epochs, np.median(np.stack(curves), axis=0), lw=1, label=LABELS[method])
+        for boundary in range(1, 3):
+            ax.axvline(boundary * config.epochs, color="0.7", lw=0.6, ls=":")
+        ax.set_yscale("log")
+        ax.set(title=f"y = {expression}", xlabel="epoch (stages in sequence)", ylabel="MSE")
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=6)
+    figure.tight_layout()
+    return figure
+
+
+def _network_of(cell: StoredCell, seed: int, depth: int) -> MLP:
+    """Rebuild a trained network from its stored flat weights."""
+    flat = next(c.values for c in cell.curves if c.name == "weights" and c.seed == seed)
+    return MLP.from_flat(flat, [1, *[_width(cell.params)] * depth, 1])
+
+
+def _layer_figures(config, results: list[StoredCell], figures: Figures) -> str:
+    """Neurons per layer of the best default-initialised and best manifold-trained model."""
+    from bends.plotting import plot_layers
+
+    expression = config.targets[0]
+    shown = []
+    for group in (("default", "raai"), ("all", "stage1+3", "stage2+3", "stage1")):
+        candidates = [
+            (row["mse"], cell, row["seed"], row["method"])
+            for cell in results
+            if cell.params["target"] == expression and cell.params["method"] in group
+            for row in cell.rows
+        ]
+        if not candidates:
+            continue
+        error, cell, seed, method = min(candidates, key=lambda c: c[0])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ResolutionWarning)
+            tr = trace(_network_of(cell, seed, config.depth), [0.0], [1.0])
+        figure = plot_layers(tr)
+        figure.suptitle(f"{LABELS[method]}, seed {seed}, y = {expression}: MSE {error:.3g}")
+        caption = (
+            f"Every neuron by layer, best {LABELS[method]} model on y = {expression} "
+            "(like the paper's Figures 3, 5, 6)"
+        )
+        shown.append(figures.add(figure, f"layers_{method.replace('+', '_')}", caption))
+    return "\n\n".join(shown)
+
+
+def _findings(config, rows, paper) -> str:
+    """What the numbers show, computed from them, and where they differ from the paper."""
+    lines = []
+    for expression in dict.fromkeys(config.targets):
+        found = [r for r in rows if r["target"] == expression]
+        methods = [m for m in dict.fromkeys(config.methods) if any(r["method"] == m for r in found)]
+        key = "test_mse" if config.sparse else "mse"
+        means = {m: np.mean([r[key] for r in found if r["method"] == m]) for m in methods}
+        best = min(means, key=means.get)
+        what = "test MSE" if config.sparse else "MSE"
+        line = f"- `y = {expression}`: lowest mean {what} {means[best]:.3g} by {LABELS[best]}"
+        if expression in paper and not config.sparse:
+            theirs = {m: v[1] for m, v in paper[expression].items() if m in methods}
+            if theirs:
+                their_best = min(theirs, key=theirs.get)
+                line += f" (paper: {LABELS[their_best]}, {theirs[their_best]:.3g})"
+            far = [m for m in methods if m in theirs and not 0.1 <= means[m] / theirs[m] <= 10]
+            if far:
+                line += "; mean differs from the paper by more than 10× for " + ", ".join(
+                    f"{LABELS[m]} ({means[m] / theirs[m]:.2g}×)" for m in far
+                )
+        lines.append(line + ".")
+        kept = [r for r in found if r["method"] == "stage1"]
+        if kept:
+            # Two blocks of 2^depth pieces each share no kink: 2^(depth+1) − 1 pieces.
+            pieces = 2 ** (config.depth + 1) - 1 if config.difference else 2**config.depth
+            full = sum(r["pieces"] == pieces for r in kept)
+            lines.append(f"  Stage 1 kept all {pieces} pieces in {full}/{len(kept)} models.")
+    depths = {
+        m: np.median([r["bend_depth"] for r in rows if r["method"] == m])
+        for m in dict.fromkeys(config.methods)
+        if any(r["method"] == m for r in rows)
+    }
+    lines.append(
+        f"- Triangle structure (median bend depth, of {config.depth} layers): "
+        + ", ".join(f"{LABELS[m]} {d:g}" for m, d in depths.items())
+        + "."
+    )
+    collapsed = {m: sum(r["collapsed"] for r in rows if r["method"] == m) for m in config.methods}
+    total = {m: sum(r["method"] == m for r in rows) for m in config.methods}
+    lines.append("- Collapsed (constant-output) models: " + ", ".join(
+        f"{LABELS[m]} {collapsed[m]}/{total[m]}" for m in dict.fromkeys(config.methods) if total[m]
+    ) + ".")  # fmt: skip
+    if config.sparse:
+        lines.append(
+            f"- Sparse data: {config.sparse} random training points and {config.sparse} test "
+            f"points (data_seed {config.data_seed}); the paper's dense-data numbers do not apply."
+        )
+    if config.epochs != 1000 or config.seeds != 30:
+        lines.append(
+            f"- These runs used {config.epochs} epochs per stage and {config.seeds} models per "
+            "cell of the table; the paper used 1000 and 30, so compare with care."
+        )
+    return "**What the numbers show**\n\n" + "\n".join(lines)

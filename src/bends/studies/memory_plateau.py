@@ -1,0 +1,356 @@
+r"""Study ``memory-plateau``: does training slow down exponentially as the target's memory grows?
+
+Li, Han, E and Li (ICLR 2021, Theorem 5.1) prove that for targets
+:math:`\rho_\omega(s) = \bar\rho(s) + \rho_0(s - 1/\omega)` — an easily learned part plus a
+template delayed to 1/ω — gradient training of a linear RNN sits on a plateau for a time
+growing like :math:`e^{c/\omega}`. Here :math:`\bar\rho(s) = e^{-s}` and
+:math:`\rho_0(s) = e^{-s^2}` (:func:`bends.training.memory.plateau_kernel`), the model is the
+diagonal linear RNN of width ``width``, and the loss is the white-noise loss
+:math:`J = \int_0^\infty |\hat\rho - \rho_\omega|^2` (:mod:`bends.training.memory`).
+
+For each memory 1/ω and trainer (GD, Adam; all seeds of a cell as one batch) the loss curve is
+recorded; the **hitting time** is the first step at which
+:math:`J \le (1 - \text{escape}) \int \rho_0^2` — the model has learned e^{−s} and started on
+the bump, i.e. left the plateau at the bump's energy :math:`\sqrt{\pi/2}` — and the longest
+**plateau** is the longest stretch where the loss fell by less than 1 % per ``plateau_window``
+steps before falling again (:func:`bends.training.memory.longest_plateau`). The report fits
+:math:`\log \tau = a + c/\omega` (slope with a 95 % interval, runs that never hit left out and
+counted) and compares exponential with polynomial growth of the median τ in 1/ω by AIC; it
+also trains on the paper's Figure 1 pair: an exponential sum (no plateau) and Ai(s − 6).
+
+Example:
+    >>> study = MemoryPlateau()
+    >>> config = study.Config(memories=(2.0,), trainers=("adam",), seeds=2, steps=50,
+    ...                       figure_one=False)
+    >>> rows = study.run_cell(study.cells(config)[0]).rows
+    >>> [row["memory"] for row in rows], rows[0]["loss_final"] < rows[0]["loss_start"]
+    ([2.0, 2.0], True)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+from scipy import stats
+
+from bends.analysis.stats import growth_fits, select_growth
+from bends.runner.config import StudyConfig, require, setting
+from bends.runner.report import Figures, markdown_table
+from bends.runner.study import Cell, CellResult, Curve, StoredCell, Study
+from bends.training.memory import (
+    Kernel,
+    airy,
+    bump_energy,
+    exponential_sum,
+    hitting_index,
+    init_parameters,
+    longest_plateau,
+    plateau_kernel,
+    quadrature,
+    train,
+    white_noise_loss,
+)
+
+#: The paper's Figure 1 targets: a short-memory exponential sum and a long-memory Airy kernel.
+FIGURE_ONE = {
+    "exponential sum": exponential_sum([1.0, 0.5, -0.3], [1.0, 0.5, 2.0]),
+    "Airy Ai(s − 6)": airy(1.0, 6.0),
+}
+
+
+@dataclass(frozen=True)
+class MemoryPlateauConfig(StudyConfig):
+    memories: tuple[float, ...] = setting((2.0, 4.0, 6.0, 8.0, 10.0, 12.0), "delays 1/ω")
+    trainers: tuple[Literal["gd", "adam"], ...] = setting(("gd", "adam"), "optimisers")
+    width: int = setting(8, "hidden width m of the diagonal linear RNN")
+    gd_lr: float = setting(0.02, "GD learning rate")
+    adam_lr: float = setting(0.01, "Adam learning rate")
+    steps: int = setting(20_000, "training steps")
+    record_every: int = setting(2, "record the loss every this many steps")
+    escape: float = setting(0.1, "hit when J ≤ (1 − escape) ∫ρ₀²")
+    plateau_window: int = setting(50, "plateau: < 1 % decrease over this many steps")
+    init_scale: float = setting(0.5, "spread of the initial parameters")
+    figure_one: bool = setting(True, "also train on an exponential sum and Ai(s − 6)")
+    seeds: int = setting(8, "models per (memory, trainer)")
+    seeds_per_cell: int = setting(8, "models trained together in one cell")
+
+    def validate(self) -> None:
+        super().validate()
+        require(len(self.memories) > 0 and min(self.memories) > 0, "memories must be positive")
+        require(len(self.trainers) > 0, "give at least one trainer")
+        require(self.width >= 1 and self.steps >= 1, "width and steps must be positive")
+        require(self.gd_lr > 0 and self.adam_lr > 0, "learning rates must be positive")
+        require(1 <= self.record_every <= self.steps, "record_every must lie in 1..steps")
+        require(0 < self.escape < 1, "escape must lie in (0, 1)")
+        require(self.plateau_window >= self.record_every, "plateau_window < record_every")
+
+
+class MemoryPlateau(Study):
+    name = "memory-plateau"
+    summary = "plateaus of linear-RNN training vs the target's memory 1/ω; the e^{c/ω} law"
+    Config = MemoryPlateauConfig
+    guide = "studies/memory-plateau.md"
+    demo = {  # noqa: RUF012
+        "memories": [2.0, 3.0, 4.0],
+        "trainers": ["adam"],
+        "steps": 1500,
+        "seeds": 2,
+        "seeds_per_cell": 2,
+    }
+
+    def cells(self, config: MemoryPlateauConfig) -> list[Cell]:
+        shared = config.fixed("memories", "trainers", "figure_one")
+        cells = [
+            self.cell({"part": "plateau", "memory": memory, "trainer": trainer, **shared}, group)
+            for memory in sorted(set(config.memories), reverse=True)
+            for trainer in dict.fromkeys(config.trainers)
+            for group in config.seed_groups()
+        ]
+        if config.figure_one:
+            cells += [
+                self.cell({"part": "figure one", "target": name, "trainer": "gd", **shared}, group)
+                for name in FIGURE_ONE
+                for group in config.seed_groups()
+            ]
+        return cells
+
+    def run_cell(self, cell: Cell) -> CellResult:
+        p = cell.params
+        if p["part"] == "plateau":
+            kernel = plateau_kernel(1.0 / p["memory"])
+        else:
+            kernel = FIGURE_ONE[p["target"]]
+        curves = _train(kernel, p, cell.seeds)
+        lr = p["gd_lr"] if p["trainer"] == "gd" else p["adam_lr"]
+        threshold = (1 - p["escape"]) * bump_energy()
+        window = p["plateau_window"] // p["record_every"]
+        result = CellResult()
+        for seed, curve in zip(cell.seeds, curves, strict=True):
+            hit = hitting_index(curve, threshold) if p["part"] == "plateau" else None
+            plateau = longest_plateau(curve, window)
+            step = None if hit is None else hit * p["record_every"]
+            result.rows.append(
+                {
+                    "part": p["part"],
+                    "target": kernel.name,
+                    "memory": p.get("memory"),
+                    "trainer": p["trainer"],
+                    "seed": seed,
+                    "loss_start": float(curve[0]),
+                    "loss_final": float(curve[-1]),
+                    "hit_step": step,
+                    "hit_time": None
+                    if step is None
+                    else step * (lr if p["trainer"] == "gd" else 1),
+                    "plateau_steps": 0 if plateau is None else plateau.length * p["record_every"],
+                    "plateau_level": None if plateau is None else plateau.level,
+                }
+            )
+            result.curves.append(Curve("loss", seed, curve))
+        return result
+
+    def report(
+        self, config: MemoryPlateauConfig, results: list[StoredCell], figures: Figures
+    ) -> str:
+        rows = [r for c in results for r in c.rows if r["part"] == "plateau"]
+        parts = [
+            _table(rows, config),
+            figures.add(
+                _curves_figure(config, results),
+                "loss_curves",
+                "White-noise loss J against training step, one line per model, colour = memory "
+                "1/ω; dashed: the hitting threshold",
+            ),
+        ]
+        fits = {t: _fit(rows, t) for t in dict.fromkeys(r["trainer"] for r in rows)}
+        parts.append(
+            figures.add(
+                _hitting_figure(rows, fits),
+                "hitting_times",
+                "Hitting step against memory 1/ω (log scale), with the fit log τ = a + c/ω",
+            )
+        )
+        if any(c.params["part"] == "figure one" for c in results):
+            parts.append(
+                figures.add(
+                    _figure_one(results),
+                    "figure_one",
+                    "GD on a short-memory exponential sum against the Airy kernel Ai(s − 6) "
+                    "(the paper's Figure 1)",
+                )
+            )
+        parts.append(_findings(config, rows, fits))
+        return "\n\n".join(parts)
+
+
+def _train(kernel: Kernel, p: dict, seeds) -> np.ndarray:
+    parameters = init_parameters("diagonal", p["width"], seeds, p["init_scale"])
+    nodes = quadrature(kernel.horizon)
+    lr = p["gd_lr"] if p["trainer"] == "gd" else p["adam_lr"]
+    return train(
+        parameters,
+        lambda: white_noise_loss(parameters, kernel, nodes),
+        p["trainer"],
+        lr,
+        p["steps"],
+        p["record_every"],
+    )
+
+
+def _table(rows: list[dict], config) -> str:
+    body = []
+    for trainer in dict.fromkeys(r["trainer"] for r in rows):
+        for memory in sorted({r["memory"] for r in rows}):
+            group = [r for r in rows if r["trainer"] == trainer and r["memory"] == memory]
+            hits = [r["hit_step"] for r in group if r["hit_step"] is not None]
+            body.append(
+                [
+                    trainer,
+                    memory,
+                    len(group),
+                    f"{len(hits)}/{len(group)}",
+                    float(np.median(hits)) if hits else "never",
+                    float(np.median([r["plateau_steps"] for r in group])),
+                    float(np.median([r["loss_final"] for r in group])),
+                ]
+            )
+    header = [
+        "trainer",
+        "memory 1/ω",
+        "models",
+        "hit",
+        "median hitting step",
+        "median longest plateau (steps)",
+        "median final J",
+    ]
+    threshold = (1 - config.escape) * bump_energy()
+    return (
+        f"Hitting threshold J ≤ {threshold:.4g} = (1 − {config.escape:g}) ∫ρ₀²; "
+        f"{config.steps} steps.\n\n" + markdown_table(header, body)
+    )
+
+
+@dataclass(frozen=True)
+class _Fit:
+    slope: float
+    low: float
+    high: float
+    intercept: float
+    runs: int
+    censored: int
+    growth: str
+
+
+def _fit(rows: list[dict], trainer: str) -> _Fit | None:
+    mine = [r for r in rows if r["trainer"] == trainer]
+    hit = [r for r in mine if r["hit_step"] is not None and r["hit_step"] > 0]
+    if len({r["memory"] for r in hit}) < 3:
+        return None
+    x = np.array([r["memory"] for r in hit])
+    y = np.log([r["hit_step"] for r in hit])
+    line = stats.linregress(x, y)
+    spread = stats.t.ppf(0.975, len(x) - 2) * line.stderr
+    memories = sorted({r["memory"] for r in hit})
+    medians = [np.median([r["hit_step"] for r in hit if r["memory"] == m]) for m in memories]
+    growth = select_growth(growth_fits(memories, medians)).statement if min(memories) >= 1 else ""
+    return _Fit(
+        line.slope,
+        line.slope - spread,
+        line.slope + spread,
+        line.intercept,
+        len(hit),
+        len(mine) - len(hit),
+        growth,
+    )
+
+
+def _curves_figure(config, results: list[StoredCell]):
+    import matplotlib.pyplot as plt
+
+    cells = [c for c in results if c.params["part"] == "plateau"]
+    trainers = list(dict.fromkeys(c.params["trainer"] for c in cells))
+    memories = sorted({c.params["memory"] for c in cells})
+    colour = dict(zip(memories, plt.cm.viridis(np.linspace(0, 0.9, len(memories))), strict=True))
+    figure, axes = plt.subplots(1, len(trainers), figsize=(5 * len(trainers), 3.8), squeeze=False)
+    for ax, trainer in zip(axes[0], trainers, strict=True):
+        for cell in (c for c in cells if c.params["trainer"] == trainer):
+            steps = np.arange(len(cell.curves[0].values)) * config.record_every
+            for curve in cell.curves:
+                ax.plot(steps[1:], curve.values[1:], color=colour[cell.params["memory"]], lw=0.8)
+        ax.axhline((1 - config.escape) * bump_energy(), color="k", ls="--", lw=0.6)
+        ax.set(xscale="log", yscale="log", xlabel="step", ylabel="J", title=trainer)
+    handles = [plt.Line2D([], [], color=colour[m], label=f"1/ω = {m:g}") for m in memories]
+    axes[0][-1].legend(handles=handles, fontsize=7)
+    return figure
+
+
+def _hitting_figure(rows: list[dict], fits: dict):
+    import matplotlib.pyplot as plt
+
+    figure, ax = plt.subplots(figsize=(5.5, 3.8))
+    for trainer, fit in fits.items():
+        hit = [r for r in rows if r["trainer"] == trainer and r["hit_step"]]
+        points = ax.scatter(
+            [r["memory"] for r in hit], [r["hit_step"] for r in hit], s=12, label=trainer
+        )
+        if fit is not None:
+            grid = np.linspace(min(r["memory"] for r in hit), max(r["memory"] for r in hit), 50)
+            ax.plot(
+                grid,
+                np.exp(fit.intercept + fit.slope * grid),
+                color=points.get_facecolor()[0],
+                lw=1,
+            )
+    ax.set(yscale="log", xlabel="memory 1/ω", ylabel="hitting step")
+    ax.legend(fontsize=8)
+    return figure
+
+
+def _figure_one(results: list[StoredCell]):
+    import matplotlib.pyplot as plt
+
+    figure, ax = plt.subplots(figsize=(5.5, 3.8))
+    cells = [c for c in results if c.params["part"] == "figure one"]
+    for cell, colour in zip(
+        cells, ("tab:blue", "tab:red", "tab:green", "tab:orange"), strict=False
+    ):
+        step = cell.params["record_every"]
+        for n, curve in enumerate(cell.curves):
+            x = np.arange(len(curve.values)) * step
+            ax.plot(
+                x,
+                curve.values,
+                color=colour,
+                lw=0.8,
+                label=cell.params["target"] if n == 0 else None,
+            )
+    ax.set(yscale="log", xlabel="GD step", ylabel="J")
+    ax.legend(fontsize=8)
+    return figure
+
+
+def _findings(config, rows: list[dict], fits: dict) -> str:
+    lines = ["**What these runs show** (nothing beyond them):", ""]
+    for trainer, fit in fits.items():
+        if fit is None:
+            lines.append(f"- {trainer}: fewer than three memories were ever hit; no fit.")
+            continue
+        censored = (
+            f"; {fit.censored} runs never hit within {config.steps} steps and are left out, "
+            "which flattens the fit"
+            if fit.censored
+            else ""
+        )
+        verdict = (
+            "grows exponentially in 1/ω (the slope's interval excludes 0)"
+            if fit.low > 0
+            else "shows no significant exponential growth in 1/ω"
+        )
+        lines.append(
+            f"- {trainer}: log τ = {fit.intercept:.3g} + c/ω with c = {fit.slope:.3g} "
+            f"[{fit.low:.3g}, {fit.high:.3g}] (95 %, {fit.runs} runs{censored}): the hitting "
+            f"time {verdict}. Median τ against 1/ω: {fit.growth}."
+        )
+    return "\n".join(lines)

@@ -1,0 +1,171 @@
+r"""Exact 1-D tracing of a ReLU network along a segment: knots, pieces, activation regions.
+
+The segment is :math:`x(t) = a + t\,(b - a)`, :math:`t \in [0, 1]`. Between consecutive
+*knots* every pre-activation is affine in t, so its values at the knots are the whole truth.
+The tracer pushes the knots through the network one hidden layer at a time:
+
+1. pre-activations at the knots, :math:`z = W h + b`;
+2. wherever a neuron *strictly* changes sign between two consecutive knots, insert the crossing
+   :math:`t^* = t_i + (t_{i+1} - t_i)\, z_i / (z_i - z_{i+1})` (exact: z is affine there);
+   coincident crossings become one knot;
+3. apply ReLU.
+
+Insertion needs no global sort: each interval's crossings are counted, a prefix sum gives
+every interval its place in the output, and each neuron's row is then written in one pass
+(compiled with numba); only intervals holding several crossings are ordered, by insertion
+sort. The cost per layer is linear in the number of knots times the width.
+
+Two array layouts, one result. Narrow networks (sawtooths, tied RNNs) keep one row per
+neuron: rows are millions of knots long, and every step is a long contiguous pass. Networks
+whose hidden layers all have at least ``WIDE`` neurons keep one row per knot: each new knot
+is then one interpolation across all neurons, a loop the compiler turns into vector
+instructions (the per-neuron layout would need gathers, which it does not vectorise). The
+``*_rows`` kernels are the knot-row counterparts of the per-neuron ones; the tests trace every
+generated network in both layouts against exact arithmetic.
+
+Two counts, never confused:
+
+* ``regions``: maximal intervals on which the activation pattern (z > 0 per hidden neuron)
+  is constant. The pattern on each interval is built combinatorially: a neuron's state on an
+  interval is fixed by the signs at its ends, and changes exactly at its own crossing, so no
+  sign is ever read off an interpolated value that rounding may have pushed across zero.
+* ``pieces``: maximal intervals on which the output is affine (equal slopes merged). Slopes
+  :math:`dy/dt` are propagated forward per interval (:math:`\dot z = W \dot h`,
+  :math:`\dot h = \dot z \cdot [z > 0]`), never taken as differences of nearly equal values.
+  In wide layers most of :math:`W \dot h` follows from the previous interval by one column
+  update per crossing (only the neuron that switches changes :math:`\dot h`).
+
+The regions need only the values at the knots, so ``trace(..., pieces=False)`` skips the
+slopes: one matrix product per layer instead of two, about half the time for wide networks.
+
+**Tolerance policy (float64).** Constructed networks are degenerate on purpose: crossings land
+exactly on knots, neurons are identically zero on intervals, duplicated neurons cross together.
+
+* A pre-activation at a knot is taken as exactly zero when
+  :math:`|z_j| \le \text{zero\_tol}\cdot(|W_j|\,\max_k |h_k| + |b_j|)`, the size of the terms
+  whose sum it is (``zero_tol = 2^{-40}`` by default). ``Trace.snapped`` counts how often a
+  nonzero value was snapped.
+* A slope :math:`\dot z_j = W_j \dot h` is taken as exactly zero when it is at most
+  ``slope_rtol`` (1e-9) times :math:`|W_j|\,|\dot h|`, the size of the terms it sums; two
+  output slopes are equal when they differ by at most ``slope_rtol`` times the larger of
+  their term sizes :math:`|W|\,|\dot h|`. (Sizes are local to one layer: a bound carried
+  through all layers grows like :math:`\prod \|W_\ell\|` and would swallow real bends in
+  deep networks.)
+* Crossings of several neurons inside one interval that lie at most ``MERGE_GAP = 2^{-46}``
+  (about 64 units in the last place of t ≤ 1) apart are one knot: neurons that vanish at the
+  same point do so in float64 only up to rounding. ``Trace.merged`` counts such merges.
+* When two knots that were not merged come closer than ``RESOLUTION``, float64 cannot locate
+  them reliably any more and a :class:`~bends.errors.ResolutionWarning` says so; ``exact=True``
+  (rational arithmetic, :mod:`bends.tracing.exact`) settles such cases for small networks.
+* ``exact=True`` counts the pieces of the network *as stored*: weights meant to be 1/3 or
+  1/(a − a²) are binary fractions near them, and where the ideal network has an exact zero the
+  stored one may have slivers of width ~1e-17, finer than float64 can represent in t. The
+  float tracer then counts the intended pieces and cannot see (or flag) those slivers.
+
+Bias-free networks (tied RNNs) are renormalised by the largest |h| at the knots whenever it
+leaves [2^-64, 2^64]: the partition is invariant under positive rescaling, so k = 1000 steps
+neither overflow nor underflow. Output values and slopes are then reported as
+``values * exp(log_scale)``; ``Trace.__call__`` applies the scale.
+
+Example:
+    >>> import numpy as np
+    >>> from bends.nets import MLP
+    >>> tent = MLP.from_layers([(np.array([[1.0], [1.0]]), np.array([0.0, -0.5])),
+    ...                         (np.array([[2.0, -4.0]]), np.array([0.0]))])
+    >>> tr = trace(tent)
+    >>> tr.pieces, tr.regions, tr.breakpoints.tolist()
+    (2, 2, [0.5])
+"""
+
+from __future__ import annotations
+
+import warnings
+
+from bends.errors import ResolutionWarning
+from bends.nets import Network, as_network, require_unbatched
+from bends.tracing._push import _packed, _push_through
+from bends.tracing.result import Trace
+from bends.tracing.segment import _segment
+from bends.tracing.tolerance import MERGE_GAP, RESOLUTION, SLOPE_RTOL, ZERO_TOL
+
+
+def trace(
+    net: Network,
+    start=None,
+    end=None,
+    *,
+    exact: bool = False,
+    zero_tol: float = ZERO_TOL,
+    slope_rtol: float = SLOPE_RTOL,
+    progress: bool = False,
+    pieces: bool = True,
+) -> Trace:
+    """Trace ``net`` along the segment from ``start`` to ``end`` (see module docstring).
+
+    Args:
+        net: an unbatched MLP or TiedRNN (iterate over a batched one), or a torch
+            ``nn.Sequential`` of Linear and ReLU (converted by :func:`bends.from_torch`).
+        start, end: input-space end points; default: :func:`default_segment`.
+        exact: use rational arithmetic (:mod:`bends.tracing.exact`); slow, for small networks.
+        zero_tol, slope_rtol: the float64 tolerances (module docstring).
+        progress: show a progress bar in exact mode (which can take minutes).
+        pieces: False skips the slopes, which only the pieces need: regions, knots, values,
+            crossings, dead and always-on neurons are the same, about twice as fast for
+            wide networks; ``pieces`` and ``breakpoints`` then raise. (Exact mode always
+            finds both.)
+
+    Example:
+        >>> from bends.constructions import sawtooth
+        >>> trace(sawtooth(4), pieces=False).regions
+        16
+    """
+    net = as_network(net)
+    require_unbatched(net)
+    start, end = _segment(net, start, end)
+    if exact:
+        from bends.tracing.exact import trace_exact
+
+        return trace_exact(net, start, end, progress=progress)
+    return _float_trace(net, start, end, zero_tol, slope_rtol, pieces=pieces)
+
+
+def _float_trace(
+    net, start, end, zero_tol, slope_rtol, knot_rows: bool | None = None, *, pieces: bool = True
+) -> Trace:
+    """:func:`trace` in float64 on a checked segment. ``knot_rows`` picks the array layout
+    of :func:`_push_through` (both give the same trace; tests run both); by default rows are
+    knots when every hidden layer has at least WIDE neurons."""
+    packed = _packed(net)
+    layout = -1 if knot_rows is None else int(knot_rows)
+    traced = _push_through(
+        *packed.arrays, start, end, zero_tol, slope_rtol, MERGE_GAP, layout, pieces
+    )
+    t, values, slopes, region_breaks, piece_breaks = traced[:5]
+    switches, ever_on, always, snapped, merged, log_scale, smallest_gap = traced[5:]
+    never_on = ~ever_on
+    crossings = [switches[layer] for layer in packed.layers]
+    dead = [never_on[layer] for layer in packed.layers]
+    always_on = [always[layer] for layer in packed.layers]
+    if smallest_gap < RESOLUTION:
+        warnings.warn(
+            f"breakpoints closer than {RESOLUTION:.1e} in t (smallest gap {smallest_gap:.1e}): "
+            "float64 cannot resolve them, counts may be off; try exact=True for small networks",
+            ResolutionWarning,
+            stacklevel=3,
+        )
+    return Trace(
+        network=net,
+        start=start,
+        end=end,
+        knots=t,
+        values=values.T,
+        slopes=slopes.T if pieces else None,
+        region_breaks=region_breaks,
+        piece_breaks=piece_breaks if pieces else None,
+        crossings=crossings,
+        dead=dead,
+        always_on=always_on,
+        log_scale=log_scale,
+        snapped=int(snapped),
+        merged=int(merged),
+    )

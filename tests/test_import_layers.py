@@ -1,0 +1,101 @@
+"""The import graph of src/bends: no cycles, and imports only point down the layer order that
+docs/architecture.md states (its line ``Layers, bottom first: a < b < ...``)."""
+
+import ast
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "src" / "bends"
+
+
+def _layers() -> dict[str, int]:
+    text = (ROOT / "docs" / "architecture.md").read_text()
+    line = re.search(r"Layers, bottom first: `([^`]+)`", text).group(1)
+    return {
+        name.strip(): rank
+        for rank, level in enumerate(line.split("<"))
+        for name in level.split(",")
+    }
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _modules() -> dict[str, Path]:
+    return {_module_name(p): p for p in PACKAGE.rglob("*.py")}
+
+
+def _imports(path: Path, known: set[str]) -> set[str]:
+    """Every bends module ``path`` imports, anywhere in it (functions included)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+        else:
+            continue
+        found |= {name for name in names if name in known}
+    return found
+
+
+def _graph() -> dict[str, set[str]]:
+    modules = _modules()
+    return {name: _imports(path, set(modules)) - {name} for name, path in modules.items()}
+
+
+def _layer(module: str, layers: dict[str, int]) -> int | None:
+    parts = module.split(".")
+    return None if len(parts) == 1 else layers[parts[1]]
+
+
+def test_every_top_level_module_has_a_layer():
+    layers = _layers()
+    tops = {name.split(".")[1] for name in _modules() if "." in name}
+    assert tops - {"__main__"} <= set(layers), f"no layer for {tops - set(layers)}"
+
+
+def test_imports_point_down():
+    layers = _layers()
+    upward = [
+        f"{source} -> {target}"
+        for source, targets in _graph().items()
+        for target in targets
+        if source not in ("bends", "bends.__main__")  # the facade re-exports from above
+        and (_layer(target, layers) is None or _layer(target, layers) > _layer(source, layers))
+    ]
+    assert not upward, "imports pointing up the layers:\n" + "\n".join(sorted(upward))
+
+
+def test_no_import_cycles():
+    graph = _graph()
+    state: dict[str, int] = {}
+    cycles = []
+
+    def visit(node: str, path: list[str]) -> None:
+        state[node] = 1
+        for target in sorted(graph[node]):
+            if state.get(target) == 1:
+                cycles.append(" -> ".join([*path[path.index(target):], target]))
+            elif target not in state:
+                visit(target, [*path, target])
+        state[node] = 2
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node, [node])
+    assert not cycles, "import cycles:\n" + "\n".join(cycles)
+
+
+@pytest.mark.parametrize("module", ["bends", "bends.constructions", "bends.nets", "bends.tracing"])
+def test_core_imports_without_torch(module):
+    code = f"import sys, {module}; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
