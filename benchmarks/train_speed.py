@@ -24,8 +24,8 @@ from rich.table import Table
 from bends.nets.random import random_mlp
 from bends.nets.torch_io import to_torch
 from bends.training.loop import descend
-from bends.training.manifold import StagedModel, stack_mlps
-from bends.training.mlp import mse
+from bends.training.manifold import StagedModel
+from bends.training.mlp import mse, stack_mlps
 
 
 def per_model_loop(nets, x, y, epochs: int) -> np.ndarray:

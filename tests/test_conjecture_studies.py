@@ -10,12 +10,13 @@ from bends.analysis.stats import growth_fits, mean_interval, select_growth
 from bends.constructions import cantor_iterate
 from bends.errors import BendsError
 from bends.nets.random import random_mlp
-from bends.runner.report import Figures
+from bends.runner.figures import Figures
 from bends.runner.study import StoredCell, run_in_memory
 from bends.studies.conjecture import Conjecture
 from bends.studies.conjecture_local import ConjectureLocal
 from bends.studies.random_baselines import RandomBaselines
-from bends.training.tied import TiedProblem, flat_directions, tied_construction
+from bends.training.landscape import flat_directions
+from bends.training.tied import TiedProblem, tied_construction
 
 
 def rows_of(cells: list[StoredCell]) -> list[dict]:

@@ -58,7 +58,7 @@ def test_bound_columns_are_the_separation_bound():
 
 
 def test_report_has_both_tables_the_figures_and_the_findings(tmp_path):
-    from bends.runner.report import Figures
+    from bends.runner.figures import Figures
 
     extra = ["tasks=[6, 40]", "depths=[1, 2]"]
     config = resolve(STUDY.Config, assignments=[*SMALL, *extra])

@@ -12,8 +12,7 @@ from hypothesis import strategies as st
 from bends.nets import MLP
 from bends.nets.packing import pack, unpack
 from bends.nets.random import random_mlp
-from bends.training.manifold import stack_mlps
-from bends.training.mlp import layer_widths, mlp_forward, mlp_mse, mse, packed_mse
+from bends.training.mlp import layer_widths, mlp_forward, mlp_mse, mse, packed_mse, stack_mlps
 
 
 def single_output(net: MLP) -> MLP:

@@ -13,8 +13,8 @@ from bends.nets.random import rai_mlp, random_mlp
 from bends.runner.config import resolve
 from bends.studies import get_study
 from bends.training.loop import descend
-from bends.training.manifold import PeakMap, StagedModel, stack_mlps
-from bends.training.mlp import mlp_forward
+from bends.training.manifold import PeakMap, StagedModel
+from bends.training.mlp import mlp_forward, stack_mlps
 from bends.training.targets import target
 
 X = torch.linspace(0, 1, 257, dtype=torch.float64)[:, None]
@@ -160,8 +160,9 @@ def test_every_method_shares_the_seed_peaks_and_default_networks_can_collapse():
 
 
 def test_stored_weights_rebuild_the_trained_networks_and_their_bend_depth():
+    from bends.constructions.compositional import bend_depth
     from bends.runner.study import run_in_memory
-    from bends.studies.manifold_tables import _network_of, bend_depth
+    from bends.studies.manifold_tables import _network_of
 
     study = get_study("manifold-tables")
     config = resolve(study.Config, assignments=["targets=x**3", "methods=all,default", "seeds=2",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bends.runner.report import Figures
+from bends.runner.figures import Figures
 from bends.runner.study import run_in_memory
 from bends.studies.memory_approx import MemoryApprox
 from bends.studies.memory_lorenz import MemoryLorenz

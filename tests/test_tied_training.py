@@ -6,7 +6,8 @@ import numpy as np
 import torch
 
 from bends import trace
-from bends.training.tied import TiedProblem, descend_tied, gradient_flow, outputs
+from bends.training.flows import descend_tied, gradient_flow
+from bends.training.tied import TiedProblem, outputs
 
 
 def problem(steps: int = 3) -> TiedProblem:

@@ -147,3 +147,19 @@ def compositional_value(x, peaks, scales, subtract: bool = True) -> np.ndarray:
         wave = np.maximum(wave, 0) / a - np.maximum(wave - a, 0) / (a - a * a)
         total += sign * s * wave
     return total
+
+
+def bend_depth(switches: list[int]) -> int:
+    """How many leading layers keep the doubling of a compositional network.
+
+    In x ∓ Σ s_i W_i the neurons of hidden layer k (k = 0, 1, …) switch 2^k times on (0, 1)
+    (the preimages of the next peak under W_{k−1}); the bend depth is the number of leading
+    layers with at least that many switches, i.e. how deep the triangle structure survives.
+
+    >>> bend_depth([1, 2, 4, 8, 16]), bend_depth([1, 2, 3, 9, 20]), bend_depth([0, 5])
+    (5, 2, 0)
+    """
+    depth = 0
+    while depth < len(switches) and switches[depth] >= 2**depth:
+        depth += 1
+    return depth

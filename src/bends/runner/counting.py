@@ -8,7 +8,7 @@ networks are stored with their cell as a curve of their packed parameters
 Example:
     >>> from bends.constructions import sawtooth
     >>> count(sawtooth(4))
-    Count(pieces=16, regions=16, resolved=True)
+    Count(pieces=16, regions=16, resolved=True, switches=(1, 2, 4, 8))
 """
 
 from __future__ import annotations
@@ -26,11 +26,13 @@ from bends.tracing import Trace, trace
 
 
 class Count(NamedTuple):
-    """Pieces and regions of a network on a segment, and whether float64 resolved them."""
+    """Pieces and regions of a network on a segment, whether float64 resolved them, and how
+    often each hidden layer's neurons switch in all."""
 
     pieces: int
     regions: int
     resolved: bool
+    switches: tuple[int, ...] = ()
 
 
 def quiet_trace(net: Network, start: Any = None, end: Any = None, **options: Any) -> Trace:
@@ -41,9 +43,10 @@ def quiet_trace(net: Network, start: Any = None, end: Any = None, **options: Any
 
 
 def count(net: Network, start: Any = None, end: Any = None) -> Count:
-    """Pieces, regions and ``resolved`` of ``net`` on the segment (default: its own)."""
+    """Pieces, regions, ``resolved`` and switches per layer of ``net`` on the segment
+    (default: its own)."""
     tr = quiet_trace(net, start, end)
-    return Count(tr.pieces, tr.regions, tr.resolved)
+    return Count(tr.pieces, tr.regions, tr.resolved, tuple(int(c.sum()) for c in tr.crossings))
 
 
 def network_curve(seed: int, net: MLP) -> Curve:

@@ -12,9 +12,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+import numpy as np
 from matplotlib.figure import Figure
+
+from bends.analysis.stats import mean_interval
+from bends.runner.summaries import Rows, group, values
 
 
 def new_figure(nrows: int = 1, ncols: int = 1, **options: Any) -> tuple[Figure, Any]:
@@ -22,6 +26,37 @@ def new_figure(nrows: int = 1, ncols: int = 1, **options: Any) -> tuple[Figure, 
     figure, the rest to ``subplots``), drawn with no pyplot state."""
     figure = Figure(figsize=options.pop("figsize", None), layout=options.pop("layout", None))
     return figure, figure.subplots(nrows, ncols, **options)
+
+
+def plot_means(
+    ax: Any,
+    rows: Rows,
+    x: str,
+    y: str,
+    spread: Literal["sd", "interval", "range"] | None = "sd",
+    **style: Any,
+) -> Any:
+    """The mean of column ``y`` at each value of column ``x``, with its spread over the rows:
+    error bars of one standard deviation (``sd``) or of the 95 % bootstrap interval
+    (``interval``), a shaded min–max band (``range``), or none."""
+    by = group(rows, x)
+    xs = list(by)
+    means = np.array([np.mean(values(g, y)) for g in by.values()])
+    if spread in ("sd", "interval"):
+        if spread == "sd":
+            low = high = np.array([np.std(values(g, y)) for g in by.values()])
+        else:
+            intervals = [mean_interval(values(g, y)) for g in by.values()]
+            low = means - [i.low for i in intervals]
+            high = [i.high for i in intervals] - means
+        options = {"marker": "o", "ms": 3, "capsize": 2, **style}
+        return ax.errorbar(xs, means, yerr=[low, high], **options)
+    (line,) = ax.plot(xs, means, **{"marker": "o", "ms": 3, **style})
+    if spread == "range":
+        ax.fill_between(xs, [min(values(g, y)) for g in by.values()],
+                        [max(values(g, y)) for g in by.values()],
+                        color=line.get_color(), alpha=0.2, lw=0)  # fmt: skip
+    return line
 
 
 class Figures:

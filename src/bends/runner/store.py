@@ -193,5 +193,3 @@ class Store:
             )
             for key in keys
         ]
-
-

@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -141,3 +141,15 @@ def run_in_memory(study: Study, config: StudyConfig) -> list[StoredCell]:
             )
         )
     return stored
+
+
+def curves(
+    results: Iterable[StoredCell], name: str, where: Mapping[str, Any] | None = None
+) -> Iterator[tuple[StoredCell, Curve]]:
+    """Every stored curve called ``name``, with its cell, of the cells whose parameters
+    include ``where``."""
+    for cell in results:
+        if all(cell.params.get(k) == v for k, v in (where or {}).items()):
+            for curve in cell.curves:
+                if curve.name == name:
+                    yield cell, curve

@@ -79,12 +79,20 @@ def format_mean_sd(numbers: Sequence[float]) -> str:
     return f"{np.mean(numbers):.4g} ± {np.std(numbers):.2g}"
 
 
-def table(rows: Rows, by: Sequence[str], columns: Mapping[str, Aggregate | str]) -> str:
-    """A Markdown table with one line per group of ``rows`` by ``by``: the group's values, then
-    each column's aggregate (a string names a column whose first value is shown)."""
+def table(
+    rows: Rows,
+    by: Sequence[str],
+    columns: Mapping[str, Aggregate | str],
+    labels: Mapping[str, Callable[[Any], Any]] | None = None,
+    titles: Mapping[str, str] | None = None,
+) -> str:
+    """A Markdown table with one line per group of ``rows`` by ``by``: the group's values
+    (shown through ``labels[key]`` and headed ``titles[key]`` where given), then each column's
+    aggregate (a string names a column whose first value is shown)."""
     body = []
     for key, members in group(rows, *by).items():
-        first = list(key) if len(by) > 1 else [key]
+        keys = key if len(by) > 1 else (key,)
+        first = [(labels or {}).get(k, lambda v: v)(v) for k, v in zip(by, keys, strict=True)]
         body.append(
             first
             + [
@@ -92,7 +100,7 @@ def table(rows: Rows, by: Sequence[str], columns: Mapping[str, Aggregate | str])
                 for how in columns.values()
             ]
         )
-    return markdown_table([*by, *columns], body)
+    return markdown_table([*[(titles or {}).get(k, k) for k in by], *columns], body)
 
 
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:

@@ -27,84 +27,21 @@ Example:
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from typing import Literal
 
+import matplotlib
 import numpy as np
 
-from bends.analysis.stats import growth_fits, mean_interval, select_growth
-from bends.errors import ResolutionWarning
-from bends.runner.config import StudyConfig, require, setting
-from bends.runner.report import Figures, markdown_table
-from bends.runner.study import Cell, CellResult, Curve, StoredCell, Study
-from bends.tracing import trace
-from bends.training.tied import Run, TiedProblem, descend_tied, gradient_flow, outputs
-
-
-@dataclass(frozen=True)
-class TrainingSettings(StudyConfig):
-    """How tied RNNs are trained: shared by ``conjecture`` and ``conjecture-local``."""
-
-    trainer: Literal["flow", "gd", "adam"] = setting("flow", "gradient flow, GD or Adam")
-    time_limit: float = setting(100.0, "flow: stop at this flow time")
-    loss_threshold: float = setting(1e-10, "stop (and count as zero loss) below this loss")
-    rtol: float = setting(1e-3, "flow: relative tolerance of the RK solver")
-    method: Literal["RK23", "RK45", "DOP853"] = setting("RK23", "flow: SciPy RK solver")
-    max_evaluations: int = setting(3000, "flow: gradient evaluations per run at most")
-    lr: float = setting(1e-3, "gd/adam: learning rate")
-    train_steps: int = setting(3000, "gd/adam: steps")
-    record: int = setting(32, "loss (and W) recorded at this many times per run")
-
-    def validate(self) -> None:
-        super().validate()
-        require(self.time_limit > 0 and self.loss_threshold >= 0, "need time_limit > 0")
-        require(0 < self.rtol < 1, "rtol must lie in (0, 1)")
-        require(self.max_evaluations >= 10, "max_evaluations must be at least 10")
-        require(self.lr > 0 and self.train_steps >= 1, "need lr > 0 and train_steps ≥ 1")
-        require(self.record >= 2, "record must be at least 2")
-
-
-def train_runs(problem: TiedProblem, starts: np.ndarray, p: dict) -> list[Run]:
-    """Train each W in ``starts`` (seeds, w, w) by the trainer in settings ``p``; GD and Adam
-    run the seeds as one batch, the flow one seed at a time (its steps adapt per seed)."""
-    if p["trainer"] == "flow":
-        return [
-            gradient_flow(
-                problem,
-                start,
-                p["time_limit"],
-                p["loss_threshold"],
-                p["rtol"],
-                p["method"],
-                p["max_evaluations"],
-                p["record"],
-            )
-            for start in starts
-        ]
-    batch = descend_tied(problem, starts, p["trainer"], p["lr"], p["train_steps"], p["record"])
-    return [
-        Run(
-            batch.weight[i],
-            float(batch.loss[i]),
-            batch.times,
-            batch.losses[:, i],
-            batch.stopped,
-            batch.evaluations,
-            batch.weights[:, i],
-        )
-        for i in range(len(starts))
-    ]
-
-
-def count_pieces(problem: TiedProblem, weight: np.ndarray, low=None, high=None) -> tuple[int, bool]:
-    """Exact pieces of f_k(W, ·) on t ∈ [low, high] (default: the data's range), resolved?"""
-    net = problem.network(weight)
-    segment = () if low is None else problem.segment(low, high)
-    with warnings.catch_warnings():  # recorded as "resolved" instead
-        warnings.simplefilter("ignore", ResolutionWarning)
-        tr = trace(net, *segment)
-    return tr.pieces, tr.resolved
+from bends.analysis.stats import growth_fits, select_growth
+from bends.runner.config import require, setting
+from bends.runner.counting import count
+from bends.runner.figures import Figures, new_figure, plot_means
+from bends.runner.grid import grid
+from bends.runner.study import Cell, CellResult, Curve, StoredCell, Study, curves
+from bends.runner.summaries import group, interval, median, rows_of, share, table, values
+from bends.studies._tied import TrainingSettings, train_runs
+from bends.training.tied import TiedProblem, outputs
 
 
 @dataclass(frozen=True)
@@ -157,12 +94,8 @@ class Conjecture(Study):
     }
 
     def cells(self, config: ConjectureConfig) -> list[Cell]:
-        shared = config.fixed("steps")
-        return [  # longest first, so parallel workers finish together
-            self.cell({"k": k, **shared}, group)
-            for k in sorted(set(config.steps), reverse=True)
-            for group in config.seed_groups()
-        ]
+        ks = sorted(set(config.steps), reverse=True)  # longest first: workers finish together
+        return grid(self, {"k": ks}, config.seed_groups(), config.fixed("steps"))
 
     def run_cell(self, cell: Cell) -> CellResult:
         p = cell.params
@@ -170,15 +103,13 @@ class Conjecture(Study):
         starts = np.array(
             [np.random.default_rng(s).standard_normal((p["width"], p["width"])) for s in cell.seeds]
         )
+        wide = problem.segment(p["window_low"], p["window_high"])
         result = CellResult()
         for seed, start, run in zip(
             cell.seeds, starts, train_runs(problem, starts, p), strict=True
         ):
-            pieces_init, resolved_init = count_pieces(problem, start)
-            pieces, resolved = count_pieces(problem, run.weight)
-            wide = p["window_low"], p["window_high"]
-            wide_init, wide_resolved_init = count_pieces(problem, start, *wide)
-            wide_pieces, wide_resolved = count_pieces(problem, run.weight, *wide)
+            first, last = problem.network(start), problem.network(run.weight)
+            counts = [count(first), count(last), count(first, *wide), count(last, *wide)]
             marks = np.unique(np.linspace(0, len(run.times) - 1, p["checkpoints"]).astype(int))
             result.rows.append(
                 {
@@ -192,52 +123,64 @@ class Conjecture(Study):
                     "stopped": run.stopped,
                     "evaluations": int(run.evaluations),
                     "train_time": float(run.times[-1]),
-                    "pieces_init": pieces_init,
-                    "pieces": pieces,
-                    "wide_pieces_init": wide_init,
-                    "wide_pieces": wide_pieces,
-                    "resolved": resolved and resolved_init and wide_resolved and wide_resolved_init,
+                    "pieces_init": counts[0].pieces,
+                    "pieces": counts[1].pieces,
+                    "wide_pieces_init": counts[2].pieces,
+                    "wide_pieces": counts[3].pieces,
+                    "resolved": all(
+                        c.resolved for c in (counts[1], counts[0], counts[3], counts[2])
+                    ),
                 }
             )
+            checkpoints = [count(problem.network(run.weights[m])).pieces for m in marks]
             result.curves += [
                 Curve("loss", seed, run.losses),
                 Curve("loss_time", seed, run.times),
-                Curve(
-                    "pieces",
-                    seed,
-                    np.array([count_pieces(problem, run.weights[m])[0] for m in marks]),
-                ),
+                Curve("pieces", seed, np.array(checkpoints)),
                 Curve("pieces_time", seed, run.times[marks]),
                 Curve("weight", seed, run.weight.ravel()),
             ]
         return result
 
     def report(self, config: ConjectureConfig, results: list[StoredCell], figures: Figures) -> str:
-        rows = [row for cell in results for row in cell.rows]
-        ks = sorted({row["k"] for row in rows})
-        summary = {k: _summarise([r for r in rows if r["k"] == k]) for k in ks}
-        parts = [
-            _table(ks, summary),
-            figures.add(
-                _pieces_figure(config, ks, summary),
-                "pieces_vs_k",
-                "E[pieces] against k (mean over seeds, 95 % bootstrap interval): at "
-                "initialisation and after training, on the data's range and on the wide window",
+        rows = rows_of(results)
+        columns = {
+            "runs": len,
+            "live at init": share(lambda r: r["live_init"]),
+            **{f"E[pieces] {label}": interval(key) for key, label in MEASURES},
+            "max trained": lambda g: max(values(g, "pieces")),
+            "zero loss": share(lambda r: r["zero_loss"]),
+            "f ≡ 0 trained": share(lambda r: r["dead"]),
+            "median loss init → trained": lambda g: (
+                f"{median('loss_init')(g):.3g} → {median('loss')(g):.3g}"
             ),
-            figures.add(
-                _curves_figure(results),
-                "loss_curves",
-                "Training loss (left) and pieces on the data's range (right) along every run; "
-                "colour = k",
+            "stopped": lambda g: ", ".join(
+                f"{s} {values(g, 'stopped').count(s)}" for s in sorted(set(values(g, "stopped")))
             ),
-            _fits(ks, summary),
-            _findings(config, ks, rows, summary),
-        ]
-        return "\n\n".join(parts)
+        }
+        unresolved = sum(not r["resolved"] for r in rows)
+        note = (
+            f"\n\n{unresolved} runs had breakpoints closer than float64 resolves (counts may be "
+            "off)."
+            if unresolved
+            else ""
+        )
+        return "\n\n".join([
+            table(rows, ["k"], columns) + note,
+            figures.add(_pieces_figure(config, rows), "pieces_vs_k",
+                        "E[pieces] against k (mean over seeds, 95 % bootstrap interval): at "
+                        "initialisation and after training, on the data's range and on the wide "
+                        "window"),
+            figures.add(_curves_figure(results), "loss_curves",
+                        "Training loss (left) and pieces on the data's range (right) along every "
+                        "run; colour = k"),
+            _fits(rows),
+            _findings(config, rows),
+        ])  # fmt: skip
 
 
 #: Columns of the per-k summary: (row key, label).
-_MEASURES = (
+MEASURES = (
     ("pieces_init", "init, data range"),
     ("pieces", "trained, data range"),
     ("wide_pieces_init", "init, wide"),
@@ -245,83 +188,15 @@ _MEASURES = (
 )
 
 
-def _summarise(rows: list[dict]) -> dict:
-    out = {key: mean_interval([r[key] for r in rows]) for key, _ in _MEASURES}
-    out["runs"] = len(rows)
-    out["live"] = np.mean([r["live_init"] for r in rows])
-    out["zero_loss"] = np.mean([r["zero_loss"] for r in rows])
-    out["dead"] = np.mean([r["dead"] for r in rows])
-    out["loss_init"] = float(np.median([r["loss_init"] for r in rows]))
-    out["loss"] = float(np.median([r["loss"] for r in rows]))
-    out["max_pieces"] = max(r["pieces"] for r in rows)
-    out["unresolved"] = sum(not r["resolved"] for r in rows)
-    stops = [r["stopped"] for r in rows]
-    out["stopped"] = ", ".join(f"{s} {stops.count(s)}" for s in sorted(set(stops)))
-    return out
-
-
-def _table(ks, summary) -> str:
-    header = [
-        "k",
-        "runs",
-        "live at init",
-        *[f"E[pieces] {label}" for _, label in _MEASURES],
-        "max trained",
-        "zero loss",
-        "f ≡ 0 trained",
-        "median loss init → trained",
-        "stopped",
-    ]
-    body = [
-        [
-            k,
-            s["runs"],
-            f"{s['live']:.0%}",
-            *[str(s[key]) for key, _ in _MEASURES],
-            s["max_pieces"],
-            f"{s['zero_loss']:.0%}",
-            f"{s['dead']:.0%}",
-            f"{s['loss_init']:.3g} → {s['loss']:.3g}",
-            s["stopped"],
-        ]
-        for k, s in ((k, summary[k]) for k in ks)
-    ]
-    unresolved = sum(summary[k]["unresolved"] for k in ks)
-    note = (
-        f"\n\n{unresolved} runs had breakpoints closer than float64 resolves (counts may be off)."
-        if unresolved
-        else ""
-    )
-    return markdown_table(header, body) + note
-
-
-def _pieces_figure(config, ks, summary):
-    import matplotlib.pyplot as plt
-
-    figure, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True)
-    for ax, (init, trained), title in zip(
-        axes,
-        (("pieces_init", "pieces"), ("wide_pieces_init", "wide_pieces")),
-        ("data range", f"wide window t ∈ [{config.window_low:g}, {config.window_high:g}]"),
-        strict=True,
-    ):
-        for key, label, colour in (
-            (init, "initialisation", "tab:gray"),
-            (trained, f"trained ({config.trainer})", "tab:red"),
-        ):
-            means = np.array([summary[k][key].mean for k in ks])
-            lows = np.array([summary[k][key].low for k in ks])
-            highs = np.array([summary[k][key].high for k in ks])
-            ax.errorbar(
-                ks,
-                means,
-                yerr=[means - lows, highs - means],
-                marker="o",
-                ms=3,
-                capsize=3,
-                color=colour,
-                label=label,
-            )
+def _pieces_figure(config, rows):
+    figure, axes = new_figure(1, 2, figsize=(10, 3.8), sharey=True, layout="constrained")
+    windows = ("data range", f"wide window t ∈ [{config.window_low:g}, {config.window_high:g}]")
+    for ax, keys, title in zip(axes, (MEASURES[:2], MEASURES[2:]), windows, strict=True):
+        for (key, _), label, colour in zip(
+            keys, ("initialisation", f"trained ({config.trainer})"), ("tab:gray", "tab:red"),
+            strict=True,
+        ):  # fmt: skip
+            plot_means(ax, rows, "k", key, spread="interval", color=colour, label=label)
         ax.set(yscale="log", xlabel="steps k", title=title)
     axes[0].set_ylabel("E[pieces]")
     axes[0].legend()
@@ -329,49 +204,41 @@ def _pieces_figure(config, ks, summary):
 
 
 def _curves_figure(results: list[StoredCell]):
-    import matplotlib.pyplot as plt
-
     ks = sorted({cell.params["k"] for cell in results})
-    colour = dict(zip(ks, plt.cm.viridis(np.linspace(0, 1, len(ks))), strict=True))
-    figure, (loss_ax, pieces_ax) = plt.subplots(1, 2, figsize=(10, 3.8))
-    for cell in results:
-        curves = {(c.name, c.seed): c.values for c in cell.curves}
-        for seed in cell.seeds:
-            c = colour[cell.params["k"]]
-            times = curves[("loss_time", seed)]
-            loss_ax.plot(times[1:], curves[("loss", seed)][1:], color=c, lw=0.6, alpha=0.5)
-            pieces_ax.plot(
-                curves[("pieces_time", seed)][1:],
-                curves[("pieces", seed)][1:],
-                color=c,
-                lw=0.6,
-                alpha=0.5,
-            )
-    log_time = results[0].params["trainer"] == "flow"
+    colours = dict(
+        zip(ks, matplotlib.colormaps["viridis"](np.linspace(0, 1, len(ks))), strict=True)
+    )
+    figure, (loss_ax, pieces_ax) = new_figure(1, 2, figsize=(10, 3.8), layout="constrained")
+    for name, ax in (("loss", loss_ax), ("pieces", pieces_ax)):
+        times = {(id(cell), c.seed): c.values for cell, c in curves(results, f"{name}_time")}
+        for cell, curve in curves(results, name):
+            ax.plot(times[id(cell), curve.seed][1:], curve.values[1:], lw=0.6, alpha=0.5,
+                    color=colours[cell.params["k"]])  # fmt: skip
+    flow = results[0].params["trainer"] == "flow"
     for ax, label in ((loss_ax, "loss"), (pieces_ax, "pieces (data range)")):
-        ax.set(
-            xscale="log" if log_time else "linear",
-            yscale="log",
-            ylabel=label,
-            xlabel="flow time" if log_time else "step",
-        )
-    handles = [plt.Line2D([], [], color=colour[k], label=f"k = {k}") for k in ks]
+        ax.set(xscale="log" if flow else "linear", yscale="log", ylabel=label,
+               xlabel="flow time" if flow else "step")  # fmt: skip
+    handles = [matplotlib.lines.Line2D([], [], color=colours[k], label=f"k = {k}") for k in ks]
     pieces_ax.legend(handles=handles, fontsize=7, ncol=2)
     return figure
 
 
-def _fits(ks, summary) -> str:
-    if len(ks) < 3:
+def _growth(rows, key):
+    by = group(rows, "k")
+    return select_growth(growth_fits(list(by), [np.mean(values(g, key)) for g in by.values()]))
+
+
+def _fits(rows) -> str:
+    if len(group(rows, "k")) < 3:
         return "Growth fits need at least three values of k."
     lines = ["**Growth of E[pieces] with k** (least squares on log E, AIC):", ""]
-    for key, label in _MEASURES:
-        fits = growth_fits(ks, [summary[k][key].mean for k in ks])
-        lines.append(f"- {label}: {select_growth(fits).statement}.")
+    lines += [f"- {label}: {_growth(rows, key).statement}." for key, label in MEASURES]
     return "\n".join(lines)
 
 
-def _findings(config, ks, rows, summary) -> str:
-    zero = np.mean([r["zero_loss"] for r in rows])
+def _findings(config, rows) -> str:
+    ks = list(group(rows, "k"))
+    zero = np.mean(values(rows, "zero_loss"))
     capped = np.mean([r["stopped"] in ("evaluations", "stalled") for r in rows])
     more = np.mean([r["pieces"] > r["pieces_init"] for r in rows])
     fewer = np.mean([r["pieces"] < r["pieces_init"] for r in rows])
@@ -387,14 +254,13 @@ def _findings(config, ks, rows, summary) -> str:
             if config.trainer == "flow"
             else f"every run took {config.train_steps} steps (lr {config.lr:g})."
         ),
-        f"- {np.mean([r['live_init'] for r in rows]):.0%} of the W₀ give a non-zero output on "
-        f"the data; after training {np.mean([r['dead'] for r in rows]):.0%} of the runs output "
+        f"- {np.mean(values(rows, 'live_init')):.0%} of the W₀ give a non-zero output on "
+        f"the data; after training {np.mean(values(rows, 'dead')):.0%} of the runs output "
         "f ≡ 0 there (training switched the network off: loss = mean y², one piece).",
         f"- Training raised the piece count in {more:.0%} of runs and lowered it in {fewer:.0%}.",
     ]
     if len(ks) >= 3:
-        trained = select_growth(growth_fits(ks, [summary[k]["pieces"].mean for k in ks]))
-        initial = select_growth(growth_fits(ks, [summary[k]["pieces_init"].mean for k in ks]))
+        trained, initial = _growth(rows, "pieces"), _growth(rows, "pieces_init")
         verdict = (
             "supports exponential growth for these settings"
             if trained.model == "exponential" and trained.margin >= 2

@@ -7,7 +7,7 @@ has zero loss and zero gradient. Two parts:
 
 **Hessian at W*.** The spectrum of :math:`\nabla^2 L(W^*)` (autograd, ReLU'(0) = 0), its zero
 eigenvalues (:math:`|\lambda| \le` ``zero_tol`` · max |λ|) against the flat directions the
-structure explains (:func:`~bends.training.tied.flat_directions`: rescaling symmetries, weights
+structure explains (:func:`~bends.training.landscape.flat_directions`: rescaling symmetries, weights
 the data never reach), and what the loss does along each zero-eigenvalue direction v:
 :math:`L(W^* + \delta v)` for δ = 10⁻³, 10⁻² gives a growth order p (L ∝ δ^p). p ≈ 2 along
 a zero eigenvalue means the Hessian is blind there: some pre-activation is exactly 0 at a data
@@ -35,17 +35,15 @@ from typing import Literal
 
 import numpy as np
 
-from bends.analysis.stats import mean_interval
 from bends.runner.config import require, setting
-from bends.runner.report import Figures, markdown_table
+from bends.runner.counting import count
+from bends.runner.figures import Figures, new_figure, plot_means
+from bends.runner.grid import grid
 from bends.runner.study import Cell, CellResult, Curve, StoredCell, Study
-from bends.studies.conjecture import TrainingSettings, count_pieces, train_runs
-from bends.training.tied import TiedProblem, flat_directions, tied_construction
-
-#: Perturbation sizes δ whose losses L(W* + δv) give the growth order along a direction v.
-PROBE_STEPS = (1e-3, 1e-2)
-#: A loss below this along both probes is round-off: the direction is exactly flat.
-FLAT_LOSS = 1e-25
+from bends.runner.summaries import group, interval, median, rows_of, share, table
+from bends.studies._tied import TrainingSettings, train_runs
+from bends.training.landscape import analyse_minimum
+from bends.training.tied import TiedProblem, tied_construction
 
 
 @dataclass(frozen=True)
@@ -73,6 +71,9 @@ class ConjectureLocalConfig(TrainingSettings):
         require(all(e > 0 for e in self.epsilons), "epsilons must be positive")
 
 
+TITLES = {"construction": "W*", "epsilon": "ε"}
+
+
 class ConjectureLocal(Study):
     name = "conjecture-local"
     summary = "Hessian spectrum and basin of attraction at known tied-RNN solutions W*"
@@ -88,32 +89,29 @@ class ConjectureLocal(Study):
 
     def cells(self, config: ConjectureLocalConfig) -> list[Cell]:
         shared = config.fixed("constructions", "epsilons")
-        hessians = [
-            self.cell({"part": "hessian", "construction": spec, **shared}, ())
-            for spec in config.constructions
-        ]
-        basins = [
-            self.cell({"part": "basin", "construction": spec, "epsilon": eps, **shared}, group)
-            for spec in config.constructions
-            for eps in config.epsilons
-            for group in config.seed_groups()
-        ]
-        return hessians + basins
+        hessians = {"part": ["hessian"], "construction": config.constructions}
+        basins = {
+            "part": ["basin"],
+            "construction": config.constructions,
+            "epsilon": config.epsilons,
+        }
+        return grid(self, hessians, shared=shared) + grid(
+            self, basins, config.seed_groups(), shared
+        )
 
     def run_cell(self, cell: Cell) -> CellResult:
         p = cell.params
         net = tied_construction(p["construction"])
         problem = TiedProblem.from_network(net, p["points"], p["placement"], p["data_seed"])
-        full = count_pieces(problem, net.weight)[0]
+        full = count(problem.network(net.weight)).pieces
         if p["part"] == "hessian":
-            return _hessian_cell(p, problem, net.weight, full)
-        starts = np.array(
-            [
-                net.weight
-                + p["epsilon"] * np.random.default_rng(s).standard_normal((net.width,) * 2)
-                for s in cell.seeds
-            ]
-        )
+            local = analyse_minimum(problem, net.weight, p["zero_tol"])
+            spectrum = Curve("spectrum", 0, local.pop("eigenvalues"))
+            row = {"construction": p["construction"], "width": problem.width,
+                   "steps": problem.steps, "pieces": full, **local}  # fmt: skip
+            return CellResult([row], [spectrum])
+        noise = [np.random.default_rng(s).standard_normal((net.width,) * 2) for s in cell.seeds]
+        starts = np.array([net.weight + p["epsilon"] * z for z in noise])
         result = CellResult()
         for seed, start, run in zip(
             cell.seeds, starts, train_runs(problem, starts, p), strict=True
@@ -124,8 +122,8 @@ class ConjectureLocal(Study):
                     "epsilon": p["epsilon"],
                     "seed": seed,
                     "full_pieces": full,
-                    "pieces_start": count_pieces(problem, start)[0],
-                    "pieces": count_pieces(problem, run.weight)[0],
+                    "pieces_start": count(problem.network(start)).pieces,
+                    "pieces": count(problem.network(run.weight)).pieces,
                     "loss_start": float(run.losses[0]),
                     "loss": float(run.loss),
                     "zero_loss": bool(run.loss < p["loss_threshold"]),
@@ -139,223 +137,79 @@ class ConjectureLocal(Study):
         self, config: ConjectureLocalConfig, results: list[StoredCell], figures: Figures
     ) -> str:
         hessian = [c for c in results if c.params["part"] == "hessian"]
-        basin = [r for c in results if c.params["part"] == "basin" for r in c.rows]
+        basin = [
+            {**r, "reached": r["pieces"] >= r["full_pieces"],
+             "start_reached": r["pieces_start"] >= r["full_pieces"]}
+            for c in results if c.params["part"] == "basin" for r in c.rows
+        ]  # fmt: skip
         parts = []
         if hessian:
+            columns = {"w": "width", "k": "steps", "pieces": "pieces", "loss": "loss",
+                       "‖∇L‖": "gradient_norm", "λ_max": "largest", "zero λ": "zero_eigenvalues",
+                       "negative λ": "negative", "symmetry": "symmetry", "inactive": "inactive",
+                       "explained": "explained", "exactly flat": "flat",
+                       "L ∝ δ²": "second_order", "L ∝ δ^≥3": "higher_order",
+                       "zero pre-activations": "zero_preactivations"}  # fmt: skip
             parts += [
-                _hessian_table(hessian),
-                figures.add(
-                    _spectrum_figure(hessian),
-                    "hessian_spectrum",
-                    "Hessian eigenvalues at W* (|λ|, sorted; hollow markers: negative), "
-                    "zero threshold dashed",
-                ),
-            ]
+                table(rows_of(hessian), ["construction"], columns, titles=TITLES),
+                figures.add(_spectrum_figure(hessian), "hessian_spectrum",
+                            "Hessian eigenvalues at W* (|λ|, sorted; hollow markers: negative), "
+                            "zero threshold dashed"),
+            ]  # fmt: skip
         if basin:
+            columns = {"runs": len, "W* pieces": "full_pieces",
+                       "start ≥ W* pieces": share(lambda r: r["start_reached"]),
+                       "trained ≥ W* pieces": share(lambda r: r["reached"]),
+                       "E[pieces] trained": interval("pieces"),
+                       "zero loss": share(lambda r: r["zero_loss"]),
+                       "median loss start": median("loss_start"),
+                       "median loss trained": median("loss")}  # fmt: skip
             parts += [
-                _basin_table(config, basin),
-                figures.add(
-                    _basin_figure(config, basin),
-                    "basin",
-                    "Basin test: fraction of runs from W* + εN(0, 1) that end with W*'s piece "
-                    "count (solid) or at zero loss (dashed), against the perturbed start (dotted)",
-                ),
-            ]
+                f"Basin test (trainer `{config.trainer}`):\n\n"
+                + table(basin, ["construction", "epsilon"], columns, titles=TITLES),
+                figures.add(_basin_figure(basin), "basin",
+                            "Basin test: fraction of runs from W* + εN(0, 1) that end with W*'s "
+                            "piece count (solid) or at zero loss (dashed), against the perturbed "
+                            "start (dotted)"),
+            ]  # fmt: skip
         parts.append(_findings(hessian, basin))
         return "\n\n".join(parts)
 
 
-def _hessian_cell(p: dict, problem: TiedProblem, weight: np.ndarray, full: int) -> CellResult:
-    loss, gradient = problem.loss_and_gradient(weight)
-    eigenvalues, vectors = np.linalg.eigh(problem.hessian(weight))
-    tol = p["zero_tol"] * np.abs(eigenvalues).max()
-    null = vectors[:, np.abs(eigenvalues) <= tol].T
-    probes = np.array(
-        [
-            [problem.losses(weight + step * v.reshape(weight.shape)) for step in PROBE_STEPS]
-            for v in null
-        ]
-    ).reshape(-1, len(PROBE_STEPS))
-    flat = np.all(probes < FLAT_LOSS, axis=1)
-    floor = np.maximum(probes, 1e-300)
-    order = np.log(floor[:, 1] / floor[:, 0]) / np.log(PROBE_STEPS[1] / PROBE_STEPS[0])
-    directions = flat_directions(problem, weight)
-    states, zero_pre = problem.inputs, 0
-    for _ in range(problem.steps):
-        pre = weight @ states
-        zero_pre += int(np.sum(pre == 0))
-        states = pre.clip(min=0)
-    row = {
-        "construction": p["construction"],
-        "width": problem.width,
-        "steps": problem.steps,
-        "pieces": full,
-        "loss": float(loss),
-        "gradient_norm": float(np.linalg.norm(gradient)),
-        "largest": float(eigenvalues.max()),
-        "zero_eigenvalues": len(null),
-        "negative": int(np.sum(eigenvalues < -tol)),
-        "symmetry": directions.symmetry,
-        "inactive": directions.inactive,
-        "explained": directions.explained,
-        "flat": int(flat.sum()),
-        "second_order": int(np.sum(~flat & (order < 2.5))),
-        "higher_order": int(np.sum(~flat & (order >= 2.5))),
-        "zero_preactivations": zero_pre,
-    }
-    return CellResult([row], [Curve("spectrum", 0, eigenvalues)])
-
-
-def _hessian_table(cells: list[StoredCell]) -> str:
-    header = [
-        "W*",
-        "w",
-        "k",
-        "pieces",
-        "loss",
-        "‖∇L‖",
-        "λ_max",
-        "zero λ",
-        "negative λ",
-        "symmetry",
-        "inactive",
-        "explained",
-        "exactly flat",
-        "L ∝ δ²",
-        "L ∝ δ^≥3",
-        "zero pre-activations",
-    ]
-    keys = [
-        "construction",
-        "width",
-        "steps",
-        "pieces",
-        "loss",
-        "gradient_norm",
-        "largest",
-        "zero_eigenvalues",
-        "negative",
-        "symmetry",
-        "inactive",
-        "explained",
-        "flat",
-        "second_order",
-        "higher_order",
-        "zero_preactivations",
-    ]
-    return markdown_table(header, [[c.rows[0][k] for k in keys] for c in cells])
-
-
 def _spectrum_figure(cells: list[StoredCell]):
-    import matplotlib.pyplot as plt
-
-    figure, ax = plt.subplots(figsize=(6, 3.8))
-    for cell in cells:
+    figure, ax = new_figure(figsize=(6, 3.8), layout="constrained")
+    for i, cell in enumerate(cells):
         values = cell.curves[0].values
         order = np.argsort(-np.abs(values))
         magnitude = np.maximum(np.abs(values[order]), 1e-300)
         index = np.arange(1, len(values) + 1)
-        line = ax.plot(
-            index, magnitude, marker="o", ms=3, lw=0.8, label=cell.params["construction"]
-        )
+        ax.plot(index, magnitude, marker="o", ms=3, lw=0.8, color=f"C{i}",
+                label=cell.params["construction"])  # fmt: skip
         negative = values[order] < 0
-        ax.scatter(
-            index[negative],
-            magnitude[negative],
-            facecolors="white",
-            edgecolors=line[0].get_color(),
-            s=18,
-            zorder=3,
-        )
-        threshold = cell.params["zero_tol"] * np.abs(values).max()
-        ax.axhline(threshold, color=line[0].get_color(), ls="--", lw=0.6)
+        ax.scatter(index[negative], magnitude[negative], facecolors="white",
+                   edgecolors=f"C{i}", s=18, zorder=3)  # fmt: skip
+        ax.axhline(cell.params["zero_tol"] * np.abs(values).max(), color=f"C{i}", ls="--", lw=0.6)
     top = max(np.abs(c.curves[0].values).max() for c in cells)
     ax.set(yscale="log", xlabel="eigenvalue index (by |λ|)", ylabel="|λ|", ylim=(1e-18, 10 * top))
     ax.legend(fontsize=8)
     return figure
 
 
-def _by(basin: list[dict]):
-    specs = list(dict.fromkeys(r["construction"] for r in basin))
-    eps = sorted({r["epsilon"] for r in basin})
-    return (
-        specs,
-        eps,
-        {
-            (s, e): [r for r in basin if r["construction"] == s and r["epsilon"] == e]
-            for s in specs
-            for e in eps
-        },
-    )
-
-
-def _reached(row: dict) -> bool:
-    """Did the trained run end with at least W*'s piece count?"""
-    return row["pieces"] >= row["full_pieces"]
-
-
-def _fraction(rows: list[dict], test) -> float:
-    return float(np.mean([test(r) for r in rows]))
-
-
-def _basin_table(config, basin: list[dict]) -> str:
-    specs, eps, groups = _by(basin)
-    body = []
-    for s in specs:
-        for e in eps:
-            rows = groups[(s, e)]
-            if not rows:
-                continue
-            full = rows[0]["full_pieces"]
-            pieces = mean_interval([r["pieces"] for r in rows])
-            body.append(
-                [
-                    s,
-                    e,
-                    len(rows),
-                    full,
-                    f"{_fraction(rows, lambda r: r['pieces_start'] >= r['full_pieces']):.0%}",
-                    f"{_fraction(rows, _reached):.0%}",
-                    str(pieces),
-                    f"{_fraction(rows, lambda r: r['zero_loss']):.0%}",
-                    f"{np.median([r['loss_start'] for r in rows]):.3g}",
-                    f"{np.median([r['loss'] for r in rows]):.3g}",
-                ]
+def _basin_figure(basin: list[dict]):
+    figure, ax = new_figure(figsize=(6, 3.8), layout="constrained")
+    for i, (spec, rows) in enumerate(group(basin, "construction").items()):
+        for key, style in (("reached", "-"), ("zero_loss", "--"), ("start_reached", ":")):
+            plot_means(
+                ax,
+                rows,
+                "epsilon",
+                key,
+                spread=None,
+                color=f"C{i}",
+                ls=style,
+                marker="o" if key == "reached" else "",
+                label=spec if key == "reached" else None,
             )
-    header = [
-        "W*",
-        "ε",
-        "runs",
-        "W* pieces",
-        "start ≥ W* pieces",
-        "trained ≥ W* pieces",
-        "E[pieces] trained",
-        "zero loss",
-        "median loss start",
-        "median loss trained",
-    ]
-    return f"Basin test (trainer `{config.trainer}`):\n\n" + markdown_table(header, body)
-
-
-def _basin_figure(config, basin: list[dict]):
-    import matplotlib.pyplot as plt
-
-    specs, eps, groups = _by(basin)
-    figure, ax = plt.subplots(figsize=(6, 3.8))
-    for s in specs:
-        present = [e for e in eps if groups[(s, e)]]
-        curves = [
-            [_fraction(groups[(s, e)], test) for e in present]
-            for test in (
-                _reached,
-                lambda r: r["zero_loss"],
-                lambda r: r["pieces_start"] >= r["full_pieces"],
-            )
-        ]
-        line = ax.plot(present, curves[0], marker="o", label=s)
-        colour = line[0].get_color()
-        ax.plot(present, curves[1], ls="--", color=colour)
-        ax.plot(present, curves[2], ls=":", color=colour)
     ax.set(xscale="log", xlabel="perturbation ε", ylabel="fraction of runs", ylim=(-0.03, 1.03))
     ax.legend(fontsize=8)
     return figure
@@ -363,8 +217,7 @@ def _basin_figure(config, basin: list[dict]):
 
 def _findings(hessian: list[StoredCell], basin: list[dict]) -> str:
     lines = ["**What these runs show** (nothing beyond them):", ""]
-    for cell in hessian:
-        r = cell.rows[0]
+    for r in rows_of(hessian):
         unexplained = r["zero_eigenvalues"] - r["explained"]
         isolation = (
             "is not an isolated minimum (rescaling symmetries move it without changing f)"
@@ -379,22 +232,15 @@ def _findings(hessian: list[StoredCell], basin: list[dict]) -> str:
             f"{r['zero_preactivations']} pre-activations are exactly 0 at the data, where ReLU "
             f"is not differentiable) and at higher order in {r['higher_order']}; W* {isolation}."
         )
-    if basin:
-        specs, eps, groups = _by(basin)
-        for s in specs:
-            kept = [
-                f"ε = {e:g}: {_fraction(groups[(s, e)], _reached):.0%}"
-                for e in eps
-                if groups[(s, e)]
-            ]
-            zero = [
-                _fraction(groups[(s, e)], lambda r: r["zero_loss"]) for e in eps if groups[(s, e)]
-            ]
-            lines.append(
-                f"- {s}, runs ending with at least W*'s piece count: "
-                + "; ".join(kept)
-                + f". Runs reaching zero loss: {min(zero):.0%}–{max(zero):.0%} per ε (a piece "
-                "count at or above W*'s is not a return to W*: small perturbations tilt flat "
-                "pieces and split breakpoints, so read it beside the losses in the table)."
-            )
+    for spec, rows in group(basin, "construction").items():
+        by = group(rows, "epsilon")
+        kept = [f"ε = {e:g}: {share(lambda r: r['reached'])(g)}" for e, g in by.items()]
+        zero = [np.mean([r["zero_loss"] for r in g]) for g in by.values()]
+        lines.append(
+            f"- {spec}, runs ending with at least W*'s piece count: "
+            + "; ".join(kept)
+            + f". Runs reaching zero loss: {min(zero):.0%}–{max(zero):.0%} per ε (a piece "
+            "count at or above W*'s is not a return to W*: small perturbations tilt flat "
+            "pieces and split breakpoints, so read it beside the losses in the table)."
+        )
     return "\n".join(lines)

@@ -35,7 +35,6 @@ Example:
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from typing import Literal
 
@@ -44,16 +43,15 @@ import torch
 
 from bends.analysis.dynamics import iterate_map, oscillations, separation_bound
 from bends.constructions.maps import PHI, abs_map
-from bends.errors import ResolutionWarning
-from bends.nets import MLP
 from bends.nets.random import random_mlp
 from bends.runner.config import StudyConfig, require, setting
-from bends.runner.report import Figures, markdown_table
+from bends.runner.counting import count, network_curve, stored_network
+from bends.runner.figures import Figures, new_figure
+from bends.runner.grid import grid
 from bends.runner.study import Cell, CellResult, Curve, StoredCell, Study
-from bends.tracing import trace
-from bends.training.loop import descend
-from bends.training.manifold import networks_of, stack_mlps
-from bends.training.mlp import mlp_forward, mse
+from bends.runner.summaries import group, markdown_table, mean_sd, rows_of, table, values
+from bends.training.loop import Minibatches, descend
+from bends.training.mlp import mlp_forward, mse, networks_of, trainable_layers
 
 #: Iterates of f with more knots than this are not built (t = 40 would need ~3·10^8).
 MAX_ITERATE_KNOTS = 2_000_000
@@ -109,14 +107,13 @@ class DepthWidth(Study):
     }
 
     def cells(self, config: DepthWidthConfig) -> list[Cell]:
+        axes = {  # deepest (slowest) first, so parallel workers finish together
+            "depth": sorted(set(config.depths), reverse=True),
+            "c": config.slopes,
+            "t": config.tasks,
+        }
         shared = config.fixed("slopes", "tasks", "depths")
-        return [  # deepest (slowest) first, so parallel workers finish together
-            self.cell({"c": c, "t": t, "depth": depth, **shared}, group)
-            for depth in sorted(set(config.depths), reverse=True)
-            for c in dict.fromkeys(config.slopes)
-            for t in dict.fromkeys(config.tasks)
-            for group in config.seed_groups()
-        ]
+        return grid(self, axes, config.seed_groups(), shared, order=("c", "t", "depth"))
 
     def run_cell(self, cell: Cell) -> CellResult:
         p = cell.params
@@ -131,12 +128,8 @@ class DepthWidth(Study):
 
         x, y = tensors(train_x)
         widths = [1, *[p["width"]] * p["depth"], 1]
-        nets = [random_mlp(widths, seed) for seed in cell.seeds]
-        layers = [
-            (w.requires_grad_(), b.requires_grad_())
-            for w, b in stack_mlps(nets, dtype, p["device"])
-        ]
-        batches = _Minibatches(p["data_seed"], p["points"], p["batch_size"])
+        layers = trainable_layers([random_mlp(widths, s) for s in cell.seeds], dtype, p["device"])
+        batches = Minibatches(p["data_seed"], p["points"], p["batch_size"])
 
         def losses() -> torch.Tensor:
             batch = next(batches).to(p["device"])
@@ -159,9 +152,7 @@ class DepthWidth(Study):
         )
         result = CellResult()
         for m, (seed, net) in enumerate(zip(cell.seeds, networks_of(layers), strict=True)):
-            with warnings.catch_warnings():  # recorded in the row as "resolved" instead
-                warnings.simplefilter("ignore", ResolutionWarning)
-                tr = trace(net, [-1.0], [1.0])
+            counted = count(net, [-1.0], [1.0])
             result.rows.append(
                 {
                     "c": p["c"],
@@ -172,8 +163,8 @@ class DepthWidth(Study):
                     "test_mse": float(test_error[m]),
                     "l1": float(l1[m]),
                     "class_error": float(wrong[m]),
-                    "pieces": tr.pieces,
-                    "resolved": tr.resolved,
+                    "pieces": counted.pieces,
+                    "resolved": counted.resolved,
                     "capacity": round(bound.capacity),
                     "oscillations_bound": bound.oscillations,
                     "hypothesis_holds": bound.hypothesis_holds,
@@ -181,59 +172,32 @@ class DepthWidth(Study):
                 }
             )
             result.curves.append(Curve("loss", seed, curve[m, :: p["curve_every"]]))
-            result.curves.append(Curve("weights", seed, net.flat()))
+            result.curves.append(network_curve(seed, net))
         return result
 
     def report(self, config: DepthWidthConfig, results: list[StoredCell], figures: Figures) -> str:
-        rows = [row for cell in results for row in cell.rows]
-        tasks = _tasks(config, rows)
-        depths = sorted({r["depth"] for r in rows})
-        parts = [_target_table(config, tasks), _error_table(tasks, depths, rows)]
-        parts.append(
-            figures.add(
-                _error_figure(config, tasks, depths, rows),
-                "error_vs_depth",
-                "Error against depth, easy and hard task (mean ± sd over seeds)",
-            )
-        )
-        parts.append(
-            figures.add(
-                _loss_figure(config, tasks, results),
-                "loss_curves",
-                "Training loss (minibatch mean per epoch) of every network; colour = depth",
-            )
-        )
-        parts.append(
-            figures.add(
-                _fits_figure(tasks, depths, rows, results),
-                "fits",
-                "f^t and the best trained network (lowest L1) at the shallowest and deepest depth",
-            )
-        )
-        parts.append(_findings(config, tasks, depths, rows))
-        return "\n\n".join(parts)
-
-
-class _Minibatches:
-    """Index tensors of minibatches, epoch after epoch, one shuffle per epoch.
-
-    The order depends only on the data seed, so every model (and every grouping of models)
-    sees the same batches."""
-
-    def __init__(self, seed: int, points: int, size: int) -> None:
-        self.generator = torch.Generator().manual_seed(seed)
-        self.points, self.size = points, min(size, points)
-        self.per_epoch = -(-points // self.size)
-        self.pending: list[torch.Tensor] = []
-
-    def __iter__(self):
-        return self
-
-    def __next__(self) -> torch.Tensor:
-        if not self.pending:
-            order = torch.randperm(self.points, generator=self.generator)
-            self.pending = list(order.split(self.size))[::-1]
-        return self.pending.pop()
+        rows = rows_of(results)
+        tasks = [task for task in group(rows, "c", "t") if task in _tasks(config)]
+        return "\n\n".join([
+            _target_table(config, tasks),
+            "**Errors of the trained networks** (mean ± sd over seeds, on the test points).\n\n"
+            + table(rows, ["c", "t", "depth"], {
+                "nets": len, "test MSE": mean_sd("test_mse"), "L1 error": mean_sd("l1"),
+                "L1 bound": "l1_bound", "class. error": mean_sd("class_error"),
+                "pieces of g": lambda g: f"{np.mean(values(g, 'pieces')):.1f} (max "
+                f"{max(values(g, 'pieces'))})",
+                "(2u)^l": "capacity",
+            }, labels={"c": _c_label}),
+            figures.add(_error_figure(config, tasks, rows), "error_vs_depth",
+                        "Error against depth, easy and hard task (mean ± sd over seeds)"),
+            figures.add(_loss_figure(tasks, results), "loss_curves",
+                        "Training loss (minibatch mean per epoch) of every network; colour = "
+                        "depth"),
+            figures.add(_fits_figure(tasks, rows, results), "fits",
+                        "f^t and the best trained network (lowest L1) at the shallowest and "
+                        "deepest depth"),
+            _findings(config, tasks, rows),
+        ])  # fmt: skip
 
 
 def _points(seed: int, points: int, test_points: int) -> tuple[np.ndarray, np.ndarray]:
@@ -242,208 +206,112 @@ def _points(seed: int, points: int, test_points: int) -> tuple[np.ndarray, np.nd
     return train_rng.uniform(-1, 1, points), test_rng.uniform(-1, 1, test_points)
 
 
+def _tasks(config: DepthWidthConfig) -> list[tuple[float, int]]:
+    return [(c, t) for c in dict.fromkeys(config.slopes) for t in dict.fromkeys(config.tasks)]
+
+
 def _c_label(c: float) -> str:
     return "φ" if c == PHI else f"{c:g}"
 
 
-def _tasks(config: DepthWidthConfig, rows: list[dict]) -> list[tuple[float, int]]:
-    present = {(r["c"], r["t"]) for r in rows}
-    return [
-        (c, t)
-        for c in dict.fromkeys(config.slopes)
-        for t in dict.fromkeys(config.tasks)
-        if (c, t) in present
-    ]
-
-
-def _target_facts(c: float, t: int, low: float, high: float) -> dict[str, object]:
-    """Pieces of f^t and its oscillations between the levels, exactly where f^t is small
-    enough to build (None beyond)."""
-    if 2 * c ** (t + 1) > MAX_ITERATE_KNOTS:
-        return {"pieces": None, "oscillations": None}
-    ft = iterate_map(abs_map(c), t)
-    return {"pieces": len(ft.x) - 1, "oscillations": oscillations(ft, low, high)}
+def _task(c: float, t: int) -> str:
+    return f"c = {_c_label(c)}, t = {t}"
 
 
 def _target_table(config: DepthWidthConfig, tasks) -> str:
-    table = []
-    for c, t in tasks:
-        facts = _target_facts(c, t, config.low, config.high)
-        count = c**t
-        osc = facts["oscillations"]
-        table.append(
-            [
-                _c_label(c),
-                t,
-                facts["pieces"] if facts["pieces"] is not None else "not built",
-                osc if osc is not None else "not built",
-                f"{count:.4g}",
-                f"{osc / count:.3f}" if osc is not None else None,
-                *[f"{(2 * config.width) ** d <= count / 8}" for d in sorted(set(config.depths))],
-            ]
-        )
+    """Pieces of f^t and its oscillations between the levels, exact where f^t has at most
+    MAX_ITERATE_KNOTS knots (built knot by knot), and where the bound's hypothesis holds."""
     depths = sorted(set(config.depths))
-    header = [
-        "c",
-        "t",
-        "pieces of f^t",
-        f"oscillations in [{config.low:g}, {config.high:g}]",
-        "c^t",
-        "oscillations / c^t",
-        *[f"(2u)^{d} ≤ c^t/8" for d in depths],
-    ]
+    body = []
+    for c, t in tasks:
+        built = 2 * c ** (t + 1) <= MAX_ITERATE_KNOTS
+        ft = iterate_map(abs_map(c), t) if built else None
+        osc = oscillations(ft, config.low, config.high) if built else None
+        body.append([
+            _c_label(c), t, len(ft.x) - 1 if built else "not built", osc if built else "not built",
+            f"{c**t:.4g}", f"{osc / c**t:.3f}" if built else None,
+            *[f"{(2 * config.width) ** d <= c**t / 8}" for d in depths],
+        ])  # fmt: skip
+    header = ["c", "t", "pieces of f^t", f"oscillations in [{config.low:g}, {config.high:g}]",
+              "c^t", "oscillations / c^t", *[f"(2u)^{d} ≤ c^t/8" for d in depths]]  # fmt: skip
     return (
         f"**The targets.** Pieces and oscillations of f^t are exact (f^t built knot by knot) "
         f"where it has at most {MAX_ITERATE_KNOTS:,} knots. The bound assumes c^t "
         f"oscillations; the last columns say for which depths its hypothesis "
-        f"(2u)^l ≤ c^t/8 holds for width u = {config.width}.\n\n" + markdown_table(header, table)
+        f"(2u)^l ≤ c^t/8 holds for width u = {config.width}.\n\n" + markdown_table(header, body)
     )
 
 
-def _stats(values: list[float]) -> str:
-    return (
-        f"{np.mean(values):.4g} ± {np.std(values):.2g}" if len(values) > 1 else f"{values[0]:.4g}"
-    )
-
-
-def _pieces(counts: list[int]) -> str:
-    return f"{np.mean(counts):.1f} (max {max(counts)})"
-
-
-def _select(rows, c, t, depth) -> list[dict]:
-    return [r for r in rows if r["c"] == c and r["t"] == t and r["depth"] == depth]
-
-
-def _error_table(tasks, depths, rows) -> str:
-    table = []
-    for c, t in tasks:
-        for depth in depths:
-            chosen = _select(rows, c, t, depth)
-            if not chosen:
-                continue
-            first = chosen[0]
-            table.append(
-                [
-                    _c_label(c),
-                    t,
-                    depth,
-                    len(chosen),
-                    _stats([r["test_mse"] for r in chosen]),
-                    _stats([r["l1"] for r in chosen]),
-                    f"{first['l1_bound']:.4g}",
-                    _stats([r["class_error"] for r in chosen]),
-                    _pieces([r["pieces"] for r in chosen]),
-                    first["capacity"],
-                ]
-            )
-    header = [
-        "c",
-        "t",
-        "depth l",
-        "nets",
-        "test MSE",
-        "L1 error",
-        "L1 bound",
-        "class. error",
-        "pieces of g",
-        "(2u)^l",
-    ]
-    return (
-        "**Errors of the trained networks** (mean ± sd over seeds, on the test points).\n\n"
-        + markdown_table(header, table)
-    )
-
-
-def _error_figure(config, tasks, depths, rows):
-    import matplotlib.pyplot as plt
-
-    figure, axes = plt.subplots(1, 3, figsize=(13, 3.6))
-    for (c, t), color in zip(tasks, [f"C{i}" for i in range(len(tasks))], strict=True):
-        label = f"c = {_c_label(c)}, t = {t}"
+def _error_figure(config, tasks, rows):
+    figure, axes = new_figure(1, 3, figsize=(13, 3.6), layout="constrained")
+    by = group(rows, "c", "t", "depth")
+    for i, (c, t) in enumerate(tasks):
+        depths = [d for (c_, t_, d) in by if (c_, t_) == (c, t)]
         for ax, key in zip(axes, ("test_mse", "l1", "class_error"), strict=True):
-            xs = [d for d in depths if _select(rows, c, t, d)]
-            values = [[r[key] for r in _select(rows, c, t, d)] for d in xs]
-            means = np.array([np.mean(v) for v in values])
-            spreads = np.array([np.std(v) for v in values])
-            ax.errorbar(xs, means, spreads, color=color, marker="o", ms=3, capsize=2, label=label)
-            if key == "l1" and any(_select(rows, c, t, d)[0]["l1_bound"] > 0 for d in xs):
-                ax.plot(
-                    xs,
-                    [_select(rows, c, t, d)[0]["l1_bound"] for d in xs],
-                    ls="--",
-                    color=color,
-                    lw=1,
-                    label=f"bound, t = {t}",
-                )
-    for ax, title in zip(
-        axes, ("test MSE", "L1 error ∫|f^t − g|", "classification error"), strict=True
-    ):
-        ax.set(xlabel="depth l (hidden layers)", title=title, xticks=depths)
+            numbers = [values(by[c, t, d], key) for d in depths]
+            ax.errorbar(depths, [np.mean(v) for v in numbers], [np.std(v) for v in numbers],
+                        color=f"C{i}", marker="o", ms=3, capsize=2, label=_task(c, t))  # fmt: skip
+        bounds = [by[c, t, d][0]["l1_bound"] for d in depths]
+        if any(b > 0 for b in bounds):
+            axes[1].plot(depths, bounds, ls="--", color=f"C{i}", lw=1, label=f"bound, t = {t}")
+    for ax, title in zip(axes, ("test MSE", "L1 error ∫|f^t − g|", "classification error"),
+                         strict=True):  # fmt: skip
+        ax.set(xlabel="depth l (hidden layers)", title=title, xticks=sorted(set(config.depths)))
         ax.grid(alpha=0.3)
     axes[1].legend(fontsize=6)
     figure.suptitle(f"width {config.width}: error vs depth", fontsize=10)
-    figure.tight_layout()
     return figure
 
 
-def _loss_figure(config, tasks, results):
-    import matplotlib.pyplot as plt
-
-    figure, axes = plt.subplots(1, len(tasks), figsize=(4.2 * len(tasks), 3.2), squeeze=False)
+def _loss_figure(tasks, results):
+    figure, axes = new_figure(1, len(tasks), figsize=(4.2 * len(tasks), 3.2), squeeze=False,
+                              layout="constrained")  # fmt: skip
     for ax, (c, t) in zip(axes[0], tasks, strict=True):
-        for cell in results:
+        for cell in sorted(results, key=lambda cell: cell.params["depth"]):
             p = cell.params
-            if p["c"] != c or p["t"] != t:
+            if (p["c"], p["t"]) != (c, t):
                 continue
             for curve in (curve for curve in cell.curves if curve.name == "loss"):
-                epochs = np.arange(len(curve.values)) * p["curve_every"]
+                first = curve.seed == cell.seeds[0] and cell.seeds[0] == min(cell.seeds)
                 ax.plot(
-                    epochs,
+                    np.arange(len(curve.values)) * p["curve_every"],
                     curve.values,
                     lw=0.7,
                     color=f"C{p['depth'] - 1}",
-                    label=f"l = {p['depth']}" if curve.seed == cell.seeds[0] else None,
+                    label=f"l = {p['depth']}" if first else None,
                 )
-        ax.set(yscale="log", xlabel="epoch", title=f"c = {_c_label(c)}, t = {t}")
+        ax.set(yscale="log", xlabel="epoch", title=_task(c, t))
         ax.grid(alpha=0.3)
-        handles, labels = ax.get_legend_handles_labels()
-        order = sorted(range(len(labels)), key=labels.__getitem__)
-        ax.legend([handles[i] for i in order], [labels[i] for i in order], fontsize=6)
+        ax.legend(fontsize=6)
     axes[0][0].set_ylabel("training MSE")
-    figure.tight_layout()
     return figure
 
 
-def network_of(cell: StoredCell, seed: int) -> MLP:
+def network_of(cell: StoredCell, seed: int):
     """The trained network of ``seed`` in ``cell``, rebuilt from its stored weights."""
-    flat = next(c.values for c in cell.curves if c.name == "weights" and c.seed == seed)
-    p = cell.params
-    return MLP.from_flat(flat, [1, *[p["width"]] * p["depth"], 1])
+    return stored_network(cell, seed, [1, *[cell.params["width"]] * cell.params["depth"], 1])
 
 
-def _fits_figure(tasks, depths, rows, results):
-    import matplotlib.pyplot as plt
-
-    figure, axes = plt.subplots(1, len(tasks), figsize=(4.2 * len(tasks), 3.2), squeeze=False)
+def _fits_figure(tasks, rows, results):
+    figure, axes = new_figure(1, len(tasks), figsize=(4.2 * len(tasks), 3.2), squeeze=False,
+                              layout="constrained")  # fmt: skip
     u = np.linspace(-1, 1, 4001)
+    by = group(rows, "c", "t", "depth")
     for ax, (c, t) in zip(axes[0], tasks, strict=True):
         ax.plot(u, abs_map(c).iterate(u, t), color="0.6", lw=0.5, label=f"$f^{{{t}}}$")
+        depths = [d for (c_, t_, d) in by if (c_, t_) == (c, t)]
         for depth in dict.fromkeys([depths[0], depths[-1]]):
-            chosen = _select(rows, c, t, depth)
-            if not chosen:
-                continue
-            best = min(chosen, key=lambda r: r["l1"])
+            best = min(by[c, t, depth], key=lambda r: r["l1"])
             cell = next(
                 cell
                 for cell in results
-                if (cell.params["c"], cell.params["t"], cell.params["depth"]) == (c, t, depth)
-                and best["seed"] in cell.seeds
+                if best["seed"] in cell.seeds
+                and (cell.params["c"], cell.params["t"], cell.params["depth"]) == (c, t, depth)
             )
             ax.plot(u, network_of(cell, best["seed"])(u[:, None])[:, 0], lw=1,
                     label=f"l = {depth}: {best['pieces']} pieces")  # fmt: skip
-        ax.set(xlabel="x", title=f"c = {_c_label(c)}, t = {t}")
+        ax.set(xlabel="x", title=_task(c, t))
         ax.legend(fontsize=6, loc="lower right")
-    figure.tight_layout()
     return figure
 
 
@@ -459,39 +327,35 @@ def _trend(shallow: list[float], deep: list[float]) -> str:
     return f"{'falls' if gap < 0 else 'rises'} with depth ({percent})"
 
 
-def _findings(config, tasks, depths, rows) -> str:
+def _findings(config, tasks, rows) -> str:
     """What the numbers say about the slides' two claims, computed from them."""
     lines = []
+    by = group(rows, "c", "t", "depth")
+    _, test_x = _points(config.data_seed, config.points, config.test_points)
     for c, t in tasks:
-        measured = [d for d in depths if _select(rows, c, t, d)]
-        if len(measured) < 2:
+        chosen = {d: members for (c_, t_, d), members in by.items() if (c_, t_) == (c, t)}
+        if len(chosen) < 2:
             continue
-        l1 = {d: float(np.mean([r["l1"] for r in _select(rows, c, t, d)])) for d in measured}
-        bound = {d: _select(rows, c, t, d)[0]["l1_bound"] for d in measured}
-        pieces = {d: max(r["pieces"] for r in _select(rows, c, t, d)) for d in measured}
-        first, last = measured[0], measured[-1]
-        trend = _trend(*[[r["l1"] for r in _select(rows, c, t, d)] for d in (first, last)])
+        l1 = {d: float(np.mean(values(members, "l1"))) for d, members in chosen.items()}
+        first, last = min(chosen), max(chosen)
+        most = max(max(values(members, "pieces")) for members in chosen.values())
+        target = abs_map(c).iterate(test_x, t)
         line = (
-            f"- c = {_c_label(c)}, t = {t}: the L1 error {trend}: "
+            f"- {_task(c, t)}: the L1 error "
+            f"{_trend(values(chosen[first], 'l1'), values(chosen[last], 'l1'))}: "
             f"{l1[first]:.3g} at l = {first}, {l1[last]:.3g} at l = {last}; the most pieces "
-            f"any trained net has is {max(pieces.values())}, "
-            f"against a capacity of {(2 * config.width) ** last:.3g} and c^t = {c**t:.3g}."
+            f"any trained net has is {most}, against a capacity of "
+            f"{(2 * config.width) ** last:.3g} and c^t = {c**t:.3g}. A constant (the median "
+            f"of f^t) has L1 error {2 * np.mean(np.abs(target - np.median(target))):.3g}."
         )
-        _, test_x = _points(config.data_seed, config.points, config.test_points)
-        values = abs_map(c).iterate(test_x, t)
-        line += (
-            f" A constant (the median of f^t) has L1 error "
-            f"{2 * np.mean(np.abs(values - np.median(values))):.3g}."
-        )
-        holding = [
-            d for d in measured if bound[d] > 0 and _select(rows, c, t, d)[0]["hypothesis_holds"]
-        ]
+        holding = [d for d, members in chosen.items()
+                   if members[0]["l1_bound"] > 0 and members[0]["hypothesis_holds"]]  # fmt: skip
         if holding:
-            ratios = [l1[d] / bound[d] for d in holding]
+            ratios = [l1[d] / chosen[d][0]["l1_bound"] for d in holding]
             line += (
                 f" Where (2u)^l ≤ c^t/8 holds (l = {', '.join(map(str, holding))}) the "
                 f"error is {min(ratios):.2f}–{max(ratios):.2f} times the bound "
-                f"{bound[holding[0]]:.3g}."
+                f"{chosen[holding[0]][0]['l1_bound']:.3g}."
             )
         else:
             line += " The hypothesis (2u)^l ≤ c^t/8 holds at no depth measured: no bound applies."

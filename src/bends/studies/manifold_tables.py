@@ -32,7 +32,6 @@ Example:
 from __future__ import annotations
 
 import json
-import warnings
 from dataclasses import dataclass
 from importlib import resources
 from typing import Literal
@@ -40,16 +39,18 @@ from typing import Literal
 import numpy as np
 import torch
 
-from bends.errors import ResolutionWarning
-from bends.nets import MLP
+from bends.constructions.compositional import bend_depth
 from bends.nets.random import rai_mlp, random_mlp
+from bends.plotting import plot_layers
 from bends.runner.config import StudyConfig, require, setting
-from bends.runner.report import Figures, markdown_table
-from bends.runner.study import Cell, CellResult, Curve, StoredCell, Study
-from bends.tracing import trace
+from bends.runner.counting import count, quiet_trace, stored_network
+from bends.runner.figures import Figures, new_figure
+from bends.runner.grid import grid
+from bends.runner.study import Cell, CellResult, Curve, StoredCell, Study, curves
+from bends.runner.summaries import group, markdown_table, median, rows_of, values
 from bends.training.loop import descend
-from bends.training.manifold import DifferenceModel, PeakMap, StagedModel, stack_mlps
-from bends.training.mlp import mse
+from bends.training.manifold import DifferenceModel, PeakMap, StagedModel
+from bends.training.mlp import mse, stack_mlps
 from bends.training.targets import target
 
 Method = Literal["default", "raai", "stage1", "stage3", "free-scale", "stage2+3", "stage1+3", "all"]
@@ -118,15 +119,11 @@ class ManifoldTables(Study):
     demo = {"targets": ["x**3"], "seeds": 4, "seeds_per_cell": 4, "epochs": 300}  # noqa: RUF012
 
     def cells(self, config: ManifoldTablesConfig) -> list[Cell]:
-        shared = config.fixed("targets", "methods")
         # Longest cells first (most stages), so parallel workers finish together.
         methods = sorted(dict.fromkeys(config.methods), key=lambda m: -len(STAGES[m]))
-        return [
-            self.cell({"target": t, "method": m, **shared}, group)
-            for m in methods
-            for t in dict.fromkeys(config.targets)
-            for group in config.seed_groups()
-        ]
+        axes = {"method": methods, "target": config.targets}
+        shared = config.fixed("targets", "methods")
+        return grid(self, axes, config.seed_groups(), shared, order=("target", "method"))
 
     def run_cell(self, cell: Cell) -> CellResult:
         p = cell.params
@@ -152,7 +149,7 @@ class ManifoldTables(Study):
 
             run = descend(model.parameters, losses, p["epochs"], p["lr"], after_step=model.project)
             curves.append(run.curve[:, :-1])  # the stages' per-epoch losses, end to end
-            counted[stage] = _count(model)
+            counted[stage] = [count(net, [0.0], [1.0]) for net in model.networks()]
         with torch.no_grad():
             errors = mse(model.forward(x)[..., 0], y).cpu().numpy()
             test_errors = None
@@ -175,12 +172,12 @@ class ManifoldTables(Study):
                 "collapsed": bool(spread[m] <= 1e-12),
             }
             for stage, models in counted.items():
-                row[f"pieces_stage{stage}"] = models[m]["pieces"]
+                row[f"pieces_stage{stage}"] = models[m].pieces
             final = counted[STAGES[p["method"]][-1]][m]
-            row["pieces"] = final["pieces"]
-            row["resolved"] = all(models[m]["resolved"] for models in counted.values())
-            row["bend_depth"] = bend_depth(final["switches"])
-            row |= {f"switches_layer{k + 1}": v for k, v in enumerate(final["switches"])}
+            row["pieces"] = final.pieces
+            row["resolved"] = all(models[m].resolved for models in counted.values())
+            row["bend_depth"] = bend_depth(final.switches)
+            row |= {f"switches_layer{k + 1}": v for k, v in enumerate(final.switches)}
             result.rows.append(row)
             result.curves.append(Curve("loss", seed, curve[m, :: p["curve_every"]]))
             result.curves.append(Curve("weights", seed, weights[m]))
@@ -189,42 +186,53 @@ class ManifoldTables(Study):
     def report(
         self, config: ManifoldTablesConfig, results: list[StoredCell], figures: Figures
     ) -> str:
-        rows = [row for cell in results for row in cell.rows]
+        rows = rows_of(results)
         paper = json.loads(
             resources.files("bends.studies").joinpath("data/manifold_tables_paper.json")
             .read_text()
         )  # fmt: skip
-        parts = []
-        for expression in dict.fromkeys(config.targets):
-            table_rows = []
-            for method in dict.fromkeys(config.methods):
-                found = [r for r in rows if r["target"] == expression and r["method"] == method]
-                if not found:
-                    continue
-                errors = np.array([r["mse"] for r in found])
-                if config.sparse:  # the paper's numbers are for the dense data: compare test error
-                    tests = np.array([r["test_mse"] for r in found])
-                    compared = [float(tests.min()), float(tests.mean())]
-                else:
-                    ref = paper.get(expression, {}).get(method, [None, None])
-                    compared = [ref[0], _ratio(errors.min(), ref[0]),
-                                ref[1], _ratio(errors.mean(), ref[1])]  # fmt: skip
-                table_rows.append([
-                    LABELS[method], float(errors.min()), float(errors.mean()), *compared,
-                    f"{sum(r['collapsed'] for r in found)}/{len(found)}",
-                    int(np.median([r["pieces"] for r in found])),
-                    float(np.median([r["bend_depth"] for r in found])),
-                ])  # fmt: skip
-            header = ["method", "min MSE", "mean MSE",
-                      *(["min test MSE", "mean test MSE"] if config.sparse else
-                        ["paper min", "ratio", "paper mean", "ratio"]),
-                      "collapsed", "median pieces", "median bend depth"]  # fmt: skip
-            parts.append(f"**Target** `y = {expression}`\n\n{markdown_table(header, table_rows)}")
+        parts = [
+            _table(config, rows, paper, expression)
+            for expression in _present(config.targets, rows, "target")
+        ]
         caption = "Median training loss per method (all stages in sequence)"
         parts.append(figures.add(_loss_figure(config, results), "loss_curves", caption))
         parts.append(_layer_figures(config, results, figures))
         parts.append(_findings(config, rows, paper))
         return "\n\n".join(parts)
+
+
+def _present(wanted, rows, key) -> list:
+    """The settings' values of ``key`` (in their order) that some row has."""
+    found = {r[key] for r in rows}
+    return [v for v in dict.fromkeys(wanted) if v in found]
+
+
+def _table(config, rows, paper, expression) -> str:
+    """Min and mean MSE per method beside the paper's (test errors for sparse data)."""
+    by = group([r for r in rows if r["target"] == expression], "method")
+    body = []
+    for method in _present(config.methods, rows, "method"):
+        if method not in by:
+            continue
+        found = by[method]
+        errors = np.array(values(found, "mse"))
+        if config.sparse:  # the paper's numbers are for the dense data: compare test error
+            tests = np.array(values(found, "test_mse"))
+            compared = [float(tests.min()), float(tests.mean())]
+        else:
+            ref = paper.get(expression, {}).get(method, [None, None])
+            compared = [ref[0], _ratio(errors.min(), ref[0]), ref[1], _ratio(errors.mean(), ref[1])]
+        body.append([
+            LABELS[method], float(errors.min()), float(errors.mean()), *compared,
+            f"{sum(values(found, 'collapsed'))}/{len(found)}", int(median("pieces")(found)),
+            median("bend_depth")(found),
+        ])  # fmt: skip
+    header = ["method", "min MSE", "mean MSE",
+              *(["min test MSE", "mean test MSE"] if config.sparse else
+                ["paper min", "ratio", "paper mean", "ratio"]),
+              "collapsed", "median pieces", "median bend depth"]  # fmt: skip
+    return f"**Target** `y = {expression}`\n\n{markdown_table(header, body)}"
 
 
 def _data(p) -> tuple[np.ndarray, np.ndarray | None]:
@@ -274,91 +282,56 @@ def _width(p) -> int:
     return 8 if p["difference"] else 4
 
 
-def _count(model: StagedModel | DifferenceModel) -> list[dict]:
-    """Per model: exact pieces on [0, 1], whether float64 resolved them, switches per layer."""
-    found = []
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ResolutionWarning)
-        for net in model.networks():
-            tr = trace(net, [0.0], [1.0])
-            switches = [int(c.sum()) for c in tr.crossings]
-            found.append({"pieces": tr.pieces, "resolved": tr.resolved, "switches": switches})
-    return found
-
-
-def bend_depth(switches: list[int]) -> int:
-    """How many leading layers keep the doubling of a compositional network.
-
-    In x ∓ Σ s_i W_i the neurons of hidden layer k (k = 0, 1, …) switch 2^k times on (0, 1)
-    (the preimages of the next peak under W_{k−1}); the bend depth is the number of leading
-    layers with at least that many switches, i.e. how deep the triangle structure survives.
-
-    >>> bend_depth([1, 2, 4, 8, 16]), bend_depth([1, 2, 3, 9, 20]), bend_depth([0, 5])
-    (5, 2, 0)
-    """
-    depth = 0
-    while depth < len(switches) and switches[depth] >= 2**depth:
-        depth += 1
-    return depth
-
-
 def _ratio(ours: float, theirs: float | None) -> float | None:
     return None if theirs is None else float(ours / theirs)
 
 
 def _loss_figure(config, results):
-    import matplotlib.pyplot as plt
-
     targets = list(dict.fromkeys(config.targets))
-    figure, axes = plt.subplots(1, len(targets), figsize=(4.5 * len(targets), 3.4), squeeze=False)
+    figure, axes = new_figure(1, len(targets), figsize=(4.5 * len(targets), 3.4),
+                              squeeze=False, layout="constrained")  # fmt: skip
     for ax, expression in zip(axes[0], targets, strict=True):
         for method in dict.fromkeys(config.methods):
-            curves = [
+            found = [
                 c.values
-                for cell in results
-                if (cell.params["target"], cell.params["method"]) == (expression, method)
-                for c in cell.curves
-                if c.name == "loss"
+                for _, c in curves(results, "loss", {"target": expression, "method": method})
             ]
-            if curves:
-                epochs = np.arange(len(curves[0])) * config.curve_every
-                ax.plot(epochs, np.median(np.stack(curves), axis=0), lw=1, label=LABELS[method])
+            if found:
+                epochs = np.arange(len(found[0])) * config.curve_every
+                ax.plot(epochs, np.median(np.stack(found), axis=0), lw=1, label=LABELS[method])
         for boundary in range(1, 3):
             ax.axvline(boundary * config.epochs, color="0.7", lw=0.6, ls=":")
-        ax.set_yscale("log")
-        ax.set(title=f"y = {expression}", xlabel="epoch (stages in sequence)", ylabel="MSE")
+        ax.set(
+            title=f"y = {expression}",
+            xlabel="epoch (stages in sequence)",
+            ylabel="MSE",
+            yscale="log",
+        )
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=6)
-    figure.tight_layout()
     return figure
 
 
-def _network_of(cell: StoredCell, seed: int, depth: int) -> MLP:
+def _network_of(cell: StoredCell, seed: int, depth: int):
     """Rebuild a trained network from its stored flat weights."""
-    flat = next(c.values for c in cell.curves if c.name == "weights" and c.seed == seed)
-    return MLP.from_flat(flat, [1, *[_width(cell.params)] * depth, 1])
+    return stored_network(cell, seed, [1, *[_width(cell.params)] * depth, 1])
 
 
 def _layer_figures(config, results: list[StoredCell], figures: Figures) -> str:
     """Neurons per layer of the best default-initialised and best manifold-trained model."""
-    from bends.plotting import plot_layers
-
     expression = config.targets[0]
     shown = []
-    for group in (("default", "raai"), ("all", "stage1+3", "stage2+3", "stage1")):
+    for kind in (("default", "raai"), ("all", "stage1+3", "stage2+3", "stage1")):
         candidates = [
             (row["mse"], cell, row["seed"], row["method"])
             for cell in results
-            if cell.params["target"] == expression and cell.params["method"] in group
+            if cell.params["target"] == expression and cell.params["method"] in kind
             for row in cell.rows
         ]
         if not candidates:
             continue
         error, cell, seed, method = min(candidates, key=lambda c: c[0])
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ResolutionWarning)
-            tr = trace(_network_of(cell, seed, config.depth), [0.0], [1.0])
-        figure = plot_layers(tr)
+        figure = plot_layers(quiet_trace(_network_of(cell, seed, config.depth), [0.0], [1.0]))
         figure.suptitle(f"{LABELS[method]}, seed {seed}, y = {expression}: MSE {error:.3g}")
         caption = (
             f"Every neuron by layer, best {LABELS[method]} model on y = {expression} "
@@ -370,47 +343,54 @@ def _layer_figures(config, results: list[StoredCell], figures: Figures) -> str:
 
 def _findings(config, rows, paper) -> str:
     """What the numbers show, computed from them, and where they differ from the paper."""
-    lines = []
-    for expression in dict.fromkeys(config.targets):
-        found = [r for r in rows if r["target"] == expression]
-        methods = [m for m in dict.fromkeys(config.methods) if any(r["method"] == m for r in found)]
-        key = "test_mse" if config.sparse else "mse"
-        means = {m: np.mean([r[key] for r in found if r["method"] == m]) for m in methods}
+    lines, key = [], "test_mse" if config.sparse else "mse"
+    for expression in _present(config.targets, rows, "target"):
+        found = group([r for r in rows if r["target"] == expression], "method")
+        means = {
+            m: np.mean(values(found[m], key))
+            for m in _present(config.methods, rows, "method")
+            if m in found
+        }
         best = min(means, key=means.get)
         what = "test MSE" if config.sparse else "MSE"
         line = f"- `y = {expression}`: lowest mean {what} {means[best]:.3g} by {LABELS[best]}"
-        if expression in paper and not config.sparse:
-            theirs = {m: v[1] for m, v in paper[expression].items() if m in methods}
-            if theirs:
-                their_best = min(theirs, key=theirs.get)
-                line += f" (paper: {LABELS[their_best]}, {theirs[their_best]:.3g})"
-            far = [m for m in methods if m in theirs and not 0.1 <= means[m] / theirs[m] <= 10]
-            if far:
-                line += "; mean differs from the paper by more than 10× for " + ", ".join(
-                    f"{LABELS[m]} ({means[m] / theirs[m]:.2g}×)" for m in far
-                )
+        theirs = (
+            {}
+            if config.sparse
+            else {m: v[1] for m, v in paper.get(expression, {}).items() if m in means}
+        )
+        if theirs:
+            their_best = min(theirs, key=theirs.get)
+            line += f" (paper: {LABELS[their_best]}, {theirs[their_best]:.3g})"
+            far = [
+                f"{LABELS[m]} ({means[m] / v:.2g}×)"
+                for m, v in theirs.items()
+                if not 0.1 <= means[m] / v <= 10
+            ]
+            line += (
+                "; mean differs from the paper by more than 10× for " + ", ".join(far)
+                if far
+                else ""
+            )
         lines.append(line + ".")
-        kept = [r for r in found if r["method"] == "stage1"]
-        if kept:
-            # Two blocks of 2^depth pieces each share no kink: 2^(depth+1) − 1 pieces.
+        if "stage1" in found:  # two blocks of 2^depth pieces share no kink: 2^(depth+1) − 1
             pieces = 2 ** (config.depth + 1) - 1 if config.difference else 2**config.depth
-            full = sum(r["pieces"] == pieces for r in kept)
-            lines.append(f"  Stage 1 kept all {pieces} pieces in {full}/{len(kept)} models.")
-    depths = {
-        m: np.median([r["bend_depth"] for r in rows if r["method"] == m])
-        for m in dict.fromkeys(config.methods)
-        if any(r["method"] == m for r in rows)
-    }
+            full = sum(r["pieces"] == pieces for r in found["stage1"])
+            lines.append(
+                f"  Stage 1 kept all {pieces} pieces in {full}/{len(found['stage1'])} models."
+            )
+    by = group(rows, "method")
+    methods = _present(config.methods, rows, "method")
     lines.append(
         f"- Triangle structure (median bend depth, of {config.depth} layers): "
-        + ", ".join(f"{LABELS[m]} {d:g}" for m, d in depths.items())
+        + ", ".join(f"{LABELS[m]} {median('bend_depth')(by[m]):g}" for m in methods)
         + "."
     )
-    collapsed = {m: sum(r["collapsed"] for r in rows if r["method"] == m) for m in config.methods}
-    total = {m: sum(r["method"] == m for r in rows) for m in config.methods}
-    lines.append("- Collapsed (constant-output) models: " + ", ".join(
-        f"{LABELS[m]} {collapsed[m]}/{total[m]}" for m in dict.fromkeys(config.methods) if total[m]
-    ) + ".")  # fmt: skip
+    lines.append(
+        "- Collapsed (constant-output) models: "
+        + ", ".join(f"{LABELS[m]} {sum(values(by[m], 'collapsed'))}/{len(by[m])}" for m in methods)
+        + "."
+    )
     if config.sparse:
         lines.append(
             f"- Sparse data: {config.sparse} random training points and {config.sparse} test "

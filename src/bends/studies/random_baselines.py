@@ -11,7 +11,7 @@ the data's range and on a wide window):
   batch, :mod:`bends.training.mlp`); pieces against depth, width and total neurons.
 * **Tied RNNs** :math:`f_k(W, x)` with standard normal W of each width w, on the line
   x(t) = (t, 1, 0, …) as in ``conjecture`` (seed s gives the same W for every k), trained by
-  Adam (:func:`bends.training.tied.descend_tied`); pieces against k and w.
+  Adam (:func:`bends.training.flows.descend_tied`); pieces against k and w.
 
 Example:
     >>> study = RandomBaselines()
@@ -23,25 +23,24 @@ Example:
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 import torch
 
-from bends.analysis.stats import growth_fits, mean_interval, select_growth
-from bends.errors import ResolutionWarning
+from bends.analysis.stats import growth_fits, select_growth
 from bends.nets.random import random_mlp
 from bends.runner.config import StudyConfig, require, setting
-from bends.runner.report import Figures, markdown_table
+from bends.runner.counting import count
+from bends.runner.figures import Figures, new_figure, plot_means
+from bends.runner.grid import grid
 from bends.runner.study import Cell, CellResult, Curve, StoredCell, Study
-from bends.studies.conjecture import count_pieces
-from bends.tracing import trace
+from bends.runner.summaries import group, interval, mean, median, rows_of, share, table
+from bends.training.flows import descend_tied
 from bends.training.loop import descend
-from bends.training.manifold import networks_of, stack_mlps
-from bends.training.mlp import mlp_forward, mse
-from bends.training.tied import TiedProblem, descend_tied, placement_points, target_values
+from bends.training.mlp import mlp_forward, mse, networks_of, trainable_layers
+from bends.training.tied import TiedProblem, placement_points, target_values
 
 
 @dataclass(frozen=True)
@@ -92,20 +91,15 @@ class RandomBaselines(Study):
 
     def cells(self, config: RandomBaselinesConfig) -> list[Cell]:
         shared = config.fixed("inits", "depths", "widths", "rnn_widths", "steps")
-        mlps = [
-            self.cell({"family": "mlp", "init": init, "depth": d, "width": w, **shared}, group)
-            for d in sorted(set(config.depths), reverse=True)
-            for w in dict.fromkeys(config.widths)
-            for init in dict.fromkeys(config.inits)
-            for group in config.seed_groups()
-        ]
-        rnns = [
-            self.cell({"family": "rnn", "width": w, "k": k, **shared}, group)
-            for k in sorted(set(config.steps), reverse=True)
-            for w in dict.fromkeys(config.rnn_widths)
-            for group in config.seed_groups()
-        ]
-        return mlps + rnns
+        groups = config.seed_groups()
+        mlps = {"family": ["mlp"], "depth": sorted(set(config.depths), reverse=True),
+                "width": config.widths, "init": config.inits}  # fmt: skip
+        rnns = {"family": ["rnn"], "k": sorted(set(config.steps), reverse=True),
+                "width": config.rnn_widths}  # fmt: skip
+        order = ("family", "init", "depth", "width")
+        return grid(self, mlps, groups, shared, order) + grid(
+            self, rnns, groups, shared, order=("family", "width", "k")
+        )
 
     def run_cell(self, cell: Cell) -> CellResult:
         if cell.params["family"] == "mlp":
@@ -115,24 +109,49 @@ class RandomBaselines(Study):
     def report(
         self, config: RandomBaselinesConfig, results: list[StoredCell], figures: Figures
     ) -> str:
-        rows = [row for cell in results for row in cell.rows]
-        mlp = [r for r in rows if r["family"] == "mlp"]
-        rnn = [r for r in rows if r["family"] == "rnn"]
+        rows = group(rows_of(results), "family")
+        mlp, rnn = rows.get("mlp", []), rows.get("rnn", [])
         parts = []
         if mlp:
             parts += [
-                _mlp_table(mlp),
+                "Random MLPs (pieces on the data's range and on the wide window):\n\n"
+                + table(
+                    mlp,
+                    ["init", "depth", "width"],
+                    {
+                        "neurons": "neurons",
+                        "nets": len,
+                        "E[pieces] init": mean("pieces_init"),
+                        "E[pieces] trained": mean("pieces"),
+                        "wide init": mean("wide_pieces_init"),
+                        "wide trained": mean("wide_pieces"),
+                        "median loss trained": median("loss"),
+                    },
+                ),
                 figures.add(
                     _mlp_figure(mlp),
                     "mlp_pieces",
-                    "Random MLPs: E[pieces] on the data's range against depth (left, one line "
-                    "per width and initialisation) and against total neurons (right); "
-                    "hollow: at initialisation, filled: trained",
+                    "Random MLPs: E[pieces] on the data's range against depth (left, "
+                    "one line per width and initialisation) and against total neurons "
+                    "(right); hollow: at initialisation, filled: trained",
                 ),
             ]
         if rnn:
             parts += [
-                _rnn_table(rnn),
+                "Random tied RNNs:\n\n"
+                + table(
+                    rnn,
+                    ["width", "k"],
+                    {
+                        "nets": len,
+                        "E[pieces] init": interval("pieces_init"),
+                        "E[pieces] trained": interval("pieces"),
+                        "wide init": mean("wide_pieces_init"),
+                        "wide trained": mean("wide_pieces"),
+                        "init not affine": share(lambda r: r["pieces_init"] > 1),
+                        "median loss trained": median("loss"),
+                    },
+                ),
                 figures.add(
                     _rnn_figure(rnn),
                     "rnn_pieces",
@@ -144,17 +163,12 @@ class RandomBaselines(Study):
         return "\n\n".join(parts)
 
 
-def _data(p: dict) -> tuple[np.ndarray, np.ndarray]:
-    t = placement_points("uniform", p["points"])
-    return t, target_values(p["target"], t)
-
-
 def _mlp_cell(cell: Cell) -> CellResult:
     p = cell.params
-    t, y = _data(p)
-    widths = [1, *[p["width"]] * p["depth"], 1]
-    nets = [random_mlp(widths, seed, p["init"]) for seed in cell.seeds]
-    layers = [(w.requires_grad_(), b.requires_grad_()) for w, b in stack_mlps(nets)]
+    t = placement_points("uniform", p["points"])
+    y = target_values(p["target"], t)
+    nets = [random_mlp([1, *[p["width"]] * p["depth"], 1], seed, p["init"]) for seed in cell.seeds]
+    layers = trainable_layers(nets)
     x = torch.from_numpy(t)[:, None]
     target = torch.from_numpy(y).expand(len(nets), -1)
 
@@ -174,12 +188,10 @@ def _mlp_cell(cell: Cell) -> CellResult:
             "seed": seed,
         }
         for label, network in (("_init", start), ("", net)):
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", ResolutionWarning)
-                row[f"pieces{label}"] = trace(network, [0.0], [1.0]).pieces
-                row[f"wide_pieces{label}"] = trace(
-                    network, [p["window_low"]], [p["window_high"]]
-                ).pieces
+            row[f"pieces{label}"] = count(network, [0.0], [1.0]).pieces
+            row[f"wide_pieces{label}"] = count(
+                network, [p["window_low"]], [p["window_high"]]
+            ).pieces
         row["loss_init"], row["loss"] = float(curve[m, 0]), float(curve[m, -1])
         result.rows.append(row)
         if p["epochs"]:
@@ -194,10 +206,11 @@ def _rnn_cell(cell: Cell) -> CellResult:
         [np.random.default_rng(s).standard_normal((p["width"], p["width"])) for s in cell.seeds]
     )
     run = descend_tied(problem, starts, "adam", p["lr"], p["epochs"]) if p["epochs"] else None
+    wide = problem.segment(p["window_low"], p["window_high"])
     result = CellResult()
     for m, (seed, start) in enumerate(zip(cell.seeds, starts, strict=True)):
         end = start if run is None else run.weight[m]
-        wide = p["window_low"], p["window_high"]
+        first, last = problem.network(start), problem.network(end)
         result.rows.append(
             {
                 "family": "rnn",
@@ -205,10 +218,10 @@ def _rnn_cell(cell: Cell) -> CellResult:
                 "k": p["k"],
                 "neurons": p["width"] * p["k"],
                 "seed": seed,
-                "pieces_init": count_pieces(problem, start)[0],
-                "pieces": count_pieces(problem, end)[0],
-                "wide_pieces_init": count_pieces(problem, start, *wide)[0],
-                "wide_pieces": count_pieces(problem, end, *wide)[0],
+                "pieces_init": count(first).pieces,
+                "pieces": count(last).pieces,
+                "wide_pieces_init": count(first, *wide).pieces,
+                "wide_pieces": count(last, *wide).pieces,
                 "loss_init": float(problem.losses(start)),
                 "loss": float(problem.losses(end)),
             }
@@ -218,109 +231,15 @@ def _rnn_cell(cell: Cell) -> CellResult:
     return result
 
 
-def _mean(rows: list[dict], key: str) -> float:
-    return float(np.mean([r[key] for r in rows]))
-
-
-def _mlp_table(rows: list[dict]) -> str:
-    keys = sorted({(r["init"], r["depth"], r["width"]) for r in rows})
-    body = []
-    for init, depth, width in keys:
-        group = [r for r in rows if (r["init"], r["depth"], r["width"]) == (init, depth, width)]
-        body.append(
-            [
-                init,
-                depth,
-                width,
-                depth * width,
-                len(group),
-                _mean(group, "pieces_init"),
-                _mean(group, "pieces"),
-                _mean(group, "wide_pieces_init"),
-                _mean(group, "wide_pieces"),
-                float(np.median([r["loss"] for r in group])),
-            ]
-        )
-    header = [
-        "init",
-        "depth",
-        "width",
-        "neurons",
-        "nets",
-        "E[pieces] init",
-        "E[pieces] trained",
-        "wide init",
-        "wide trained",
-        "median loss trained",
-    ]
-    return "Random MLPs (pieces on the data's range and on the wide window):\n\n" + markdown_table(
-        header, body
-    )
-
-
-def _rnn_table(rows: list[dict]) -> str:
-    keys = sorted({(r["width"], r["k"]) for r in rows})
-    body = []
-    for width, k in keys:
-        group = [r for r in rows if (r["width"], r["k"]) == (width, k)]
-        init, trained = (
-            mean_interval([r[key] for r in group]) for key in ("pieces_init", "pieces")
-        )
-        body.append(
-            [
-                width,
-                k,
-                len(group),
-                str(init),
-                str(trained),
-                _mean(group, "wide_pieces_init"),
-                _mean(group, "wide_pieces"),
-                f"{np.mean([r['pieces_init'] > 1 for r in group]):.0%}",
-                float(np.median([r["loss"] for r in group])),
-            ]
-        )
-    header = [
-        "w",
-        "k",
-        "nets",
-        "E[pieces] init",
-        "E[pieces] trained",
-        "wide init",
-        "wide trained",
-        "init not affine",
-        "median loss trained",
-    ]
-    return "Random tied RNNs:\n\n" + markdown_table(header, body)
-
-
 def _mlp_figure(rows: list[dict]):
-    import matplotlib.pyplot as plt
-
-    figure, (depth_ax, neuron_ax) = plt.subplots(1, 2, figsize=(10, 3.8))
-    series = sorted({(r["init"], r["width"]) for r in rows})
-    colours = plt.cm.tab10(np.arange(len(series)) % 10)
-    for (init, width), colour in zip(series, colours, strict=True):
-        group = [r for r in rows if (r["init"], r["width"]) == (init, width)]
-        depths = sorted({r["depth"] for r in group})
-        for key, fill in (("pieces_init", "white"), ("pieces", colour)):
-            means = [_mean([r for r in group if r["depth"] == d], key) for d in depths]
-            depth_ax.plot(
-                depths,
-                means,
-                color=colour,
-                marker="o",
-                mfc=fill,
-                ls="-" if key == "pieces" else ":",
-                label=f"{init}, width {width}" if key == "pieces" else None,
-            )
-            neuron_ax.scatter(
-                [d * width for d in depths],
-                means,
-                color=colour,
-                facecolors=fill,
-                edgecolors=colour,
-                s=20,
-            )
+    figure, (depth_ax, neuron_ax) = new_figure(1, 2, figsize=(10, 3.8), layout="constrained")
+    for i, ((init, width), members) in enumerate(group(rows, "init", "width").items()):
+        for key, fill in (("pieces_init", "white"), ("pieces", f"C{i}")):
+            label = f"{init}, width {width}" if key == "pieces" else None
+            plot_means(depth_ax, members, "depth", key, spread=None, color=f"C{i}", mfc=fill,
+                       ls="-" if key == "pieces" else ":", label=label)  # fmt: skip
+            plot_means(neuron_ax, members, "neurons", key, spread=None, color=f"C{i}",
+                       mfc=fill, ls="none")  # fmt: skip
     depth_ax.set(xlabel="depth (hidden layers)", ylabel="E[pieces]", yscale="log")
     neuron_ax.set(xlabel="total neurons", ylabel="E[pieces]", xscale="log", yscale="log")
     depth_ax.legend(fontsize=7, ncol=2)
@@ -328,29 +247,11 @@ def _mlp_figure(rows: list[dict]):
 
 
 def _rnn_figure(rows: list[dict]):
-    import matplotlib.pyplot as plt
-
-    figure, ax = plt.subplots(figsize=(6, 3.8))
-    widths = sorted({r["width"] for r in rows})
-    for width, colour in zip(widths, plt.cm.tab10(np.arange(len(widths)) % 10), strict=True):
-        ks = sorted({r["k"] for r in rows if r["width"] == width})
+    figure, ax = new_figure(figsize=(6, 3.8), layout="constrained")
+    for i, (width, members) in enumerate(group(rows, "width").items()):
         for key, style in (("pieces_init", "--"), ("pieces", "-")):
-            intervals = [
-                mean_interval([r[key] for r in rows if (r["width"], r["k"]) == (width, k)])
-                for k in ks
-            ]
-            means = np.array([i.mean for i in intervals])
-            ax.errorbar(
-                ks,
-                means,
-                yerr=[means - [i.low for i in intervals], [i.high for i in intervals] - means],
-                color=colour,
-                ls=style,
-                marker="o",
-                ms=3,
-                capsize=2,
-                label=f"w = {width}" if key == "pieces" else None,
-            )
+            plot_means(ax, members, "k", key, spread="interval", color=f"C{i}", ls=style,
+                       label=f"w = {width}" if key == "pieces" else None)  # fmt: skip
     ax.set(xlabel="steps k", ylabel="E[pieces] (data range)", yscale="log")
     ax.legend(fontsize=8)
     return figure
@@ -360,28 +261,25 @@ def _findings(mlp: list[dict], rnn: list[dict]) -> str:
     lines = ["**What these runs show** (nothing beyond them):", ""]
     if mlp:
         most = max(mlp, key=lambda r: r["pieces"])
+        spans = {
+            key: [mean(key)(g) for g in group(mlp, "init", "depth", "width").values()]
+            for key in ("pieces_init", "pieces")
+        }
         lines.append(
-            f"- MLPs: E[pieces] on the data's range spans {_mean_range(mlp, 'pieces_init')} at "
-            f"initialisation and {_mean_range(mlp, 'pieces')} after training over the grid; "
-            f"the most any trained MLP had is {most['pieces']} (depth {most['depth']}, width "
-            f"{most['width']}, {most['init']})."
+            f"- MLPs: E[pieces] on the data's range spans {min(spans['pieces_init']):.3g}–"
+            f"{max(spans['pieces_init']):.3g} at initialisation and {min(spans['pieces']):.3g}–"
+            f"{max(spans['pieces']):.3g} after training over the grid; the most any trained MLP "
+            f"had is {most['pieces']} (depth {most['depth']}, width {most['width']}, "
+            f"{most['init']})."
         )
-    for width in sorted({r["width"] for r in rnn}):
-        group = [r for r in rnn if r["width"] == width]
-        ks = sorted({r["k"] for r in group})
-        if len(ks) < 3:
+    for width, members in group(rnn, "width").items():
+        by_k = group(members, "k")
+        if len(by_k) < 3:
             continue
-        statements = []
-        for key, label in (("pieces_init", "at initialisation"), ("pieces", "trained")):
-            means = [_mean([r for r in group if r["k"] == k], key) for k in ks]
-            statements.append(f"{label}: {select_growth(growth_fits(ks, means)).statement}")
+        fits = {
+            label: select_growth(growth_fits(list(by_k), [mean(key)(g) for g in by_k.values()]))
+            for key, label in (("pieces_init", "at initialisation"), ("pieces", "trained"))
+        }
+        statements = [f"{label}: {fit.statement}" for label, fit in fits.items()]
         lines.append(f"- Tied RNNs, w = {width}: " + "; ".join(statements) + ".")
     return "\n".join(lines)
-
-
-def _mean_range(rows: list[dict], key: str) -> str:
-    groups = {}
-    for r in rows:
-        groups.setdefault((r["init"], r["depth"], r["width"]), []).append(r[key])
-    means = [np.mean(v) for v in groups.values()]
-    return f"{min(means):.3g}–{max(means):.3g}"

@@ -99,3 +99,29 @@ def descend(
     if snapshot is not None:
         snapshots.append(snapshot().copy())
     return Descent(torch.stack(curve, dim=-1).numpy(), np.array(taken), stopped, snapshots)
+
+
+class Minibatches:
+    """Index tensors of minibatches of ``points`` points, epoch after epoch, one shuffle per
+    epoch. The order depends only on ``seed``, so every model (and every grouping of models)
+    sees the same batches.
+
+    >>> batches = Minibatches(0, points=5, size=2)
+    >>> batches.per_epoch, sorted(torch.cat([next(batches) for _ in range(3)]).tolist())
+    (3, [0, 1, 2, 3, 4])
+    """
+
+    def __init__(self, seed: int, points: int, size: int) -> None:
+        self.generator = torch.Generator().manual_seed(seed)
+        self.points, self.size = points, min(size, points)
+        self.per_epoch = -(-points // self.size)
+        self.pending: list[torch.Tensor] = []
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> torch.Tensor:
+        if not self.pending:
+            order = torch.randperm(self.points, generator=self.generator)
+            self.pending = list(order.split(self.size))[::-1]
+        return self.pending.pop()

@@ -39,14 +39,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-import numpy as np
 import torch
 
 from bends.constructions.compositional import compositional_parameters, scales_on_manifold
 from bends.errors import BendsError
 from bends.nets import MLP
 from bends.nets.packing import pack, unpack
-from bends.training.mlp import layer_widths, mlp_forward, mlp_mse, packed_mse
+from bends.training.mlp import layer_widths, mlp_forward, mlp_mse, networks_of, packed_mse
 
 
 @dataclass(frozen=True)
@@ -225,29 +224,9 @@ def difference_layers(first, second) -> list[tuple[torch.Tensor, torch.Tensor]]:
     return layers
 
 
-def networks_of(layers) -> list[MLP]:
-    """One float64 MLP per model of batched layers (for the exact tracer)."""
-    with torch.no_grad():
-        arrays = [(w.double().cpu().numpy(), b.double().cpu().numpy()) for w, b in layers]
-    models = arrays[0][0].shape[0]
-    return [MLP.from_layers([(w[m], b[m]) for w, b in arrays]) for m in range(models)]
-
-
 def _widths(depth: int) -> tuple[int, ...]:
     return (1, *[4] * depth, 1)
 
 
 def _leaf(tensor: torch.Tensor) -> torch.Tensor:
     return tensor.detach().clone().requires_grad_(True)
-
-
-def stack_mlps(nets: list[MLP], dtype: torch.dtype = torch.float64, device: str = "cpu"):
-    """Batched layers [(W (M, out, in), b (M, out)), ...] of MLPs with equal widths."""
-
-    def stacked(arrays) -> torch.Tensor:
-        return torch.from_numpy(np.stack(arrays)).to(dtype=dtype, device=device)
-
-    return [
-        (stacked([net.weights[k] for net in nets]), stacked([net.biases[k] for net in nets]))
-        for k in range(len(nets[0].weights))
-    ]

@@ -44,6 +44,7 @@ import numba
 import numpy as np
 import torch
 
+from bends.nets import MLP
 from bends.nets.packing import pack, unpack
 
 Layers = Sequence[tuple[torch.Tensor, torch.Tensor]]
@@ -193,3 +194,28 @@ def _mse_and_gradient(params, widths, x, y, gradient, losses):  # pragma: no cov
                                 below[j, n] = 0.0
                     delta, below = below, delta
         losses[m] = total / (points * outputs)
+
+
+def stack_mlps(nets: list[MLP], dtype: torch.dtype = torch.float64, device: str = "cpu"):
+    """Batched layers [(W (M, out, in), b (M, out)), ...] of MLPs with equal widths."""
+
+    def stacked(arrays) -> torch.Tensor:
+        return torch.from_numpy(np.stack(arrays)).to(dtype=dtype, device=device)
+
+    return [
+        (stacked([net.weights[k] for net in nets]), stacked([net.biases[k] for net in nets]))
+        for k in range(len(nets[0].weights))
+    ]
+
+
+def trainable_layers(nets: list[MLP], dtype: torch.dtype = torch.float64, device: str = "cpu"):
+    """:func:`stack_mlps` as leaves that require gradients (a batch of models to train)."""
+    return [(w.requires_grad_(), b.requires_grad_()) for w, b in stack_mlps(nets, dtype, device)]
+
+
+def networks_of(layers) -> list[MLP]:
+    """One float64 MLP per model of batched layers (for the exact tracer)."""
+    with torch.no_grad():
+        arrays = [(w.double().cpu().numpy(), b.double().cpu().numpy()) for w, b in layers]
+    models = arrays[0][0].shape[0]
+    return [MLP.from_layers([(w[m], b[m]) for w, b in arrays]) for m in range(models)]

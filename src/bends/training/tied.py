@@ -14,11 +14,9 @@ with :math:`h_j = \mathrm{ReLU}(W h_{j-1})`, :math:`h_0 = x` and
 .. math:: g_j = \delta_j \odot [W h_{j-1} > 0],\qquad
           \nabla L = \sum_j g_j h_{j-1}^\top,\qquad \delta_{j-1} = W^\top g_j .
 
-Training is *gradient flow* :math:`\dot W = -\nabla L(W)`, integrated by SciPy's adaptive
-Runge–Kutta solvers until the loss falls below a threshold or the time limit (the vector field is
-only piecewise smooth — it jumps where a neuron changes sign on a data point — so a low-order
-method with moderate tolerances is the default), or plain gradient descent, or Adam (PyTorch's,
-fed with the same gradient). The Hessian comes from PyTorch autograd on the same forward pass.
+Training runs (gradient flow, GD, Adam) are in :mod:`bends.training.flows`, the landscape
+around a solution in :mod:`bends.training.landscape`. The Hessian comes from PyTorch autograd on
+the same forward pass.
 
 Example:
     >>> problem = TiedProblem.from_target("cantor", width=3, steps=2, points=16)
@@ -36,13 +34,11 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from scipy.integrate import DOP853, RK23, RK45
 
 from bends.constructions.staircase import cantor_iterate
 from bends.constructions.yarotsky import blog_candidate
 from bends.errors import BendsError
 from bends.nets import TiedRNN
-from bends.training.loop import Method, descend, geometric
 
 #: Cantor-function depth used for the limit: 2^-50 is below float64's resolution of [0, 1].
 CANTOR_LIMIT = 50
@@ -266,161 +262,3 @@ def tied_construction(spec: str) -> TiedRNN:
     if not isinstance(net, TiedRNN):
         raise BendsError(f"{name} has no tied-RNN form")
     return net
-
-
-@dataclass(frozen=True)
-class FlatDirections:
-    r"""Directions in W-space along which the loss is locally constant, by cause.
-
-    ``symmetry``: the rank of the tangents :math:`E_{ii}W - WE_{ii}` of the rescalings
-    :math:`W \mapsto DWD^{-1}` (D positive diagonal, :math:`D_{ii} = 1` on the output and on
-    every coordinate the input line uses), which leave f_k unchanged exactly;
-    ``inactive``: entries :math:`W_{ij}` the loss does not see near W, because coordinate j is
-    zero in every state :math:`h_0, …, h_{k-1}` at every data point, or neuron i's
-    pre-activation is negative at every step and point; ``explained``: the rank of both
-    together — zero Hessian eigenvalues beyond it have another cause.
-    """
-
-    symmetry: int
-    inactive: int
-    explained: int
-
-
-def flat_directions(problem: TiedProblem, weight: np.ndarray) -> FlatDirections:
-    """Count the loss's known flat directions at ``weight`` (see :class:`FlatDirections`)."""
-    w = problem.width
-    states, pre = [problem.inputs], []
-    for _ in range(problem.steps):
-        pre.append(weight @ states[-1])
-        states.append(pre[-1].clip(min=0))
-    unused_input = np.all(np.abs(np.concatenate(states[:-1], axis=1)) == 0, axis=1)
-    never_active = np.all(np.concatenate(pre, axis=1) < 0, axis=1)
-    inactive = never_active[:, None] | unused_input[None, :]
-    fixed = (np.abs(problem.origin) + np.abs(problem.direction)) > 0
-    fixed[0] = True
-    tangents = []
-    for i in np.flatnonzero(~fixed):
-        unit = np.zeros((w, w))
-        unit[i, i] = 1.0
-        tangents.append((unit @ weight - weight @ unit).ravel())
-    units = list(np.eye(w * w)[inactive.ravel()])
-
-    def rank(vectors: list[np.ndarray]) -> int:
-        return int(np.linalg.matrix_rank(np.array(vectors))) if vectors else 0
-
-    return FlatDirections(rank(tangents), int(inactive.sum()), rank(tangents + units))
-
-
-@dataclass
-class Run:
-    """One training run: the final W, its loss, the loss trajectory and why it stopped."""
-
-    weight: np.ndarray
-    loss: float
-    times: np.ndarray  # flow time (or step number) of each recorded loss
-    losses: np.ndarray
-    stopped: str  # "threshold", "time limit", "evaluations", "stalled", "diverged"
-    evaluations: int
-    weights: np.ndarray  # W at each recorded time, shape (records, ..., w, w)
-
-
-def gradient_flow(
-    problem: TiedProblem,
-    weight: np.ndarray,
-    time_limit: float = 100.0,
-    loss_threshold: float = 1e-10,
-    rtol: float = 1e-3,
-    method: str = "RK23",
-    max_evaluations: int = 200_000,
-    record: int = 64,
-) -> Run:
-    """Integrate dW/dt = −∇L(W) from ``weight`` with a SciPy adaptive Runge–Kutta solver.
-
-    Stops when L < ``loss_threshold`` (checked after every step), at ``time_limit``, or after
-    ``max_evaluations`` gradient evaluations (which guards against the crawl of adaptive steps
-    along the vector field's discontinuities; ``stopped`` says which). The loss is recorded
-    at the first step past each of ``record`` times spaced geometrically in (0, time_limit].
-    """
-    solvers = {"RK23": RK23, "RK45": RK45, "DOP853": DOP853}
-    if method not in solvers:
-        raise BendsError(f"method must be one of {', '.join(solvers)}, got {method!r}")
-    width = problem.width
-    last: dict[str, object] = {}  # the loss at the field's latest point (SciPy's RK are FSAL)
-
-    def field_(_: float, flat: np.ndarray) -> np.ndarray:
-        loss, gradient = problem.loss_and_gradient(flat.reshape(width, width))
-        last["at"], last["loss"] = flat.copy(), float(loss)
-        return -gradient.ravel()
-
-    def loss_at(flat: np.ndarray) -> float:
-        at = last.get("at")
-        if at is not None and np.array_equal(at, flat):
-            return last["loss"]  # type: ignore[return-value]
-        return float(problem.losses(flat.reshape(width, width)))
-
-    start = np.asarray(weight, dtype=np.float64).ravel()
-    solver = solvers[method](field_, 0.0, start, time_limit, rtol=rtol, atol=rtol * 1e-3)
-    marks = iter(np.geomspace(time_limit * 1e-6, time_limit, record - 1))
-    mark = next(marks)
-    loss = loss_at(start)
-    times, losses, weights = [0.0], [loss], [start]
-    stopped = "time limit"
-    while solver.status == "running":
-        if loss < loss_threshold:
-            stopped = "threshold"
-            break
-        if solver.nfev >= max_evaluations:
-            stopped = "evaluations"
-            break
-        solver.step()
-        loss = loss_at(solver.y)
-        if solver.t >= mark:
-            times.append(solver.t)
-            losses.append(loss)
-            weights.append(solver.y.copy())
-            while solver.t >= mark:
-                mark = next(marks, np.inf)
-    if solver.status == "failed":
-        stopped = "stalled"
-    if times[-1] != solver.t:
-        times.append(solver.t)
-        losses.append(loss)
-        weights.append(solver.y.copy())
-    final = solver.y.reshape(width, width).copy()
-    recorded = np.array(weights).reshape(-1, width, width)
-    return Run(final, loss, np.array(times), np.array(losses), stopped, solver.nfev, recorded)
-
-
-def descend_tied(
-    problem: TiedProblem,
-    weight: np.ndarray,
-    method: Method,
-    lr: float,
-    steps: int,
-    record: int = 64,
-) -> Run:
-    """Adam or GD (:func:`bends.training.loop.descend`) on a batch of W (..., w, w), fed by
-    :meth:`TiedProblem.loss_and_gradient`; loss and W recorded at ``record`` geometric steps."""
-    import torch
-
-    parameter = torch.tensor(np.array(weight, dtype=np.float64), requires_grad=True)
-
-    class Loss(torch.autograd.Function):
-        @staticmethod
-        def forward(ctx, w):
-            loss, gradient = problem.loss_and_gradient(w.detach().numpy())
-            ctx.gradient = torch.from_numpy(gradient)
-            return torch.as_tensor(loss)
-
-        @staticmethod
-        def backward(ctx, upstream):
-            return upstream[..., None, None] * ctx.gradient
-
-    run = descend(
-        [parameter], lambda: Loss.apply(parameter), steps, lr, method,
-        record=geometric(steps, record), snapshot=lambda: parameter.detach().numpy(),
-    )  # fmt: skip
-    final_weight = run.snapshots[-1]
-    stopped = "time limit" if run.stopped == "steps" else run.stopped
-    return Run(final_weight, run.curve[..., -1], run.steps, np.moveaxis(run.curve, -1, 0),
-               stopped, int(run.steps[-1]), np.array(run.snapshots))  # fmt: skip
