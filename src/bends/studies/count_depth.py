@@ -23,19 +23,19 @@ Example:
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 
 from bends.constructions import sawtooth, yarotsky_square
-from bends.errors import ResolutionWarning
 from bends.nets import Network
 from bends.nets.random import random_direction, random_mlp, random_rnn
 from bends.runner.config import StudyConfig, require, setting
-from bends.runner.report import Figures, markdown_table
+from bends.runner.counting import quiet_trace
+from bends.runner.figures import Figures, new_figure, plot_means
 from bends.runner.study import Cell, CellResult, StoredCell, Study
+from bends.runner.summaries import group, markdown_table, rows_of, values
 from bends.tracing import trace
 
 Family = Literal["sawtooth", "yarotsky", "random-mlp", "random-rnn"]
@@ -74,36 +74,25 @@ class CountDepth(Study):
     demo = {"depths": list(range(1, 11)), "seeds": 4, "seeds_per_cell": 4}  # noqa: RUF012
 
     def cells(self, config: CountDepthConfig) -> list[Cell]:
-        cells = []
-        for family in dict.fromkeys(config.families):
-            for depth in sorted(set(config.depths)):
-                params: dict[str, object] = {
-                    "family": family,
-                    "depth": depth,
-                    "exact": depth <= config.exact_depth,
-                }
-                if family == "random-mlp":
-                    params |= {
-                        "width": config.width,
-                        "input_dim": config.input_dim,
-                        "radius": config.radius,
-                    }
-                if family == "random-rnn":
-                    params["width"] = config.rnn_width
-                if family in SEEDED:
-                    cells += [self.cell(params, group) for group in config.seed_groups()]
-                else:
-                    cells.append(self.cell(params, ()))
-        return cells
+        extra = {
+            "random-mlp": {"width": config.width, "input_dim": config.input_dim,
+                           "radius": config.radius},
+            "random-rnn": {"width": config.rnn_width},
+        }  # fmt: skip
+        return [
+            self.cell({"family": family, "depth": depth, "exact": depth <= config.exact_depth,
+                       **extra.get(family, {})}, group)
+            for family in dict.fromkeys(config.families)
+            for depth in sorted(set(config.depths))
+            for group in (config.seed_groups() if family in SEEDED else [()])
+        ]  # fmt: skip
 
     def run_cell(self, cell: Cell) -> CellResult:
         p = cell.params
         result = CellResult()
         for seed in cell.seeds or (None,):
             net, start, end, closed_form = _network(p, seed)
-            with warnings.catch_warnings():  # recorded in the row as "resolved" instead
-                warnings.simplefilter("ignore", ResolutionWarning)
-                tr = trace(net, start, end)
+            tr = quiet_trace(net, start, end)  # recorded in the row as "resolved" instead
             row = {
                 "family": p["family"],
                 "depth": p["depth"],
@@ -118,31 +107,18 @@ class CountDepth(Study):
         return result
 
     def report(self, config: CountDepthConfig, results: list[StoredCell], figures: Figures) -> str:
-        rows = [row for cell in results for row in cell.rows]
-        families = [
-            f for f in dict.fromkeys(config.families) if any(r["family"] == f for r in rows)
-        ]
-        depths = sorted({r["depth"] for r in rows})
-        by = {(f, d): [r["pieces"] for r in rows if r["family"] == f and r["depth"] == d]
-              for f in families for d in depths}  # fmt: skip
-        table_rows = []
-        for depth in depths:
-            line: list[object] = [depth]
-            for family in families:
-                counts = by[family, depth]
-                if not counts:
-                    line.append(None)
-                elif family in SEEDED:
-                    line.append(f"{np.mean(counts):.1f} [{min(counts)}, {max(counts)}]")
-                else:
-                    line.append(counts[0])
-            table_rows.append([*line, 2**depth])
-        header = ["depth", *[_label(f, config) for f in families], "2^depth"]
-        table = markdown_table(header, table_rows)
+        rows = rows_of(results)
+        by = group(rows, "family")
+        families = [f for f in dict.fromkeys(config.families) if f in by]
+        body = []
+        for depth, members in group(rows, "depth").items():
+            cells = group(members, "family")
+            body.append([depth, *[_summary(f, cells.get(f, [])) for f in families], 2**depth])
+        table = markdown_table(["depth", *[_label(f, config) for f in families], "2^depth"], body)
         figure = figures.add(
-            _figure(families, depths, by, config), "pieces_vs_depth", "Exact pieces against depth"
+            _figure(families, by, config), "pieces_vs_depth", "Exact pieces against depth"
         )
-        return "\n\n".join([table, figure, _findings(families, depths, by, rows, config)])
+        return "\n\n".join([table, figure, _findings(families, by, rows, config)])
 
 
 def _network(
@@ -162,6 +138,16 @@ def _network(
     return random_rnn(p["width"], depth, rng), None, None, None
 
 
+def _summary(family: str, rows: list[dict]) -> object:
+    """A family's count at one depth: the count, or mean [min, max] over seeds."""
+    counts = values(rows, "pieces")
+    if not counts:
+        return None
+    if family in SEEDED:
+        return f"{np.mean(counts):.1f} [{min(counts)}, {max(counts)}]"
+    return counts[0]
+
+
 def _label(family: str, config: CountDepthConfig) -> str:
     if family == "random-mlp":
         return f"random MLP (width {config.width}), mean [min, max]"
@@ -170,26 +156,20 @@ def _label(family: str, config: CountDepthConfig) -> str:
     return family
 
 
-def _figure(families, depths, by, config):
-    import matplotlib.pyplot as plt
-
-    figure, ax = plt.subplots(figsize=(6, 4))
+def _figure(families, by, config):
+    figure, ax = new_figure(figsize=(6, 4), layout="constrained")
+    depths = sorted({r["depth"] for f in families for r in by[f]})
     ax.plot(depths, [2.0**d for d in depths], "k:", lw=1, label="$2^L$")
     # The constructions coincide with 2^L: distinct markers keep both visible.
     markers = iter(["s", "x", "^", "v"])
     for family in families:
-        xs = [d for d in depths if by[family, d]]
-        counts = [by[family, d] for d in xs]
         if family in SEEDED:
-            (line,) = ax.plot(xs, [np.mean(c) for c in counts], "o-", ms=3)
-            line.set_label(_label(family, config))
-            ax.fill_between(
-                xs, [min(c) for c in counts], [max(c) for c in counts],
-                color=line.get_color(), alpha=0.2, lw=0,
-            )  # fmt: skip
+            plot_means(
+                ax, by[family], "depth", "pieces", spread="range", label=_label(family, config)
+            )
         else:
-            ax.plot(xs, [c[0] for c in counts], ls="none", marker=next(markers), mfc="none",
-                    label=family)  # fmt: skip
+            plot_means(ax, by[family], "depth", "pieces", spread=None, ls="none",
+                       marker=next(markers), mfc="none", ms=6, label=family)  # fmt: skip
     ax.set_yscale("log", base=2)
     ax.set(xlabel="depth L (hidden layers / RNN steps)", ylabel="pieces")
     ax.legend(fontsize=7)
@@ -197,30 +177,27 @@ def _figure(families, depths, by, config):
     return figure
 
 
-def _findings(families, depths, by, rows, config) -> str:
+def _findings(families, by, rows, config) -> str:
     """Plain statements of what the numbers show, computed from them."""
     lines = []
     for family in families:
-        measured = [d for d in depths if by[family, d]]
+        per_depth = group(by[family], "depth")
+        measured = list(per_depth)
         if family in SEEDED:
-            means = [float(np.mean(by[family, d])) for d in measured]
+            means = [float(np.mean(values(g, "pieces"))) for g in per_depth.values()]
+            trend = "one depth only"
             if len(measured) >= 2:
                 slope = np.polyfit(measured, means, 1)[0]
                 trend = f"about {slope:.2f} more pieces per unit of depth (least squares)"
-            else:
-                trend = "one depth only"
             lines.append(
                 f"- {_label(family, config).split(',')[0]}: mean pieces {means[0]:.1f} at depth "
                 f"{measured[0]} and {means[-1]:.1f} at depth {measured[-1]}, {trend}; at the "
                 f"largest depth that is {means[-1] / 2 ** measured[-1]:.2g} of 2^depth."
             )
         else:
-            hits = [
-                d for d in measured if all(r["pieces"] == r["closed_form"] for r in rows
-                if r["family"] == family and r["depth"] == d)
-            ]  # fmt: skip
+            hits = sum(all(r["pieces"] == r["closed_form"] for r in g) for g in per_depth.values())
             lines.append(
-                f"- {family}: the count equals the closed form 2^depth at {len(hits)} of "
+                f"- {family}: the count equals the closed form 2^depth at {hits} of "
                 f"{len(measured)} depths."
             )
     unresolved = [r for r in rows if not r["resolved"]]

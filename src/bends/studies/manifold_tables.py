@@ -40,7 +40,7 @@ import numpy as np
 import torch
 
 from bends.constructions.compositional import bend_depth
-from bends.nets.random import rai_mlp, random_mlp
+from bends.nets.packing import pack
 from bends.plotting import plot_layers
 from bends.runner.config import StudyConfig, require, setting
 from bends.runner.counting import count, quiet_trace, stored_network
@@ -48,23 +48,18 @@ from bends.runner.figures import Figures, new_figure
 from bends.runner.grid import grid
 from bends.runner.study import Cell, CellResult, Curve, StoredCell, Study, curves
 from bends.runner.summaries import group, markdown_table, median, rows_of, values
-from bends.training.loop import descend
-from bends.training.manifold import DifferenceModel, PeakMap, StagedModel
-from bends.training.mlp import mse, stack_mlps
+from bends.training.manifold import (
+    STAGES,
+    DifferenceModel,
+    PeakMap,
+    StagedModel,
+    starting_models,
+    train_stages,
+)
+from bends.training.mlp import mse
 from bends.training.targets import target
 
 Method = Literal["default", "raai", "stage1", "stage3", "free-scale", "stage2+3", "stage1+3", "all"]
-#: Stages each method trains, in order (stages in between are relaxed without training).
-STAGES: dict[str, tuple[int, ...]] = {
-    "default": (3,),
-    "raai": (3,),
-    "stage1": (1,),
-    "stage3": (3,),
-    "free-scale": (3,),
-    "stage2+3": (2, 3),
-    "stage1+3": (1, 3),
-    "all": (1, 2, 3),
-}
 LABELS = {
     "default": "Default network",
     "raai": "RAAI distribution (RAI)",
@@ -138,18 +133,17 @@ class ManifoldTables(Study):
             return x, torch.from_numpy(f(points)).to(device).expand(models, -1)
 
         x, y = tensors(inputs)
-        model = _initial_model(p, cell.seeds, subtract, dtype, device)
-        curves, counted = [], {}
-        for stage in STAGES[p["method"]]:
-            while model.stage < stage:
-                model = model.relax()
+        start = starting_models(
+            p["method"], cell.seeds, p["depth"], subtract, p["difference"],
+            (p["peak_low"], p["peak_high"]), PeakMap(p["peak_map"], p["clamp_margin"]),
+            dtype, device,
+        )  # fmt: skip
+        counted = {}
 
-            def losses(model: StagedModel | DifferenceModel = model) -> torch.Tensor:
-                return model.losses(x, y)
-
-            run = descend(model.parameters, losses, p["epochs"], p["lr"], after_step=model.project)
-            curves.append(run.curve[:, :-1])  # the stages' per-epoch losses, end to end
+        def after(stage: int, model: StagedModel | DifferenceModel) -> None:
             counted[stage] = [count(net, [0.0], [1.0]) for net in model.networks()]
+
+        model, curve = train_stages(start, STAGES[p["method"]], x, y, p["epochs"], p["lr"], after)
         with torch.no_grad():
             errors = mse(model.forward(x)[..., 0], y).cpu().numpy()
             test_errors = None
@@ -157,10 +151,8 @@ class ManifoldTables(Study):
                 test_errors = mse(model.forward(tensors(tests)[0])[..., 0], tensors(tests)[1])
             dense = model.forward(torch.linspace(0, 1, 513, dtype=dtype, device=device)[:, None])
             spread = (dense.amax(dim=(1, 2)) - dense.amin(dim=(1, 2))).cpu().numpy()
-        curve = np.concatenate(curves, axis=-1)
-        weights = np.concatenate(  # every trained network, for the report's figures
-            [t.detach().reshape(len(cell.seeds), -1).cpu().numpy() for layer in model.layers()
-             for t in layer], axis=1)  # fmt: skip
+        # every trained network, for the report's figures
+        weights = pack([(w.detach(), b.detach()) for w, b in model.layers()]).cpu().numpy()
         result = CellResult()
         for m, seed in enumerate(cell.seeds):
             row = {
@@ -243,45 +235,6 @@ def _data(p) -> tuple[np.ndarray, np.ndarray | None]:
     return np.sort(drawn[: p["sparse"]]), np.sort(drawn[p["sparse"] :])
 
 
-def _initial_model(p, seeds, subtract: bool, dtype, device) -> StagedModel | DifferenceModel:
-    """The method's starting point for every seed (peaks shared by all manifold methods).
-
-    With ``difference`` the manifold methods start two compositional networks per seed (the
-    second block's peaks and scales from its own stream) and the baselines are 8 wide.
-    """
-    depth, method = p["depth"], p["method"]
-    if method in ("default", "raai"):
-        draw = random_mlp if method == "default" else rai_mlp
-        widths = [1, *[_width(p)] * depth, 1]
-        nets = [draw(widths, np.random.default_rng([seed, 2])) for seed in seeds]
-        return StagedModel.raw(stack_mlps(nets, dtype, device))
-    peak_map = PeakMap(p["peak_map"], p["clamp_margin"])
-
-    def block(stream: int, block_subtract: bool) -> StagedModel:
-        def draw(offset: int, low: float, high: float, size: int) -> torch.Tensor:
-            values = [
-                np.random.default_rng(
-                    [seed, stream + offset] if stream or offset else seed
-                ).uniform(low, high, size)
-                for seed in seeds
-            ]
-            return torch.from_numpy(np.stack(values)).to(dtype=dtype, device=device)
-
-        peaks = draw(0, p["peak_low"], p["peak_high"], depth + 1)
-        if method == "free-scale":
-            scales = draw(1, 0.0, 1.0, depth)
-            return StagedModel.free_scales(peaks[:, :depth], scales, block_subtract, peak_map)
-        return StagedModel.on_manifold(peaks, block_subtract, peak_map)
-
-    if p["difference"]:
-        return DifferenceModel(block(0, True), block(3, True))
-    return block(0, subtract)
-
-
-def _width(p) -> int:
-    return 8 if p["difference"] else 4
-
-
 def _ratio(ours: float, theirs: float | None) -> float | None:
     return None if theirs is None else float(ours / theirs)
 
@@ -314,7 +267,8 @@ def _loss_figure(config, results):
 
 def _network_of(cell: StoredCell, seed: int, depth: int):
     """Rebuild a trained network from its stored flat weights."""
-    return stored_network(cell, seed, [1, *[_width(cell.params)] * depth, 1])
+    width = 8 if cell.params["difference"] else 4
+    return stored_network(cell, seed, [1, *[width] * depth, 1])
 
 
 def _layer_figures(config, results: list[StoredCell], figures: Figures) -> str:

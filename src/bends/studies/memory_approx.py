@@ -32,33 +32,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+import matplotlib
 import numpy as np
 import torch
 
 from bends.runner.config import StudyConfig, require, setting
-from bends.runner.report import Figures, markdown_table
+from bends.runner.figures import Figures, new_figure
 from bends.runner.study import Cell, CellResult, Curve, StoredCell, Study
+from bends.runner.summaries import group, markdown_table, rows_of, values
 from bends.training.memory import (
-    Kernel,
+    family_kernel,
     init_parameters,
-    polynomial_decay,
     quadrature,
     train,
-    user_kernel,
     white_noise_loss,
 )
 
 Family = Literal["exponential", "polynomial", "expression"]
-
-
-def family_kernel(family: str, omega: float, expression: str = "", horizon: float = 1.0) -> Kernel:
-    """The kernel of ``family`` with memory parameter ω (module docstring); ``expression``:
-    the user's kernel in s and omega, integrated up to ``horizon``."""
-    if family == "polynomial":
-        return polynomial_decay(omega)
-    if family == "expression":
-        return user_kernel(expression, horizon, omega=omega)
-    return Kernel(f"exp({omega:g})", lambda s: np.exp(-omega * s) / (1.0 + s), 40.0 / omega + 40.0)
 
 
 @dataclass(frozen=True)
@@ -111,21 +101,13 @@ class MemoryApprox(Study):
         )
         user = {"expression": config.expression, "horizon": config.expression_horizon}
         return [  # only the expression family's cells depend on the expression
-            self.cell(
-                {
-                    "family": f,
-                    "omega": omega,
-                    "width": m,
-                    **shared,
-                    **(user if f == "expression" else {}),
-                },
-                group,
-            )
+            self.cell({"family": f, "omega": omega, "width": m, **shared,
+                       **(user if f == "expression" else {})}, group)
             for m in sorted(set(config.widths), reverse=True)
             for f in dict.fromkeys(config.families)
             for omega in dict.fromkeys(config.omegas)
             for group in config.seed_groups()
-        ]
+        ]  # fmt: skip
 
     def run_cell(self, cell: Cell) -> CellResult:
         p = cell.params
@@ -140,14 +122,8 @@ class MemoryApprox(Study):
             )
             parameters["theta"].copy_(torch.from_numpy(spread + jitter))
         nodes = quadrature(kernel.horizon)
-        curve = train(
-            parameters,
-            lambda: white_noise_loss(parameters, kernel, nodes),
-            "adam",
-            p["lr"],
-            p["steps"],
-            max(1, p["steps"] // 200),
-        )
+        curve = train(parameters, lambda: white_noise_loss(parameters, kernel, nodes), "adam",
+                      p["lr"], p["steps"], max(1, p["steps"] // 200))  # fmt: skip
         s, w = nodes
         energy = float(np.sum(w * kernel(s) ** 2))
         result = CellResult()
@@ -169,95 +145,78 @@ class MemoryApprox(Study):
     def report(
         self, config: MemoryApproxConfig, results: list[StoredCell], figures: Figures
     ) -> str:
-        rows = [r for c in results for r in c.rows]
-        return "\n\n".join(
-            [
-                _needed_table(config, rows),
-                figures.add(
-                    _error_figure(rows),
-                    "error_vs_width",
-                    "Best relative error √(J/∫ρ²) of the width-m diagonal linear RNN, per "
-                    "memory ω; left: exponential decay e^{−ωs}/(1+s), right: (1+s)^{−(1+ω)}",
-                ),
-                _findings(config, rows),
-            ]
+        best = _best(rows_of(results))
+        caption = (
+            "Best relative error √(J/∫ρ²) of the width-m diagonal linear RNN, per memory ω; "
+            "left: exponential decay e^{−ωs}/(1+s), right: (1+s)^{−(1+ω)}"
         )
+        return "\n\n".join([
+            _needed_table(config, best),
+            figures.add(_error_figure(best), "error_vs_width", caption),
+            _findings(config, best),
+        ])  # fmt: skip
 
 
-def _widths(rows, family, omega) -> list[int]:
-    return sorted({r["width"] for r in rows if (r["family"], r["omega"]) == (family, omega)})
+def _best(rows) -> dict[tuple[str, float], dict[int, float]]:
+    """The best relative error over the starts (seeds), per (family, ω) and width, with the
+    families in the order they ran and ω from long memory to short."""
+    found = group(rows, "family", "omega", "width")
+    best: dict[tuple[str, float], dict[int, float]] = {}
+    for family in dict.fromkeys(values(rows, "family")):
+        for omega in sorted({o for f, o, _ in found if f == family}, reverse=True):
+            best[family, omega] = {
+                m: min(values(g, "relative_error"))
+                for (f, o, m), g in found.items() if (f, o) == (family, omega)
+            }  # fmt: skip
+    return best
 
 
-def _error(rows, family, omega, m) -> float:
-    """The best relative error over the starts (seeds)."""
-    return min(
-        r["relative_error"]
-        for r in rows
-        if (r["family"], r["omega"], r["width"]) == (family, omega, m)
-    )
+def _needed(errors: dict[int, float], tolerance: float) -> int | None:
+    """The smallest width whose best error is at most ``tolerance``."""
+    return next((m for m, error in errors.items() if error <= tolerance), None)
 
 
-def _needed(rows, family, omega, tolerance) -> int | None:
-    widths = _widths(rows, family, omega)
-    return next((m for m in widths if _error(rows, family, omega, m) <= tolerance), None)
-
-
-def _needed_table(config, rows) -> str:
-    body = []
-    for family in dict.fromkeys(r["family"] for r in rows):
-        for omega in sorted({r["omega"] for r in rows if r["family"] == family}, reverse=True):
-            widths = _widths(rows, family, omega)
-            errors = [f"{_error(rows, family, omega, m):.3g}" for m in widths]
-            needed = [_needed(rows, family, omega, eps) for eps in config.tolerances]
-            body.append(
-                [
-                    family,
-                    omega,
-                    " / ".join(errors),
-                    *[f"> {max(widths)}" if n is None else n for n in needed],
-                ]
-            )
-    header = [
-        "family",
-        "ω",
-        f"relative error at m = {', '.join(map(str, sorted(config.widths)))}",
-        *[f"m for ε = {eps:g}" for eps in config.tolerances],
-    ]
+def _needed_table(config, best) -> str:
+    body = [
+        [family, omega, " / ".join(f"{e:.3g}" for e in errors.values()),
+         *[f"> {max(errors)}" if (n := _needed(errors, eps)) is None else n
+           for eps in config.tolerances]]
+        for (family, omega), errors in best.items()
+    ]  # fmt: skip
+    header = ["family", "ω", f"relative error at m = {', '.join(map(str, sorted(config.widths)))}",
+              *[f"m for ε = {eps:g}" for eps in config.tolerances]]  # fmt: skip
     return markdown_table(header, body)
 
 
-def _error_figure(rows):
-    import matplotlib.pyplot as plt
-
-    families = list(dict.fromkeys(r["family"] for r in rows))
-    figure, axes = plt.subplots(1, len(families), figsize=(5 * len(families), 3.8), squeeze=False)
+def _error_figure(best):
+    families = list(dict.fromkeys(family for family, _ in best))
+    figure, axes = new_figure(1, len(families), figsize=(5 * len(families), 3.8), squeeze=False,
+                              layout="constrained")  # fmt: skip
     for ax, family in zip(axes[0], families, strict=True):
-        omegas = sorted({r["omega"] for r in rows if r["family"] == family}, reverse=True)
-        for omega, colour in zip(
-            omegas, plt.cm.viridis(np.linspace(0, 0.9, len(omegas))), strict=True
-        ):
-            widths = _widths(rows, family, omega)
-            errors = [_error(rows, family, omega, m) for m in widths]
-            ax.plot(widths, errors, marker="o", color=colour, label=f"ω = {omega:g}")
+        omegas = [omega for f, omega in best if f == family]
+        palette = matplotlib.colormaps["viridis"](np.linspace(0, 0.9, len(omegas)))
+        for omega, colour in zip(omegas, palette, strict=True):
+            errors = best[family, omega]
+            ax.plot(list(errors), list(errors.values()), marker="o", color=colour,
+                    label=f"ω = {omega:g}")  # fmt: skip
         ax.set(yscale="log", xlabel="width m", ylabel="relative error", title=family)
         ax.legend(fontsize=8)
     return figure
 
 
-def _findings(config, rows) -> str:
+def _findings(config, best) -> str:
     lines = ["**What these runs show** (nothing beyond them):", ""]
     eps = min(config.tolerances)
-    for family in dict.fromkeys(r["family"] for r in rows):
-        omegas = sorted({r["omega"] for r in rows if r["family"] == family}, reverse=True)
-        widths = sorted({r["width"] for r in rows if r["family"] == family})
-        needed = [_needed(rows, family, omega, eps) for omega in omegas]
-        text = ", ".join(
-            f"ω = {omega:g}: {'> ' + str(max(widths)) if n is None else n}"
-            for omega, n in zip(omegas, needed, strict=True)
+    for family in dict.fromkeys(family for family, _ in best):
+        mine = {omega: errors for (f, omega), errors in best.items() if f == family}
+        widest = max(max(errors) for errors in mine.values())
+        needed = ", ".join(
+            f"ω = {omega:g}: {'> ' + str(widest) if (n := _needed(e, eps)) is None else n}"
+            for omega, e in mine.items()
         )
-        worst = [_error(rows, family, omega, max(widths)) for omega in omegas]
+        omegas, worst = list(mine), [e.get(widest, np.nan) for e in mine.values()]
         lines.append(
-            f"- {family}: width needed for relative error {eps:g}: {text}; at m = {max(widths)} "
+            f"- {family}: width needed for relative error {eps:g}: {needed}; at m = {widest} "
             f"the error goes from {worst[0]:.2g} (ω = {omegas[0]:g}) to {worst[-1]:.2g} "
             f"(ω = {omegas[-1]:g})."
         )

@@ -31,8 +31,11 @@ import numpy as np
 import torch
 
 from bends.runner.config import StudyConfig, require, setting
-from bends.runner.report import Figures, markdown_table
-from bends.runner.study import Cell, CellResult, Curve, StoredCell, Study
+from bends.runner.figures import Figures, new_figure
+from bends.runner.grid import grid
+from bends.runner.study import Cell, CellResult, Curve, StoredCell, Study, curves
+from bends.runner.summaries import group, rows_of, table
+from bends.training.loop import descend
 from bends.training.lorenz import lorenz96_data
 from bends.training.memory import longest_plateau
 
@@ -72,11 +75,7 @@ class MemoryLorenz(Study):
 
     def cells(self, config: MemoryLorenzConfig) -> list[Cell]:
         shared = config.fixed("outputs")
-        return [
-            self.cell({"output": j, **shared}, group)
-            for j in dict.fromkeys(config.outputs)
-            for group in config.seed_groups()
-        ]
+        return grid(self, {"output": config.outputs}, config.seed_groups(), shared)
 
     def run_cell(self, cell: Cell) -> CellResult:
         p = cell.params
@@ -91,20 +90,15 @@ class MemoryLorenz(Study):
             def predict(x: torch.Tensor) -> torch.Tensor:
                 return readout(rnn(x)[0])[..., 0]  # noqa: B023 - used within this iteration
 
-            optimiser = torch.optim.Adam([*rnn.parameters(), *readout.parameters()], lr=p["lr"])
-            curve = []
-            for _ in range(p["epochs"]):
-                optimiser.zero_grad(set_to_none=True)
-                loss = torch.mean((predict(train_x) - train_y) ** 2)
-                loss.backward()
-                if p["clip"] > 0:  # the usual guard against exploding RNN gradients
-                    torch.nn.utils.clip_grad_norm_(optimiser.param_groups[0]["params"], p["clip"])
-                optimiser.step()
-                curve.append(loss.item())
+            parameters = [*rnn.parameters(), *readout.parameters()]
+
+            def losses() -> torch.Tensor:
+                return torch.mean((predict(train_x) - train_y) ** 2)
+
+            curve = descend(parameters, losses, p["epochs"], p["lr"], clip=p["clip"]).curve
             with torch.no_grad():
-                final = torch.mean((predict(train_x) - train_y) ** 2).item()
                 test = torch.mean((predict(test_x) - test_y) ** 2).item()
-            curve = np.array([*curve, final])
+            final = float(curve[-1])
             plateau = longest_plateau(curve, p["plateau_window"])
             result.rows.append(
                 {
@@ -124,38 +118,19 @@ class MemoryLorenz(Study):
     def report(
         self, config: MemoryLorenzConfig, results: list[StoredCell], figures: Figures
     ) -> str:
-        rows = [r for c in results for r in c.rows]
-        body = [
-            [
-                r["output"],
-                r["seed"],
-                r["loss_start"],
-                r["loss_final"],
-                r["test_mse"],
-                r["plateau_epochs"],
-                "—" if r["plateau_level"] is None else r["plateau_level"],
-            ]
-            for r in sorted(rows, key=lambda r: (r["output"], r["seed"]))
-        ]
-        table = markdown_table(
-            [
-                "output x_j",
-                "seed",
-                "MSE at start",
-                "final train MSE",
-                "test MSE",
-                "longest plateau (epochs)",
-                "plateau level",
-            ],
-            body,
-        )
-        figure = figures.add(
-            _curves_figure(results),
-            "loss_curves",
+        rows = rows_of(results)
+        columns = {"MSE at start": "loss_start", "final train MSE": "loss_final",
+                   "test MSE": "test_mse", "longest plateau (epochs)": "plateau_epochs",
+                   "plateau level": lambda g: g[0]["plateau_level"] or "—"}  # fmt: skip
+        caption = (
             "Training MSE of the tanh RNNs (targets standardised: 1 = predicting the mean), "
-            "one line per seed, colour = predicted coordinate",
+            "one line per seed, colour = predicted coordinate"
         )
-        return "\n\n".join([table, figure, _findings(config, rows)])
+        return "\n\n".join([
+            table(rows, ["output", "seed"], columns, titles={"output": "output x_j"}),
+            figures.add(_curves_figure(results), "loss_curves", caption),
+            _findings(config, rows),
+        ])  # fmt: skip
 
 
 def _data(p: dict, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -168,23 +143,11 @@ def _data(p: dict, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def _curves_figure(results: list[StoredCell]):
-    import matplotlib.pyplot as plt
-
-    figure, ax = plt.subplots(figsize=(6, 3.8))
+    figure, ax = new_figure(figsize=(6, 3.8), layout="constrained")
     outputs = sorted({c.params["output"] for c in results})
-    colours = dict(zip(outputs, plt.cm.tab10(np.arange(len(outputs))), strict=True))
-    for cell in results:
-        for n, curve in enumerate(cell.curves):
-            ax.plot(
-                curve.values,
-                color=colours[cell.params["output"]],
-                lw=0.8,
-                label=f"x_{cell.params['output']}"
-                if n == 0
-                and cell.seeds[0]
-                == min(c.seeds[0] for c in results if c.params["output"] == cell.params["output"])
-                else None,
-            )
+    for i, j in enumerate(outputs):
+        for n, (_, curve) in enumerate(curves(results, "loss", {"output": j})):
+            ax.plot(curve.values, color=f"C{i}", lw=0.8, label=f"x_{j}" if n == 0 else None)
     ax.set(yscale="log", xlabel="Adam epoch", ylabel="training MSE")
     ax.legend(fontsize=8)
     return figure
@@ -192,8 +155,7 @@ def _curves_figure(results: list[StoredCell]):
 
 def _findings(config, rows: list[dict]) -> str:
     lines = ["**What these runs show** (nothing beyond them):", ""]
-    for j in sorted({r["output"] for r in rows}):
-        mine = [r for r in rows if r["output"] == j]
+    for j, mine in group(rows, "output").items():
         with_plateau = [r for r in mine if r["plateau_epochs"] > 0]
         lengths = ", ".join(str(r["plateau_epochs"]) for r in mine)
         lines.append(

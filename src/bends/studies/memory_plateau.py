@@ -32,15 +32,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+import matplotlib
 import numpy as np
 from scipy import stats
 
 from bends.analysis.stats import growth_fits, select_growth
 from bends.runner.config import StudyConfig, require, setting
-from bends.runner.report import Figures, markdown_table
-from bends.runner.study import Cell, CellResult, Curve, StoredCell, Study
+from bends.runner.figures import Figures, new_figure
+from bends.runner.grid import grid
+from bends.runner.study import Cell, CellResult, Curve, StoredCell, Study, curves
+from bends.runner.summaries import group, median, rows_of, table, values
 from bends.training.memory import (
-    Kernel,
     airy,
     bump_energy,
     exponential_sum,
@@ -101,35 +103,29 @@ class MemoryPlateau(Study):
     }
 
     def cells(self, config: MemoryPlateauConfig) -> list[Cell]:
-        shared = config.fixed("memories", "trainers", "figure_one")
-        cells = [
-            self.cell({"part": "plateau", "memory": memory, "trainer": trainer, **shared}, group)
-            for memory in sorted(set(config.memories), reverse=True)
-            for trainer in dict.fromkeys(config.trainers)
-            for group in config.seed_groups()
-        ]
-        if config.figure_one:
-            cells += [
-                self.cell({"part": "figure one", "target": name, "trainer": "gd", **shared}, group)
-                for name in FIGURE_ONE
-                for group in config.seed_groups()
-            ]
-        return cells
+        shared, groups = config.fixed("memories", "trainers", "figure_one"), config.seed_groups()
+        plateaus = {"part": ["plateau"], "memory": sorted(set(config.memories), reverse=True),
+                    "trainer": config.trainers}  # fmt: skip
+        figure_one = {"part": ["figure one"], "target": FIGURE_ONE, "trainer": ["gd"]}
+        return grid(self, plateaus, groups, shared) + (
+            grid(self, figure_one, groups, shared) if config.figure_one else []
+        )
 
     def run_cell(self, cell: Cell) -> CellResult:
         p = cell.params
-        if p["part"] == "plateau":
-            kernel = plateau_kernel(1.0 / p["memory"])
-        else:
-            kernel = FIGURE_ONE[p["target"]]
-        curves = _train(kernel, p, cell.seeds)
+        kernel = (
+            plateau_kernel(1.0 / p["memory"]) if p["part"] == "plateau" else FIGURE_ONE[p["target"]]
+        )
         lr = p["gd_lr"] if p["trainer"] == "gd" else p["adam_lr"]
+        parameters = init_parameters("diagonal", p["width"], cell.seeds, p["init_scale"])
+        nodes = quadrature(kernel.horizon)
+        losses = train(parameters, lambda: white_noise_loss(parameters, kernel, nodes),
+                       p["trainer"], lr, p["steps"], p["record_every"])  # fmt: skip
         threshold = (1 - p["escape"]) * bump_energy()
-        window = p["plateau_window"] // p["record_every"]
         result = CellResult()
-        for seed, curve in zip(cell.seeds, curves, strict=True):
+        for seed, curve in zip(cell.seeds, losses, strict=True):
             hit = hitting_index(curve, threshold) if p["part"] == "plateau" else None
-            plateau = longest_plateau(curve, window)
+            plateau = longest_plateau(curve, p["plateau_window"] // p["record_every"])
             step = None if hit is None else hit * p["record_every"]
             result.rows.append(
                 {
@@ -154,86 +150,44 @@ class MemoryPlateau(Study):
     def report(
         self, config: MemoryPlateauConfig, results: list[StoredCell], figures: Figures
     ) -> str:
-        rows = [r for c in results for r in c.rows if r["part"] == "plateau"]
-        parts = [
-            _table(rows, config),
-            figures.add(
-                _curves_figure(config, results),
-                "loss_curves",
-                "White-noise loss J against training step, one line per model, colour = memory "
-                "1/ω; dashed: the hitting threshold",
+        rows = [r for r in rows_of(results) if r["part"] == "plateau"]
+        fits = {trainer: _fit(members) for trainer, members in group(rows, "trainer").items()}
+        threshold = (1 - config.escape) * bump_energy()
+        columns = {
+            "models": len,
+            "hit": lambda g: f"{sum(r['hit_step'] is not None for r in g)}/{len(g)}",
+            "median hitting step": lambda g: (
+                float(np.median(hits))
+                if (hits := [r["hit_step"] for r in g if r["hit_step"] is not None])
+                else "never"
             ),
-        ]
-        fits = {t: _fit(rows, t) for t in dict.fromkeys(r["trainer"] for r in rows)}
-        parts.append(
-            figures.add(
-                _hitting_figure(rows, fits),
-                "hitting_times",
-                "Hitting step against memory 1/ω (log scale), with the fit log τ = a + c/ω",
-            )
-        )
+            "median longest plateau (steps)": median("plateau_steps"),
+            "median final J": median("loss_final"),
+        }
+        parts = [
+            f"Hitting threshold J ≤ {threshold:.4g} = (1 − {config.escape:g}) ∫ρ₀²; "
+            f"{config.steps} steps.\n\n"
+            + table(rows, ["trainer", "memory"], columns, titles={"memory": "memory 1/ω"}),
+            figures.add(_curves_figure(config, results), "loss_curves",
+                        "White-noise loss J against training step, one line per model, colour = "
+                        "memory 1/ω; dashed: the hitting threshold"),
+            figures.add(_hitting_figure(rows, fits), "hitting_times",
+                        "Hitting step against memory 1/ω (log scale), with the fit "
+                        "log τ = a + c/ω"),
+        ]  # fmt: skip
         if any(c.params["part"] == "figure one" for c in results):
-            parts.append(
-                figures.add(
-                    _figure_one(results),
-                    "figure_one",
-                    "GD on a short-memory exponential sum against the Airy kernel Ai(s − 6) "
-                    "(the paper's Figure 1)",
-                )
-            )
-        parts.append(_findings(config, rows, fits))
+            parts.append(figures.add(_figure_one(results), "figure_one",
+                                     "GD on a short-memory exponential sum against the Airy "
+                                     "kernel Ai(s − 6) (the paper's Figure 1)"))  # fmt: skip
+        parts.append(_findings(config, fits))
         return "\n\n".join(parts)
-
-
-def _train(kernel: Kernel, p: dict, seeds) -> np.ndarray:
-    parameters = init_parameters("diagonal", p["width"], seeds, p["init_scale"])
-    nodes = quadrature(kernel.horizon)
-    lr = p["gd_lr"] if p["trainer"] == "gd" else p["adam_lr"]
-    return train(
-        parameters,
-        lambda: white_noise_loss(parameters, kernel, nodes),
-        p["trainer"],
-        lr,
-        p["steps"],
-        p["record_every"],
-    )
-
-
-def _table(rows: list[dict], config) -> str:
-    body = []
-    for trainer in dict.fromkeys(r["trainer"] for r in rows):
-        for memory in sorted({r["memory"] for r in rows}):
-            group = [r for r in rows if r["trainer"] == trainer and r["memory"] == memory]
-            hits = [r["hit_step"] for r in group if r["hit_step"] is not None]
-            body.append(
-                [
-                    trainer,
-                    memory,
-                    len(group),
-                    f"{len(hits)}/{len(group)}",
-                    float(np.median(hits)) if hits else "never",
-                    float(np.median([r["plateau_steps"] for r in group])),
-                    float(np.median([r["loss_final"] for r in group])),
-                ]
-            )
-    header = [
-        "trainer",
-        "memory 1/ω",
-        "models",
-        "hit",
-        "median hitting step",
-        "median longest plateau (steps)",
-        "median final J",
-    ]
-    threshold = (1 - config.escape) * bump_energy()
-    return (
-        f"Hitting threshold J ≤ {threshold:.4g} = (1 − {config.escape:g}) ∫ρ₀²; "
-        f"{config.steps} steps.\n\n" + markdown_table(header, body)
-    )
 
 
 @dataclass(frozen=True)
 class _Fit:
+    """log τ = intercept + slope/ω by least squares on the runs that hit, with the slope's
+    95 % interval [low, high], and the growth law of the median τ against 1/ω."""
+
     slope: float
     low: float
     high: float
@@ -243,95 +197,70 @@ class _Fit:
     growth: str
 
 
-def _fit(rows: list[dict], trainer: str) -> _Fit | None:
-    mine = [r for r in rows if r["trainer"] == trainer]
-    hit = [r for r in mine if r["hit_step"] is not None and r["hit_step"] > 0]
-    if len({r["memory"] for r in hit}) < 3:
+def _fit(rows: list[dict]) -> _Fit | None:
+    hit = [r for r in rows if r["hit_step"] is not None and r["hit_step"] > 0]
+    by = group(hit, "memory")
+    if len(by) < 3:
         return None
-    x = np.array([r["memory"] for r in hit])
-    y = np.log([r["hit_step"] for r in hit])
-    line = stats.linregress(x, y)
-    spread = stats.t.ppf(0.975, len(x) - 2) * line.stderr
-    memories = sorted({r["memory"] for r in hit})
-    medians = [np.median([r["hit_step"] for r in hit if r["memory"] == m]) for m in memories]
-    growth = select_growth(growth_fits(memories, medians)).statement if min(memories) >= 1 else ""
-    return _Fit(
-        line.slope,
-        line.slope - spread,
-        line.slope + spread,
-        line.intercept,
-        len(hit),
-        len(mine) - len(hit),
-        growth,
-    )
+    line = stats.linregress(values(hit, "memory"), np.log(values(hit, "hit_step")))
+    spread = stats.t.ppf(0.975, len(hit) - 2) * line.stderr
+    medians = [median("hit_step")(g) for g in by.values()]
+    growth = select_growth(growth_fits(list(by), medians)).statement if min(by) >= 1 else ""
+    return _Fit(line.slope, line.slope - spread, line.slope + spread, line.intercept, len(hit),
+                len(rows) - len(hit), growth)  # fmt: skip
 
 
 def _curves_figure(config, results: list[StoredCell]):
-    import matplotlib.pyplot as plt
-
     cells = [c for c in results if c.params["part"] == "plateau"]
     trainers = list(dict.fromkeys(c.params["trainer"] for c in cells))
     memories = sorted({c.params["memory"] for c in cells})
-    colour = dict(zip(memories, plt.cm.viridis(np.linspace(0, 0.9, len(memories))), strict=True))
-    figure, axes = plt.subplots(1, len(trainers), figsize=(5 * len(trainers), 3.8), squeeze=False)
+    palette = matplotlib.colormaps["viridis"](np.linspace(0, 0.9, len(memories)))
+    colour = dict(zip(memories, palette, strict=True))
+    figure, axes = new_figure(1, len(trainers), figsize=(5 * len(trainers), 3.8), squeeze=False,
+                              layout="constrained")  # fmt: skip
     for ax, trainer in zip(axes[0], trainers, strict=True):
-        for cell in (c for c in cells if c.params["trainer"] == trainer):
-            steps = np.arange(len(cell.curves[0].values)) * config.record_every
-            for curve in cell.curves:
-                ax.plot(steps[1:], curve.values[1:], color=colour[cell.params["memory"]], lw=0.8)
+        for cell, curve in curves(cells, "loss", {"trainer": trainer}):
+            steps = np.arange(len(curve.values)) * config.record_every
+            ax.plot(steps[1:], curve.values[1:], color=colour[cell.params["memory"]], lw=0.8)
         ax.axhline((1 - config.escape) * bump_energy(), color="k", ls="--", lw=0.6)
         ax.set(xscale="log", yscale="log", xlabel="step", ylabel="J", title=trainer)
-    handles = [plt.Line2D([], [], color=colour[m], label=f"1/ω = {m:g}") for m in memories]
+    handles = [
+        matplotlib.lines.Line2D([], [], color=colour[m], label=f"1/ω = {m:g}") for m in memories
+    ]
     axes[0][-1].legend(handles=handles, fontsize=7)
     return figure
 
 
 def _hitting_figure(rows: list[dict], fits: dict):
-    import matplotlib.pyplot as plt
-
-    figure, ax = plt.subplots(figsize=(5.5, 3.8))
-    for trainer, fit in fits.items():
+    figure, ax = new_figure(figsize=(5.5, 3.8), layout="constrained")
+    for i, (trainer, fit) in enumerate(fits.items()):
         hit = [r for r in rows if r["trainer"] == trainer and r["hit_step"]]
-        points = ax.scatter(
-            [r["memory"] for r in hit], [r["hit_step"] for r in hit], s=12, label=trainer
+        ax.scatter(
+            values(hit, "memory"), values(hit, "hit_step"), s=12, color=f"C{i}", label=trainer
         )
         if fit is not None:
-            grid = np.linspace(min(r["memory"] for r in hit), max(r["memory"] for r in hit), 50)
-            ax.plot(
-                grid,
-                np.exp(fit.intercept + fit.slope * grid),
-                color=points.get_facecolor()[0],
-                lw=1,
-            )
+            grid_ = np.linspace(min(values(hit, "memory")), max(values(hit, "memory")), 50)
+            ax.plot(grid_, np.exp(fit.intercept + fit.slope * grid_), color=f"C{i}", lw=1)
     ax.set(yscale="log", xlabel="memory 1/ω", ylabel="hitting step")
     ax.legend(fontsize=8)
     return figure
 
 
 def _figure_one(results: list[StoredCell]):
-    import matplotlib.pyplot as plt
-
-    figure, ax = plt.subplots(figsize=(5.5, 3.8))
-    cells = [c for c in results if c.params["part"] == "figure one"]
-    for cell, colour in zip(
-        cells, ("tab:blue", "tab:red", "tab:green", "tab:orange"), strict=False
-    ):
-        step = cell.params["record_every"]
-        for n, curve in enumerate(cell.curves):
-            x = np.arange(len(curve.values)) * step
-            ax.plot(
-                x,
-                curve.values,
-                color=colour,
-                lw=0.8,
-                label=cell.params["target"] if n == 0 else None,
-            )
+    figure, ax = new_figure(figsize=(5.5, 3.8), layout="constrained")
+    targets = list(
+        dict.fromkeys(c.params["target"] for c in results if c.params["part"] == "figure one")
+    )
+    for i, target in enumerate(targets):
+        for n, (cell, curve) in enumerate(curves(results, "loss", {"target": target})):
+            ax.plot(np.arange(len(curve.values)) * cell.params["record_every"], curve.values,
+                    color=f"C{i}", lw=0.8, label=target if n == 0 else None)  # fmt: skip
     ax.set(yscale="log", xlabel="GD step", ylabel="J")
     ax.legend(fontsize=8)
     return figure
 
 
-def _findings(config, rows: list[dict], fits: dict) -> str:
+def _findings(config, fits: dict) -> str:
     lines = ["**What these runs show** (nothing beyond them):", ""]
     for trainer, fit in fits.items():
         if fit is None:

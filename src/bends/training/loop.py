@@ -63,12 +63,14 @@ def descend(
     record: Collection[int] | None = None,
     after_step: Callable[[], None] | None = None,
     snapshot: Callable[[], np.ndarray] | None = None,
+    clip: float = 0.0,
 ) -> Descent:
     """Minimise ``losses().sum()`` over ``parameters`` (``losses`` returns the per-model
     losses at the current parameters) by ``steps`` steps of Adam or GD with rate ``lr``.
 
     ``after_step`` runs after every step (e.g. a projection), under ``torch.no_grad``;
-    ``snapshot`` is called at every record and its copies returned in ``snapshots``.
+    ``snapshot`` is called at every record and its copies returned in ``snapshots``; ``clip``
+    > 0 clips the gradient's norm to it before each step (the usual guard for RNNs).
     """
     if method not in ("adam", "gd"):
         raise BendsError(f"the optimiser must be adam or gd, got {method!r}")
@@ -87,6 +89,8 @@ def descend(
             stopped = "diverged"
             break
         loss.sum().backward()
+        if clip > 0:
+            torch.nn.utils.clip_grad_norm_(parameters, clip)
         optimiser.step()
         if after_step is not None:
             with torch.no_grad():

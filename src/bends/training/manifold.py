@@ -36,16 +36,27 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+import numpy as np
 import torch
 
 from bends.constructions.compositional import compositional_parameters, scales_on_manifold
 from bends.errors import BendsError
 from bends.nets import MLP
 from bends.nets.packing import pack, unpack
-from bends.training.mlp import layer_widths, mlp_forward, mlp_mse, networks_of, packed_mse
+from bends.nets.random import rai_mlp, random_mlp
+from bends.training.loop import descend
+from bends.training.mlp import (
+    layer_widths,
+    mlp_forward,
+    mlp_mse,
+    networks_of,
+    packed_mse,
+    stack_mlps,
+)
 
 
 @dataclass(frozen=True)
@@ -230,3 +241,91 @@ def _widths(depth: int) -> tuple[int, ...]:
 
 def _leaf(tensor: torch.Tensor) -> torch.Tensor:
     return tensor.detach().clone().requires_grad_(True)
+
+
+#: Stages each method trains, in order (stages in between are relaxed without training).
+STAGES: dict[str, tuple[int, ...]] = {
+    "default": (3,),
+    "raai": (3,),
+    "stage1": (1,),
+    "stage3": (3,),
+    "free-scale": (3,),
+    "stage2+3": (2, 3),
+    "stage1+3": (1, 3),
+    "all": (1, 2, 3),
+}
+
+
+def starting_models(
+    method: str,
+    seeds: Sequence[int],
+    depth: int,
+    subtract: bool,
+    difference: bool = False,
+    peaks: tuple[float, float] = (0.1, 0.9),
+    peak_map: PeakMap | None = None,
+    dtype: torch.dtype = torch.float64,
+    device: str = "cpu",
+) -> StagedModel | DifferenceModel:
+    """The starting point of ``method`` (a key of STAGES) for every seed: PyTorch's default
+    or RAI initialisation for the baselines, else peaks uniform on ``peaks`` drawn from the
+    seed (shared by every manifold method) and scales by the manifold rule (uniform on (0, 1)
+    for ``free-scale``).
+
+    With ``difference`` the manifold methods start two compositional networks per seed (the
+    second block's peaks and scales from its own stream) and the baselines are 8 wide.
+    """
+    if method in ("default", "raai"):
+        draw = random_mlp if method == "default" else rai_mlp
+        widths = [1, *[8 if difference else 4] * depth, 1]
+        nets = [draw(widths, np.random.default_rng([seed, 2])) for seed in seeds]
+        return StagedModel.raw(stack_mlps(nets, dtype, device))
+    peak_map = peak_map or PeakMap()
+
+    def block(stream: int, block_subtract: bool) -> StagedModel:
+        def draw(offset: int, low: float, high: float, size: int) -> torch.Tensor:
+            values = [
+                np.random.default_rng(
+                    [seed, stream + offset] if stream or offset else seed
+                ).uniform(low, high, size)
+                for seed in seeds
+            ]
+            return torch.from_numpy(np.stack(values)).to(dtype=dtype, device=device)
+
+        start = draw(0, *peaks, depth + 1)
+        if method == "free-scale":
+            scales = draw(1, 0.0, 1.0, depth)
+            return StagedModel.free_scales(start[:, :depth], scales, block_subtract, peak_map)
+        return StagedModel.on_manifold(start, block_subtract, peak_map)
+
+    if difference:
+        return DifferenceModel(block(0, True), block(3, True))
+    return block(0, subtract)
+
+
+def train_stages(
+    model: StagedModel | DifferenceModel,
+    stages: Sequence[int],
+    x: torch.Tensor,
+    y: torch.Tensor,
+    epochs: int,
+    lr: float,
+    after_stage: Callable[[int, StagedModel | DifferenceModel], None] | None = None,
+) -> tuple[StagedModel | DifferenceModel, np.ndarray]:
+    """Relax ``model`` to each of ``stages`` in turn and train it there by Adam
+    (:func:`bends.training.loop.descend`, ``epochs`` full-batch steps on (x, y));
+    ``after_stage(stage, model)`` runs after each. The trained model and the per-epoch losses
+    (models, epochs of all stages end to end)."""
+    curves = []
+    for stage in stages:
+        while model.stage < stage:
+            model = model.relax()
+
+        def losses(trained: StagedModel | DifferenceModel = model) -> torch.Tensor:
+            return trained.losses(x, y)
+
+        run = descend(model.parameters, losses, epochs, lr, after_step=model.project)
+        curves.append(run.curve[:, :-1])
+        if after_stage is not None:
+            after_stage(stage, model)
+    return model, np.concatenate(curves, axis=-1)

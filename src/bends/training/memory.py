@@ -248,6 +248,17 @@ def sampled_mse(prediction: np.ndarray, y: np.ndarray, burn_in: int) -> float:
     return float(np.mean((prediction[:, burn_in:] - y[:, burn_in:]) ** 2))
 
 
+def family_kernel(family: str, omega: float, expression: str = "", horizon: float = 1.0) -> Kernel:
+    """The kernel of ``family`` with memory parameter ω: ``exponential`` e^{−ωs}/(1+s),
+    ``polynomial`` (1+s)^{−(1+ω)}; ``expression``: the user's kernel in s and omega, integrated
+    up to ``horizon``."""
+    if family == "polynomial":
+        return polynomial_decay(omega)
+    if family == "expression":
+        return user_kernel(expression, horizon, omega=omega)
+    return Kernel(f"exp({omega:g})", lambda s: np.exp(-omega * s) / (1.0 + s), 40.0 / omega + 40.0)
+
+
 # --- training curves -------------------------------------------------------------------------
 
 
