@@ -37,7 +37,9 @@ def test_settings_round_trip_through_their_stored_form():
         ("seeds=0", "seeds must be at least 1"),
         ("depths=0,1", "depths must lie in 1..40"),
         ("radius=-1", "radius must be positive"),
-        ("families=[]", "families must name at least one family"),
+        ("families=[]", "families must not be empty"),
+        ("radius=inf", "radius must be finite"),
+        ("radius=nan", "radius must be finite"),
         ("=3", "--set needs key=value"),
     ],
 )

@@ -127,3 +127,43 @@ def select_growth(fits: dict[str, GrowthFit]) -> Selection:
     else:
         statement = f"{law} fits best (ΔAIC = {margin:.3g} over {runner_up.model})"
     return Selection(best.model, margin, statement)
+
+
+@dataclass(frozen=True)
+class LineFit:
+    """y = intercept + slope·x by least squares, with the slope's two-sided 95 % interval."""
+
+    slope: float
+    low: float
+    high: float
+    intercept: float
+
+
+def line_fit(x, y) -> LineFit:
+    """Least-squares line through (x, y) with the t-interval of its slope.
+
+    >>> fit = line_fit([1, 2, 3, 4], [2.0, 4.1, 5.9, 8.0])
+    >>> round(fit.slope, 2), bool(fit.low < fit.slope < fit.high)
+    (1.98, True)
+    """
+    line = stats.linregress(x, y)
+    spread = stats.t.ppf(0.975, len(x) - 2) * line.stderr
+    slope = float(line.slope)
+    return LineFit(slope, slope - spread, slope + spread, float(line.intercept))
+
+
+def trend(before, after) -> str:
+    """Whether the mean of ``after`` 'falls' or 'rises' against ``before``: only when the
+    means differ by more than two standard errors (Welch) and 1 %, else 'is flat'.
+
+    >>> trend([1.0, 1.1, 0.9], [0.5, 0.55, 0.45])
+    'falls (-50.0 %)'
+    """
+    gap = np.mean(after) - np.mean(before)
+    percent = f"{100 * gap / np.mean(before):+.1f} %"
+    if len(before) < 2 or len(after) < 2:
+        return f"changes by {percent} (one seed: no error bars)"
+    error = np.sqrt(np.var(before, ddof=1) / len(before) + np.var(after, ddof=1) / len(after))
+    if abs(gap) <= 2 * error or abs(gap) < 0.01 * np.mean(before):
+        return f"is flat ({percent}, within two standard errors or 1 %)"
+    return f"{'falls' if gap < 0 else 'rises'} ({percent})"

@@ -25,6 +25,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
 import types
 import typing
@@ -37,9 +38,22 @@ from bends.errors import BendsError
 C = TypeVar("C", bound="StudyConfig")
 
 
-def setting(default: Any, help: str) -> Any:
-    """A dataclass field with a default and a help text (shown by ``bends studies NAME``)."""
-    return dataclasses.field(default=default, metadata={"help": help})
+def setting(
+    default: Any,
+    help: str,
+    *,
+    at_least: float | None = None,
+    above: float | None = None,
+    at_most: float | None = None,
+    below: float | None = None,
+) -> Any:
+    """A dataclass field with a default, a help text (shown by ``bends studies NAME``) and
+    the bounds its value (each value, for a list) must keep, checked by
+    :meth:`StudyConfig.validate` with the other rules every setting obeys: numbers are
+    finite, and a list whose default is not empty must not be empty."""
+    bounds = {"at_least": at_least, "above": above, "at_most": at_most, "below": below}
+    bounds = {k: v for k, v in bounds.items() if v is not None}
+    return dataclasses.field(default=default, metadata={"help": help, "bounds": bounds})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,12 +64,16 @@ class StudyConfig:
     ``seeds_per_cell`` consecutive seeds; a seed's numbers do not depend on the split.
     """
 
-    seeds: int = setting(4, "number of random seeds")
-    seeds_per_cell: int = setting(4, "seeds run together in one cell")
-    first_seed: int = setting(0, "the first seed")
+    seeds: int = setting(4, "number of random seeds", at_least=1)
+    seeds_per_cell: int = setting(4, "seeds run together in one cell", at_least=1)
+    first_seed: int = setting(0, "the first seed", at_least=0)
 
     def validate(self) -> None:
-        """Raise BendsError for impossible values; subclasses extend it."""
+        """Raise BendsError for impossible values: every setting's bounds (:func:`setting`),
+        then what subclasses add (relations between settings)."""
+        for f in dataclasses.fields(self):
+            _check_bounds(f, getattr(self, f.name))
+        # studies override these three with their own defaults (and no bounds): check here
         require(self.seeds >= 1, "seeds must be at least 1")
         require(self.seeds_per_cell >= 1, "seeds_per_cell must be at least 1")
         require(self.first_seed >= 0, "first_seed must be non-negative")
@@ -78,6 +96,46 @@ class StudyConfig:
             f.name: list(v) if isinstance(v := getattr(self, f.name), tuple) else v
             for f in dataclasses.fields(self)
         }
+
+
+def _check_bounds(field: dataclasses.Field, value: Any) -> None:
+    items = value if isinstance(value, tuple) else (value,)
+    if isinstance(value, tuple) and field.default and not value:
+        raise BendsError(f"{field.name} must not be empty")
+    bounds = field.metadata.get("bounds", {})
+    for item in items:
+        if isinstance(item, bool) or not isinstance(item, int | float):
+            continue
+        if not math.isfinite(item):
+            raise BendsError(f"{field.name} must be finite, got {item}")
+        low, high = (
+            bounds.get("at_least", bounds.get("above")),
+            bounds.get("at_most", bounds.get("below")),
+        )
+        outside = (
+            (low is not None and (item < low or ("above" in bounds and item == low)))
+            or (high is not None and (item > high or ("below" in bounds and item == high)))
+        )  # fmt: skip
+        if outside:
+            raise BendsError(f"{field.name} must {_bounds_text(bounds)}, got {item:g}")
+
+
+def _bounds_text(bounds: Mapping[str, float]) -> str:
+    """'be at least 1', 'be positive', 'lie in 1..40', 'lie in (0, 1)', … in words."""
+    low, high = (
+        bounds.get("at_least", bounds.get("above")),
+        bounds.get("at_most", bounds.get("below")),
+    )
+    if low is not None and high is not None:
+        if "at_least" in bounds and "at_most" in bounds and float(low).is_integer():
+            return f"lie in {low:g}..{high:g}"
+        opening, closing = "(" if "above" in bounds else "[", ")" if "below" in bounds else "]"
+        return f"lie in {opening}{low:g}, {high:g}{closing}"
+    if low is not None:
+        if low == 0:
+            return "be positive" if "above" in bounds else "be non-negative"
+        return f"be greater than {low:g}" if "above" in bounds else f"be at least {low:g}"
+    return f"be less than {high:g}" if "below" in bounds else f"be at most {high:g}"
 
 
 def require(condition: bool, message: str) -> None:

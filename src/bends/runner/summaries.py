@@ -52,9 +52,25 @@ def mean(key: str) -> Aggregate:
     return lambda rows: float(np.mean(values(rows, key)))
 
 
-def median(key: str) -> Aggregate:
-    """The median of column ``key``."""
-    return lambda rows: float(np.median(values(rows, key)))
+def median(key: str, missing: Any = None) -> Aggregate:
+    """The median of column ``key`` over the rows where it is not None (``missing`` when it
+    is None in all of them)."""
+
+    def aggregate(rows: Rows) -> Any:
+        present = [v for v in values(rows, key) if v is not None]
+        return float(np.median(present)) if present else missing
+
+    return aggregate
+
+
+def tally(key: str) -> Aggregate:
+    """How often each value of column ``key`` occurs: 'a 3, b 1' (values sorted)."""
+
+    def aggregate(rows: Rows) -> str:
+        found = values(rows, key)
+        return ", ".join(f"{v} {found.count(v)}" for v in sorted(set(found)))
+
+    return aggregate
 
 
 def interval(key: str) -> Aggregate:
@@ -136,3 +152,26 @@ def _cell_text(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
     return str(value).replace("|", "\\|")
+
+
+def findings(lines: Iterable[str | None]) -> str:
+    """A report's findings: what these runs show, one statement a line (None lines skipped)."""
+    body = "\n".join(line for line in lines if line is not None)
+    return f"**What these runs show** (nothing beyond them):\n\n{body}"
+
+
+def resolution_finding(rows: Rows, *where: str) -> str | None:
+    """The finding that float64 could not resolve every breakpoint of some counted networks
+    (rows whose ``resolved`` is False), naming their values of ``where``; None if it could."""
+    unresolved = [r for r in rows if r.get("resolved") is False]
+    if not unresolved:
+        return None
+    places = sorted({tuple(r[k] for k in where) for r in unresolved}) if where else []
+    named = ", ".join(
+        " ".join(f"{k} {v}" for k, v in zip(where, p, strict=True)) for p in places[:8]
+    )
+    return (
+        f"- float64 could not resolve every breakpoint (knots closer than 2^-40 in t) in "
+        f"{len(unresolved)} of {len(rows)} rows, so their counts may be off by a few"
+        + (f": {named}{' …' if len(places) > 8 else ''}." if places else ".")
+    )

@@ -39,34 +39,41 @@ from bends.runner.counting import count
 from bends.runner.figures import Figures, new_figure, plot_means
 from bends.runner.grid import grid
 from bends.runner.study import Cell, CellResult, Curve, StoredCell, Study, curves
-from bends.runner.summaries import group, interval, median, rows_of, share, table, values
+from bends.runner.summaries import (
+    findings,
+    group,
+    interval,
+    median,
+    resolution_finding,
+    rows_of,
+    share,
+    table,
+    tally,
+    values,
+)
 from bends.studies._tied import TrainingSettings, train_runs
 from bends.training.tied import TiedProblem, outputs
 
 
 @dataclass(frozen=True)
 class ConjectureConfig(TrainingSettings):
-    width: int = setting(7, "width w of W")
-    steps: tuple[int, ...] = setting(tuple(range(1, 17)), "steps k")
+    width: int = setting(7, "width w of W", at_least=2)
+    steps: tuple[int, ...] = setting(tuple(range(1, 17)), "steps k", at_least=1)
     seeds: int = setting(64, "W₀ per k (seed s gives the same W₀ for every k)")
     seeds_per_cell: int = setting(16, "runs per cell")
     target: str = setting("cantor", "cantor, cantor-J, parabola, candidate or a CSV file")
-    points: int = setting(256, "data points n")
+    points: int = setting(256, "data points n", at_least=1)
     placement: Literal["uniform", "random", "avoid"] = setting("uniform", "where the t_i lie")
     data_seed: int = setting(0, "seed of random placements")
     origin: tuple[float, ...] = setting((), "the line's point at t = 0 (default e₁)")
     direction: tuple[float, ...] = setting((), "the line's direction (default e₀)")
     window_low: float = setting(-1.0, "wide window: lowest t")
     window_high: float = setting(2.0, "wide window: highest t")
-    checkpoints: int = setting(6, "pieces counted at this many recorded times per run")
+    checkpoints: int = setting(6, "pieces counted at this many recorded times per run", at_least=2)
 
     def validate(self) -> None:
         super().validate()
-        require(self.width >= 2, "width must be at least 2")
-        require(len(self.steps) > 0 and min(self.steps) >= 1, "steps must be ≥ 1")
-        require(self.points >= 1, "points must be positive")
         require(self.window_low < self.window_high, "need window_low < window_high")
-        require(self.checkpoints >= 2, "checkpoints must be at least 2")
         for name in ("origin", "direction"):
             given = getattr(self, name)
             require(len(given) in (0, self.width), f"{name} needs {self.width} coordinates")
@@ -86,12 +93,8 @@ class Conjecture(Study):
     summary = "pieces of gradient-flow-trained tied ReLU RNNs vs steps k, against initialisation"
     Config = ConjectureConfig
     guide = "studies/conjecture.md"
-    demo = {  # noqa: RUF012
-        "steps": [1, 2, 4, 6, 8],
-        "seeds": 8,
-        "seeds_per_cell": 8,
-        "max_evaluations": 600,
-    }
+    demo = {"steps": [1, 2, 4, 6, 8], "seeds": 8, "seeds_per_cell": 8,  # noqa: RUF012
+            "max_evaluations": 600}  # fmt: skip
 
     def cells(self, config: ConjectureConfig) -> list[Cell]:
         ks = sorted(set(config.steps), reverse=True)  # longest first: workers finish together
@@ -127,9 +130,7 @@ class Conjecture(Study):
                     "pieces": counts[1].pieces,
                     "wide_pieces_init": counts[2].pieces,
                     "wide_pieces": counts[3].pieces,
-                    "resolved": all(
-                        c.resolved for c in (counts[1], counts[0], counts[3], counts[2])
-                    ),
+                    "resolved": all(c.resolved for c in counts),
                 }
             )
             checkpoints = [count(problem.network(run.weights[m])).pieces for m in marks]
@@ -144,29 +145,16 @@ class Conjecture(Study):
 
     def report(self, config: ConjectureConfig, results: list[StoredCell], figures: Figures) -> str:
         rows = rows_of(results)
-        columns = {
-            "runs": len,
-            "live at init": share(lambda r: r["live_init"]),
-            **{f"E[pieces] {label}": interval(key) for key, label in MEASURES},
-            "max trained": lambda g: max(values(g, "pieces")),
-            "zero loss": share(lambda r: r["zero_loss"]),
-            "f ≡ 0 trained": share(lambda r: r["dead"]),
-            "median loss init → trained": lambda g: (
-                f"{median('loss_init')(g):.3g} → {median('loss')(g):.3g}"
-            ),
-            "stopped": lambda g: ", ".join(
-                f"{s} {values(g, 'stopped').count(s)}" for s in sorted(set(values(g, "stopped")))
-            ),
-        }
-        unresolved = sum(not r["resolved"] for r in rows)
-        note = (
-            f"\n\n{unresolved} runs had breakpoints closer than float64 resolves (counts may be "
-            "off)."
-            if unresolved
-            else ""
-        )
+        columns = {"runs": len, "live at init": share(lambda r: r["live_init"]),
+                   **{f"E[pieces] {label}": interval(key) for key, label in MEASURES},
+                   "max trained": lambda g: max(values(g, "pieces")),
+                   "zero loss": share(lambda r: r["zero_loss"]),
+                   "f ≡ 0 trained": share(lambda r: r["dead"]),
+                   "median loss init → trained":
+                       lambda g: f"{median('loss_init')(g):.3g} → {median('loss')(g):.3g}",
+                   "stopped": tally("stopped")}  # fmt: skip
         return "\n\n".join([
-            table(rows, ["k"], columns) + note,
+            table(rows, ["k"], columns),
             figures.add(_pieces_figure(config, rows), "pieces_vs_k",
                         "E[pieces] against k (mean over seeds, 95 % bootstrap interval): at "
                         "initialisation and after training, on the data's range and on the wide "
@@ -243,8 +231,6 @@ def _findings(config, rows) -> str:
     more = np.mean([r["pieces"] > r["pieces_init"] for r in rows])
     fewer = np.mean([r["pieces"] < r["pieces_init"] for r in rows])
     lines = [
-        "**What these runs show** (nothing beyond them):",
-        "",
         f"- {len(rows)} runs, k = {ks[0]}…{ks[-1]}, width {config.width}, {config.points} "
         f"points of `{config.target}` ({config.placement}); trainer `{config.trainer}`.",
         f"- {zero:.0%} of the runs reached the loss threshold {config.loss_threshold:g}; "
@@ -272,4 +258,4 @@ def _findings(config, rows) -> str:
             f"{initial.model} (ΔAIC {initial.margin:.2g}). The data {verdict}; a finite sweep "
             "cannot settle the conjecture either way."
         )
-    return "\n".join(lines)
+    return findings([*lines, resolution_finding(rows, "k")])

@@ -35,12 +35,12 @@ from typing import Literal
 
 import numpy as np
 
-from bends.runner.config import require, setting
+from bends.runner.config import setting
 from bends.runner.counting import count
 from bends.runner.figures import Figures, new_figure, plot_means
 from bends.runner.grid import grid
 from bends.runner.study import Cell, CellResult, Curve, StoredCell, Study
-from bends.runner.summaries import group, interval, median, rows_of, share, table
+from bends.runner.summaries import findings, group, interval, median, rows_of, share, table
 from bends.studies._tied import TrainingSettings, train_runs
 from bends.training.landscape import analyse_minimum
 from bends.training.tied import TiedProblem, tied_construction
@@ -51,24 +51,22 @@ class ConjectureLocalConfig(TrainingSettings):
     constructions: tuple[str, ...] = setting(
         ("staircase-3", "candidate-3", "yarotsky-3"), "tied RNNs W* as NAME-N (first parameter)"
     )
-    points: int = setting(256, "data points on the construction's segment")
+    points: int = setting(256, "data points on the construction's segment", at_least=1)
     placement: Literal["uniform", "random", "avoid"] = setting("random", "where the t_i lie")
     data_seed: int = setting(0, "seed of random placements")
-    zero_tol: float = setting(1e-9, "eigenvalues with |λ| ≤ zero_tol · max |λ| count as zero")
+    zero_tol: float = setting(
+        1e-9, "eigenvalues with |λ| ≤ zero_tol · max |λ| count as zero", above=0, below=1
+    )
     epsilons: tuple[float, ...] = setting(
-        (1e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0), "basin test: perturbation sizes ε"
+        (1e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0), "basin test: perturbation sizes ε", above=0
     )
     seeds: int = setting(16, "basin test: perturbations per ε")
     seeds_per_cell: int = setting(16, "basin test: runs per cell")
 
     def validate(self) -> None:
         super().validate()
-        require(len(self.constructions) > 0, "give at least one construction")
         for spec in self.constructions:
             tied_construction(spec)
-        require(self.points >= 1, "points must be positive")
-        require(0 < self.zero_tol < 1, "zero_tol must lie in (0, 1)")
-        require(all(e > 0 for e in self.epsilons), "epsilons must be positive")
 
 
 TITLES = {"construction": "W*", "epsilon": "ε"}
@@ -79,13 +77,8 @@ class ConjectureLocal(Study):
     summary = "Hessian spectrum and basin of attraction at known tied-RNN solutions W*"
     Config = ConjectureLocalConfig
     guide = "studies/conjecture-local.md"
-    demo = {  # noqa: RUF012
-        "constructions": ["staircase-2", "yarotsky-2"],
-        "epsilons": [0.01, 0.1, 1.0],
-        "seeds": 4,
-        "seeds_per_cell": 4,
-        "max_evaluations": 600,
-    }
+    demo = {"constructions": ["staircase-2", "yarotsky-2"], "epsilons": [0.01, 0.1, 1.0],  # noqa: RUF012
+            "seeds": 4, "seeds_per_cell": 4, "max_evaluations": 600}  # fmt: skip
 
     def cells(self, config: ConjectureLocalConfig) -> list[Cell]:
         shared = config.fixed("constructions", "epsilons")
@@ -118,8 +111,7 @@ class ConjectureLocal(Study):
         ):
             result.rows.append(
                 {
-                    "construction": p["construction"],
-                    "epsilon": p["epsilon"],
+                    **{key: p[key] for key in ("construction", "epsilon")},
                     "seed": seed,
                     "full_pieces": full,
                     "pieces_start": count(problem.network(start)).pieces,
@@ -216,7 +208,7 @@ def _basin_figure(basin: list[dict]):
 
 
 def _findings(hessian: list[StoredCell], basin: list[dict]) -> str:
-    lines = ["**What these runs show** (nothing beyond them):", ""]
+    lines = []
     for r in rows_of(hessian):
         unexplained = r["zero_eigenvalues"] - r["explained"]
         isolation = (
@@ -243,4 +235,4 @@ def _findings(hessian: list[StoredCell], basin: list[dict]) -> str:
             "count at or above W*'s is not a return to W*: small perturbations tilt flat "
             "pieces and split breakpoints, so read it beside the losses in the table)."
         )
-    return "\n".join(lines)
+    return findings(lines)

@@ -31,11 +31,18 @@ import numpy as np
 from bends.constructions import sawtooth, yarotsky_square
 from bends.nets import Network
 from bends.nets.random import random_direction, random_mlp, random_rnn
-from bends.runner.config import StudyConfig, require, setting
+from bends.runner.config import StudyConfig, setting
 from bends.runner.counting import quiet_trace
 from bends.runner.figures import Figures, new_figure, plot_means
 from bends.runner.study import Cell, CellResult, StoredCell, Study
-from bends.runner.summaries import group, markdown_table, rows_of, values
+from bends.runner.summaries import (
+    findings,
+    group,
+    markdown_table,
+    resolution_finding,
+    rows_of,
+    values,
+)
 from bends.tracing import trace
 
 Family = Literal["sawtooth", "yarotsky", "random-mlp", "random-rnn"]
@@ -47,23 +54,16 @@ class CountDepthConfig(StudyConfig):
     families: tuple[Family, ...] = setting(
         ("sawtooth", "yarotsky", "random-mlp", "random-rnn"), "network families to count"
     )
-    depths: tuple[int, ...] = setting(tuple(range(1, 17)), "depths L (layers or RNN steps)")
-    width: int = setting(16, "hidden width of the random MLPs")
-    input_dim: int = setting(2, "input dimension of the random MLPs")
-    radius: float = setting(1.0, "random MLPs are traced from −radius·u to radius·u")
-    rnn_width: int = setting(4, "width of the random tied RNNs")
+    depths: tuple[int, ...] = setting(
+        tuple(range(1, 17)), "depths L (layers or RNN steps)", at_least=1, at_most=40
+    )
+    width: int = setting(16, "hidden width of the random MLPs", at_least=1)
+    input_dim: int = setting(2, "input dimension of the random MLPs", at_least=1)
+    radius: float = setting(1.0, "random MLPs are traced from −radius·u to radius·u", above=0)
+    rnn_width: int = setting(4, "width of the random tied RNNs", at_least=2)
     exact_depth: int = setting(5, "recount in exact arithmetic up to this depth")
     seeds: int = setting(16, "random networks per depth")
     seeds_per_cell: int = setting(8, "random networks counted in one cell")
-
-    def validate(self) -> None:
-        super().validate()
-        require(len(self.families) > 0, "families must name at least one family")
-        require(len(self.depths) > 0, "depths must list at least one depth")
-        require(all(1 <= d <= 40 for d in self.depths), "depths must lie in 1..40")
-        require(self.width >= 1 and self.input_dim >= 1, "width and input_dim must be positive")
-        require(self.rnn_width >= 2, "rnn_width must be at least 2")
-        require(self.radius > 0, "radius must be positive")
 
 
 class CountDepth(Study):
@@ -141,19 +141,15 @@ def _network(
 def _summary(family: str, rows: list[dict]) -> object:
     """A family's count at one depth: the count, or mean [min, max] over seeds."""
     counts = values(rows, "pieces")
-    if not counts:
-        return None
-    if family in SEEDED:
+    if family in SEEDED and counts:
         return f"{np.mean(counts):.1f} [{min(counts)}, {max(counts)}]"
-    return counts[0]
+    return counts[0] if counts else None
 
 
 def _label(family: str, config: CountDepthConfig) -> str:
-    if family == "random-mlp":
-        return f"random MLP (width {config.width}), mean [min, max]"
-    if family == "random-rnn":
-        return f"random tied RNN (width {config.rnn_width}), mean [min, max]"
-    return family
+    widths = {"random-mlp": ("MLP", config.width), "random-rnn": ("tied RNN", config.rnn_width)}
+    kind, width = widths.get(family, (None, None))
+    return family if kind is None else f"random {kind} (width {width}), mean [min, max]"
 
 
 def _figure(families, by, config):
@@ -164,9 +160,8 @@ def _figure(families, by, config):
     markers = iter(["s", "x", "^", "v"])
     for family in families:
         if family in SEEDED:
-            plot_means(
-                ax, by[family], "depth", "pieces", spread="range", label=_label(family, config)
-            )
+            label = _label(family, config)
+            plot_means(ax, by[family], "depth", "pieces", spread="range", label=label)
         else:
             plot_means(ax, by[family], "depth", "pieces", spread=None, ls="none",
                        marker=next(markers), mfc="none", ms=6, label=family)  # fmt: skip
@@ -200,20 +195,11 @@ def _findings(families, by, rows, config) -> str:
                 f"- {family}: the count equals the closed form 2^depth at {hits} of "
                 f"{len(measured)} depths."
             )
-    unresolved = [r for r in rows if not r["resolved"]]
-    if unresolved:
-        where = sorted({(r["family"], r["depth"]) for r in unresolved})
-        lines.append(
-            f"- float64 could not resolve every breakpoint (knots closer than 2^-40 in t) for "
-            f"{len(unresolved)} of {len(rows)} networks, so their counts may be off by a few: "
-            + ", ".join(f"{family} depth {depth}" for family, depth in where[:8])
-            + (" …" if len(where) > 8 else "")
-            + "."
-        )
+    lines.append(resolution_finding(rows, "family", "depth"))
     checked = [r for r in rows if r["exact_pieces"] is not None]
     agree = sum(r["exact_pieces"] == r["pieces"] for r in checked)
     lines.append(
         f"- Exact rational arithmetic recounted {len(checked)} networks (depth ≤ "
         f"{config.exact_depth}); float64 agreed on {agree} of them."
     )
-    return "**What the numbers show**\n\n" + "\n".join(lines)
+    return findings(lines)

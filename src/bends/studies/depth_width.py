@@ -42,6 +42,7 @@ import numpy as np
 import torch
 
 from bends.analysis.dynamics import iterate_map, oscillations, separation_bound
+from bends.analysis.stats import trend
 from bends.constructions.maps import PHI, abs_map
 from bends.nets.random import random_mlp
 from bends.runner.config import StudyConfig, require, setting
@@ -49,9 +50,18 @@ from bends.runner.counting import count, network_curve, stored_network
 from bends.runner.figures import Figures, new_figure
 from bends.runner.grid import grid
 from bends.runner.study import Cell, CellResult, Curve, StoredCell, Study
-from bends.runner.summaries import group, markdown_table, mean_sd, rows_of, table, values
-from bends.training.loop import Minibatches, descend
-from bends.training.mlp import mlp_forward, mse, networks_of, trainable_layers
+from bends.runner.summaries import (
+    findings,
+    group,
+    markdown_table,
+    mean_sd,
+    resolution_finding,
+    rows_of,
+    table,
+    values,
+)
+from bends.training.loop import Minibatches
+from bends.training.mlp import fit_minibatches, mlp_forward, mse, networks_of, trainable_layers
 
 #: Iterates of f with more knots than this are not built (t = 40 would need ~3·10^8).
 MAX_ITERATE_KNOTS = 2_000_000
@@ -59,36 +69,35 @@ MAX_ITERATE_KNOTS = 2_000_000
 
 @dataclass(frozen=True)
 class DepthWidthConfig(StudyConfig):
-    slopes: tuple[float, ...] = setting((1.618, PHI), "c in f(x) = c|x| − 1 (φ = 1.618033988…)")
-    tasks: tuple[int, ...] = setting((8, 40), "compositions t of f (easy and hard task)")
-    width: int = setting(20, "hidden width u")
-    depths: tuple[int, ...] = setting((1, 2, 3, 4, 5), "hidden layers l")
+    slopes: tuple[float, ...] = setting(
+        (1.618, PHI), "c in f(x) = c|x| − 1 (φ = 1.618033988…)", above=1, at_most=2
+    )
+    tasks: tuple[int, ...] = setting(
+        (8, 40), "compositions t of f (easy and hard task)", at_least=1, at_most=200
+    )
+    width: int = setting(20, "hidden width u", at_least=1)
+    depths: tuple[int, ...] = setting((1, 2, 3, 4, 5), "hidden layers l", at_least=1)
     seeds: int = setting(4, "networks per (c, t, depth)")
     seeds_per_cell: int = setting(4, "networks trained together in one cell")
-    epochs: int = setting(1500, "Adam epochs (passes over the training points)")
-    batch_size: int = setting(1000, "minibatch size (≥ points: full batch)")
-    lr: float = setting(1e-3, "Adam learning rate")
-    points: int = setting(10_000, "uniform random training points on [−1, 1]")
-    test_points: int = setting(10_000, "fresh uniform points the errors are measured on")
+    epochs: int = setting(1500, "Adam epochs (passes over the training points)", at_least=1)
+    batch_size: int = setting(1000, "minibatch size (≥ points: full batch)", at_least=1)
+    lr: float = setting(1e-3, "Adam learning rate", above=0)
+    points: int = setting(10_000, "uniform random training points on [−1, 1]", at_least=2)
+    test_points: int = setting(
+        10_000, "fresh uniform points the errors are measured on", at_least=2
+    )
     data_seed: int = setting(0, "seed of the points and of the minibatch order")
-    low: float = setting(-0.9, "lower oscillation level (bound, classification threshold)")
-    high: float = setting(0.5, "upper oscillation level")
+    low: float = setting(
+        -0.9, "lower oscillation level (bound, classification threshold)", at_least=-1
+    )
+    high: float = setting(0.5, "upper oscillation level", at_most=1)
     dtype: Literal["float64", "float32"] = setting("float64", "training precision")
-    curve_every: int = setting(10, "store the loss every this many epochs")
+    curve_every: int = setting(10, "store the loss every this many epochs", at_least=1)
     device: str = setting("cpu", "torch device (cpu, cuda)")
 
     def validate(self) -> None:
         super().validate()
-        require(len(self.slopes) > 0 and len(self.tasks) > 0, "give slopes and tasks")
-        require(all(1 < c <= 2 for c in self.slopes), "slopes c must lie in (1, 2]")
-        require(all(1 <= t <= 200 for t in self.tasks), "tasks t must lie in 1..200")
-        require(len(self.depths) > 0 and all(d >= 1 for d in self.depths), "depths must be ≥ 1")
-        require(self.width >= 1, "width must be positive")
-        require(self.epochs >= 1 and self.lr > 0, "epochs must be ≥ 1 and lr > 0")
-        require(self.points >= 2 and self.test_points >= 2, "points must be at least 2")
-        require(self.batch_size >= 1, "batch_size must be positive")
-        require(-1 <= self.low < self.high <= 1, "need −1 ≤ low < high ≤ 1")
-        require(self.curve_every >= 1, "curve_every must be at least 1")
+        require(self.low < self.high, "need low < high")
 
 
 class DepthWidth(Study):
@@ -96,22 +105,13 @@ class DepthWidth(Study):
     summary = "error vs depth on f^t, f = c|x| − 1: easy (t = 8) vs hard (t = 40) task"
     Config = DepthWidthConfig
     guide = "studies/depth-width.md"
-    demo = {  # noqa: RUF012
-        "slopes": [1.618],
-        "seeds": 2,
-        "seeds_per_cell": 2,
-        "epochs": 150,
-        "points": 2000,
-        "test_points": 2000,
-        "batch_size": 500,
-    }
+    demo = {"slopes": [1.618], "seeds": 2, "seeds_per_cell": 2, "epochs": 150,  # noqa: RUF012
+            "points": 2000, "test_points": 2000, "batch_size": 500}  # fmt: skip
 
     def cells(self, config: DepthWidthConfig) -> list[Cell]:
-        axes = {  # deepest (slowest) first, so parallel workers finish together
-            "depth": sorted(set(config.depths), reverse=True),
-            "c": config.slopes,
-            "t": config.tasks,
-        }
+        # deepest (slowest) first, so parallel workers finish together
+        axes = {"depth": sorted(set(config.depths), reverse=True), "c": config.slopes,
+                "t": config.tasks}  # fmt: skip
         shared = config.fixed("slopes", "tasks", "depths")
         return grid(self, axes, config.seed_groups(), shared, order=("c", "t", "depth"))
 
@@ -130,15 +130,7 @@ class DepthWidth(Study):
         widths = [1, *[p["width"]] * p["depth"], 1]
         layers = trainable_layers([random_mlp(widths, s) for s in cell.seeds], dtype, p["device"])
         batches = Minibatches(p["data_seed"], p["points"], p["batch_size"])
-
-        def losses() -> torch.Tensor:
-            batch = next(batches).to(p["device"])
-            return mse(mlp_forward(layers, x[batch])[..., 0], y[:, batch])
-
-        parameters = [tensor for layer in layers for tensor in layer]
-        steps = descend(parameters, losses, p["epochs"] * batches.per_epoch, p["lr"]).curve
-        # per epoch: the mean of its minibatch losses (the final full-batch loss left out)
-        curve = steps[:, :-1].reshape(len(cell.seeds), p["epochs"], -1).mean(axis=-1)
+        curve = fit_minibatches(layers, x, y, batches, p["epochs"], p["lr"])
         with torch.no_grad():
             train_error = mse(mlp_forward(layers, x)[..., 0], y).cpu().numpy()
             tx, ty = tensors(test_x)
@@ -155,9 +147,7 @@ class DepthWidth(Study):
             counted = count(net, [-1.0], [1.0])
             result.rows.append(
                 {
-                    "c": p["c"],
-                    "t": p["t"],
-                    "depth": p["depth"],
+                    **{key: p[key] for key in ("c", "t", "depth")},
                     "seed": seed,
                     "mse": float(train_error[m]),
                     "test_mse": float(test_error[m]),
@@ -315,18 +305,6 @@ def _fits_figure(tasks, rows, results):
     return figure
 
 
-def _trend(shallow: list[float], deep: list[float]) -> str:
-    """'falls' or 'rises' when the means differ by more than two standard errors and 1 %."""
-    gap = np.mean(deep) - np.mean(shallow)
-    percent = f"{100 * gap / np.mean(shallow):+.1f} %"
-    if len(shallow) < 2 or len(deep) < 2:
-        return f"changes by {percent} (one seed: no error bars)"
-    error = np.sqrt(np.var(shallow, ddof=1) / len(shallow) + np.var(deep, ddof=1) / len(deep))
-    if abs(gap) <= 2 * error or abs(gap) < 0.01 * np.mean(shallow):
-        return f"is flat in depth ({percent}, within two standard errors or 1 %)"
-    return f"{'falls' if gap < 0 else 'rises'} with depth ({percent})"
-
-
 def _findings(config, tasks, rows) -> str:
     """What the numbers say about the slides' two claims, computed from them."""
     lines = []
@@ -342,7 +320,7 @@ def _findings(config, tasks, rows) -> str:
         target = abs_map(c).iterate(test_x, t)
         line = (
             f"- {_task(c, t)}: the L1 error "
-            f"{_trend(values(chosen[first], 'l1'), values(chosen[last], 'l1'))}: "
+            f"{trend(values(chosen[first], 'l1'), values(chosen[last], 'l1'))} with depth: "
             f"{l1[first]:.3g} at l = {first}, {l1[last]:.3g} at l = {last}; the most pieces "
             f"any trained net has is {most}, against a capacity of "
             f"{(2 * config.width) ** last:.3g} and c^t = {c**t:.3g}. A constant (the median "
@@ -368,10 +346,5 @@ def _findings(config, tasks, rows) -> str:
         "cannot be recomputed: the bound here uses the levels in the settings and the "
         "integral over [−1, 1]."
     )
-    unresolved = [r for r in rows if not r["resolved"]]
-    if unresolved:
-        lines.append(
-            f"- float64 could not resolve every breakpoint of {len(unresolved)} trained "
-            f"networks; their piece counts may be off by a few."
-        )
-    return "**What the numbers show**\n\n" + "\n".join(lines)
+    lines.append(resolution_finding(rows, "c", "t", "depth"))
+    return findings(lines)

@@ -47,7 +47,15 @@ from bends.runner.counting import count, quiet_trace, stored_network
 from bends.runner.figures import Figures, new_figure
 from bends.runner.grid import grid
 from bends.runner.study import Cell, CellResult, Curve, StoredCell, Study, curves
-from bends.runner.summaries import group, markdown_table, median, rows_of, values
+from bends.runner.summaries import (
+    findings,
+    group,
+    markdown_table,
+    median,
+    resolution_finding,
+    rows_of,
+    values,
+)
 from bends.training.manifold import (
     STAGES,
     DifferenceModel,
@@ -79,31 +87,30 @@ class ManifoldTablesConfig(StudyConfig):
     methods: tuple[Method, ...] = setting(tuple(STAGES), "methods (rows of the tables)")
     seeds: int = setting(30, "models per method and target")
     seeds_per_cell: int = setting(30, "models trained together in one cell")
-    epochs: int = setting(1000, "Adam epochs per stage")
-    lr: float = setting(1e-3, "Adam learning rate")
-    points: int = setting(512, "evenly spaced training points on [0, 1]")
-    sparse: int = setting(0, "n > 0: train on n random points, test on n others (ICML table)")
+    epochs: int = setting(1000, "Adam epochs per stage", at_least=1)
+    lr: float = setting(1e-3, "Adam learning rate", above=0)
+    points: int = setting(512, "evenly spaced training points on [0, 1]", at_least=2)
+    sparse: int = setting(
+        0, "n > 0: train on n random points, test on n others (ICML table)", at_least=0
+    )
     data_seed: int = setting(0, "seed of the sparse training and test points")
     difference: bool = setting(False, "fit F_a − F_b of two compositional nets (8 wide)")
-    depth: int = setting(5, "hidden layers (4 neurons each)")
+    depth: int = setting(5, "hidden layers (4 neurons each)", at_least=1)
     peak_map: Literal["sigmoid", "clamp"] = setting("clamp", "how peaks stay in (0, 1)")
-    clamp_margin: float = setting(0.01, "clamped peaks stay in [margin, 1 − margin]")
-    peak_low: float = setting(0.1, "initial peaks are uniform on (peak_low, peak_high)")
-    peak_high: float = setting(0.9, "see peak_low")
-    curve_every: int = setting(10, "store the loss every this many epochs")
+    clamp_margin: float = setting(
+        0.01, "clamped peaks stay in [margin, 1 − margin]", above=0, below=0.5
+    )
+    peak_low: float = setting(0.1, "initial peaks are uniform on (peak_low, peak_high)", above=0)
+    peak_high: float = setting(0.9, "see peak_low", below=1)
+    curve_every: int = setting(10, "store the loss every this many epochs", at_least=1)
     device: str = setting("cpu", "torch device (cpu, cuda)")
 
     def validate(self) -> None:
         super().validate()
-        require(len(self.targets) > 0 and len(self.methods) > 0, "give targets and methods")
         for expression in self.targets:
             target(expression)(np.linspace(0.0, 1.0, 5))  # rejects unsafe or non-finite ones
-        require(self.epochs >= 1 and self.lr > 0, "epochs must be ≥ 1 and lr > 0")
-        require(self.points >= 2 and self.depth >= 1, "points must be ≥ 2 and depth ≥ 1")
         require(self.sparse == 0 or self.sparse >= 2, "sparse must be 0 or at least 2")
-        require(0 < self.peak_low < self.peak_high < 1, "need 0 < peak_low < peak_high < 1")
-        require(0 < self.clamp_margin < 0.5, "clamp_margin must lie in (0, 0.5)")
-        require(self.curve_every >= 1, "curve_every must be at least 1")
+        require(self.peak_low < self.peak_high, "need peak_low < peak_high")
 
 
 class ManifoldTables(Study):
@@ -308,23 +315,14 @@ def _findings(config, rows, paper) -> str:
         best = min(means, key=means.get)
         what = "test MSE" if config.sparse else "MSE"
         line = f"- `y = {expression}`: lowest mean {what} {means[best]:.3g} by {LABELS[best]}"
-        theirs = (
-            {}
-            if config.sparse
-            else {m: v[1] for m, v in paper.get(expression, {}).items() if m in means}
-        )
-        if theirs:
+        theirs = {m: v[1] for m, v in paper.get(expression, {}).items() if m in means}
+        if theirs and not config.sparse:
             their_best = min(theirs, key=theirs.get)
             line += f" (paper: {LABELS[their_best]}, {theirs[their_best]:.3g})"
-            far = [
-                f"{LABELS[m]} ({means[m] / v:.2g}×)"
-                for m, v in theirs.items()
-                if not 0.1 <= means[m] / v <= 10
-            ]
-            line += (
-                "; mean differs from the paper by more than 10× for " + ", ".join(far)
-                if far
-                else ""
+            far = [f"{LABELS[m]} ({means[m] / v:.2g}×)" for m, v in theirs.items()
+                   if not 0.1 <= means[m] / v <= 10]  # fmt: skip
+            line += f"; mean differs from the paper by more than 10× for {', '.join(far)}" * bool(
+                far
             )
         lines.append(line + ".")
         if "stage1" in found:  # two blocks of 2^depth pieces share no kink: 2^(depth+1) − 1
@@ -333,17 +331,9 @@ def _findings(config, rows, paper) -> str:
             lines.append(
                 f"  Stage 1 kept all {pieces} pieces in {full}/{len(found['stage1'])} models."
             )
-    by = group(rows, "method")
-    methods = _present(config.methods, rows, "method")
     lines.append(
-        f"- Triangle structure (median bend depth, of {config.depth} layers): "
-        + ", ".join(f"{LABELS[m]} {median('bend_depth')(by[m]):g}" for m in methods)
-        + "."
-    )
-    lines.append(
-        "- Collapsed (constant-output) models: "
-        + ", ".join(f"{LABELS[m]} {sum(values(by[m], 'collapsed'))}/{len(by[m])}" for m in methods)
-        + "."
+        f"- The tables give, per method, the models whose output collapsed to a constant and "
+        f"how many of the {config.depth} layers keep the triangle structure (bend depth)."
     )
     if config.sparse:
         lines.append(
@@ -355,4 +345,5 @@ def _findings(config, rows, paper) -> str:
             f"- These runs used {config.epochs} epochs per stage and {config.seeds} models per "
             "cell of the table; the paper used 1000 and 30, so compare with care."
         )
-    return "**What the numbers show**\n\n" + "\n".join(lines)
+    lines.append(resolution_finding(rows, "target", "method"))
+    return findings(lines)

@@ -39,7 +39,7 @@ import torch
 from bends.runner.config import StudyConfig, require, setting
 from bends.runner.figures import Figures, new_figure
 from bends.runner.study import Cell, CellResult, Curve, StoredCell, Study
-from bends.runner.summaries import group, markdown_table, rows_of, values
+from bends.runner.summaries import findings, group, markdown_table, rows_of, values
 from bends.training.memory import (
     family_kernel,
     init_parameters,
@@ -54,10 +54,10 @@ Family = Literal["exponential", "polynomial", "expression"]
 @dataclass(frozen=True)
 class MemoryApproxConfig(StudyConfig):
     families: tuple[Family, ...] = setting(("exponential", "polynomial"), "kernel families")
-    omegas: tuple[float, ...] = setting((1.0, 0.5, 0.25, 0.1), "memory parameters ω")
-    widths: tuple[int, ...] = setting((1, 2, 3, 4, 6, 8), "model widths m")
-    steps: int = setting(3000, "Adam steps per fit")
-    lr: float = setting(0.02, "Adam learning rate")
+    omegas: tuple[float, ...] = setting((1.0, 0.5, 0.25, 0.1), "memory parameters ω", above=0)
+    widths: tuple[int, ...] = setting((1, 2, 3, 4, 6, 8), "model widths m", at_least=1)
+    steps: int = setting(3000, "Adam steps per fit", at_least=1)
+    lr: float = setting(0.02, "Adam learning rate", above=0)
     log_rate_low: float = setting(-6.0, "initial log decay rates spread from here …")
     log_rate_high: float = setting(2.0, "… to here")
     tolerances: tuple[float, ...] = setting((0.1, 0.03, 0.01), "relative errors for m(ε)")
@@ -70,10 +70,6 @@ class MemoryApproxConfig(StudyConfig):
 
     def validate(self) -> None:
         super().validate()
-        require(len(self.families) > 0 and len(self.omegas) > 0, "give families and omegas")
-        require(min(self.omegas) > 0, "omegas must be positive")
-        require(len(self.widths) > 0 and min(self.widths) >= 1, "widths must be positive")
-        require(self.steps >= 1 and self.lr > 0, "need steps ≥ 1 and lr > 0")
         require(self.log_rate_low < self.log_rate_high, "need log_rate_low < log_rate_high")
         if "expression" in self.families:  # parse and evaluate once, so errors come early
             for omega in self.omegas:
@@ -87,13 +83,8 @@ class MemoryApprox(Study):
     summary = "best linear-RNN error vs width for exponential and polynomial memory"
     Config = MemoryApproxConfig
     guide = "studies/memory-approx.md"
-    demo = {  # noqa: RUF012
-        "omegas": [1.0, 0.25],
-        "widths": [1, 2, 4],
-        "seeds": 3,
-        "seeds_per_cell": 3,
-        "steps": 600,
-    }
+    demo = {"omegas": [1.0, 0.25], "widths": [1, 2, 4], "seeds": 3,  # noqa: RUF012
+            "seeds_per_cell": 3, "steps": 600}  # fmt: skip
 
     def cells(self, config: MemoryApproxConfig) -> list[Cell]:
         shared = config.fixed(
@@ -130,9 +121,7 @@ class MemoryApprox(Study):
         for seed, losses in zip(cell.seeds, curve, strict=True):
             result.rows.append(
                 {
-                    "family": p["family"],
-                    "omega": p["omega"],
-                    "width": p["width"],
+                    **{key: p[key] for key in ("family", "omega", "width")},
                     "seed": seed,
                     "kernel_energy": energy,
                     "loss": float(losses[-1]),
@@ -205,7 +194,7 @@ def _error_figure(best):
 
 
 def _findings(config, best) -> str:
-    lines = ["**What these runs show** (nothing beyond them):", ""]
+    lines = []
     eps = min(config.tolerances)
     for family in dict.fromkeys(family for family, _ in best):
         mine = {omega: errors for (f, omega), errors in best.items() if f == family}
@@ -224,4 +213,4 @@ def _findings(config, best) -> str:
         "- Fits are by Adam from a few starts: they bound the best error from above, so a "
         "larger m that does worse than a smaller one is an optimisation failure, not a law."
     )
-    return "\n".join(lines)
+    return findings(lines)

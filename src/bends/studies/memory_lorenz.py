@@ -34,7 +34,7 @@ from bends.runner.config import StudyConfig, require, setting
 from bends.runner.figures import Figures, new_figure
 from bends.runner.grid import grid
 from bends.runner.study import Cell, CellResult, Curve, StoredCell, Study, curves
-from bends.runner.summaries import group, rows_of, table
+from bends.runner.summaries import findings, group, rows_of, table
 from bends.training.loop import descend
 from bends.training.lorenz import lorenz96_data
 from bends.training.memory import longest_plateau
@@ -42,17 +42,19 @@ from bends.training.memory import longest_plateau
 
 @dataclass(frozen=True)
 class MemoryLorenzConfig(StudyConfig):
-    outputs: tuple[int, ...] = setting((0, 3), "coordinates x_j to predict (input enters x_0)")
-    variables: int = setting(6, "Lorenz 96 variables K")
+    outputs: tuple[int, ...] = setting(
+        (0, 3), "coordinates x_j to predict (input enters x_0)", at_least=0
+    )
+    variables: int = setting(6, "Lorenz 96 variables K", at_least=4)
     forcing: float = setting(8.0, "F")
     strength: float = setting(2.0, "σ: how strongly the input drives x_0")
-    step: float = setting(0.05, "time between samples Δ")
-    sequences: int = setting(64, "training sequences (as many fresh ones for testing)")
-    length: int = setting(100, "steps per sequence")
-    hidden: int = setting(32, "tanh RNN hidden units")
-    epochs: int = setting(3000, "full-batch Adam epochs")
-    lr: float = setting(1e-3, "Adam learning rate")
-    clip: float = setting(1.0, "clip the gradient norm to this (0: no clipping)")
+    step: float = setting(0.05, "time between samples Δ", above=0)
+    sequences: int = setting(64, "training sequences (as many fresh ones for testing)", at_least=1)
+    length: int = setting(100, "steps per sequence", at_least=2)
+    hidden: int = setting(32, "tanh RNN hidden units", at_least=1)
+    epochs: int = setting(3000, "full-batch Adam epochs", at_least=1)
+    lr: float = setting(1e-3, "Adam learning rate", above=0)
+    clip: float = setting(1.0, "clip the gradient norm to this (0: no clipping)", at_least=0)
     plateau_window: int = setting(200, "plateau: < 1 % decrease over this many epochs")
     data_seed: int = setting(0, "seed of the input signals")
     seeds: int = setting(4, "RNNs per output coordinate")
@@ -60,10 +62,7 @@ class MemoryLorenzConfig(StudyConfig):
 
     def validate(self) -> None:
         super().validate()
-        require(self.variables >= 4, "Lorenz 96 needs at least 4 variables")
-        require(all(0 <= j < self.variables for j in self.outputs), "outputs must be coordinates")
-        require(self.step > 0 and self.sequences >= 1 and self.length >= 2, "bad data sizes")
-        require(self.hidden >= 1 and self.epochs >= 1 and self.lr > 0, "bad model settings")
+        require(max(self.outputs) < self.variables, "outputs must be coordinates 0..variables − 1")
 
 
 class MemoryLorenz(Study):
@@ -154,7 +153,7 @@ def _curves_figure(results: list[StoredCell]):
 
 
 def _findings(config, rows: list[dict]) -> str:
-    lines = ["**What these runs show** (nothing beyond them):", ""]
+    lines = []
     for j, mine in group(rows, "output").items():
         with_plateau = [r for r in mine if r["plateau_epochs"] > 0]
         lengths = ", ".join(str(r["plateau_epochs"]) for r in mine)
@@ -165,4 +164,4 @@ def _findings(config, rows: list[dict]) -> str:
             f"per run: {lengths} epochs; median test MSE "
             f"{np.median([r['test_mse'] for r in mine]):.3g} (1 = the mean)."
         )
-    return "\n".join(lines)
+    return findings(lines)

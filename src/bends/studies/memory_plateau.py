@@ -34,14 +34,13 @@ from typing import Literal
 
 import matplotlib
 import numpy as np
-from scipy import stats
 
-from bends.analysis.stats import growth_fits, select_growth
+from bends.analysis.stats import LineFit, growth_fits, line_fit, select_growth
 from bends.runner.config import StudyConfig, require, setting
 from bends.runner.figures import Figures, new_figure
 from bends.runner.grid import grid
 from bends.runner.study import Cell, CellResult, Curve, StoredCell, Study, curves
-from bends.runner.summaries import group, median, rows_of, table, values
+from bends.runner.summaries import findings, group, median, rows_of, table, values
 from bends.training.memory import (
     airy,
     bump_energy,
@@ -64,14 +63,14 @@ FIGURE_ONE = {
 
 @dataclass(frozen=True)
 class MemoryPlateauConfig(StudyConfig):
-    memories: tuple[float, ...] = setting((2.0, 4.0, 6.0, 8.0, 10.0, 12.0), "delays 1/ω")
+    memories: tuple[float, ...] = setting((2.0, 4.0, 6.0, 8.0, 10.0, 12.0), "delays 1/ω", above=0)
     trainers: tuple[Literal["gd", "adam"], ...] = setting(("gd", "adam"), "optimisers")
-    width: int = setting(8, "hidden width m of the diagonal linear RNN")
-    gd_lr: float = setting(0.02, "GD learning rate")
-    adam_lr: float = setting(0.01, "Adam learning rate")
-    steps: int = setting(20_000, "training steps")
-    record_every: int = setting(2, "record the loss every this many steps")
-    escape: float = setting(0.1, "hit when J ≤ (1 − escape) ∫ρ₀²")
+    width: int = setting(8, "hidden width m of the diagonal linear RNN", at_least=1)
+    gd_lr: float = setting(0.02, "GD learning rate", above=0)
+    adam_lr: float = setting(0.01, "Adam learning rate", above=0)
+    steps: int = setting(20_000, "training steps", at_least=1)
+    record_every: int = setting(2, "record the loss every this many steps", at_least=1)
+    escape: float = setting(0.1, "hit when J ≤ (1 − escape) ∫ρ₀²", above=0, below=1)
     plateau_window: int = setting(50, "plateau: < 1 % decrease over this many steps")
     init_scale: float = setting(0.5, "spread of the initial parameters")
     figure_one: bool = setting(True, "also train on an exponential sum and Ai(s − 6)")
@@ -80,12 +79,7 @@ class MemoryPlateauConfig(StudyConfig):
 
     def validate(self) -> None:
         super().validate()
-        require(len(self.memories) > 0 and min(self.memories) > 0, "memories must be positive")
-        require(len(self.trainers) > 0, "give at least one trainer")
-        require(self.width >= 1 and self.steps >= 1, "width and steps must be positive")
-        require(self.gd_lr > 0 and self.adam_lr > 0, "learning rates must be positive")
-        require(1 <= self.record_every <= self.steps, "record_every must lie in 1..steps")
-        require(0 < self.escape < 1, "escape must lie in (0, 1)")
+        require(self.record_every <= self.steps, "record_every must be at most steps")
         require(self.plateau_window >= self.record_every, "plateau_window < record_every")
 
 
@@ -94,13 +88,8 @@ class MemoryPlateau(Study):
     summary = "plateaus of linear-RNN training vs the target's memory 1/ω; the e^{c/ω} law"
     Config = MemoryPlateauConfig
     guide = "studies/memory-plateau.md"
-    demo = {  # noqa: RUF012
-        "memories": [2.0, 3.0, 4.0],
-        "trainers": ["adam"],
-        "steps": 1500,
-        "seeds": 2,
-        "seeds_per_cell": 2,
-    }
+    demo = {"memories": [2.0, 3.0, 4.0], "trainers": ["adam"], "steps": 1500,  # noqa: RUF012
+            "seeds": 2, "seeds_per_cell": 2}  # fmt: skip
 
     def cells(self, config: MemoryPlateauConfig) -> list[Cell]:
         shared, groups = config.fixed("memories", "trainers", "figure_one"), config.seed_groups()
@@ -122,6 +111,7 @@ class MemoryPlateau(Study):
         losses = train(parameters, lambda: white_noise_loss(parameters, kernel, nodes),
                        p["trainer"], lr, p["steps"], p["record_every"])  # fmt: skip
         threshold = (1 - p["escape"]) * bump_energy()
+        time_per_step = lr if p["trainer"] == "gd" else 1  # GD's flow time; Adam counts steps
         result = CellResult()
         for seed, curve in zip(cell.seeds, losses, strict=True):
             hit = hitting_index(curve, threshold) if p["part"] == "plateau" else None
@@ -137,9 +127,7 @@ class MemoryPlateau(Study):
                     "loss_start": float(curve[0]),
                     "loss_final": float(curve[-1]),
                     "hit_step": step,
-                    "hit_time": None
-                    if step is None
-                    else step * (lr if p["trainer"] == "gd" else 1),
+                    "hit_time": None if step is None else step * time_per_step,
                     "plateau_steps": 0 if plateau is None else plateau.length * p["record_every"],
                     "plateau_level": None if plateau is None else plateau.level,
                 }
@@ -153,17 +141,11 @@ class MemoryPlateau(Study):
         rows = [r for r in rows_of(results) if r["part"] == "plateau"]
         fits = {trainer: _fit(members) for trainer, members in group(rows, "trainer").items()}
         threshold = (1 - config.escape) * bump_energy()
-        columns = {
-            "models": len,
-            "hit": lambda g: f"{sum(r['hit_step'] is not None for r in g)}/{len(g)}",
-            "median hitting step": lambda g: (
-                float(np.median(hits))
-                if (hits := [r["hit_step"] for r in g if r["hit_step"] is not None])
-                else "never"
-            ),
-            "median longest plateau (steps)": median("plateau_steps"),
-            "median final J": median("loss_final"),
-        }
+        columns = {"models": len, "hit": lambda g: f"{len(g) - values(g, 'hit_step').count(None)}"
+                   f"/{len(g)}",
+                   "median hitting step": median("hit_step", missing="never"),
+                   "median longest plateau (steps)": median("plateau_steps"),
+                   "median final J": median("loss_final")}  # fmt: skip
         parts = [
             f"Hitting threshold J ≤ {threshold:.4g} = (1 − {config.escape:g}) ∫ρ₀²; "
             f"{config.steps} steps.\n\n"
@@ -183,31 +165,17 @@ class MemoryPlateau(Study):
         return "\n\n".join(parts)
 
 
-@dataclass(frozen=True)
-class _Fit:
-    """log τ = intercept + slope/ω by least squares on the runs that hit, with the slope's
-    95 % interval [low, high], and the growth law of the median τ against 1/ω."""
-
-    slope: float
-    low: float
-    high: float
-    intercept: float
-    runs: int
-    censored: int
-    growth: str
-
-
-def _fit(rows: list[dict]) -> _Fit | None:
+def _fit(rows: list[dict]) -> tuple[LineFit, int, int, str] | None:
+    """log τ = a + c/ω on the runs that hit (c with its 95 % interval), how many runs that is
+    and how many never hit, and the growth law of the median τ against 1/ω."""
     hit = [r for r in rows if r["hit_step"] is not None and r["hit_step"] > 0]
     by = group(hit, "memory")
     if len(by) < 3:
         return None
-    line = stats.linregress(values(hit, "memory"), np.log(values(hit, "hit_step")))
-    spread = stats.t.ppf(0.975, len(hit) - 2) * line.stderr
     medians = [median("hit_step")(g) for g in by.values()]
     growth = select_growth(growth_fits(list(by), medians)).statement if min(by) >= 1 else ""
-    return _Fit(line.slope, line.slope - spread, line.slope + spread, line.intercept, len(hit),
-                len(rows) - len(hit), growth)  # fmt: skip
+    line = line_fit(values(hit, "memory"), np.log(values(hit, "hit_step")))
+    return line, len(hit), len(rows) - len(hit), growth
 
 
 def _curves_figure(config, results: list[StoredCell]):
@@ -240,7 +208,7 @@ def _hitting_figure(rows: list[dict], fits: dict):
         )
         if fit is not None:
             grid_ = np.linspace(min(values(hit, "memory")), max(values(hit, "memory")), 50)
-            ax.plot(grid_, np.exp(fit.intercept + fit.slope * grid_), color=f"C{i}", lw=1)
+            ax.plot(grid_, np.exp(fit[0].intercept + fit[0].slope * grid_), color=f"C{i}", lw=1)
     ax.set(yscale="log", xlabel="memory 1/ω", ylabel="hitting step")
     ax.legend(fontsize=8)
     return figure
@@ -261,25 +229,26 @@ def _figure_one(results: list[StoredCell]):
 
 
 def _findings(config, fits: dict) -> str:
-    lines = ["**What these runs show** (nothing beyond them):", ""]
+    lines = []
     for trainer, fit in fits.items():
         if fit is None:
             lines.append(f"- {trainer}: fewer than three memories were ever hit; no fit.")
             continue
-        censored = (
-            f"; {fit.censored} runs never hit within {config.steps} steps and are left out, "
+        line, runs, censored, growth = fit
+        left_out = (
+            f"; {censored} runs never hit within {config.steps} steps and are left out, "
             "which flattens the fit"
-            if fit.censored
+            if censored
             else ""
         )
         verdict = (
             "grows exponentially in 1/ω (the slope's interval excludes 0)"
-            if fit.low > 0
+            if line.low > 0
             else "shows no significant exponential growth in 1/ω"
         )
         lines.append(
-            f"- {trainer}: log τ = {fit.intercept:.3g} + c/ω with c = {fit.slope:.3g} "
-            f"[{fit.low:.3g}, {fit.high:.3g}] (95 %, {fit.runs} runs{censored}): the hitting "
-            f"time {verdict}. Median τ against 1/ω: {fit.growth}."
+            f"- {trainer}: log τ = {line.intercept:.3g} + c/ω with c = {line.slope:.3g} "
+            f"[{line.low:.3g}, {line.high:.3g}] (95 %, {runs} runs{left_out}): the hitting "
+            f"time {verdict}. Median τ against 1/ω: {growth}."
         )
-    return "\n".join(lines)
+    return findings(lines)

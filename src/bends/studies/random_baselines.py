@@ -36,7 +36,7 @@ from bends.runner.counting import count
 from bends.runner.figures import Figures, new_figure, plot_means
 from bends.runner.grid import grid
 from bends.runner.study import Cell, CellResult, Curve, StoredCell, Study
-from bends.runner.summaries import group, interval, mean, median, rows_of, share, table
+from bends.runner.summaries import findings, group, interval, mean, median, rows_of, share, table
 from bends.training.flows import descend_tied
 from bends.training.loop import descend
 from bends.training.mlp import mlp_forward, mse, networks_of, trainable_layers
@@ -48,28 +48,21 @@ class RandomBaselinesConfig(StudyConfig):
     inits: tuple[Literal["torch", "he", "he-bias"], ...] = setting(
         ("torch", "he-bias"), "MLP initialisations (he: zero biases)"
     )
-    depths: tuple[int, ...] = setting((1, 2, 3, 4, 6, 8), "MLP hidden layers")
-    widths: tuple[int, ...] = setting((4, 8, 16, 32), "MLP hidden widths")
-    rnn_widths: tuple[int, ...] = setting((2, 4, 7, 12), "tied-RNN widths w")
-    steps: tuple[int, ...] = setting(tuple(range(1, 17)), "tied-RNN steps k")
+    depths: tuple[int, ...] = setting((1, 2, 3, 4, 6, 8), "MLP hidden layers", at_least=1)
+    widths: tuple[int, ...] = setting((4, 8, 16, 32), "MLP hidden widths", at_least=1)
+    rnn_widths: tuple[int, ...] = setting((2, 4, 7, 12), "tied-RNN widths w", at_least=2)
+    steps: tuple[int, ...] = setting(tuple(range(1, 17)), "tied-RNN steps k", at_least=1)
     seeds: int = setting(16, "networks per setting")
     seeds_per_cell: int = setting(16, "networks trained together in one cell")
     target: str = setting("cantor", "training data (as in conjecture)")
-    points: int = setting(256, "data points, evenly spaced on t ∈ [0, 1]")
-    epochs: int = setting(1000, "full-batch Adam steps")
-    lr: float = setting(1e-3, "Adam learning rate")
+    points: int = setting(256, "data points, evenly spaced on t ∈ [0, 1]", at_least=2)
+    epochs: int = setting(1000, "full-batch Adam steps", at_least=0)
+    lr: float = setting(1e-3, "Adam learning rate", above=0)
     window_low: float = setting(-1.0, "wide window: lowest t")
     window_high: float = setting(2.0, "wide window: highest t")
 
     def validate(self) -> None:
         super().validate()
-        require(
-            all(d >= 1 for d in self.depths) and all(w >= 1 for w in self.widths),
-            "depths and widths must be positive",
-        )
-        require(all(w >= 2 for w in self.rnn_widths), "rnn_widths must be at least 2")
-        require(all(k >= 1 for k in self.steps), "steps must be at least 1")
-        require(self.points >= 2 and self.epochs >= 0 and self.lr > 0, "need points ≥ 2, lr > 0")
         require(self.window_low < self.window_high, "need window_low < window_high")
 
 
@@ -78,16 +71,8 @@ class RandomBaselines(Study):
     summary = "pieces of random MLPs (depth, width) and tied RNNs (k, w), at init and trained"
     Config = RandomBaselinesConfig
     guide = "studies/random-baselines.md"
-    demo = {  # noqa: RUF012
-        "inits": ["torch"],
-        "depths": [1, 2, 4],
-        "widths": [8],
-        "rnn_widths": [4],
-        "steps": [1, 2, 4, 8],
-        "seeds": 4,
-        "seeds_per_cell": 4,
-        "epochs": 200,
-    }
+    demo = {"inits": ["torch"], "depths": [1, 2, 4], "widths": [8], "rnn_widths": [4],  # noqa: RUF012
+            "steps": [1, 2, 4, 8], "seeds": 4, "seeds_per_cell": 4, "epochs": 200}  # fmt: skip
 
     def cells(self, config: RandomBaselinesConfig) -> list[Cell]:
         shared = config.fixed("inits", "depths", "widths", "rnn_widths", "steps")
@@ -180,10 +165,7 @@ def _mlp_cell(cell: Cell) -> CellResult:
     trained = networks_of(layers)
     for m, (seed, start, net) in enumerate(zip(cell.seeds, nets, trained, strict=True)):
         row = {
-            "family": "mlp",
-            "init": p["init"],
-            "depth": p["depth"],
-            "width": p["width"],
+            **{key: p[key] for key in ("family", "init", "depth", "width")},
             "neurons": p["depth"] * p["width"],
             "seed": seed,
         }
@@ -213,9 +195,7 @@ def _rnn_cell(cell: Cell) -> CellResult:
         first, last = problem.network(start), problem.network(end)
         result.rows.append(
             {
-                "family": "rnn",
-                "width": p["width"],
-                "k": p["k"],
+                **{key: p[key] for key in ("family", "width", "k")},
                 "neurons": p["width"] * p["k"],
                 "seed": seed,
                 "pieces_init": count(first).pieces,
@@ -258,7 +238,7 @@ def _rnn_figure(rows: list[dict]):
 
 
 def _findings(mlp: list[dict], rnn: list[dict]) -> str:
-    lines = ["**What these runs show** (nothing beyond them):", ""]
+    lines = []
     if mlp:
         most = max(mlp, key=lambda r: r["pieces"])
         spans = {
@@ -282,4 +262,4 @@ def _findings(mlp: list[dict], rnn: list[dict]) -> str:
         }
         statements = [f"{label}: {fit.statement}" for label, fit in fits.items()]
         lines.append(f"- Tied RNNs, w = {width}: " + "; ".join(statements) + ".")
-    return "\n".join(lines)
+    return findings(lines)

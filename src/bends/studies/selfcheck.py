@@ -27,9 +27,11 @@ from pathlib import Path
 import numpy as np
 
 from bends.nets.random import random_rnn
-from bends.runner.config import StudyConfig, require, setting
-from bends.runner.report import Figures, markdown_table
-from bends.runner.study import Cell, CellResult, Curve, StoredCell, Study
+from bends.runner.config import StudyConfig, setting
+from bends.runner.figures import Figures, new_figure
+from bends.runner.grid import grid
+from bends.runner.study import Cell, CellResult, Curve, StoredCell, Study, curves
+from bends.runner.summaries import rows_of, table
 from bends.tracing import trace
 
 
@@ -37,14 +39,9 @@ from bends.tracing import trace
 class SelfCheckConfig(StudyConfig):
     seeds: int = setting(8, "number of random seeds")
     seeds_per_cell: int = setting(1, "seeds run together in one cell")
-    steps: int = setting(12, "steps of each random tied RNN")
-    delay: float = setting(0.0, "seconds to sleep per seed (for interruption tests)")
+    steps: int = setting(12, "steps of each random tied RNN", at_least=1)
+    delay: float = setting(0.0, "seconds to sleep per seed (for interruption tests)", at_least=0)
     crash_marker: str = setting("", "directory: each cell's first attempt kills its process")
-
-    def validate(self) -> None:
-        super().validate()
-        require(self.steps >= 1, "steps must be at least 1")
-        require(self.delay >= 0, "delay must be non-negative")
 
 
 class SelfCheck(Study):
@@ -54,7 +51,7 @@ class SelfCheck(Study):
 
     def cells(self, config: SelfCheckConfig) -> list[Cell]:
         params = {"steps": config.steps, "delay": config.delay, "crash": config.crash_marker}
-        return [self.cell(params, group) for group in config.seed_groups()]
+        return grid(self, {}, config.seed_groups(), params)
 
     def run_cell(self, cell: Cell) -> CellResult:
         if cell.params["crash"]:
@@ -74,15 +71,10 @@ class SelfCheck(Study):
         return result
 
     def report(self, config: SelfCheckConfig, results: list[StoredCell], figures: Figures) -> str:
-        import matplotlib.pyplot as plt
-
-        rows = sorted((r for cell in results for r in cell.rows), key=lambda r: r["seed"])
-        table = markdown_table(
-            ["seed", "pieces", "walk end"], [[r["seed"], r["pieces"], r["walk_end"]] for r in rows]
-        )
-        figure, ax = plt.subplots(figsize=(5, 3))
-        for cell in results:
-            for curve in cell.curves:
-                ax.plot(curve.values, lw=1, label=f"seed {curve.seed}")
+        figure, ax = new_figure(figsize=(5, 3), layout="constrained")
+        for _, curve in curves(results, "walk"):
+            ax.plot(curve.values, lw=1, label=f"seed {curve.seed}")
         ax.set(xlabel="step", ylabel="random walk", title="selfcheck curves")
-        return f"{table}\n\n{figures.add(figure, 'walks', 'Random walks, one per seed')}"
+        columns = {"pieces": "pieces", "walk end": "walk_end"}
+        walks = figures.add(figure, "walks", "Random walks, one per seed")
+        return f"{table(rows_of(results), ['seed'], columns)}\n\n{walks}"

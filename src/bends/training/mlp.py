@@ -219,3 +219,20 @@ def networks_of(layers) -> list[MLP]:
         arrays = [(w.double().cpu().numpy(), b.double().cpu().numpy()) for w, b in layers]
     models = arrays[0][0].shape[0]
     return [MLP.from_layers([(w[m], b[m]) for w, b in arrays]) for m in range(models)]
+
+
+def fit_minibatches(layers: Layers, x: torch.Tensor, y: torch.Tensor, batches, epochs: int,
+                    lr: float) -> np.ndarray:  # fmt: skip
+    """Train batched ``layers`` by Adam on minibatches of (x (N, in), y (M, N)) drawn from
+    ``batches`` (:class:`bends.training.loop.Minibatches`) for ``epochs`` passes; the
+    (M, epochs) curve of each epoch's mean minibatch loss."""
+    from bends.training.loop import descend
+
+    def losses() -> torch.Tensor:
+        batch = next(batches).to(x.device)
+        return mse(mlp_forward(layers, x[batch])[..., 0], y[:, batch])
+
+    parameters = [tensor for layer in layers for tensor in layer]
+    steps = descend(parameters, losses, epochs * batches.per_epoch, lr).curve
+    # the final (full-batch) loss is no minibatch loss: left out of the epochs' means
+    return steps[:, :-1].reshape(len(steps), epochs, -1).mean(axis=-1)
