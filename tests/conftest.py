@@ -96,7 +96,7 @@ def assert_same_regions(only, full):
     assert not only.has_pieces and only.slopes is None
     for name in ("knots", "values", "region_breaks"):
         np.testing.assert_array_equal(getattr(only, name), getattr(full, name))
-    for name in ("crossings", "dead", "always_on"):
+    for name in ("switches", "dead", "always_on"):
         for mine, theirs in zip(getattr(only, name), getattr(full, name), strict=True):
             np.testing.assert_array_equal(mine, theirs)
     assert (only.regions, only.merged, only.log_scale) == (

@@ -66,7 +66,7 @@ def test_random_torch_network_matches_dense_grid_and_bounds(widths):
         layers += [torch.nn.Linear(fan_in, fan_out), torch.nn.ReLU()]
     net = from_torch(torch.nn.Sequential(*layers[:-1]))
     tr = trace(net, [-10.0], [10.0])
-    assert 1 < tr.pieces <= tr.regions <= 1 + sum(c.sum() for c in tr.crossings)
+    assert 1 < tr.pieces <= tr.regions <= 1 + sum(c.sum() for c in tr.switches)
     t = np.linspace(0, 1, 100_001)
     dense = net(tr.points(t))[:, 0]
     np.testing.assert_allclose(tr(t)[:, 0], dense, atol=1e-10 * (1 + np.abs(dense).max()))

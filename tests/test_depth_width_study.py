@@ -11,7 +11,6 @@ from bends.constructions.maps import abs_map
 from bends.runner.config import resolve
 from bends.runner.study import StoredCell, run_in_memory
 from bends.studies import get_study
-from bends.studies.depth_width import network_of
 
 STUDY = get_study("depth-width")
 SMALL = ["slopes=[1.618]", "tasks=[6]", "depths=[2]", "seeds=2", "epochs=5", "points=200",
@@ -39,7 +38,7 @@ def test_errors_and_pieces_recomputed_from_the_stored_network():
     _, test_x = _points()
     target = abs_map(1.618).iterate(test_x, 6)
     for row in cell.rows:
-        net = network_of(cell, row["seed"])
+        net = cell.network(row["seed"])
         g = net(test_x[:, None])[:, 0]
         assert row["l1"] == pytest.approx(2 * np.mean(np.abs(g - target)), rel=1e-9)
         assert row["test_mse"] == pytest.approx(np.mean((g - target) ** 2), rel=1e-9)

@@ -162,16 +162,15 @@ def test_every_method_shares_the_seed_peaks_and_default_networks_can_collapse():
 def test_stored_weights_rebuild_the_trained_networks_and_their_bend_depth():
     from bends.constructions.compositional import bend_depth
     from bends.runner.study import run_in_memory
-    from bends.studies.manifold_tables import _network_of
 
     study = get_study("manifold-tables")
     config = resolve(study.Config, assignments=["targets=x**3", "methods=all,default", "seeds=2",
                                                 "epochs=20"])  # fmt: skip
     for stored in run_in_memory(study, config):
         for row in stored.rows:
-            tr = trace(_network_of(stored, row["seed"], config.depth), [0.0], [1.0])
+            tr = trace(stored.network(row["seed"]), [0.0], [1.0])
             assert tr.pieces == row["pieces"]
-            switches = [int(c.sum()) for c in tr.crossings]
+            switches = [int(c.sum()) for c in tr.switches]
             assert switches == [row[f"switches_layer{k}"] for k in range(1, 6)]
             assert row["bend_depth"] == bend_depth(switches)
         if stored.params["method"] == "all":

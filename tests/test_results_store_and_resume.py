@@ -162,3 +162,22 @@ def test_sweep_killed_by_sigkill_resumes_to_the_uninterrupted_results(tmp_path):
         attempts = [a for (a,) in db.execute("SELECT attempts FROM cells")]
         row_count = db.execute("SELECT count(*) FROM rows").fetchone()[0]
     assert attempts == [1] * 16 and row_count == 16  # every cell stored exactly once
+
+
+def test_saved_networks_come_back_from_the_store(tmp_path):
+    from bends.constructions import sawtooth, yarotsky_square_rnn
+    from bends.runner.study import SavedNetwork
+
+    store = Store(tmp_path / "results.sqlite")
+    store.bind("demo-study", {"seeds": 1})
+    cell = Cell("demo-study", 1, {"depth": 2}, (0, 1))
+    nets = [
+        SavedNetwork("trained", 0, sawtooth(3)),
+        SavedNetwork("trained", 1, yarotsky_square_rnn(3)),
+    ]
+    store.record(cell, CellResult(networks=nets), seconds=0.1, host="here")
+    (back,) = store.load([cell])
+    assert back.network(0).to_dict() == sawtooth(3).to_dict()
+    assert back.network(1).to_dict() == yarotsky_square_rnn(3).to_dict()
+    with pytest.raises(BendsError, match="saved no 'initial' network"):
+        back.network(0, "initial")

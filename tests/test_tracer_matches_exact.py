@@ -24,7 +24,7 @@ def assert_same_partition(net, start, end):
         assert ours.pieces == exact.pieces
         assert ours.regions == exact.regions
         np.testing.assert_allclose(ours.breakpoints, exact.breakpoints, rtol=0, atol=1e-12)
-        for name in ("crossings", "dead", "always_on"):
+        for name in ("switches", "dead", "always_on"):
             for mine, theirs in zip(getattr(ours, name), getattr(exact, name), strict=True):
                 np.testing.assert_array_equal(mine, theirs)
         only = _float_trace(
@@ -61,7 +61,7 @@ def test_duplicated_neurons_cross_at_one_knot():
     # relu(x-.5) - relu(x-.5) cancels: only the bend at 1/4 is in the output.
     assert fast.regions == 3 and fast.pieces == 2
     np.testing.assert_array_equal(fast.breakpoints, [0.25])
-    np.testing.assert_array_equal(fast.crossings[0], [1, 1, 1])
+    np.testing.assert_array_equal(fast.switches[0], [1, 1, 1])
 
 
 def test_crossing_exactly_at_a_knot_and_zero_on_an_interval():
@@ -123,7 +123,7 @@ def test_both_layouts_trace_wide_degenerate_networks_alike(seed, widths):
     assert (rows.pieces, rows.regions) == (knots.pieces, knots.regions)
     np.testing.assert_allclose(rows.knots, knots.knots, rtol=0, atol=1e-12)
     np.testing.assert_allclose(rows.values, knots.values, rtol=1e-9, atol=1e-9)
-    for name in ("crossings", "dead", "always_on"):
+    for name in ("switches", "dead", "always_on"):
         for mine, theirs in zip(getattr(rows, name), getattr(knots, name), strict=True):
             np.testing.assert_array_equal(mine, theirs)
     for knot_rows, full in ((False, rows), (True, knots)):

@@ -50,23 +50,23 @@ def plot_trace(tr: Trace, title: str | None = None, ax: Axes | None = None) -> F
 
 def _shown_layers(tr: Trace, max_layers: int) -> np.ndarray:
     """At most ``max_layers`` layers, evenly spaced, first and last included."""
-    count = min(len(tr.crossings), max_layers)
-    return np.unique(np.linspace(0, len(tr.crossings) - 1, count).round().astype(int))
+    count = min(len(tr.switches), max_layers)
+    return np.unique(np.linspace(0, len(tr.switches) - 1, count).round().astype(int))
 
 
 def layers_shown(tr: Trace, max_neurons: int = 16, max_layers: int = 11) -> str | None:
     """What :func:`plot_layers` leaves out, in words (None when it draws everything)."""
-    widest = max(len(c) for c in tr.crossings) if tr.crossings else 0
+    widest = max(len(c) for c in tr.switches) if tr.switches else 0
     notes = []
     if widest > max_neurons:
         notes.append(
             f"the first {max_neurons} neurons of each layer are drawn (the widest has "
             f"{widest}; --neurons {widest} draws all)"
         )
-    if len(tr.crossings) > max_layers:
+    if len(tr.switches) > max_layers:
         notes.append(
-            f"{len(_shown_layers(tr, max_layers))} of {len(tr.crossings)} layers are drawn "
-            f"(--panels {len(tr.crossings)} draws all)"
+            f"{len(_shown_layers(tr, max_layers))} of {len(tr.switches)} layers are drawn "
+            f"(--panels {len(tr.switches)} draws all)"
         )
     return "; ".join(notes) or None
 
@@ -94,7 +94,7 @@ def plot_layers(tr: Trace, max_neurons: int = 16, max_layers: int = 11) -> Figur
         for neuron in range(min(post.shape[1], max_neurons)):
             if top[neuron] > 0:  # dead neurons have nothing to show
                 ax.plot(tr.knots, post[:, neuron] / top[neuron], lw=0.8)
-        switches = int(tr.crossings[layer].sum())
+        switches = int(tr.switches[layer].sum())
         drawn = "" if post.shape[1] <= max_neurons else f", {max_neurons} of {post.shape[1]} drawn"
         ax.set_title(
             f"{unit} {layer + 1}: {switches} switch{'es' * (switches != 1)}{drawn}", fontsize=9

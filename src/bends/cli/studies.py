@@ -129,9 +129,8 @@ def report(run_dir: RunDirArgument) -> None:
     from bends.runner.store import Store
     from bends.studies import get_study
 
-    store = Store.existing(run_dir)
-    bound = store.study()
-    store.close()
+    with Store.existing(run_dir) as store:
+        bound = store.study()
     if bound is None:
         raise BendsError(f"{run_dir} holds no study results yet")
     _reporting(lambda: report_run(get_study(bound[0]), run_dir), run_dir)

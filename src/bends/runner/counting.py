@@ -1,9 +1,8 @@
 """Counting inside a study's cells: one place owns the float64-resolution policy.
 
 A study records whether float64 resolved every breakpoint in its rows (``resolved``) and says
-so in its report, instead of warning once per network; :func:`count` is that policy. Trained
-networks are stored with their cell as a curve of their packed parameters
-(:func:`bends.nets.packing.pack`) and rebuilt by :func:`stored_network`.
+so in its report (:func:`bends.runner.summaries.resolution_finding`), instead of warning once
+per network; :func:`count` is that policy.
 
 Example:
     >>> from bends.constructions import sawtooth
@@ -14,14 +13,10 @@ Example:
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
 from typing import Any, NamedTuple
 
-import numpy as np
-
 from bends.errors import ResolutionWarning
-from bends.nets import MLP, Network
-from bends.runner.study import Curve, StoredCell
+from bends.nets import Network
 from bends.tracing import Trace, trace
 
 
@@ -46,16 +41,4 @@ def count(net: Network, start: Any = None, end: Any = None) -> Count:
     """Pieces, regions, ``resolved`` and switches per layer of ``net`` on the segment
     (default: its own)."""
     tr = quiet_trace(net, start, end)
-    return Count(tr.pieces, tr.regions, tr.resolved, tuple(int(c.sum()) for c in tr.crossings))
-
-
-def network_curve(seed: int, net: MLP) -> Curve:
-    """A trained MLP as a ``weights`` curve of its cell (its packed parameters)."""
-    return Curve("weights", seed, net.flat())
-
-
-def stored_network(cell: StoredCell, seed: int, widths: Sequence[int]) -> MLP:
-    """The MLP of ``seed`` stored in ``cell`` by :func:`network_curve` (or as the same
-    packed row), with layer widths ``widths`` (input first)."""
-    flat = next(c.values for c in cell.curves if c.name == "weights" and c.seed == seed)
-    return MLP.from_flat(np.asarray(flat), widths)
+    return Count(tr.pieces, tr.regions, tr.resolved, tuple(int(c.sum()) for c in tr.switches))

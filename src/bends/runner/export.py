@@ -4,7 +4,10 @@ Two tables, one row per record, the cell's parameters as columns beside the reco
 
 * ``metrics``: every metric row of every finished cell (columns: ``cell``, the parameters,
   the row's keys; a row key shadows a parameter of the same name);
-* ``curves``: every curve point (``cell``, parameters, ``curve``, ``seed``, ``step``, ``value``).
+* ``curves``: every curve point (``cell``, parameters, ``curve``, ``seed``, ``step``, ``value``);
+
+and the networks the cells saved, one JSON object a line in ``networks.jsonl`` (``cell``,
+parameters, ``name``, ``seed``, ``network`` in the ``bends-network`` format).
 
 Example:
     >>> rows = metric_records([])
@@ -15,6 +18,7 @@ Example:
 from __future__ import annotations
 
 import csv
+import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -51,11 +55,8 @@ def export_run(run_dir: Path, out_dir: Path | None = None, fmt: Format = "csv") 
     """Write ``metrics.<fmt>`` (and ``curves.<fmt>`` if there are curves); the paths."""
     if fmt not in ("csv", "parquet"):
         raise BendsError(f"unknown export format {fmt!r}; use csv or parquet")
-    store = Store.existing(run_dir)
-    try:
+    with Store.existing(run_dir) as store:
         cells = store.load()
-    finally:
-        store.close()
     out_dir = Path(out_dir or run_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
@@ -64,6 +65,15 @@ def export_run(run_dir: Path, out_dir: Path | None = None, fmt: Format = "csv") 
             path = out_dir / f"{name}.{fmt}"
             (_write_csv if fmt == "csv" else _write_parquet)(records, path)
             written.append(path)
+    networks = [
+        {"cell": cell.key, **cell.params, "name": n.name, "seed": n.seed,
+         "network": n.network.to_dict()}
+        for cell in cells if cell.status == "done" for n in cell.networks
+    ]  # fmt: skip
+    if networks:
+        path = out_dir / "networks.jsonl"
+        path.write_text("".join(json.dumps(record) + "\n" for record in networks))
+        written.append(path)
     return written
 
 

@@ -32,8 +32,7 @@ from bends.runner.summaries import markdown_table
 
 def study_section(study: Study, run_dir: Path, report_dir: Path, level: int = 2) -> str:
     """One study's section: heading, settings, cell status, then the study's own report."""
-    store = Store.existing(run_dir)
-    try:
+    with Store.existing(run_dir) as store:
         bound = store.study()
         if bound is None:
             raise BendsError(f"{run_dir} holds no study results yet")
@@ -43,8 +42,6 @@ def study_section(study: Study, run_dir: Path, report_dir: Path, level: int = 2)
         config = build(study.Config, settings)
         cells = study.cells(config)
         stored = store.load(cells)
-    finally:
-        store.close()
     done = [cell for cell in stored if cell.status == "done"]
     failed = [cell for cell in stored if cell.status == "failed"]
     seconds = sum(cell.seconds or 0.0 for cell in stored)

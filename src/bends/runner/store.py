@@ -6,9 +6,10 @@ Tables::
     cells(key, params, seeds, status, attempts, seconds, host, error, finished)
     rows(cell, idx, data)                    metric rows, one JSON object each
     curves(cell, name, seed, data)           float64 arrays (little-endian bytes)
+    networks(cell, name, seed, data)         saved networks (bends-network JSON)
 
-A cell's rows, curves and status ``done`` are written in one transaction, so a sweep killed
-at any instant (even by SIGKILL) leaves each cell either finished or not started; the WAL
+A cell's rows, curves, networks and status ``done`` are written in one transaction, so a sweep
+killed at any instant (even by SIGKILL) leaves each cell either finished or not started; the WAL
 journal lets ``bends report`` read while a sweep writes. Rerunning skips the finished cells.
 
 Example:
@@ -35,7 +36,8 @@ import numpy as np
 
 from bends._version import __version__
 from bends.errors import BendsError
-from bends.runner.study import Cell, CellResult, Curve, StoredCell
+from bends.nets import from_dict
+from bends.runner.study import Cell, CellResult, Curve, SavedNetwork, StoredCell
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -51,6 +53,10 @@ CREATE TABLE IF NOT EXISTS rows (
 CREATE TABLE IF NOT EXISTS curves (
     cell TEXT NOT NULL REFERENCES cells(key), name TEXT NOT NULL, seed INTEGER NOT NULL,
     data BLOB NOT NULL, PRIMARY KEY (cell, name, seed)
+);
+CREATE TABLE IF NOT EXISTS networks (
+    cell TEXT NOT NULL REFERENCES cells(key), name TEXT NOT NULL, seed INTEGER NOT NULL,
+    data TEXT NOT NULL, PRIMARY KEY (cell, name, seed)
 );
 """
 
@@ -89,6 +95,12 @@ class Store:
 
     def close(self) -> None:
         self._db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
 
     # -- which study, which settings ------------------------------------------------------
 
@@ -136,10 +148,15 @@ class Store:
             (cell.key, c.name, int(c.seed), np.asarray(c.values, dtype="<f8").tobytes())
             for c in result.curves
         ]
+        networks = [
+            (cell.key, n.name, int(n.seed), json.dumps(n.network.to_dict()))
+            for n in result.networks
+        ]
         with self._db:
             self._clear(cell)
             self._db.executemany("INSERT INTO rows VALUES (?, ?, ?)", rows)
             self._db.executemany("INSERT INTO curves VALUES (?, ?, ?, ?)", curves)
+            self._db.executemany("INSERT INTO networks VALUES (?, ?, ?, ?)", networks)
             self._finish(cell, "done", seconds, host, None)
 
     def record_failure(self, cell: Cell, error: str, seconds: float, host: str) -> None:
@@ -155,6 +172,7 @@ class Store:
         )
         self._db.execute("DELETE FROM rows WHERE cell = ?", (cell.key,))
         self._db.execute("DELETE FROM curves WHERE cell = ?", (cell.key,))
+        self._db.execute("DELETE FROM networks WHERE cell = ?", (cell.key,))
 
     def _finish(self, cell: Cell, status: str, seconds: float, host: str, error: str | None):
         self._db.execute(
@@ -180,6 +198,12 @@ class Store:
         ):
             if key in curves:
                 curves[key].append(Curve(name, seed, np.frombuffer(data, dtype="<f8")))
+        networks: dict[str, list[SavedNetwork]] = {key: [] for key in keys}
+        for key, name, seed, data in self._db.execute(
+            "SELECT cell, name, seed, data FROM networks ORDER BY cell, name, seed"
+        ):
+            if key in networks:
+                networks[key].append(SavedNetwork(name, seed, from_dict(json.loads(data))))
         return [
             StoredCell(
                 key=key,
@@ -190,6 +214,7 @@ class Store:
                 error=found[key][5],
                 rows=rows[key],
                 curves=curves[key],
+                networks=networks[key],
             )
             for key in keys
         ]

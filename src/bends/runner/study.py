@@ -29,6 +29,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from bends.errors import BendsError
+from bends.nets import Network
 from bends.runner.config import StudyConfig
 from bends.runner.figures import Figures
 
@@ -63,12 +65,23 @@ class Curve:
     values: np.ndarray
 
 
+@dataclass(frozen=True)
+class SavedNetwork:
+    """A network a cell keeps for its report (e.g. the trained one of a seed), stored in the
+    ``bends-network`` JSON format."""
+
+    name: str
+    seed: int
+    network: Network
+
+
 @dataclass
 class CellResult:
-    """What a cell computed: metric rows (dicts of scalars) and curves."""
+    """What a cell computed: metric rows (dicts of scalars), curves and networks."""
 
     rows: list[dict[str, Scalar]] = field(default_factory=list)
     curves: list[Curve] = field(default_factory=list)
+    networks: list[SavedNetwork] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -83,6 +96,17 @@ class StoredCell:
     error: str | None
     rows: list[dict[str, Scalar]]
     curves: list[Curve]
+    networks: list[SavedNetwork] = field(default_factory=list)
+
+    def network(self, seed: int, name: str = "trained") -> Network:
+        """The network ``name`` this cell saved for ``seed``."""
+        for saved in self.networks:
+            if (saved.name, saved.seed) == (name, seed):
+                return saved.network
+        raise BendsError(
+            f"cell {self.key} saved no {name!r} network for seed {seed} (results stored by an "
+            "older bends: rerun with --fresh)"
+        )
 
 
 class Study(ABC):
@@ -138,6 +162,7 @@ def run_in_memory(study: Study, config: StudyConfig) -> list[StoredCell]:
                 None,
                 result.rows,
                 result.curves,
+                result.networks,
             )
         )
     return stored

@@ -63,8 +63,7 @@ def run_sweep(
     progress: bool = True,
 ) -> SweepSummary:
     """Run the cells of ``study`` under ``config`` not yet done in ``run_dir``'s store."""
-    store = Store.in_run_dir(run_dir, fresh=fresh)
-    try:
+    with Store.in_run_dir(run_dir, fresh=fresh) as store:
         store.bind(study.name, config.as_dict())
         cells = study.cells(config)
         done = store.done_keys()
@@ -95,5 +94,3 @@ def run_sweep(
                     bar.update(task, failures=f"[red]{len(failed)} failed")
                 bar.advance(task)
         return SweepSummary(len(cells), len(cells) - len(todo), len(todo), failed)
-    finally:
-        store.close()

@@ -38,7 +38,7 @@ from bends.runner.config import require, setting
 from bends.runner.counting import count
 from bends.runner.figures import Figures, new_figure, plot_means
 from bends.runner.grid import grid
-from bends.runner.study import Cell, CellResult, Curve, StoredCell, Study, curves
+from bends.runner.study import Cell, CellResult, Curve, SavedNetwork, StoredCell, Study, curves
 from bends.runner.summaries import (
     findings,
     group,
@@ -139,8 +139,8 @@ class Conjecture(Study):
                 Curve("loss_time", seed, run.times),
                 Curve("pieces", seed, np.array(checkpoints)),
                 Curve("pieces_time", seed, run.times[marks]),
-                Curve("weight", seed, run.weight.ravel()),
             ]
+            result.networks.append(SavedNetwork("trained", seed, last))
         return result
 
     def report(self, config: ConjectureConfig, results: list[StoredCell], figures: Figures) -> str:

@@ -46,10 +46,10 @@ from bends.analysis.stats import trend
 from bends.constructions.maps import PHI, abs_map
 from bends.nets.random import random_mlp
 from bends.runner.config import StudyConfig, require, setting
-from bends.runner.counting import count, network_curve, stored_network
+from bends.runner.counting import count
 from bends.runner.figures import Figures, new_figure
 from bends.runner.grid import grid
-from bends.runner.study import Cell, CellResult, Curve, StoredCell, Study
+from bends.runner.study import Cell, CellResult, Curve, SavedNetwork, StoredCell, Study
 from bends.runner.summaries import (
     findings,
     group,
@@ -162,7 +162,7 @@ class DepthWidth(Study):
                 }
             )
             result.curves.append(Curve("loss", seed, curve[m, :: p["curve_every"]]))
-            result.curves.append(network_curve(seed, net))
+            result.networks.append(SavedNetwork("trained", seed, net))
         return result
 
     def report(self, config: DepthWidthConfig, results: list[StoredCell], figures: Figures) -> str:
@@ -277,11 +277,6 @@ def _loss_figure(tasks, results):
     return figure
 
 
-def network_of(cell: StoredCell, seed: int):
-    """The trained network of ``seed`` in ``cell``, rebuilt from its stored weights."""
-    return stored_network(cell, seed, [1, *[cell.params["width"]] * cell.params["depth"], 1])
-
-
 def _fits_figure(tasks, rows, results):
     figure, axes = new_figure(1, len(tasks), figsize=(4.2 * len(tasks), 3.2), squeeze=False,
                               layout="constrained")  # fmt: skip
@@ -298,7 +293,7 @@ def _fits_figure(tasks, rows, results):
                 if best["seed"] in cell.seeds
                 and (cell.params["c"], cell.params["t"], cell.params["depth"]) == (c, t, depth)
             )
-            ax.plot(u, network_of(cell, best["seed"])(u[:, None])[:, 0], lw=1,
+            ax.plot(u, cell.network(best["seed"])(u[:, None])[:, 0], lw=1,
                     label=f"l = {depth}: {best['pieces']} pieces")  # fmt: skip
         ax.set(xlabel="x", title=_task(c, t))
         ax.legend(fontsize=6, loc="lower right")

@@ -40,13 +40,12 @@ import numpy as np
 import torch
 
 from bends.constructions.compositional import bend_depth
-from bends.nets.packing import pack
 from bends.plotting import plot_layers
 from bends.runner.config import StudyConfig, require, setting
-from bends.runner.counting import count, quiet_trace, stored_network
+from bends.runner.counting import count, quiet_trace
 from bends.runner.figures import Figures, new_figure
 from bends.runner.grid import grid
-from bends.runner.study import Cell, CellResult, Curve, StoredCell, Study, curves
+from bends.runner.study import Cell, CellResult, Curve, SavedNetwork, StoredCell, Study, curves
 from bends.runner.summaries import (
     findings,
     group,
@@ -158,9 +157,7 @@ class ManifoldTables(Study):
                 test_errors = mse(model.forward(tensors(tests)[0])[..., 0], tensors(tests)[1])
             dense = model.forward(torch.linspace(0, 1, 513, dtype=dtype, device=device)[:, None])
             spread = (dense.amax(dim=(1, 2)) - dense.amin(dim=(1, 2))).cpu().numpy()
-        # every trained network, for the report's figures
-        weights = pack([(w.detach(), b.detach()) for w, b in model.layers()]).cpu().numpy()
-        result = CellResult()
+        result, trained = CellResult(), model.networks()
         for m, seed in enumerate(cell.seeds):
             row = {
                 "target": p["target"],
@@ -179,7 +176,7 @@ class ManifoldTables(Study):
             row |= {f"switches_layer{k + 1}": v for k, v in enumerate(final.switches)}
             result.rows.append(row)
             result.curves.append(Curve("loss", seed, curve[m, :: p["curve_every"]]))
-            result.curves.append(Curve("weights", seed, weights[m]))
+            result.networks.append(SavedNetwork("trained", seed, trained[m]))
         return result
 
     def report(
@@ -272,12 +269,6 @@ def _loss_figure(config, results):
     return figure
 
 
-def _network_of(cell: StoredCell, seed: int, depth: int):
-    """Rebuild a trained network from its stored flat weights."""
-    width = 8 if cell.params["difference"] else 4
-    return stored_network(cell, seed, [1, *[width] * depth, 1])
-
-
 def _layer_figures(config, results: list[StoredCell], figures: Figures) -> str:
     """Neurons per layer of the best default-initialised and best manifold-trained model."""
     expression = config.targets[0]
@@ -292,7 +283,7 @@ def _layer_figures(config, results: list[StoredCell], figures: Figures) -> str:
         if not candidates:
             continue
         error, cell, seed, method = min(candidates, key=lambda c: c[0])
-        figure = plot_layers(quiet_trace(_network_of(cell, seed, config.depth), [0.0], [1.0]))
+        figure = plot_layers(quiet_trace(cell.network(seed), [0.0], [1.0]))
         figure.suptitle(f"{LABELS[method]}, seed {seed}, y = {expression}: MSE {error:.3g}")
         caption = (
             f"Every neuron by layer, best {LABELS[method]} model on y = {expression} "

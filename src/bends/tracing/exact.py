@@ -132,7 +132,7 @@ def trace_exact(net: Network, start: np.ndarray, end: np.ndarray, progress: bool
         slopes=np.array([[float(s) for s in row] for row in slopes]),
         region_breaks=region_breaks,
         piece_breaks=piece_breaks,
-        crossings=[np.count_nonzero(p[1:] != p[:-1], axis=0) for p in per_layer],
+        switches=[np.count_nonzero(p[1:] != p[:-1], axis=0) for p in per_layer],
         dead=[~p.any(axis=0) for p in per_layer],
         always_on=[p.all(axis=0) for p in per_layer],
         exact_knots=tuple(knots),

@@ -32,7 +32,8 @@ class Trace:
         region_breaks / piece_breaks: boolean per knot, True where the activation pattern
             (resp. the output's slope) changes (``piece_breaks`` is None when traced with
             ``pieces=False``).
-        crossings: per hidden layer, how often each neuron switches on or off (its bends).
+        switches: per hidden layer, how often each neuron switches on or off: its zero
+            crossings on the segment (where the output may bend).
         dead / always_on: per hidden layer, neurons that are off (resp. on) on the whole segment.
         snapped: pre-activations at knots that were snapped to exactly zero (see module doc).
         merged: crossings that shared a knot with a crossing at most MERGE_GAP away.
@@ -47,7 +48,7 @@ class Trace:
     slopes: np.ndarray | None
     region_breaks: np.ndarray
     piece_breaks: np.ndarray | None
-    crossings: list[np.ndarray]
+    switches: list[np.ndarray]
     dead: list[np.ndarray]
     always_on: list[np.ndarray]
     log_scale: float = 0.0
@@ -152,7 +153,7 @@ class Trace:
             "merged": self.merged,
             "start": self.start.tolist(),
             "end": self.end.tolist(),
-            "crossings_per_layer": [int(c.sum()) for c in self.crossings],
+            "switches_per_layer": [int(c.sum()) for c in self.switches],
             "dead_per_layer": [int(d.sum()) for d in self.dead],
             "always_on_per_layer": [int(a.sum()) for a in self.always_on],
         }

@@ -110,7 +110,7 @@ def trace(
         zero_tol, slope_rtol: the float64 tolerances (module docstring).
         progress: show a progress bar in exact mode (which can take minutes).
         pieces: False skips the slopes, which only the pieces need: regions, knots, values,
-            crossings, dead and always-on neurons are the same, about twice as fast for
+            switches, dead and always-on neurons are the same, about twice as fast for
             wide networks; ``pieces`` and ``breakpoints`` then raise. (Exact mode always
             finds both.)
 
@@ -143,7 +143,7 @@ def _float_trace(
     t, values, slopes, region_breaks, piece_breaks = traced[:5]
     switches, ever_on, always, snapped, merged, log_scale, smallest_gap = traced[5:]
     never_on = ~ever_on
-    crossings = [switches[layer] for layer in packed.layers]
+    per_neuron = [switches[layer] for layer in packed.layers]
     dead = [never_on[layer] for layer in packed.layers]
     always_on = [always[layer] for layer in packed.layers]
     if smallest_gap < RESOLUTION:
@@ -162,7 +162,7 @@ def _float_trace(
         slopes=slopes.T if pieces else None,
         region_breaks=region_breaks,
         piece_breaks=piece_breaks if pieces else None,
-        crossings=crossings,
+        switches=per_neuron,
         dead=dead,
         always_on=always_on,
         log_scale=log_scale,
