@@ -47,8 +47,9 @@ def test_trace_takes_a_torch_module_and_names_what_it_cannot_take():
     assert direct.pieces == converted.pieces and np.array_equal(direct.knots, converted.knots)
     with pytest.raises(bends.BendsError, match="got str"):
         bends.trace("net.json")
-    with pytest.raises(bends.BendsError, match=r"nn\.Sequential"):
+    with pytest.raises(bends.BendsError, match="give the segment's start and end"):
         bends.trace(torch.nn.Linear(2, 2))
+    assert bends.trace(torch.nn.Linear(2, 2), [0.0, 0.0], [1.0, 1.0]).pieces == 1  # a graph
 
 
 def test_reprs_are_one_line():

@@ -68,7 +68,7 @@ def test_state_dict_of_a_trained_float32_sequential_loads(tmp_path):
 def test_pickled_module_is_refused_without_unpickling(tmp_path):
     seq = torch.nn.Sequential(torch.nn.Linear(1, 2))
     torch.save(seq, tmp_path / "whole_module.pt")  # a pickled object, not weights
-    with pytest.raises(BendsError, match="weights_only"):
+    with pytest.raises(BendsError, match="pickled model object"):
         load(tmp_path / "whole_module.pt")
 
 
@@ -158,3 +158,42 @@ def _hinge() -> MLP:
     return MLP.from_layers(
         [(np.ones((2, 1)), np.array([0.0, -0.5])), (np.ones((1, 2)), np.zeros(1))]
     )
+
+
+def test_state_dicts_under_prefixes_in_checkpoints_and_with_any_suffix(tmp_path):
+    from bends.errors import AssumptionWarning
+
+    torch.manual_seed(0)
+    seq = torch.nn.Sequential(torch.nn.Linear(2, 5), torch.nn.ReLU(), torch.nn.Linear(5, 1))
+    wrapped = torch.nn.Module()
+    wrapped.body = seq
+    expected = from_torch(seq)
+    cases = {
+        "plain.pt": seq.state_dict(),
+        "wrapped.pth": wrapped.state_dict(),  # body.0.weight, ...
+        "checkpoint.ckpt": {"model": wrapped.state_dict(), "epoch": 3, "lr": 1e-3},
+        "weights.bin": {"state_dict": seq.state_dict()},
+        "no_suffix": seq.state_dict(),
+    }
+    for name, payload in cases.items():
+        torch.save(payload, tmp_path / name)
+        with pytest.warns(AssumptionWarning, match="assuming ReLU"):
+            net = load(tmp_path / name)
+        for a, b in zip(net.weights + net.biases, expected.weights + expected.biases, strict=True):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_files_torch_cannot_load_safely_get_one_line(tmp_path):
+    seq = torch.nn.Sequential(torch.nn.Linear(2, 1))
+    torch.save(seq, tmp_path / "model.ckpt")
+    with pytest.raises(BendsError, match=r"pickled model object.*state_dict\(\)"):
+        load(tmp_path / "model.ckpt")
+    torch.save({"epoch": 3, "optimizer": {"lr": 1.0}}, tmp_path / "other.pt")
+    with pytest.raises(BendsError, match="without a state_dict"):
+        load(tmp_path / "other.pt")
+    torch.save({"0.weight": torch.ones(2, 2, dtype=torch.complex64)}, tmp_path / "complex.pt")
+    with pytest.raises(BendsError, match="complex or sparse"):
+        load(tmp_path / "complex.pt")
+    (tmp_path / "text.pt").write_text("not torch")
+    with pytest.raises(BendsError, match=r"not a file torch\.save wrote"):
+        load(tmp_path / "text.pt")

@@ -131,3 +131,19 @@ def test_both_layouts_trace_wide_degenerate_networks_alike(seed, widths):
         assert_same_regions(only, full)
     t = np.linspace(0.0, 1.0, 2001)
     np.testing.assert_allclose(knots(t), net(knots.points(t)), rtol=1e-9, atol=1e-9)
+
+
+def test_slopes_where_every_input_is_flat_are_exactly_zero():
+    """Found by hypothesis: in a layer whose inputs are all flat on an interval, the column
+    updates left rounding (−2.3e-15) in a slope that is exactly 0, which made one piece too
+    many in the rows-per-knot layout."""
+    from pathlib import Path
+
+    from bends import load
+
+    net = load(Path(__file__).parent / "fixtures" / "flat_inputs_residue.json")
+    start, end = np.array([-4.0, 2.0]), np.array([-4.0, -1.0])
+    exact = trace(net, start, end, exact=True)
+    for knot_rows in (False, True):
+        ours = _float_trace(net, start, end, ZERO_TOL, SLOPE_RTOL, knot_rows)
+        assert (ours.pieces, ours.regions) == (exact.pieces, exact.regions) == (6, 7)

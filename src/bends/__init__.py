@@ -15,12 +15,13 @@ Example:
 from typing import Any
 
 from bends._version import __version__
-from bends.errors import BendsError, ResolutionWarning
+from bends.errors import AssumptionWarning, BendsError, ResolutionWarning
 from bends.nets import MLP, Network, TiedRNN, load, save
 from bends.tracing import Trace, trace
 
 __all__ = [
     "MLP",
+    "AssumptionWarning",
     "BendsError",
     "Network",
     "ResolutionWarning",

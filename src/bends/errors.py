@@ -8,6 +8,11 @@ class BendsError(ValueError):
     """
 
 
+class AssumptionWarning(UserWarning):
+    """bends had to assume something the input does not say (a state_dict stores no
+    activations, so ReLU is assumed between its Linear layers); the CLI prints it as a note."""
+
+
 class ResolutionWarning(UserWarning):
     """float64 can no longer resolve two breakpoints; counts near them may be off by one.
 

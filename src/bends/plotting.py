@@ -33,19 +33,33 @@ def plot_trace(tr: Trace, title: str | None = None, ax: Axes | None = None) -> F
     # Long tied RNNs are rescaled: draw the stored values and say by how much.
     values = tr.values
     scale = "" if tr.log_scale == 0 else f" (× e^{tr.log_scale:.4g})"
+    axis, name = _axis(tr)
     for column in range(values.shape[1]):
-        ax.plot(tr.knots, values[:, column], lw=0.9, label=f"output {column}")
+        ax.plot(axis, values[:, column], lw=0.9, label=f"output {column}")
     # A regions-only trace marks where the pattern changes (where the output may bend).
     bends = tr.piece_breaks if tr.has_pieces else tr.region_breaks
     label = "bends" if tr.has_pieces else "region boundaries"
     if 0 < bends.sum() <= MAX_MARKED_BENDS:
-        ax.plot(tr.knots[bends], values[bends, 0], "o", ms=2.5, color="C3", label=label)
-    ax.set_xlabel("t  (x = start + t·(end − start))")
+        ax.plot(axis[bends], values[bends, 0], "o", ms=2.5, color="C3", label=label)
+    ax.set_xlabel(name)
     ax.set_ylabel("output" + scale)
     ax.set_title(title or tr.describe())
     if values.shape[1] > 1 or 0 < bends.sum() <= MAX_MARKED_BENDS:
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
     return ax.figure
+
+
+def _axis(tr: Trace) -> tuple[np.ndarray, str]:
+    """The knots in input coordinates for a 1-D input, else t, and the axis label."""
+    if tr.start.size == 1:
+        return tr.points()[:, 0], "x"
+    if tr.start.size <= 3:
+        return tr.knots, f"t  (x = {_short(tr.start)} + t·({_short(tr.end - tr.start)}))"
+    return tr.knots, f"t  (x = start + t·(end − start), in {tr.start.size} dimensions)"
+
+
+def _short(point: np.ndarray) -> str:
+    return "(" + ", ".join(f"{v:.3g}" for v in point) + ")"
 
 
 def _shown_layers(tr: Trace, max_layers: int) -> np.ndarray:
@@ -93,18 +107,18 @@ def plot_layers(tr: Trace, max_neurons: int = 16, max_layers: int = 11) -> Figur
         top = post.max(axis=0)
         for neuron in range(min(post.shape[1], max_neurons)):
             if top[neuron] > 0:  # dead neurons have nothing to show
-                ax.plot(tr.knots, post[:, neuron] / top[neuron], lw=0.8)
+                ax.plot(_axis(tr)[0], post[:, neuron] / top[neuron], lw=0.8)
         switches = int(tr.switches[layer].sum())
         drawn = "" if post.shape[1] <= max_neurons else f", {max_neurons} of {post.shape[1]} drawn"
         ax.set_title(
             f"{unit} {layer + 1}: {switches} switch{'es' * (switches != 1)}{drawn}", fontsize=9
         )
         ax.set_ylabel("neuron / its max", fontsize=8)
-        ax.set_xlabel("t", fontsize=8)
+        ax.set_xlabel("x" if tr.start.size == 1 else "t", fontsize=8)
     plot_trace(tr, ax=axes.flat[layers])
     output = axes.flat[layers]
     output.set_title(f"output: {tr.describe()}", fontsize=9)
-    output.set_xlabel("t", fontsize=8)
+    output.set_xlabel("x" if tr.start.size == 1 else "t", fontsize=8)
     if output.get_legend() is not None:  # inside a grid of panels: below the axis, not beside
         output.legend(loc="upper center", bbox_to_anchor=(0.5, -0.3), fontsize=7, frameon=False)
     for ax in axes.flat[layers + 1 :]:

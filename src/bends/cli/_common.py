@@ -15,7 +15,7 @@ import numpy as np
 import typer
 from rich.console import Console
 
-from bends.errors import BendsError, ResolutionWarning
+from bends.errors import AssumptionWarning, BendsError, ResolutionWarning
 
 # Piped output (logs, CI) gets 120 columns instead of rich's default 80: tables stay readable.
 console = Console() if sys.stdout.isatty() else Console(width=120)
@@ -36,6 +36,7 @@ def guarded(command: Callable[..., Any]) -> Callable[..., Any]:
     def run(*args: Any, **kwargs: Any) -> Any:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", ResolutionWarning)
+            warnings.simplefilter("always", AssumptionWarning)
             try:
                 return command(*args, **kwargs)
             except BendsError as err:
@@ -46,6 +47,8 @@ def guarded(command: Callable[..., Any]) -> Callable[..., Any]:
                         err_console.print(
                             f"warning: {warning.message}", markup=False, soft_wrap=True
                         )
+                    elif issubclass(warning.category, AssumptionWarning):
+                        err_console.print(f"note: {warning.message}", markup=False, soft_wrap=True)
 
     return run
 

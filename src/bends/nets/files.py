@@ -12,6 +12,7 @@ Example:
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -79,38 +80,57 @@ def _matrix(value: Any, name: str) -> np.ndarray:
 
 
 def load(path: str | Path) -> Network:
-    """Read a network from a ``.json`` file (format ``bends-network`` v1) or a ``.pt`` state_dict.
+    """Read a network from a ``bends-network`` JSON file or from a file ``torch.save`` wrote
+    (recognised by its content, whatever the suffix).
 
-    A ``.pt`` file must hold the ``state_dict`` of an ``nn.Sequential`` of Linear and ReLU
-    layers; it is read with ``torch.load(weights_only=True)``, so no code is ever unpickled.
+    A torch file must hold the ``state_dict`` of an ``nn.Sequential`` of Linear (and ReLU)
+    layers, possibly under a prefix (``body.0.weight``, ``module.0.weight``) or inside a
+    checkpoint dict (``{"model": state_dict, "epoch": 3}``); it is read with
+    ``torch.load(weights_only=True)``, so no code is ever unpickled.
     """
     path = Path(path)
     if not path.exists():
         raise BendsError(f"no such file: {path}")
     if not path.is_file():
         raise BendsError(f"not a network file (a directory or device): {path}")
-    if path.suffix in (".pt", ".pth"):
+    with path.open("rb") as handle:
+        head = handle.read(2)
+    if head == b"PK" or head[:1] == b"\x80":  # torch.save: a zip archive or a legacy pickle
         from bends.nets.torch_io import load_state_dict
 
         return load_state_dict(path)
     try:
         data = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        if path.suffix in (".pt", ".pth", ".ckpt", ".bin"):
+            raise BendsError(f"{path} is not a file torch.save wrote (no state_dict)") from None
         raise BendsError(f"{path} is not valid JSON ({err})") from None
     return from_dict(data)
 
 
-def as_network(value: Any) -> Network:
-    """``value`` if it is a bends network; a torch ``nn.Sequential`` of Linear and ReLU
-    converted by :func:`bends.from_torch`; a BendsError naming what was given otherwise."""
-    if isinstance(value, MLP | TiedRNN):
+def as_network(value: Any, input_shape: tuple[int, ...] | None = None) -> Any:
+    """``value`` if it is a bends network; a torch ``nn.Sequential`` of Linear and ReLU as an
+    MLP (:func:`bends.from_torch`); any other torch module as a
+    :class:`~bends.nets.graph.GraphNetwork` taking inputs of ``input_shape``; a BendsError
+    naming what was given otherwise."""
+    if isinstance(value, MLP | TiedRNN) or type(value).__name__ == "GraphNetwork":
         return value
-    if type(value).__module__.startswith("torch"):
-        from bends.nets.torch_io import from_torch
+    torch = sys.modules.get("torch")  # a module object means torch is imported already
+    if torch is not None and isinstance(value, torch.nn.Module):
+        from bends.nets.torch_io import from_torch, is_plain_mlp
 
-        return from_torch(value)
+        if is_plain_mlp(value):
+            return from_torch(value)
+        if input_shape is None:
+            raise BendsError(
+                f"to trace a {type(value).__name__}, give the segment's start and end "
+                "(their shape is the module's input shape)"
+            )
+        from bends.nets.graph import GraphNetwork
+
+        return GraphNetwork.from_module(value, input_shape)
     raise BendsError(
-        f"expected a network (bends.MLP, bends.TiedRNN or a torch nn.Sequential), got "
+        f"expected a network (bends.MLP, bends.TiedRNN or a torch nn.Module), got "
         f"{type(value).__name__}"
     )
 

@@ -15,14 +15,26 @@ from __future__ import annotations
 
 import pickle
 import re
+import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from bends.errors import BendsError
+from bends.errors import AssumptionWarning, BendsError
 from bends.nets.networks import MLP, Network, TiedRNN
+
+
+def is_plain_mlp(module: nn.Module) -> bool:
+    """Whether ``module`` is nn.Sequential(Linear, ReLU, …, Linear): bends' fast MLP path."""
+    layers = list(module) if isinstance(module, nn.Sequential) else []
+    return (
+        len(layers) % 2 == 1
+        and all(isinstance(m, nn.Linear) for m in layers[0::2])
+        and all(type(m) is nn.ReLU for m in layers[1::2])
+    )
 
 
 def from_torch(module: nn.Sequential) -> MLP:
@@ -71,16 +83,21 @@ def to_torch(net: Network, dtype: torch.dtype = torch.float64) -> nn.Sequential:
 
 
 _KEY = re.compile(r"^(\d+)\.(weight|bias)$")
+#: Where checkpoint dicts keep the state_dict.
+CHECKPOINT_KEYS = ("state_dict", "model_state_dict", "model", "net", "network", "weights")
 
 
 def from_state_dict(state: dict[str, torch.Tensor]) -> MLP:
-    """Build from the state_dict of an nn.Sequential of Linear/ReLU (keys ``"0.weight"``, ...).
+    """Build from the state_dict of an nn.Sequential of Linear/ReLU (keys ``"0.weight"``, ...,
+    possibly all under one prefix such as ``"body."`` or ``"module."``).
 
     Activations have no parameters, so a state_dict cannot tell ReLU from Tanh: ReLU after
-    every Linear but the last is assumed. :func:`from_torch` on the module checks the types.
+    every Linear but the last is assumed, and an :class:`~bends.errors.AssumptionWarning`
+    says so. :func:`from_torch` on the module checks the types.
     """
     if not isinstance(state, dict) or not state:
         raise BendsError("expected a non-empty state_dict (a dict of tensors)")
+    state = _unprefixed(state)
     params: dict[int, dict[str, torch.Tensor]] = {}
     for key, value in state.items():
         match = _KEY.match(str(key))
@@ -89,6 +106,8 @@ def from_state_dict(state: dict[str, torch.Tensor]) -> MLP:
                 f"unexpected state_dict entry {key!r}: expected keys like '0.weight', '2.bias' "
                 "of an nn.Sequential of Linear and ReLU"
             )
+        if value.is_complex() or value.is_sparse:
+            raise BendsError(f"state_dict entry {key!r} is a complex or sparse tensor")
         params.setdefault(int(match.group(1)), {})[match.group(2)] = value
     layers = []
     for index in sorted(params):
@@ -96,18 +115,66 @@ def from_state_dict(state: dict[str, torch.Tensor]) -> MLP:
         if "weight" not in entry or entry["weight"].ndim != 2:
             raise BendsError(f"module {index} has no 2-D 'weight': not a Linear layer")
         layers.append(_linear_arrays(entry["weight"], entry.get("bias")))
+    if len(layers) > 1:
+        warnings.warn(
+            "assuming ReLU between the Linear layers (a state_dict does not store activations; "
+            "trace the module itself to check them)",
+            AssumptionWarning,
+            stacklevel=2,
+        )
     return MLP.from_layers(layers)
 
 
+def _unprefixed(state: dict) -> dict:
+    """The state_dict with a prefix that every key shares (``body.``, ``module.``) removed."""
+    prefixes = {str(key).rsplit(".", 2)[0] if str(key).count(".") >= 2 else "" for key in state}
+    if len(prefixes) == 1 and (prefix := prefixes.pop()):
+        return {str(key)[len(prefix) + 1 :]: value for key, value in state.items()}
+    return state
+
+
+def _weights(loaded: Any, path: Path) -> dict:
+    """The state_dict in what torch.load returned: itself, or inside a checkpoint dict."""
+    if (
+        isinstance(loaded, dict)
+        and loaded
+        and all(isinstance(v, torch.Tensor) for v in loaded.values())
+    ):
+        return loaded
+    if isinstance(loaded, dict):
+        for key in CHECKPOINT_KEYS:
+            inner = loaded.get(key)
+            if (
+                isinstance(inner, dict)
+                and inner
+                and all(isinstance(v, torch.Tensor) for v in inner.values())
+            ):
+                return inner
+        keys = ", ".join(map(str, list(loaded)[:8]))
+        raise BendsError(f"{path} holds a dict without a state_dict in it (keys: {keys})")
+    raise BendsError(f"{path} holds a {type(loaded).__name__}, not a state_dict")
+
+
 def load_state_dict(path: Path) -> MLP:
-    """Load a ``.pt`` state_dict with ``weights_only=True`` (never unpickles arbitrary code)."""
+    """Load a state_dict (or a checkpoint dict holding one) with ``weights_only=True``: no
+    code is ever unpickled."""
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError):
+        loaded = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        if "GLOBAL" in str(err) or "global" in str(err):
+            raise BendsError(
+                f"{path} holds a pickled model object, which bends never unpickles: save its "
+                "weights with torch.save(model.state_dict(), path), or give the module to "
+                "bends.trace in Python"
+            ) from None
+        raise BendsError(
+            f"{path} is not a PyTorch file that loads with weights_only=True"
+        ) from None
+    except (RuntimeError, EOFError, OSError, ValueError):
         raise BendsError(
             f"{path} is not a PyTorch state_dict that loads with weights_only=True"
         ) from None
-    return from_state_dict(state)
+    return from_state_dict(_weights(loaded, path))
 
 
 def save_state_dict(net: Network, path: Path) -> None:

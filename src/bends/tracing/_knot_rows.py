@@ -57,6 +57,11 @@ def _slopes_rows(w, dh, start, offset, knot_of, c_neuron):  # pragma: no cover -
             for o in range(value.size):
                 value[o] += weights[o] * delta
         dz[filled] = value
+    # Where every input is flat, W·0 is exactly 0; the updates would leave their rounding
+    # there, which no term size (all 0) could snap.
+    for q in range(dh.shape[0]):
+        if _count_zeros(dh[q]) == dh.shape[1]:
+            dz[q] = 0.0
     return dz
 
 

@@ -60,6 +60,15 @@ def _slopes(w, dh, start, offset, order, knot_of, c_neuron):  # pragma: no cover
             gathered[j, i] = dh[j, start[i]]
     dz = _advised(np.empty((w.shape[0], dh.shape[1])))
     _update_slopes(w, dh, np.dot(w, gathered), dz, start, offset, order, knot_of, c_neuron)
+    # Where every input is flat, W·0 is exactly 0; the updates would leave their rounding
+    # there, which no term size (all 0) could snap.
+    for q in range(dh.shape[1]):
+        flat = True
+        for j in range(dh.shape[0]):
+            flat &= dh[j, q] == 0.0
+        if flat:
+            for o in range(w.shape[0]):
+                dz[o, q] = 0.0
     return dz
 
 

@@ -105,6 +105,11 @@ class Trace:
         return self.knots[self._require_pieces()]
 
     @property
+    def breakpoint_points(self) -> np.ndarray:
+        """The input points x(t) where the output bends, shape (breakpoints, input_dim)."""
+        return self.points(self.breakpoints)
+
+    @property
     def region_boundaries(self) -> np.ndarray:
         """t positions where the activation pattern changes."""
         return self.knots[self.region_breaks]
@@ -146,6 +151,7 @@ class Trace:
             "pieces": self.pieces if self.has_pieces else None,
             "regions": self.regions,
             "breakpoints": self.breakpoints.tolist() if self.has_pieces else None,
+            "points": self.breakpoint_points.tolist() if self.has_pieces else None,
             "knots": len(self.knots),
             "exact": self.exact,
             "resolved": self.resolved,

@@ -81,6 +81,8 @@ from __future__ import annotations
 
 import warnings
 
+import numpy as np
+
 from bends.errors import ResolutionWarning
 from bends.nets import Network, as_network, require_unbatched
 from bends.tracing._push import _packed, _push_through
@@ -103,9 +105,12 @@ def trace(
     """Trace ``net`` along the segment from ``start`` to ``end`` (see module docstring).
 
     Args:
-        net: an unbatched MLP or TiedRNN (iterate over a batched one), or a torch
-            ``nn.Sequential`` of Linear and ReLU (converted by :func:`bends.from_torch`).
-        start, end: input-space end points; default: :func:`default_segment`.
+        net: an unbatched MLP or TiedRNN (iterate over a batched one), or a torch module:
+            ``nn.Sequential`` of Linear and ReLU is converted by :func:`bends.from_torch`, any
+            other piecewise-linear module is traced as a graph (:mod:`bends.tracing.graph`:
+            convolutions, pooling, residual sums, LeakyReLU, BatchNorm in eval mode, …).
+        start, end: input-space end points (for a graph: arrays of the module's input shape,
+            without the batch axis); default: :func:`default_segment`.
         exact: use rational arithmetic (:mod:`bends.tracing.exact`); slow, for small networks.
         zero_tol, slope_rtol: the float64 tolerances (module docstring).
         progress: show a progress bar in exact mode (which can take minutes).
@@ -119,14 +124,32 @@ def trace(
         >>> trace(sawtooth(4), pieces=False).regions
         16
     """
-    net = as_network(net)
+    shape = None if start is None else np.shape(start)
+    net = as_network(net, shape if shape else None)
     require_unbatched(net)
+    if type(net).__name__ == "GraphNetwork":
+        return _graph_trace(net, start, end, exact, zero_tol, slope_rtol)
     start, end = _segment(net, start, end)
     if exact:
         from bends.tracing.exact import trace_exact
 
         return trace_exact(net, start, end, progress=progress)
     return _float_trace(net, start, end, zero_tol, slope_rtol, pieces=pieces)
+
+
+def _graph_trace(net, start, end, exact, zero_tol, slope_rtol) -> Trace:
+    """:func:`trace` of a graph network (:mod:`bends.tracing.graph`; exact mode:
+    :mod:`bends.tracing.graph_exact`)."""
+    from bends.tracing.graph import trace_graph
+    from bends.tracing.graph_exact import trace_graph_exact
+
+    flat = [
+        None if p is None else np.asarray(p, dtype=np.float64).reshape(-1) for p in (start, end)
+    ]
+    start, end = _segment(net, *flat)
+    if exact:
+        return trace_graph_exact(net, start, end)
+    return trace_graph(net, start, end, zero_tol, slope_rtol)
 
 
 def _float_trace(

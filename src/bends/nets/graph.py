@@ -1,0 +1,203 @@
+r"""Graph networks: any piecewise-linear PyTorch module as a graph of affine and kink nodes.
+
+A module is captured with :func:`torch.fx.symbolic_trace` (a float64 copy in eval mode).
+Every node of the graph is one of
+
+* **affine** in its tensor inputs: Linear, Conv1d/2d/3d, ConvTranspose1d/2d/3d, BatchNorm in
+  eval mode, AvgPool / AdaptiveAvgPool, Flatten / Unflatten, Identity, Dropout (eval), and the
+  functions add, sub, neg, multiplication or division by a constant, cat, stack, reshape,
+  view, flatten, permute, transpose, squeeze, unsqueeze, indexing, mean and sum;
+* **kinks**: elementwise piecewise-linear maps with finitely many kinks — ReLU (kink at 0),
+  LeakyReLU, PReLU, abs, ReLU6 and Hardtanh and clamp (two kinks) — and maxima, which
+  change hands where two inputs cross: ``torch.maximum``/``minimum`` of two tensors, MaxPool
+  and AdaptiveMaxPool (a running maximum over each window).
+
+Anything else (GELU, SiLU, Tanh, Softmax, LayerNorm, attention, BatchNorm in training mode,
+products of two tensors) is refused with one :class:`~bends.errors.BendsError` naming the
+node: "``blocks.2.act`` is GELU: not piecewise linear". :mod:`bends.tracing.graph` traces
+such a graph along a segment.
+
+Example:
+    >>> import torch
+    >>> block = torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.LeakyReLU(0.1),
+    ...                             torch.nn.Linear(3, 1))
+    >>> GraphNetwork.from_module(block, input_shape=(2,))
+    GraphNetwork (2,) → (1,): 2 affine nodes, 1 kink node
+"""
+
+from __future__ import annotations
+
+import copy
+import operator
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import fx, nn
+
+from bends.errors import BendsError
+
+#: Modules that are affine maps of their input (in eval mode).
+AFFINE_MODULES = (
+    nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d,
+    nn.ConvTranspose3d, nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.AvgPool1d,
+    nn.AvgPool2d, nn.AvgPool3d, nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d,
+    nn.AdaptiveAvgPool3d, nn.Flatten, nn.Unflatten, nn.Identity, nn.Dropout, nn.Dropout1d,
+    nn.Dropout2d, nn.Dropout3d,
+)  # fmt: skip
+#: Elementwise piecewise-linear modules.
+KINK_MODULES = (nn.ReLU, nn.LeakyReLU, nn.PReLU, nn.ReLU6, nn.Hardtanh)
+#: Modules whose output is a running maximum over windows of their input.
+MAX_MODULES = (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d, nn.AdaptiveMaxPool1d,
+               nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d)  # fmt: skip
+#: Functions and tensor methods that are linear in their tensor inputs (no constant term).
+LINEAR_FUNCTIONS = {
+    operator.neg, operator.getitem, torch.cat, torch.concat, torch.stack, torch.flatten,
+    torch.reshape, torch.permute, torch.transpose, torch.squeeze, torch.unsqueeze, torch.mean,
+    torch.sum, torch.neg, F.avg_pool1d, F.avg_pool2d, F.avg_pool3d, F.adaptive_avg_pool1d,
+    F.adaptive_avg_pool2d, F.adaptive_avg_pool3d, F.dropout, F.linear, F.conv1d, F.conv2d,
+    F.conv3d,
+}  # fmt: skip
+LINEAR_METHODS = {"view", "reshape", "flatten", "permute", "transpose", "squeeze", "unsqueeze",
+                  "mean", "sum", "neg", "contiguous", "size", "dim"}  # fmt: skip
+#: Functions affine in their tensor inputs, with constants: x + c, c − x, c·x, x / c.
+AFFINE_FUNCTIONS = {operator.add, operator.sub, operator.mul, operator.truediv, torch.add,
+                    torch.sub, torch.mul, torch.div}  # fmt: skip
+AFFINE_METHODS = {"add", "sub", "mul", "div", "__add__", "__sub__", "__mul__", "__truediv__"}
+#: Functions and methods that are kinks.
+KINK_FUNCTIONS = {torch.relu, F.relu, F.leaky_relu, F.relu6, F.hardtanh, torch.abs,
+                  torch.clamp, torch.clip, torch.maximum, torch.minimum, torch.max, torch.min,
+                  F.max_pool1d, F.max_pool2d, F.max_pool3d, F.adaptive_max_pool1d,
+                  F.adaptive_max_pool2d, F.adaptive_max_pool3d}  # fmt: skip
+KINK_METHODS = {"relu", "abs", "clamp", "clip"}
+
+
+@dataclass(frozen=True)
+class GraphNetwork:
+    """A piecewise-linear module captured as an fx graph (float64, eval mode), with the shape
+    of one input (without the batch axis) and of its output."""
+
+    module: fx.GraphModule
+    input_shape: tuple[int, ...]
+    output_shape: tuple[int, ...]
+    segment: tuple[Any, Any] | None = None
+
+    @classmethod
+    def from_module(cls, module: nn.Module, input_shape) -> GraphNetwork:
+        """Capture ``module`` (it is copied: float64, eval mode); BendsError naming the first
+        node that is not piecewise linear."""
+        if not isinstance(module, nn.Module):
+            raise BendsError(f"expected a torch nn.Module, got {type(module).__name__}")
+        shape = tuple(int(n) for n in input_shape)
+        for name, part in module.named_modules():
+            random = isinstance(
+                part, nn.modules.batchnorm._BatchNorm | nn.modules.dropout._DropoutNd
+            )
+            if random and part.training:
+                kind_ = (
+                    "BatchNorm" if isinstance(part, nn.modules.batchnorm._BatchNorm) else "Dropout"
+                )
+                raise BendsError(
+                    f"`{name}` is {kind_} in training mode (its output is not a fixed "
+                    "function): call .eval() first"
+                )
+        copied = copy.deepcopy(module).to(torch.float64).eval()
+        try:
+            graph = fx.symbolic_trace(copied)
+        except Exception as err:  # fx raises many kinds: data-dependent control flow, ...
+            raise BendsError(
+                f"cannot capture {type(module).__name__} with torch.fx ({type(err).__name__}: "
+                f"{str(err).splitlines()[0] if str(err) else 'no message'})"
+            ) from None
+        for node in graph.graph.nodes:
+            _check(graph, node)
+        with torch.no_grad():
+            output = graph(torch.zeros((1, *shape), dtype=torch.float64))
+        if not isinstance(output, torch.Tensor):
+            raise BendsError("the module must return one tensor")
+        return cls(graph, shape, tuple(output.shape[1:]))
+
+    @property
+    def input_dim(self) -> int:
+        return int(torch.Size(self.input_shape).numel())
+
+    @property
+    def output_dim(self) -> int:
+        return int(torch.Size(self.output_shape).numel())
+
+    @property
+    def batch_shape(self) -> tuple[int, ...]:
+        return ()
+
+    def kinks(self) -> int:
+        """How many nodes are kinks (nonlinearities)."""
+        return sum(kind(self.module, node) == "kink" for node in self.module.graph.nodes)
+
+    def __call__(self, x) -> Any:
+        """The output at inputs x of shape (N, *input_shape), as a NumPy array (N, outputs)."""
+        with torch.no_grad():
+            tensor = torch.as_tensor(x, dtype=torch.float64).reshape(-1, *self.input_shape)
+            return self.module(tensor).reshape(len(tensor), -1).numpy()
+
+    def __repr__(self) -> str:
+        nodes = [kind(self.module, n) for n in self.module.graph.nodes]
+        affine, kinks = nodes.count("affine"), nodes.count("kink")
+        plural = "s" * (kinks != 1)
+        return (
+            f"GraphNetwork {self.input_shape} → {self.output_shape}: {affine} affine nodes, "
+            f"{kinks} kink node{plural}"
+        )
+
+
+def kind(graph: fx.GraphModule, node: fx.Node) -> str:
+    """'input', 'output', 'affine', 'kink' or 'other' (constants such as sizes)."""
+    if node.op == "placeholder":
+        return "input"
+    if node.op == "output":
+        return "output"
+    if node.op == "get_attr":
+        return "other"
+    if node.op == "call_module":
+        module = graph.get_submodule(node.target)
+        if isinstance(module, KINK_MODULES + MAX_MODULES):
+            return "kink"
+        return "affine"
+    target = node.target
+    if node.op == "call_method":
+        if target in KINK_METHODS:
+            return "kink"
+        return "other" if target in ("size", "dim") else "affine"
+    if target in KINK_FUNCTIONS:
+        return "kink"
+    return "affine"
+
+
+def _check(graph: fx.GraphModule, node: fx.Node) -> None:
+    """BendsError unless ``node`` is piecewise linear (see the module docstring)."""
+    where = f"`{node.target}`" if node.op == "call_module" else f"`{node.name}`"
+    if node.op == "call_module":
+        module = graph.get_submodule(node.target)
+        if isinstance(module, AFFINE_MODULES + KINK_MODULES + MAX_MODULES):
+            return
+        raise BendsError(f"{where} is {type(module).__name__}: not piecewise linear")
+    if node.op == "call_function":
+        if node.target in LINEAR_FUNCTIONS | AFFINE_FUNCTIONS | KINK_FUNCTIONS:
+            if node.target in (operator.mul, torch.mul) and _tensors(node.args) > 1:
+                raise BendsError(f"{where} multiplies two tensors: not piecewise linear")
+            if node.target in (operator.truediv, torch.div) and _tensors(node.args[1:]) > 0:
+                raise BendsError(f"{where} divides by a tensor: not piecewise linear")
+            return
+        name = getattr(node.target, "__name__", str(node.target))
+        raise BendsError(f"{where} is {name}: not piecewise linear")
+    if node.op == "call_method":
+        if node.target in LINEAR_METHODS | AFFINE_METHODS | KINK_METHODS:
+            if node.target in ("mul", "__mul__") and _tensors(node.args) > 1:
+                raise BendsError(f"{where} multiplies two tensors: not piecewise linear")
+            return
+        raise BendsError(f"{where} is the tensor method {node.target}: not piecewise linear")
+
+
+def _tensors(args) -> int:
+    """How many of ``args`` are graph values (tensors), not constants."""
+    return sum(isinstance(a, fx.Node) for a in args)

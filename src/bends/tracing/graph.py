@@ -1,0 +1,484 @@
+r"""Exact 1-D tracing of a graph network (:class:`bends.nets.graph.GraphNetwork`).
+
+The same rule as for MLPs (:mod:`bends.tracing.tracer`): along :math:`x(t) = a + t(b - a)`
+every node's value is affine in t between consecutive knots, so its values at the knots are
+the whole truth. Nodes are visited in the graph's order; every node keeps its values V at the
+knots (K, …) and its slopes D = dV/dt on the intervals (K − 1, …):
+
+* an **affine** node computes V by running its own module or function on the knots as a batch,
+  and D by running its linear part (no bias, no constants) on the slopes;
+* a **kink** node first inserts a knot wherever its input strictly crosses a kink inside an
+  interval (an elementwise kink c: where x − c changes sign; a maximum: where the leader of a
+  window is overtaken, found by repeated insertion until no interval changes hands), at
+  :math:`t^* = t_i + (t_{i+1} - t_i)\, s_i / (s_i - s_{i+1})`; every stored value is then
+  interpolated at the new knots (exact: all are affine between the old ones) and every slope
+  inherited. On each interval the node's input now stays on one branch (read off at the
+  interval's midpoint), which gives its slope.
+
+``regions`` are the maximal intervals on which every nonlinearity stays on one branch (ReLU on
+or off, the side of a LeakyReLU, the segment of a Hardtanh/ReLU6/clamp, which input wins each
+maximum); ``pieces`` the maximal intervals on which the output is affine. The tolerance policy
+is the MLP tracer's: a value within ``zero_tol`` times its node's largest magnitude of a kink is
+on it, crossings at most ``MERGE_GAP`` apart are one knot, slopes equal within ``slope_rtol``.
+
+Example:
+    >>> import torch
+    >>> from bends.nets.graph import GraphNetwork
+    >>> torch.manual_seed(0)  # doctest: +ELLIPSIS
+    <torch._C.Generator object at ...>
+    >>> net = torch.nn.Sequential(torch.nn.Linear(1, 8), torch.nn.LeakyReLU(0.2),
+    ...                           torch.nn.Linear(8, 1))
+    >>> tr = trace_graph(GraphNetwork.from_module(net, (1,)), [-3.0], [3.0])
+    >>> tr.pieces == tr.regions
+    True
+"""
+
+from __future__ import annotations
+
+import itertools
+import operator
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import fx, nn
+
+from bends.errors import BendsError, ResolutionWarning
+from bends.nets.graph import (
+    AFFINE_FUNCTIONS,
+    AFFINE_METHODS,
+    MAX_MODULES,
+    GraphNetwork,
+    kind,
+)
+from bends.tracing.result import Trace
+from bends.tracing.tolerance import MERGE_GAP, RESOLUTION, SLOPE_RTOL, ZERO_TOL
+
+
+class _Knots:
+    """The knots t (K,) and everything defined on them: values V (K, …) at the knots, slopes D
+    and branches B (K − 1, …) on the intervals, kept per node name until their last use."""
+
+    def __init__(self, t: torch.Tensor) -> None:
+        self.t = t
+        self.values: dict[str, Any] = {}
+        self.slopes: dict[str, Any] = {}
+        self.branches: list[torch.Tensor] = []  # per kink: (K − 1, elements) branch numbers
+
+    def insert(self, new: torch.Tensor) -> None:
+        """Add knots ``new`` (sorted, inside intervals): interpolate every value, let every
+        slope and branch be inherited by the parts of its interval."""
+        t = torch.cat([self.t, new]).sort().values
+        old = torch.isin(t, self.t)
+        interval = torch.searchsorted(self.t, t[~old], right=True) - 1
+        frac = (t[~old] - self.t[interval]) / (self.t[interval + 1] - self.t[interval])
+        parent = torch.searchsorted(self.t, t[:-1], right=True) - 1
+        for name, v in self.values.items():
+            if isinstance(v, torch.Tensor):
+                grown = v.new_empty((len(t), *v.shape[1:]))
+                grown[old] = v
+                shape = (-1,) + (1,) * (v.dim() - 1)
+                grown[~old] = v[interval] + (v[interval + 1] - v[interval]) * frac.view(shape)
+                self.values[name] = grown
+        for name, d in self.slopes.items():
+            if isinstance(d, torch.Tensor):
+                self.slopes[name] = d[parent]
+        self.branches = [b[parent] for b in self.branches]
+        self.t = t
+
+
+def trace_graph(
+    net: GraphNetwork,
+    start,
+    end,
+    zero_tol: float = ZERO_TOL,
+    slope_rtol: float = SLOPE_RTOL,
+) -> Trace:
+    """Trace ``net`` along the segment from ``start`` to ``end`` (see the module docstring)."""
+    a = torch.as_tensor(np.asarray(start, dtype=np.float64)).reshape(net.input_shape)
+    b = torch.as_tensor(np.asarray(end, dtype=np.float64)).reshape(net.input_shape)
+    graph = net.module
+    nodes = list(graph.graph.nodes)
+    output = next(n for n in nodes if n.op == "output").args[0].name
+    last_use = _last_uses(graph, nodes)
+    state = _Knots(torch.tensor([0.0, 1.0], dtype=torch.float64))
+    merged, switches, dead, always_on = 0, [], [], []
+    with torch.no_grad():
+        for index, node in enumerate(nodes):
+            role = kind(graph, node)
+            if role == "output":
+                break
+            if role == "input":
+                state.values[node.name] = torch.stack([a, b])
+                state.slopes[node.name] = (b - a)[None]
+            elif role == "other":  # sizes and attributes: read when used (see _resolve)
+                continue
+            elif role == "kink":
+                merged += _kink(graph, node, state, zero_tol)
+                branch = state.branches[-1]
+                changes = (branch[1:] != branch[:-1]).sum(dim=0) if len(branch) > 1 else 0
+                switches.append(np.asarray(changes, dtype=np.int64).reshape(-1))
+                constant = (branch == branch[0]).all(dim=0).numpy()
+                dead.append(constant & (branch[0] == 0).numpy())
+                always_on.append(constant & (branch[0] != 0).numpy())
+            else:
+                _affine(graph, node, state)
+            for name in [n for n in state.values if n != output and last_use[n] <= index]:
+                del state.values[name], state.slopes[name]
+    return _result(net, a, b, state, output, switches, dead, always_on, merged, slope_rtol)
+
+
+def _last_uses(graph: fx.GraphModule, nodes: list[fx.Node]) -> dict[str, int]:
+    """After which node each node's values can be dropped: its last reader's index, where a
+    size or attribute read counts as read where its own result is used."""
+    index = {n.name: i for i, n in enumerate(nodes)}
+    last: dict[str, int] = {}
+    for node in reversed(nodes):
+        uses = [last[u.name] if kind(graph, u) == "other" else index[u.name] for u in node.users]
+        last[node.name] = max(uses, default=-1)
+    return last
+
+
+def _resolve(graph: fx.GraphModule, node: fx.Node, table: dict[str, Any], slopes: bool) -> Any:
+    """A node's entry in ``table``; sizes and attributes are read now, from what they read."""
+    if node.name in table:
+        return table[node.name]
+    if node.op == "get_attr":
+        value = getattr(graph, node.target)
+        return torch.zeros_like(value) if slopes and isinstance(value, torch.Tensor) else value
+    if node.op == "call_method" and node.target in ("size", "dim"):
+        tensor = _resolve(graph, node.args[0], table, slopes)
+        return getattr(tensor, node.target)(*node.args[1:], **node.kwargs)
+    raise BendsError(f"`{node.name}` is needed but was not computed")  # pragma: no cover
+
+
+def _args(graph: fx.GraphModule, args: Any, table: dict[str, Any], slopes: bool = False) -> Any:
+    """``args`` with every graph node replaced by its entry in ``table`` (values or slopes)."""
+    return fx.node.map_arg(args, lambda n: _resolve(graph, n, table, slopes))
+
+
+def _affine(graph: fx.GraphModule, node: fx.Node, state: _Knots) -> None:
+    """Values by the node's own op on the knots; slopes by its linear part on the slopes."""
+    args_v, kwargs_v = (
+        _args(graph, node.args, state.values),
+        _args(graph, node.kwargs, state.values),
+    )
+    args_d = _args(graph, node.args, state.slopes, slopes=True)
+    kwargs_d = _args(graph, node.kwargs, state.slopes, slopes=True)
+    if node.op == "call_module":
+        module = graph.get_submodule(node.target)
+        state.values[node.name] = module(*args_v, **kwargs_v)
+        state.slopes[node.name] = _linear_module(module, *args_d)
+        return
+    call = node.target if node.op == "call_function" else _method(node.target)
+    state.values[node.name] = call(*args_v, **kwargs_v)
+    if call in AFFINE_FUNCTIONS or node.target in AFFINE_METHODS:
+        state.slopes[node.name] = _linear_affine(call, node, args_d, state)
+    else:
+        state.slopes[node.name] = call(*args_d, **kwargs_d)
+
+
+def _method(name: str) -> Callable[..., Any]:
+    return lambda tensor, *args, **kwargs: getattr(tensor, name)(*args, **kwargs)
+
+
+def _linear_module(module: nn.Module, d: torch.Tensor) -> torch.Tensor:
+    """The linear part of an affine module applied to slopes ``d``."""
+    if isinstance(module, nn.Linear):
+        return F.linear(d, module.weight)
+    if isinstance(module, nn.modules.conv._ConvNd):
+        saved, module.bias = module.bias, None
+        try:
+            return module(d)
+        finally:
+            module.bias = saved
+    if isinstance(module, nn.modules.batchnorm._BatchNorm):
+        scale = 1.0 / torch.sqrt(module.running_var + module.eps)
+        if module.weight is not None:
+            scale = scale * module.weight
+        return d * scale.view(1, -1, *([1] * (d.dim() - 2)))
+    return module(d)  # pools, reshapes, identities: linear, no constant
+
+
+def _linear_affine(call, node: fx.Node, slopes: tuple, state: _Knots) -> torch.Tensor:
+    """Slopes of x ± c, c − x, c·x, x / c (c constant) and of sums of tensors."""
+    tensors = [isinstance(a, fx.Node) for a in node.args]
+    first, second = slopes[0], slopes[1] if len(slopes) > 1 else None
+    if call in (operator.add, torch.add, operator.sub, torch.sub) or node.target in (
+        "add", "sub", "__add__", "__sub__"
+    ):  # fmt: skip
+        negate = call in (operator.sub, torch.sub) or node.target in ("sub", "__sub__")
+        if all(tensors[:2]):
+            return first - second if negate else first + second
+        if tensors[0]:
+            return first
+        return -second if negate else second
+    # multiplication or division by a constant: the constant scales the slope
+    if call in (operator.truediv, torch.div) or node.target in ("div", "__truediv__"):
+        return first / second
+    return first * second if tensors[0] else second * first
+
+
+def _kink(graph: fx.GraphModule, node: fx.Node, state: _Knots, zero_tol: float) -> int:
+    """Insert the node's crossings, then compute its values, slopes and branches."""
+    module = graph.get_submodule(node.target) if node.op == "call_module" else None
+    target = node.target
+    if (
+        isinstance(module, MAX_MODULES)
+        or str(getattr(target, "__name__", "")).find("max_pool") >= 0
+    ):
+        return _max_pool(graph, node, module, state, zero_tol)
+    if target in (torch.maximum, torch.minimum, torch.max, torch.min):
+        return _pairwise(node, state, zero_tol)
+    x_name = node.args[0].name
+    kinks, slopes = _elementwise(graph, node, module, state.values[x_name])
+    merged = _insert_crossings(state, x_name, kinks, zero_tol)
+    x = _snapped(state.values[x_name], kinks, zero_tol)
+    mid = (x[1:] + x[:-1]) / 2
+    branch = sum((mid > c).to(torch.int8) for c in kinks)
+    args_v = (x, *_args(graph, node.args[1:], state.values))
+    kwargs_v = _args(graph, node.kwargs, state.values)
+    call = (
+        module
+        if module is not None
+        else (target if node.op == "call_function" else _method(target))
+    )
+    state.values[node.name] = call(*args_v, **kwargs_v)
+    slope = torch.zeros_like(state.slopes[x_name])
+    for number, s in enumerate(slopes):
+        slope = torch.where(branch == number, s * state.slopes[x_name], slope)
+    state.slopes[node.name] = slope
+    state.branches.append(branch.reshape(len(branch), -1))
+    return merged
+
+
+def _elementwise(graph, node, module, x) -> tuple[list[float], list[Any]]:
+    """The kinks c_1 < … of an elementwise node and its slope on each branch."""
+    target, kwargs = node.target, node.kwargs
+    args = [a for a in node.args[1:] if not isinstance(a, fx.Node)]
+    if isinstance(module, nn.ReLU) or target in (torch.relu, F.relu, "relu"):
+        return [0.0], [0.0, 1.0]
+    if isinstance(module, nn.LeakyReLU) or target is F.leaky_relu:
+        slope = (
+            module.negative_slope
+            if module is not None
+            else (args or [kwargs.get("negative_slope", 0.01)])[0]
+        )
+        return [0.0], [slope, 1.0]
+    if isinstance(module, nn.PReLU):
+        weight = module.weight.detach()
+        shape = [1] * x.dim()
+        if x.dim() > 1 and weight.numel() > 1:
+            shape[1] = -1
+        return [0.0], [weight.view(shape), 1.0]
+    if target in (torch.abs, "abs"):
+        return [0.0], [-1.0, 1.0]
+    if isinstance(module, nn.Hardtanh):  # ReLU6 is Hardtanh(0, 6)
+        return [module.min_val, module.max_val], [0.0, 1.0, 0.0]
+    if target in (F.relu6,):
+        return [0.0, 6.0], [0.0, 1.0, 0.0]
+    if target is F.hardtanh:
+        low = (args or [kwargs.get("min_val", -1.0)])[0]
+        high = (args[1:] or [kwargs.get("max_val", 1.0)])[0]
+        return [low, high], [0.0, 1.0, 0.0]
+    # clamp(x, min, max): either bound may be absent
+    low = (args or [kwargs.get("min")])[0]
+    high = (args[1:] or [kwargs.get("max")])[0]
+    if isinstance(low, fx.Node) or isinstance(high, fx.Node):
+        raise BendsError(f"`{node.name}` clamps to a tensor: give constant bounds")
+    kinks = [c for c in (low, high) if c is not None]
+    slopes = ([0.0] if low is not None else []) + [1.0] + ([0.0] if high is not None else [])
+    return [float(c) for c in kinks], slopes
+
+
+def _scale(x: torch.Tensor, kinks) -> float:
+    return max(float(x.abs().max()) if x.numel() else 0.0, *[abs(c) for c in kinks], 1e-300)
+
+
+def _snapped(x: torch.Tensor, kinks, zero_tol: float) -> torch.Tensor:
+    """x with values within zero_tol · (largest |x|) of a kink set onto it."""
+    tol = zero_tol * _scale(x, kinks)
+    out = x.clone()
+    for c in kinks:
+        out = torch.where((out - c).abs() <= tol, torch.full_like(out, c), out)
+    return out
+
+
+def _insert_crossings(state: _Knots, name: str, kinks, zero_tol: float) -> int:
+    """Knots where the value ``name`` strictly crosses one of ``kinks`` inside an interval."""
+    x = _snapped(state.values[name], kinks, zero_tol).reshape(len(state.t), -1)
+    found = []
+    for c in kinks:
+        s = x - c
+        crossing = (s[:-1] * s[1:]) < 0
+        if crossing.any():
+            interval, element = crossing.nonzero(as_tuple=True)
+            frac = s[interval, element] / (s[interval, element] - s[interval + 1, element])
+            t0, t1 = state.t[interval], state.t[interval + 1]
+            found.append(t0 + (t1 - t0) * frac)
+    return _insert(state, found)
+
+
+def _insert(state: _Knots, found: list[torch.Tensor]) -> int:
+    """Insert the crossings ``found``, those at most MERGE_GAP apart as one knot; returns how
+    many were merged into a knot at another position."""
+    if not found:
+        return 0
+    where = torch.cat(found).sort().values
+    # a crossing at most MERGE_GAP from a knot is on it (rounding moved it off)
+    right = torch.searchsorted(state.t, where).clamp(1, len(state.t) - 1)
+    near = torch.minimum(where - state.t[right - 1], state.t[right] - where)
+    where = where[(where > state.t[0]) & (where < state.t[-1]) & (near > MERGE_GAP)]
+    if not len(where):
+        return 0
+    keep = torch.ones(len(where), dtype=torch.bool)
+    kept = where[0]
+    merged = 0
+    for i in range(1, len(where)):
+        if where[i] - kept <= MERGE_GAP:
+            keep[i] = False
+            merged += bool(where[i] != kept)
+        else:
+            kept = where[i]
+    state.insert(where[keep].unique())
+    return merged
+
+
+def _pairwise(node: fx.Node, state: _Knots, zero_tol: float) -> int:
+    """torch.maximum / minimum of two tensors: the winner changes where their difference
+    changes sign."""
+    first, second = node.args[0], node.args[1] if len(node.args) > 1 else None
+    if not isinstance(second, fx.Node):
+        raise BendsError(f"`{node.name}`: only the maximum of two tensors is supported")
+    key = f"{node.name}:difference"
+    state.values[key] = state.values[first.name] - state.values[second.name]
+    state.slopes[key] = state.slopes[first.name] - state.slopes[second.name]
+    merged = _insert_crossings(state, key, [0.0], zero_tol)
+    difference = _snapped(state.values.pop(key), [0.0], zero_tol)
+    state.slopes.pop(key)
+    mid = (difference[1:] + difference[:-1]) / 2
+    larger = node.target in (torch.maximum, torch.max)
+    first_wins = mid >= 0 if larger else mid <= 0
+    va, vb = state.values[first.name], state.values[second.name]
+    state.values[node.name] = torch.maximum(va, vb) if larger else torch.minimum(va, vb)
+    state.slopes[node.name] = torch.where(first_wins, state.slopes[first.name],
+                                          state.slopes[second.name])  # fmt: skip
+    state.branches.append(first_wins.to(torch.int8).reshape(len(mid), -1))
+    return merged
+
+
+def _windows(module, node: fx.Node, x_shape) -> torch.Tensor:
+    """Indices (into one sample's flattened input) of each output element's window,
+    shape (outputs, window), −1 where the window covers padding."""
+    index = torch.arange(int(np.prod(x_shape)), dtype=torch.float64).reshape(x_shape)
+    spatial = len(x_shape) - 1
+    if module is None:
+        raise BendsError(f"`{node.name}`: functional max pooling: use the nn.MaxPool module")
+
+    def per_dim(value) -> tuple:
+        return (value,) * spatial if isinstance(value, int) or value is None else tuple(value)
+
+    if isinstance(module, nn.modules.pooling._AdaptiveMaxPoolNd):
+        sizes = [
+            length if out is None else out
+            for length, out in zip(x_shape[1:], per_dim(module.output_size), strict=True)
+        ]
+        spans = [[slice(i * length // out, -(-(i + 1) * length // out)) for i in range(out)]
+                 for length, out in zip(x_shape[1:], sizes, strict=True)]  # fmt: skip
+        members = [index[channel][cell].reshape(-1) for channel in range(x_shape[0])
+                   for cell in itertools.product(*spans)]  # fmt: skip
+        width = max(len(m) for m in members)
+        return torch.stack([F.pad(m, (0, width - len(m)), value=-1.0) for m in members]).long()
+    if module.ceil_mode:
+        raise BendsError(f"`{node.target}`: MaxPool with ceil_mode=True is not supported yet")
+    kernel, dilation = per_dim(module.kernel_size), per_dim(module.dilation)
+    stride, padding = per_dim(module.stride or module.kernel_size), per_dim(module.padding)
+    grid = F.pad(index[None], [p for pad in reversed(padding) for p in (pad, pad)], value=-1.0)[0]
+    for dim in range(spatial):
+        grid = grid.unfold(1 + dim, dilation[dim] * (kernel[dim] - 1) + 1, stride[dim])
+    for dim in range(spatial):  # every dilation-th member of each span
+        axis = 1 + spatial + dim
+        grid = grid.index_select(axis, torch.arange(0, grid.shape[axis], dilation[dim]))
+    return grid.reshape(int(np.prod(grid.shape[: 1 + spatial])), -1).long()
+
+
+def _max_pool(graph, node, module, state: _Knots, zero_tol: float) -> int:
+    """A running maximum over windows: insert a knot wherever the leader of a window is
+    overtaken inside an interval, until no interval changes hands."""
+    x_name = node.args[0].name
+    members = _windows(module, node, tuple(state.values[x_name].shape[1:]))
+    valid, safe = members >= 0, members.clamp(min=0)
+    merged = 0
+    while True:
+        v = state.values[x_name].reshape(len(state.t), -1)
+        d = state.slopes[x_name].reshape(len(state.t) - 1, -1)
+        left = torch.where(valid, v[:-1, safe], -torch.inf)  # (K − 1, outputs, window)
+        slope = d[:, safe]
+        tol = zero_tol * _scale(v, [])
+        tied = valid & (left >= left.max(dim=-1, keepdim=True).values - tol)
+        # the leader: the largest at the interval's left end, ties to the steepest
+        leader = torch.where(tied, slope, -torch.inf).argmax(dim=-1, keepdim=True)
+        gap = left.gather(-1, leader) - left
+        gain = slope - slope.gather(-1, leader)
+        behind = valid & (gain > 0) & (gap > tol)
+        catch = torch.where(behind, gap / torch.where(behind, gain, 1.0), torch.inf)
+        first = catch.min(dim=-1).values  # (K − 1, outputs): t after t_i of the first overtaking
+        length = (state.t[1:] - state.t[:-1])[:, None]
+        inside = first < length
+        if not inside.any():
+            break
+        interval, _ = inside.nonzero(as_tuple=True)
+        before = len(state.t)
+        merged += _insert(state, [state.t[interval] + first[inside]])
+        if len(state.t) == before:  # only crossings on existing knots: nothing changes hands
+            break
+    v = state.values[x_name].reshape(len(state.t), -1)
+    d = state.slopes[x_name].reshape(len(state.t) - 1, -1)
+    window = torch.where(valid, v[:, safe], -torch.inf)
+    leader = ((window[1:] + window[:-1]) / 2).argmax(dim=-1)
+    state.values[node.name] = module(state.values[x_name])
+    out_shape = state.values[node.name].shape[1:]
+    state.slopes[node.name] = (
+        d[:, safe].gather(-1, leader[..., None])[..., 0].reshape(len(state.t) - 1, *out_shape)
+    )
+    state.branches.append(leader)
+    return merged
+
+
+def _result(net, a, b, state: _Knots, output, switches, dead, always_on, merged, slope_rtol):
+    t = state.t
+    values = state.values[output].reshape(len(t), -1)
+    slopes = state.slopes[output].reshape(len(t) - 1, -1)
+    region_breaks = torch.zeros(len(t), dtype=torch.bool)
+    for branch in state.branches:
+        if len(branch) > 1:
+            region_breaks[1:-1] |= (branch[1:] != branch[:-1]).any(dim=-1)
+    size = torch.maximum(slopes[1:].abs(), slopes[:-1].abs())
+    bends = ((slopes[1:] - slopes[:-1]).abs() > slope_rtol * size).any(dim=-1)
+    piece_breaks = torch.zeros(len(t), dtype=torch.bool)
+    piece_breaks[1:-1] = bends & region_breaks[1:-1]
+    knots = t.numpy()
+    if len(knots) > 1 and float(np.diff(knots).min()) < RESOLUTION:
+        warnings.warn(
+            f"breakpoints closer than {RESOLUTION:.1e} in t: float64 cannot resolve them, "
+            "counts may be off",
+            ResolutionWarning,
+            stacklevel=3,
+        )
+    return Trace(
+        network=net,
+        start=a.reshape(-1).numpy(),
+        end=b.reshape(-1).numpy(),
+        knots=knots,
+        values=values.numpy(),
+        slopes=slopes.numpy(),
+        region_breaks=region_breaks.numpy(),
+        piece_breaks=piece_breaks.numpy(),
+        switches=switches,
+        dead=dead,
+        always_on=always_on,
+        merged=merged,
+    )

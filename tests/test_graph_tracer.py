@@ -1,0 +1,239 @@
+"""The graph tracer (bends.tracing.graph) on torch modules: equal to the MLP tracer on MLPs,
+equal to torch's forward pass at the knots, affine between them, and no nonlinearity changes
+branch inside an interval; unsupported layers are named."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from conftest import mlps
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch import fx, nn
+
+import bends
+from bends.nets.graph import GraphNetwork, kind
+from bends.nets.torch_io import to_torch
+from bends.tracing import trace
+from bends.tracing.graph import trace_graph
+
+
+@settings(max_examples=60, deadline=None)
+@given(net=mlps())
+def test_graph_tracer_equals_the_mlp_tracer_on_mlps(net):
+    start, end = np.full(net.input_dim, -1.0), np.full(net.input_dim, 1.5)
+    fast = trace(net, start, end)
+    graph = trace_graph(GraphNetwork.from_module(to_torch(net), (net.input_dim,)), start, end)
+    assert (graph.pieces, graph.regions) == (fast.pieces, fast.regions)
+    np.testing.assert_allclose(graph.knots, fast.knots, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(graph.values, fast.values, rtol=1e-12, atol=1e-12)
+
+
+class Abs(nn.Module):
+    def forward(self, x):
+        return torch.abs(x) - 0.5
+
+
+class Maximum(nn.Module):
+    def forward(self, x):
+        return torch.maximum(x, 0.5 - x)
+
+
+class Clamp(nn.Module):
+    def forward(self, x):
+        return x.clamp(-0.5, 0.75)
+
+
+ACTIVATIONS = [
+    nn.ReLU, lambda: nn.LeakyReLU(0.1), lambda: nn.PReLU(4, 0.3), nn.ReLU6,
+    lambda: nn.Hardtanh(-0.5, 1.0), Abs, Maximum, Clamp,
+]  # fmt: skip
+
+
+class Residual(nn.Module):
+    def __init__(self, activation: nn.Module) -> None:
+        super().__init__()
+        self.inner, self.act, self.outer = nn.Linear(4, 4), activation, nn.Linear(4, 4)
+
+    def forward(self, x):
+        return x + self.outer(self.act(self.inner(x)))
+
+
+class Branches(nn.Module):
+    """Two branches joined by concatenation, a BatchNorm in eval mode, a scaled sum."""
+
+    def __init__(self, first: nn.Module, second: nn.Module) -> None:
+        super().__init__()
+        self.left, self.right = nn.Sequential(nn.Linear(4, 4), first), nn.Linear(4, 2)
+        self.second, self.norm, self.out = second, nn.BatchNorm1d(6), nn.Linear(6, 4)
+
+    def forward(self, x):
+        joined = torch.cat([self.left(x), self.second(self.right(x))], dim=1)
+        return 0.5 * self.out(self.norm(joined)) - x
+
+
+@st.composite
+def graph_models(draw):
+    torch.manual_seed(draw(st.integers(0, 2**31 - 1)))
+    acts = [draw(st.sampled_from(ACTIVATIONS))() for _ in range(4)]
+    blocks = [nn.Linear(2, 4), acts[0]]
+    for act in acts[1:3]:
+        blocks.append(draw(st.sampled_from([Residual, lambda a: Branches(a, nn.ReLU())]))(act))
+    blocks += [acts[3], nn.Linear(4, 2)]
+    model = nn.Sequential(*blocks).double().eval()
+    if draw(st.booleans()):  # degenerate weights: zeros and duplicated neurons
+        with torch.no_grad():
+            first = model[0]
+            first.weight[1] = first.weight[0]
+            first.bias[1] = first.bias[0]
+            first.weight[2] = 0.0
+    for module in model.modules():
+        if isinstance(module, nn.BatchNorm1d):
+            with torch.no_grad():
+                module.running_mean.uniform_(-1, 1)
+                module.running_var.uniform_(0.5, 2)
+    return model
+
+
+def _kinks(model: fx.GraphModule, node: fx.Node) -> list[float]:
+    """Where a kink node's input changes branch (0 for a maximum's difference)."""
+    module = model.get_submodule(node.target) if node.op == "call_module" else None
+    if isinstance(module, nn.Hardtanh):  # ReLU6 too
+        return [module.min_val, module.max_val]
+    if node.target in ("clamp", torch.clamp):
+        return [-0.5, 0.75]
+    return [0.0]
+
+
+def _kink_inputs(model: fx.GraphModule, x: torch.Tensor) -> list[tuple[torch.Tensor, list]]:
+    """Every kink node's input (a maximum: its inputs' difference) at x, with its kinks."""
+    seen = []
+
+    class Recorder(fx.Interpreter):
+        def run_node(self, node):
+            if kind(model, node) == "kink":
+                args = [self.env[a] for a in node.all_input_nodes]
+                value = args[0] - args[1] if len(args) > 1 else args[0]
+                seen.append((value, _kinks(model, node)))
+            return super().run_node(node)
+
+    Recorder(model).run(x)
+    return seen
+
+
+def _check_graph_trace(model: nn.Module, start: np.ndarray, end: np.ndarray) -> bends.Trace:
+    net = GraphNetwork.from_module(model, start.shape)
+    tr = trace(model, start, end)
+    shape = (-1, *start.shape)
+    with torch.no_grad():
+        at_knots = net.module(torch.tensor(tr.points().reshape(shape)))
+        np.testing.assert_allclose(tr.values, at_knots.reshape(len(tr.knots), -1),
+                                   rtol=1e-12, atol=1e-12)  # fmt: skip
+        # affine between knots, and on one branch of every nonlinearity inside each interval
+        quarters = [tr.knots[:-1] + f * np.diff(tr.knots) for f in (0.25, 0.5, 0.75)]
+        inputs = [_kink_inputs(net.module, torch.tensor(tr.points(q).reshape(shape)))
+                  for q in quarters]  # fmt: skip
+        for q in quarters:
+            dense = net.module(torch.tensor(tr.points(q).reshape(shape))).reshape(len(q), -1)
+            np.testing.assert_allclose(tr(q), dense, rtol=1e-9, atol=1e-9)
+    for (first, kinks), (_, _), (third, _) in zip(*inputs, strict=True):
+        for c in kinks:  # strictly opposite sides at the first and third quarter: a crossing
+            changed = ((first - c) * (third - c) < 0) & ((first - c).abs() > 1e-9)
+            changed &= (third - c).abs() > 1e-9
+            assert not changed.any(), "a nonlinearity changes branch inside an interval"
+    assert 1 <= tr.pieces <= tr.regions
+    return tr
+
+
+@settings(max_examples=40, deadline=None)
+@given(model=graph_models(), seed=st.integers(0, 2**32 - 1))
+def test_graph_traces_agree_with_torch_and_keep_every_branch(model, seed):
+    start, end = np.random.default_rng(seed).normal(size=(2, 2)) * 2
+    _check_graph_trace(model, start, end)
+
+
+def test_a_cnn_with_batchnorm_and_max_pooling():
+    torch.manual_seed(0)
+    cnn = nn.Sequential(
+        nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(4, 6, 3), nn.LeakyReLU(0.05), nn.AdaptiveMaxPool2d(1), nn.Flatten(),
+        nn.Linear(6, 3),
+    ).eval()  # fmt: skip
+    with torch.no_grad():
+        cnn[1].running_mean.uniform_(-0.5, 0.5)
+    start, end = np.random.default_rng(1).normal(size=(2, 1, 8, 8))
+    tr = _check_graph_trace(cnn, start, end)
+    assert tr.regions > 10 and tr.pieces > 5
+
+
+@pytest.mark.parametrize(
+    ("module", "message"),
+    [
+        (nn.Sequential(nn.Linear(2, 3), nn.GELU(), nn.Linear(3, 1)), "`1` is GELU"),
+        (nn.Sequential(nn.Linear(2, 3), nn.Tanh()), "`1` is Tanh"),
+        (nn.Sequential(nn.Linear(2, 3), nn.LayerNorm(3)), "`1` is LayerNorm"),
+        (nn.Sequential(nn.Linear(2, 3), nn.BatchNorm1d(3)).train(), "training mode"),
+        (nn.Sequential(nn.Linear(2, 3), nn.Softmax(dim=1)), "`1` is Softmax"),
+    ],
+)
+def test_layers_that_are_not_piecewise_linear_are_named(module, message):
+    with pytest.raises(bends.BendsError, match=message):
+        trace(module, np.zeros(2), np.ones(2))
+
+
+def test_a_product_of_two_tensors_is_refused():
+    class Square(nn.Module):
+        def forward(self, x):
+            return x * x
+
+    with pytest.raises(bends.BendsError, match="multiplies two tensors"):
+        trace(Square(), np.zeros(2), np.ones(2))
+
+
+def _dyadic(model: nn.Module, draw) -> None:
+    """Weights on a coarse dyadic grid: crossings on knots and neurons crossing together."""
+    grid = torch.tensor([-1.0, -0.5, -0.25, 0.0, 0.25, 0.5, 1.0], dtype=torch.float64)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            picks = draw(st.lists(st.integers(0, 6), min_size=parameter.numel(),
+                                  max_size=parameter.numel()))  # fmt: skip
+            parameter.copy_(grid[picks].reshape(parameter.shape))
+
+
+@st.composite
+def small_graphs(draw):
+    model = draw(graph_models())
+    if draw(st.booleans()):
+        _dyadic(model, draw)
+    return model
+
+
+@settings(max_examples=40, deadline=None)
+@given(model=small_graphs(), seed=st.integers(0, 2**32 - 1), dyadic_ends=st.booleans())
+def test_graph_traces_equal_exact_rational_arithmetic(model, seed, dyadic_ends):
+    rng = np.random.default_rng(seed)
+    start, end = (rng.integers(-4, 5, size=(2, 2)) / 2) if dyadic_ends else rng.normal(size=(2, 2))
+    if np.array_equal(start, end):
+        end = start + 1.0
+    fast, exact = trace(model, start, end), trace(model, start, end, exact=True)
+    assert (fast.pieces, fast.regions) == (exact.pieces, exact.regions)
+    np.testing.assert_allclose(fast.knots, exact.knots, rtol=0, atol=1e-12)
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), dyadic=st.booleans())
+def test_conv_pool_stacks_equal_exact_rational_arithmetic(seed, dyadic):
+    torch.manual_seed(seed)
+    cnn = nn.Sequential(
+        nn.Conv2d(1, 2, 3, padding=1), nn.BatchNorm2d(2), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(2, 2, 2), nn.LeakyReLU(0.25), nn.AdaptiveMaxPool2d(1), nn.Flatten(),
+        nn.Linear(2, 2),
+    ).double().eval()  # fmt: skip
+    if dyadic:
+        with torch.no_grad():
+            for parameter in cnn.parameters():
+                parameter.copy_(torch.round(parameter * 4) / 4)
+    start, end = np.random.default_rng(seed).normal(size=(2, 1, 4, 4))
+    fast, exact = trace(cnn, start, end), trace(cnn, start, end, exact=True)
+    assert (fast.pieces, fast.regions) == (exact.pieces, exact.regions)
