@@ -334,16 +334,11 @@ def _insert(state: _Knots, found: list[torch.Tensor]) -> int:
     where = where[(where > state.t[0]) & (where < state.t[-1]) & (near > MERGE_GAP)]
     if not len(where):
         return 0
-    keep = torch.ones(len(where), dtype=torch.bool)
-    kept = where[0]
-    merged = 0
-    for i in range(1, len(where)):
-        if where[i] - kept <= MERGE_GAP:
-            keep[i] = False
-            merged += bool(where[i] != kept)
-        else:
-            kept = where[i]
-    state.insert(where[keep].unique())
+    # a run of crossings each at most MERGE_GAP after the one before is one knot, at its first
+    steps = where[1:] - where[:-1]
+    keep = torch.cat([torch.ones(1, dtype=torch.bool), steps > MERGE_GAP])
+    merged = int(((~keep[1:]) & (steps > 0)).sum())
+    state.insert(where[keep])
     return merged
 
 
