@@ -147,3 +147,15 @@ def test_slopes_where_every_input_is_flat_are_exactly_zero():
     for knot_rows in (False, True):
         ours = _float_trace(net, start, end, ZERO_TOL, SLOPE_RTOL, knot_rows)
         assert (ours.pieces, ours.regions) == (exact.pieces, exact.regions) == (6, 7)
+
+
+@settings(max_examples=100, deadline=None)
+@given(data=st.data())
+def test_each_outputs_pieces_match_exact_arithmetic(data):
+    net = data.draw(mlps(input_dims=(1, 2)))
+    start, end = np.zeros(net.input_dim), np.ones(net.input_dim)
+    exact = trace(net, start, end, exact=True)
+    for knot_rows in (False, True):
+        ours = _float_trace(net, exact.start, exact.end, ZERO_TOL, SLOPE_RTOL, knot_rows)
+        assert ours.output_pieces().tolist() == exact.output_pieces().tolist()
+        assert max(ours.output_pieces()) <= ours.pieces

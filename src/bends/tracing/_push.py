@@ -161,6 +161,7 @@ def _push_through(
         values = _affine(readout_w, h, readout_b)
     slopes = np.empty((readout_w.shape[0], 0))
     piece_breaks = np.zeros(t.size if pieces else 0, np.bool_)
+    output_breaks = np.zeros((readout_w.shape[0], t.size if pieces else 0), np.bool_)
     if pieces:
         no_bias = np.zeros(readout_w.shape[0])
         if knot_rows:
@@ -168,13 +169,13 @@ def _push_through(
             size = np.ascontiguousarray(np.dot(np.abs(dh), np.abs(readout_w).T).T)
         else:
             slopes, size = _affine(readout_w, dh, no_bias), _term_sizes(readout_w, dh)
-        _piece_breaks(slopes, size, region_breaks, slope_rtol, piece_breaks)
+        _piece_breaks(slopes, size, region_breaks, slope_rtol, piece_breaks, output_breaks)
     smallest_gap = np.inf
     for i in range(t.size - 1):
         smallest_gap = min(smallest_gap, t[i + 1] - t[i])
     return (
         t, values, slopes, region_breaks, piece_breaks, switches, ever_on, always_on, snapped,
-        merged, log_scale, smallest_gap,
+        merged, log_scale, smallest_gap, output_breaks,
     )  # fmt: skip
 
 
@@ -194,15 +195,19 @@ def _term_sizes(w, x):  # pragma: no cover - compiled
 
 
 @numba.njit(**KERNEL)
-def _piece_breaks(slopes, size, region_breaks, slope_rtol, breaks):  # pragma: no cover
+def _piece_breaks(slopes, size, region_breaks, slope_rtol, breaks, per_output):  # pragma: no cover
     """breaks[p] = region_breaks[p] and the output's slope changes at inner knot p by more
-    than slope_rtol times the larger term size |W||dh| of the two intervals (any output)."""
+    than slope_rtol times the larger term size |W||dh| of the two intervals (any output);
+    per_output[o, p] the same for output o alone."""
     outputs, intervals = slopes.shape
     for p in range(1, intervals):
         if not region_breaks[p]:
             continue
         change, scale = 0.0, 0.0
         for o in range(outputs):
-            change = max(change, abs(slopes[o, p] - slopes[o, p - 1]))
-            scale = max(scale, size[o, p], size[o, p - 1])
+            mine = abs(slopes[o, p] - slopes[o, p - 1])
+            own = max(size[o, p], size[o, p - 1])
+            per_output[o, p] = mine > slope_rtol * own
+            change = max(change, mine)
+            scale = max(scale, own)
         breaks[p] = change > slope_rtol * scale

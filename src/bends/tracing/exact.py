@@ -119,9 +119,11 @@ def trace_exact(net: Network, start: np.ndarray, end: np.ndarray, progress: bool
 
     region_breaks = np.zeros(len(knots), dtype=bool)
     piece_breaks = np.zeros(len(knots), dtype=bool)
+    output_breaks = np.zeros((len(knots), len(values[0])), dtype=bool)
     for i in range(1, len(knots) - 1):
         region_breaks[i] = patterns[i - 1] != patterns[i]
         piece_breaks[i] = slopes[i - 1] != slopes[i]
+        output_breaks[i] = [a != b for a, b in zip(slopes[i - 1], slopes[i], strict=True)]
     per_layer = [np.array([p[layer] for p in patterns]) for layer in range(len(exact.hidden))]
     return Trace(
         network=net,
@@ -136,4 +138,5 @@ def trace_exact(net: Network, start: np.ndarray, end: np.ndarray, progress: bool
         dead=[~p.any(axis=0) for p in per_layer],
         always_on=[p.all(axis=0) for p in per_layer],
         exact_knots=tuple(knots),
+        output_breaks=output_breaks,
     )

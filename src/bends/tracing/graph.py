@@ -455,6 +455,10 @@ def _result(net, a, b, state: _Knots, output, switches, dead, always_on, merged,
     bends = ((slopes[1:] - slopes[:-1]).abs() > slope_rtol * size).any(dim=-1)
     piece_breaks = torch.zeros(len(t), dtype=torch.bool)
     piece_breaks[1:-1] = bends & region_breaks[1:-1]
+    output_breaks = torch.zeros((len(t), slopes.shape[1]), dtype=torch.bool)
+    output_breaks[1:-1] = ((slopes[1:] - slopes[:-1]).abs() > slope_rtol * size) & region_breaks[
+        1:-1, None
+    ]
     knots = t.numpy()
     if len(knots) > 1 and float(np.diff(knots).min()) < RESOLUTION:
         warnings.warn(
@@ -476,4 +480,5 @@ def _result(net, a, b, state: _Knots, output, switches, dead, always_on, merged,
         dead=dead,
         always_on=always_on,
         merged=merged,
+        output_breaks=output_breaks.numpy(),
     )

@@ -246,7 +246,9 @@ def _result(net, a, b, t, out, branches, switches, dead, always_on) -> Trace:
     widths = np.array([t[i + 1] - t[i] for i in range(len(t) - 1)], dtype=object)[:, None]
     slopes = (out[1:] - out[:-1]) / widths
     piece_breaks = np.zeros(len(t), dtype=bool)
-    piece_breaks[1:-1] = (slopes[1:] != slopes[:-1]).any(axis=1)
+    output_breaks = np.zeros((len(t), slopes.shape[1]), dtype=bool)
+    output_breaks[1:-1] = slopes[1:] != slopes[:-1]
+    piece_breaks[1:-1] = output_breaks[1:-1].any(axis=1)
     return Trace(
         network=net,
         start=a.astype(np.float64),
@@ -260,4 +262,5 @@ def _result(net, a, b, t, out, branches, switches, dead, always_on) -> Trace:
         dead=dead,
         always_on=always_on,
         exact_knots=tuple(t),
+        output_breaks=output_breaks,
     )

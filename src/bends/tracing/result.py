@@ -38,6 +38,7 @@ class Trace:
         snapped: pre-activations at knots that were snapped to exactly zero (see module doc).
         merged: crossings that shared a knot with a crossing at most MERGE_GAP away.
         exact_knots: the knots as Fractions when traced with ``exact=True``.
+        output_breaks: (knots, outputs), True where that output alone bends.
     """
 
     network: Network
@@ -55,6 +56,7 @@ class Trace:
     snapped: int = 0
     merged: int = 0
     exact_knots: tuple[Fraction, ...] | None = field(default=None, repr=False)
+    output_breaks: np.ndarray | None = field(default=None, repr=False)
 
     def __repr__(self) -> str:
         if self.start.size <= 3:
@@ -83,6 +85,22 @@ class Trace:
         if self.piece_breaks is None:
             raise BendsError("this trace has regions only (pieces=False): trace with pieces=True")
         return self.piece_breaks
+
+    def output_pieces(self) -> np.ndarray:
+        """Pieces of each output coordinate on its own (``pieces`` is of the whole vector).
+
+        >>> from bends import MLP, trace
+        >>> import numpy as np
+        >>> net = MLP.from_layers([(np.ones((2, 1)), np.array([-0.25, -0.5])),
+        ...                        (np.array([[1.0, 0.0], [0.0, 1.0]]), np.zeros(2))])
+        >>> tr = trace(net)
+        >>> tr.pieces, tr.output_pieces().tolist()
+        (3, [2, 2])
+        """
+        self._require_pieces()
+        if self.output_breaks is None:
+            raise BendsError("this trace does not keep its outputs' own bends")
+        return self.output_breaks.sum(axis=0) + 1
 
     @property
     def regions(self) -> int:
@@ -152,6 +170,11 @@ class Trace:
             "regions": self.regions,
             "breakpoints": self.breakpoints.tolist() if self.has_pieces else None,
             "points": self.breakpoint_points.tolist() if self.has_pieces else None,
+            "pieces_per_output": (
+                self.output_pieces().tolist()
+                if self.has_pieces and self.output_breaks is not None
+                else None
+            ),
             "knots": len(self.knots),
             "exact": self.exact,
             "resolved": self.resolved,

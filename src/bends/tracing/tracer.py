@@ -164,7 +164,7 @@ def _float_trace(
         *packed.arrays, start, end, zero_tol, slope_rtol, MERGE_GAP, layout, pieces
     )
     t, values, slopes, region_breaks, piece_breaks = traced[:5]
-    switches, ever_on, always, snapped, merged, log_scale, smallest_gap = traced[5:]
+    switches, ever_on, always, snapped, merged, log_scale, smallest_gap, by_output = traced[5:]
     never_on = ~ever_on
     per_neuron = [switches[layer] for layer in packed.layers]
     dead = [never_on[layer] for layer in packed.layers]
@@ -191,4 +191,5 @@ def _float_trace(
         log_scale=log_scale,
         snapped=int(snapped),
         merged=int(merged),
+        output_breaks=by_output.T if pieces else None,
     )
