@@ -237,3 +237,82 @@ def test_conv_pool_stacks_equal_exact_rational_arithmetic(seed, dyadic):
     start, end = np.random.default_rng(seed).normal(size=(2, 1, 4, 4))
     fast, exact = trace(cnn, start, end), trace(cnn, start, end, exact=True)
     assert (fast.pieces, fast.regions) == (exact.pieces, exact.regions)
+
+
+def test_exported_programs_trace_like_their_modules(tmp_path):
+    """bends count model.pt2 (torch.export.save) gives what bends.trace(module) gives."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from bends.cli import app
+
+    torch.manual_seed(3)
+    cnn = nn.Sequential(
+        nn.Conv2d(1, 2, 3, padding=1), nn.BatchNorm2d(2), nn.LeakyReLU(0.1), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(18, 3),
+    ).eval()  # fmt: skip
+    with torch.no_grad():
+        cnn[1].running_mean.uniform_(-1, 1)
+    program = torch.export.export(cnn, (torch.zeros(1, 1, 6, 6),))
+    torch.export.save(program, tmp_path / "cnn.pt2")
+    start, end = np.random.default_rng(0).normal(size=(2, 1, 6, 6))
+    direct = trace(cnn, start, end)
+    loaded = bends.load(tmp_path / "cnn.pt2")
+    assert loaded.input_shape == (1, 6, 6)
+    via_file = trace(loaded, start.ravel(), end.ravel())
+    assert (via_file.pieces, via_file.regions) == (direct.pieces, direct.regions)
+    np.testing.assert_array_equal(via_file.knots, direct.knots)
+    points = [",".join(map(str, p.ravel())) for p in (start, end)]
+    result = CliRunner().invoke(
+        app, ["count", str(tmp_path / "cnn.pt2"), "--from", points[0], "--to", points[1], "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    counted = json.loads(result.stdout)
+    assert (counted["pieces"], counted["regions"]) == (direct.pieces, direct.regions)
+    exact = trace(loaded, start.ravel(), end.ravel(), exact=True)
+    assert (exact.pieces, exact.regions) == (direct.pieces, direct.regions)
+
+
+def test_functional_layers_with_their_own_weights():
+    class Functional(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.w, self.b = nn.Parameter(torch.randn(5, 2)), nn.Parameter(torch.randn(5))
+            self.v = nn.Parameter(torch.randn(2, 5))
+
+        def forward(self, x):
+            h = torch.nn.functional.leaky_relu(torch.nn.functional.linear(x, self.w, self.b), 0.2)
+            return torch.nn.functional.linear(torch.maximum(h, -h), self.v) + 0.5
+
+    torch.manual_seed(4)
+    model = Functional().double()
+    tr = _check_graph_trace(model, np.array([-1.0, 0.5]), np.array([2.0, -1.0]))
+    exact = trace(model, [-1.0, 0.5], [2.0, -1.0], exact=True)
+    assert (tr.pieces, tr.regions) == (exact.pieces, exact.regions)
+    assert tr.output_pieces().tolist() == exact.output_pieces().tolist()
+
+
+def test_count_reads_image_ends_from_npy_and_names_bad_files(tmp_path):
+    from typer.testing import CliRunner
+
+    from bends.cli import app
+
+    runner = CliRunner()
+    torch.manual_seed(5)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 1)).eval()
+    torch.export.save(torch.export.export(model, (torch.zeros(1, 2, 2),)), tmp_path / "m.pt2")
+    np.save(tmp_path / "a.npy", -np.ones((2, 2)))
+    np.save(tmp_path / "b.npy", np.ones((2, 2)))
+    ends = ["--from", str(tmp_path / "a.npy"), "--to", str(tmp_path / "b.npy")]
+    counted = runner.invoke(app, ["count", str(tmp_path / "m.pt2"), *ends])
+    assert counted.exit_code == 0 and "pieces" in counted.stdout
+    (tmp_path / "broken.pt2").write_bytes((tmp_path / "m.pt2").read_bytes()[:300])
+    for args, message in (
+        (["count", str(tmp_path / "broken.pt2"), *ends], "broken.pt2"),
+        (["count", str(tmp_path / "m.pt2"), "--from", str(tmp_path / "nope.npy"), "--to", "1"],
+         "cannot read"),
+    ):  # fmt: skip
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2 and message in result.stderr, result.output
+        assert len(result.stderr.strip().splitlines()) == 1

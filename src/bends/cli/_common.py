@@ -54,13 +54,22 @@ def guarded(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def parse_point(text: str | None, name: str) -> np.ndarray | None:
-    """A comma-separated point such as ``0.5,1`` (None stays None)."""
+    """A comma-separated point such as ``0.5,1``, or a ``.npy`` file holding one (an image,
+    say: it is flattened); None stays None."""
     if text is None:
         return None
+    if text.endswith(".npy"):
+        try:
+            point = np.load(text, allow_pickle=False)
+        except (OSError, ValueError) as err:
+            fail(f"{name}: cannot read {text} as a NumPy array ({err})")
+        if not np.issubdtype(point.dtype, np.number) or np.iscomplexobj(point):
+            fail(f"{name}: {text} must hold real numbers")
+        return point.astype(np.float64).reshape(-1)
     try:
         return np.array([float(v) for v in text.split(",")], dtype=np.float64)
     except ValueError:
-        fail(f"{name} must be comma-separated numbers like 0.5,1 (got {text!r})")
+        fail(f"{name} must be comma-separated numbers like 0.5,1 or a .npy file (got {text!r})")
 
 
 def parse_floats(text: str | None, name: str) -> list[float] | None:

@@ -14,11 +14,17 @@ from bends.cli._common import console, figure_path, guarded, parse_floats, parse
 from bends.constructions import REGISTRY
 from bends.errors import BendsError
 
-NetArgument = Annotated[Path, typer.Argument(metavar="NET", help="network: .json or .pt")]
-StartOption = Annotated[
-    str | None, typer.Option("--from", help="segment start, comma-separated (e.g. 0,0)")
+NetArgument = Annotated[
+    Path,
+    typer.Argument(metavar="NET", help="network: bends JSON, a state_dict or checkpoint, a .pt2"),
 ]
-EndOption = Annotated[str | None, typer.Option("--to", help="segment end, comma-separated")]
+StartOption = Annotated[
+    str | None,
+    typer.Option("--from", help="segment start: comma-separated (e.g. 0,0) or a .npy file"),
+]
+EndOption = Annotated[
+    str | None, typer.Option("--to", help="segment end: comma-separated or a .npy file")
+]
 
 
 def _flag(help: str, *names: str):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import sys
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -80,8 +81,9 @@ def _matrix(value: Any, name: str) -> np.ndarray:
 
 
 def load(path: str | Path) -> Network:
-    """Read a network from a ``bends-network`` JSON file or from a file ``torch.save`` wrote
-    (recognised by its content, whatever the suffix).
+    """Read a network from a ``bends-network`` JSON file, from a file ``torch.save`` wrote, or
+    from a program ``torch.export.save`` wrote (``.pt2``: any piecewise-linear model, as a
+    :class:`~bends.nets.graph.GraphNetwork`), recognised by content whatever the suffix.
 
     A torch file must hold the ``state_dict`` of an ``nn.Sequential`` of Linear (and ReLU)
     layers, possibly under a prefix (``body.0.weight``, ``module.0.weight``) or inside a
@@ -95,6 +97,8 @@ def load(path: str | Path) -> Network:
         raise BendsError(f"not a network file (a directory or device): {path}")
     with path.open("rb") as handle:
         head = handle.read(2)
+    if head == b"PK" and _is_exported_program(path):
+        return _load_exported(path)
     if head == b"PK" or head[:1] == b"\x80":  # torch.save: a zip archive or a legacy pickle
         from bends.nets.torch_io import load_state_dict
 
@@ -106,6 +110,30 @@ def load(path: str | Path) -> Network:
             raise BendsError(f"{path} is not a file torch.save wrote (no state_dict)") from None
         raise BendsError(f"{path} is not valid JSON ({err})") from None
     return from_dict(data)
+
+
+def _is_exported_program(path: Path) -> bool:
+    """Whether a zip archive is what ``torch.export.save`` writes (a .pt2 program)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return any(name.endswith("models/model.json") for name in archive.namelist())
+    except zipfile.BadZipFile:
+        return False
+
+
+def _load_exported(path: Path) -> Any:
+    """The graph network of a ``torch.export.save`` file."""
+    import torch
+
+    from bends.nets.graph import GraphNetwork
+
+    try:
+        program = torch.export.load(path)
+    except Exception as err:  # torch raises many kinds for a damaged archive
+        raise BendsError(
+            f"{path} is not a program torch.export can load ({type(err).__name__})"
+        ) from None
+    return GraphNetwork.from_exported(program)
 
 
 def as_network(value: Any, input_shape: tuple[int, ...] | None = None) -> Any:

@@ -51,14 +51,31 @@ KINK_MODULES = (nn.ReLU, nn.LeakyReLU, nn.PReLU, nn.ReLU6, nn.Hardtanh)
 #: Modules whose output is a running maximum over windows of their input.
 MAX_MODULES = (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d, nn.AdaptiveMaxPool1d,
                nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d)  # fmt: skip
+
+
+def batch_norm(x, weight, bias, mean, var, training=False, momentum=0.0, eps=1e-5, *_):
+    """``aten.batch_norm`` in eval mode, in its argument order (weights before statistics)."""
+    if training:
+        raise BendsError("batch_norm in training mode: export the model after .eval()")
+    return F.batch_norm(x, mean, var, weight, bias, False, 0.0, eps)
+
+
+def narrow(x, dim=0, start=None, end=None, step=1):
+    """``aten.slice``: x[..., start:end:step] along ``dim``."""
+    index = [slice(None)] * x.dim()
+    index[dim] = slice(start, end, step)
+    return x[tuple(index)]
+
+
+#: Affine functions whose weights are arguments: their slopes use the weights, not zeros.
+PARAMETRIC_FUNCTIONS = {F.linear, F.conv1d, F.conv2d, F.conv3d, batch_norm}
 #: Functions and tensor methods that are linear in their tensor inputs (no constant term).
 LINEAR_FUNCTIONS = {
     operator.neg, operator.getitem, torch.cat, torch.concat, torch.stack, torch.flatten,
     torch.reshape, torch.permute, torch.transpose, torch.squeeze, torch.unsqueeze, torch.mean,
     torch.sum, torch.neg, F.avg_pool1d, F.avg_pool2d, F.avg_pool3d, F.adaptive_avg_pool1d,
-    F.adaptive_avg_pool2d, F.adaptive_avg_pool3d, F.dropout, F.linear, F.conv1d, F.conv2d,
-    F.conv3d,
-}  # fmt: skip
+    F.adaptive_avg_pool2d, F.adaptive_avg_pool3d, F.dropout, narrow,
+} | PARAMETRIC_FUNCTIONS  # fmt: skip
 LINEAR_METHODS = {"view", "reshape", "flatten", "permute", "transpose", "squeeze", "unsqueeze",
                   "mean", "sum", "neg", "contiguous", "size", "dim"}  # fmt: skip
 #: Functions affine in their tensor inputs, with constants: x + c, c − x, c·x, x / c.
@@ -71,6 +88,53 @@ KINK_FUNCTIONS = {torch.relu, F.relu, F.leaky_relu, F.relu6, F.hardtanh, torch.a
                   F.max_pool1d, F.max_pool2d, F.max_pool3d, F.adaptive_max_pool1d,
                   F.adaptive_max_pool2d, F.adaptive_max_pool3d}  # fmt: skip
 KINK_METHODS = {"relu", "abs", "clamp", "clip"}
+
+
+def _aten_table() -> dict[Any, Any]:
+    """aten operators (as in ``torch.export`` graphs) and the functions bends knows them as."""
+    aten = torch.ops.aten
+    pairs = {
+        "linear.default": F.linear, "conv1d.default": F.conv1d, "conv2d.default": F.conv2d,
+        "conv3d.default": F.conv3d, "batch_norm.default": batch_norm,
+        "relu.default": torch.relu, "leaky_relu.default": F.leaky_relu,
+        "hardtanh.default": F.hardtanh, "relu6.default": F.relu6, "abs.default": torch.abs,
+        "clamp.default": torch.clamp, "maximum.default": torch.maximum,
+        "minimum.default": torch.minimum, "max_pool1d.default": F.max_pool1d,
+        "max_pool2d.default": F.max_pool2d, "max_pool3d.default": F.max_pool3d,
+        "avg_pool1d.default": F.avg_pool1d, "avg_pool2d.default": F.avg_pool2d,
+        "avg_pool3d.default": F.avg_pool3d, "adaptive_avg_pool1d.default": F.adaptive_avg_pool1d,
+        "adaptive_avg_pool2d.default": F.adaptive_avg_pool2d, "flatten.using_ints": torch.flatten,
+        "view.default": torch.reshape, "reshape.default": torch.reshape,
+        "_unsafe_view.default": torch.reshape, "permute.default": torch.permute,
+        "transpose.int": torch.transpose, "squeeze.dim": torch.squeeze,
+        "unsqueeze.default": torch.unsqueeze, "add.Tensor": operator.add,
+        "sub.Tensor": operator.sub, "mul.Tensor": operator.mul, "div.Tensor": operator.truediv,
+        "neg.default": operator.neg, "cat.default": torch.cat, "mean.dim": torch.mean,
+        "sum.dim_IntList": torch.sum, "slice.Tensor": narrow, "dropout.default": F.dropout,
+        "clone.default": torch.clone, "contiguous.default": torch.clone,
+    }  # fmt: skip
+    table = {}
+    for name, function in pairs.items():
+        packet, _, overload = name.partition(".")
+        if hasattr(aten, packet) and hasattr(getattr(aten, packet), overload):
+            table[getattr(getattr(aten, packet), overload)] = function
+    return table
+
+
+def normalised(graph: fx.GraphModule) -> fx.GraphModule:
+    """An exported (aten) graph with its operators replaced by the functions above, the
+    export's guard modules dropped, ``add``/``sub`` with ``alpha`` refused."""
+    table = _aten_table()
+    for node in list(graph.graph.nodes):
+        if node.op == "call_module" and node.target.startswith("_guards"):
+            graph.graph.erase_node(node)
+        elif node.op == "call_function" and node.target in table:
+            if node.kwargs.get("alpha", 1) != 1:
+                raise BendsError(f"`{node.name}` adds with alpha: not supported")
+            node.target = table[node.target]
+            node.kwargs = {k: v for k, v in node.kwargs.items() if k != "alpha"}
+    graph.recompile()
+    return graph
 
 
 @dataclass(frozen=True)
@@ -118,6 +182,25 @@ class GraphNetwork:
             raise BendsError("the module must return one tensor")
         return cls(graph, shape, tuple(output.shape[1:]))
 
+    @classmethod
+    def from_exported(cls, program: Any) -> GraphNetwork:
+        """A ``torch.export`` program (as ``torch.export.load`` returns it) with one input."""
+        graph = normalised(program.module())
+        inputs = [n for n in graph.graph.nodes if n.op == "placeholder"]
+        if len(inputs) != 1 or "val" not in inputs[0].meta:
+            raise BendsError("an exported program with one tensor input is needed")
+        shape = tuple(int(n) for n in inputs[0].meta["val"].shape[1:])
+        graph = graph.to(torch.float64)
+        for node in graph.graph.nodes:
+            _check(graph, node)
+        with torch.no_grad():
+            output = graph(torch.zeros((1, *shape), dtype=torch.float64))
+        if isinstance(output, tuple | list) and len(output) == 1:
+            output = output[0]
+        if not isinstance(output, torch.Tensor):
+            raise BendsError("the exported program must return one tensor")
+        return cls(graph, shape, tuple(output.shape[1:]))
+
     @property
     def input_dim(self) -> int:
         return int(torch.Size(self.input_shape).numel())
@@ -138,7 +221,9 @@ class GraphNetwork:
         """The output at inputs x of shape (N, *input_shape), as a NumPy array (N, outputs)."""
         with torch.no_grad():
             tensor = torch.as_tensor(x, dtype=torch.float64).reshape(-1, *self.input_shape)
-            return self.module(tensor).reshape(len(tensor), -1).numpy()
+            output = self.module(tensor)
+            output = output[0] if isinstance(output, tuple | list) else output
+            return output.reshape(len(tensor), -1).numpy()
 
     def __repr__(self) -> str:
         nodes = [kind(self.module, n) for n in self.module.graph.nodes]

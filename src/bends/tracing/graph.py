@@ -51,7 +51,9 @@ from bends.nets.graph import (
     AFFINE_FUNCTIONS,
     AFFINE_METHODS,
     MAX_MODULES,
+    PARAMETRIC_FUNCTIONS,
     GraphNetwork,
+    batch_norm,
     kind,
 )
 from bends.tracing.result import Trace
@@ -102,7 +104,7 @@ def trace_graph(
     b = torch.as_tensor(np.asarray(end, dtype=np.float64)).reshape(net.input_shape)
     graph = net.module
     nodes = list(graph.graph.nodes)
-    output = next(n for n in nodes if n.op == "output").args[0].name
+    output = output_node(nodes).name
     last_use = _last_uses(graph, nodes)
     state = _Knots(torch.tensor([0.0, 1.0], dtype=torch.float64))
     merged, switches, dead, always_on = 0, [], [], []
@@ -131,6 +133,16 @@ def trace_graph(
     return _result(net, a, b, state, output, switches, dead, always_on, merged, slope_rtol)
 
 
+def output_node(nodes: list[fx.Node]) -> fx.Node:
+    """The node whose value the graph returns (an exported graph returns a 1-tuple)."""
+    result = next(n for n in nodes if n.op == "output").args[0]
+    if isinstance(result, tuple | list):
+        if len(result) != 1:
+            raise BendsError("the module must return one tensor")
+        result = result[0]
+    return result
+
+
 def _last_uses(graph: fx.GraphModule, nodes: list[fx.Node]) -> dict[str, int]:
     """After which node each node's values can be dropped: its last reader's index, where a
     size or attribute read counts as read where its own result is used."""
@@ -147,7 +159,9 @@ def _resolve(graph: fx.GraphModule, node: fx.Node, table: dict[str, Any], slopes
     if node.name in table:
         return table[node.name]
     if node.op == "get_attr":
-        value = getattr(graph, node.target)
+        value = graph
+        for part in node.target.split("."):  # a dotted path: submodule.parameter
+            value = getattr(value, part)
         return torch.zeros_like(value) if slopes and isinstance(value, torch.Tensor) else value
     if node.op == "call_method" and node.target in ("size", "dim"):
         tensor = _resolve(graph, node.args[0], table, slopes)
@@ -175,10 +189,27 @@ def _affine(graph: fx.GraphModule, node: fx.Node, state: _Knots) -> None:
         return
     call = node.target if node.op == "call_function" else _method(node.target)
     state.values[node.name] = call(*args_v, **kwargs_v)
-    if call in AFFINE_FUNCTIONS or node.target in AFFINE_METHODS:
+    if call in PARAMETRIC_FUNCTIONS:
+        state.slopes[node.name] = linear_part(call, args_d[0], args_v[1:], kwargs_v)
+    elif call in AFFINE_FUNCTIONS or node.target in AFFINE_METHODS:
         state.slopes[node.name] = _linear_affine(call, node, args_d, state)
     else:
         state.slopes[node.name] = call(*args_d, **kwargs_d)
+
+
+def linear_part(call, d: torch.Tensor, weights: tuple, kwargs: dict) -> torch.Tensor:
+    """The slopes through F.linear / F.convNd / batch_norm: the weights, no bias."""
+    if call is F.linear:
+        return F.linear(d, weights[0])
+    if call is batch_norm:
+        weight, _, _, var = weights[:4]
+        eps = weights[6] if len(weights) > 6 else kwargs.get("eps", 1e-5)
+        scale = 1.0 / torch.sqrt(var + eps)
+        if weight is not None:
+            scale = scale * weight
+        return d * scale.view(1, -1, *([1] * (d.dim() - 2)))
+    rest = {k: v for k, v in kwargs.items() if k != "bias"}
+    return call(d, weights[0], None, *weights[2:], **rest)
 
 
 def _method(name: str) -> Callable[..., Any]:
@@ -370,8 +401,7 @@ def _windows(module, node: fx.Node, x_shape) -> torch.Tensor:
     shape (outputs, window), −1 where the window covers padding."""
     index = torch.arange(int(np.prod(x_shape)), dtype=torch.float64).reshape(x_shape)
     spatial = len(x_shape) - 1
-    if module is None:
-        raise BendsError(f"`{node.name}`: functional max pooling: use the nn.MaxPool module")
+    module = module or _pool_module(node, spatial)
 
     def per_dim(value) -> tuple:
         return (value,) * spatial if isinstance(value, int) or value is None else tuple(value)
@@ -400,11 +430,24 @@ def _windows(module, node: fx.Node, x_shape) -> torch.Tensor:
     return grid.reshape(int(np.prod(grid.shape[: 1 + spatial])), -1).long()
 
 
+def _pool_module(node: fx.Node, spatial: int) -> nn.Module:
+    """The nn.MaxPoolNd that a functional max_pool node computes."""
+    names = ("kernel_size", "stride", "padding", "dilation", "ceil_mode")
+    given = dict(zip(names, node.args[1:], strict=False)) | dict(node.kwargs)
+    given.pop("return_indices", None)
+    if not given.get("stride"):
+        given["stride"] = None
+    pool = (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d)[spatial - 1]
+    return pool(**given)
+
+
 def _max_pool(graph, node, module, state: _Knots, zero_tol: float) -> int:
     """A running maximum over windows: insert a knot wherever the leader of a window is
     overtaken inside an interval, until no interval changes hands."""
     x_name = node.args[0].name
-    members = _windows(module, node, tuple(state.values[x_name].shape[1:]))
+    x_shape = tuple(state.values[x_name].shape[1:])
+    module = module or _pool_module(node, len(x_shape) - 1)
+    members = _windows(module, node, x_shape)
     valid, safe = members >= 0, members.clamp(min=0)
     merged = 0
     while True:

@@ -28,14 +28,24 @@ import torch
 from torch import fx
 
 from bends.errors import BendsError
-from bends.nets.graph import AFFINE_FUNCTIONS, AFFINE_METHODS, MAX_MODULES, GraphNetwork, kind
+from bends.nets.graph import (
+    AFFINE_FUNCTIONS,
+    AFFINE_METHODS,
+    MAX_MODULES,
+    PARAMETRIC_FUNCTIONS,
+    GraphNetwork,
+    kind,
+)
 from bends.tracing.graph import (
     _args,
     _elementwise,
     _linear_affine,
     _linear_module,
     _method,
+    _pool_module,
     _windows,
+    linear_part,
+    output_node,
 )
 from bends.tracing.result import Trace
 
@@ -84,10 +94,12 @@ def trace_graph_exact(net: GraphNetwork, start, end) -> Trace:
         if role == "input":
             values[node.name] = np.stack([a, b])
         elif role == "output":
-            output = node.args[0].name
+            output = output_node(nodes).name
         elif role == "kink":
             module = graph.get_submodule(node.target) if node.op == "call_module" else None
-            if isinstance(module, MAX_MODULES):
+            if isinstance(module, MAX_MODULES) or "max_pool" in getattr(
+                node.target, "__name__", ""
+            ):
                 branch = _max_pool(node, module, values, shapes, t, insert)
             elif node.target in (torch.maximum, torch.minimum, torch.max, torch.min):
                 branch = _pairwise(node, values, t, insert)
@@ -111,7 +123,7 @@ def _shapes(net: GraphNetwork) -> dict[str, tuple[int, ...]]:
     class Recorder(fx.Interpreter):
         def run_node(self, node):
             out = super().run_node(node)
-            if isinstance(out, torch.Tensor):
+            if isinstance(out, torch.Tensor) and node.op != "get_attr":
                 shapes[node.name] = tuple(out.shape[1:])
                 if out[0].numel() > MAX_FEATURES:
                     raise BendsError(
@@ -127,7 +139,7 @@ def _shapes(net: GraphNetwork) -> dict[str, tuple[int, ...]]:
 
 def _affine(graph, node: fx.Node, values, shapes) -> np.ndarray:
     """V_out = c + Σ_i V_i A_iᵀ, the exact affine map of the node's float64 op."""
-    inputs = [n for n in node.all_input_nodes if n.name in shapes]
+    inputs = [n for n in node.all_input_nodes if n.name in shapes and n.op != "get_attr"]
     out_shape = shapes[node.name]
     zeros = {n.name: torch.zeros((1, *shapes[n.name]), dtype=torch.float64) for n in inputs}
     with torch.no_grad():
@@ -154,6 +166,9 @@ def _call(graph, node: fx.Node, table: dict, linear: bool) -> torch.Tensor:
         module = graph.get_submodule(node.target)
         return _linear_module(module, *args) if linear else module(*args, **kwargs)
     call = node.target if node.op == "call_function" else _method(node.target)
+    if linear and call in PARAMETRIC_FUNCTIONS:
+        weights = _args(graph, node.args[1:], table, slopes=False)
+        return linear_part(call, args[0], weights, _args(graph, node.kwargs, table))
     if linear and (call in AFFINE_FUNCTIONS or node.target in AFFINE_METHODS):
         return _linear_affine(call, node, args, None)
     return call(*args, **kwargs)
@@ -208,6 +223,7 @@ def _pairwise(node, values, t, insert) -> np.ndarray:
 
 def _max_pool(node, module, values, shapes, t, insert) -> np.ndarray:
     name = node.args[0].name
+    module = module or _pool_module(node, len(shapes[name]) - 1)
     members = _windows(module, node, shapes[name]).numpy()
     while True:
         x = values[name]
