@@ -316,3 +316,44 @@ def test_count_reads_image_ends_from_npy_and_names_bad_files(tmp_path):
         result = runner.invoke(app, args)
         assert result.exit_code == 2 and message in result.stderr, result.output
         assert len(result.stderr.strip().splitlines()) == 1
+
+
+class _Recurrent(nn.Module):
+    def __init__(self, rnn: nn.RNNBase, last_state: bool) -> None:
+        super().__init__()
+        self.rnn, self.last_state, self.head = rnn, last_state, nn.Linear(rnn.hidden_size, 2)
+
+    def forward(self, x):
+        out, h = self.rnn(x)
+        return self.head(
+            h[-1] if self.last_state else out[:, -1] if self.rnn.batch_first else out[-1]
+        )
+
+
+@settings(max_examples=12, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), layers=st.integers(1, 2), last_state=st.booleans(),
+       bias=st.booleans())  # fmt: skip
+def test_untied_relu_rnns_are_traced_in_the_space_of_input_sequences(
+    seed, layers, last_state, bias
+):
+    torch.manual_seed(seed)
+    rnn = nn.RNN(2, 4, num_layers=layers, nonlinearity="relu", batch_first=True, bias=bias)
+    model = _Recurrent(rnn, last_state).double().eval()
+    start, end = np.random.default_rng(seed).normal(size=(2, 4, 2))  # sequences of 4 steps
+    tr = _check_graph_trace(model, start, end)
+    exact = trace(model, start, end, exact=True)
+    assert (tr.pieces, tr.regions) == (exact.pieces, exact.regions)
+
+
+@pytest.mark.parametrize(
+    ("rnn", "message"),
+    [
+        (nn.RNN(2, 3, batch_first=True), "nonlinearity='relu'"),
+        (nn.RNN(2, 3, nonlinearity="relu"), "batch_first=True"),
+        (nn.LSTM(2, 3, batch_first=True), "LSTM"),
+        (nn.GRU(2, 3, batch_first=True), "GRU"),
+    ],
+)
+def test_recurrent_layers_that_are_not_piecewise_linear_are_named(rnn, message):
+    with pytest.raises(bends.BendsError, match=message):
+        trace(_Recurrent(rnn, last_state=False), np.zeros((4, 2)), np.ones((4, 2)))

@@ -12,10 +12,13 @@ Every node of the graph is one of
   change hands where two inputs cross: ``torch.maximum``/``minimum`` of two tensors, MaxPool
   and AdaptiveMaxPool (a running maximum over each window).
 
-Anything else (GELU, SiLU, Tanh, Softmax, LayerNorm, attention, BatchNorm in training mode,
-products of two tensors) is refused with one :class:`~bends.errors.BendsError` naming the
-node: "``blocks.2.act`` is GELU: not piecewise linear". :mod:`bends.tracing.graph` traces
-such a graph along a segment.
+``nn.RNN(nonlinearity="relu", batch_first=True)`` is unrolled over the sequence length it is
+given (:class:`UnrolledRNN`): an untied ReLU RNN traced in the space of input sequences.
+Programs saved by ``torch.export`` are read through their aten operators
+(:meth:`GraphNetwork.from_exported`). Anything else (GELU, SiLU, Tanh, Softmax, LayerNorm,
+attention, LSTM, GRU, BatchNorm in training mode, products of two tensors) is refused with one
+:class:`~bends.errors.BendsError` naming the node: "``blocks.2.act`` is GELU: not piecewise
+linear". :mod:`bends.tracing.graph` traces such a graph along a segment.
 
 Example:
     >>> import torch
@@ -137,6 +140,92 @@ def normalised(graph: fx.GraphModule) -> fx.GraphModule:
     return graph
 
 
+class UnrolledRNN(nn.Module):
+    r"""``nn.RNN(nonlinearity="relu")`` unrolled over a fixed number of steps, as torch.fx can
+    trace it: layer l maps its inputs :math:`x_1, …, x_T` to
+    :math:`h_t = \mathrm{ReLU}(W_{ih} x_t + b_{ih} + W_{hh} h_{t-1} + b_{hh})`, :math:`h_0 = 0`.
+    Returns (outputs, h_n) like nn.RNN; h_n is a list of each layer's last state (index it as
+    ``h_n[-1]``)."""
+
+    def __init__(self, rnn: nn.RNN, steps: int) -> None:
+        super().__init__()
+        if rnn.nonlinearity != "relu" or rnn.bidirectional or getattr(rnn, "proj_size", 0):
+            raise BendsError(
+                "only unidirectional nn.RNN with nonlinearity='relu' is piecewise linear"
+            )
+        self.steps, self.layers, self.batch_first = steps, rnn.num_layers, rnn.batch_first
+        self.inputs, self.recurrent = nn.ModuleList(), nn.ModuleList()
+        for layer in range(rnn.num_layers):
+            weight_ih, weight_hh = (getattr(rnn, f"weight_{k}_l{layer}") for k in ("ih", "hh"))
+            dtype = weight_ih.dtype
+            into = nn.Linear(weight_ih.shape[1], weight_ih.shape[0], bias=rnn.bias, dtype=dtype)
+            around = nn.Linear(weight_hh.shape[1], weight_hh.shape[0], bias=rnn.bias, dtype=dtype)
+            with torch.no_grad():
+                into.weight.copy_(weight_ih)
+                around.weight.copy_(weight_hh)
+                if rnn.bias:
+                    into.bias.copy_(getattr(rnn, f"bias_ih_l{layer}"))
+                    around.bias.copy_(getattr(rnn, f"bias_hh_l{layer}"))
+            self.inputs.append(into)
+            self.recurrent.append(around)
+
+    def forward(self, x):
+        sequence = [x[:, t] if self.batch_first else x[t] for t in range(self.steps)]
+        finals = []
+        for into, around in zip(self.inputs, self.recurrent, strict=True):
+            state, outputs = None, []
+            for item in sequence:
+                pre = into(item)
+                # h_0 = 0: the first step sees only the recurrent bias
+                pre = pre + (around(state) if state is not None else around(pre * 0.0))
+                state = torch.relu(pre)
+                outputs.append(state)
+            sequence = outputs
+            finals.append(state)
+        return torch.stack(sequence, dim=1 if self.batch_first else 0), finals
+
+
+def _unroll_rnns(module: nn.Module, input_shape: tuple[int, ...]) -> nn.Module:
+    """``module`` with every nn.RNN replaced by an :class:`UnrolledRNN` over the sequence
+    length it sees on an input of ``input_shape``."""
+    found = [(name, m) for name, m in module.named_modules() if isinstance(m, nn.RNNBase)]
+    if not found:
+        return module
+    for name, rnn in found:
+        if not isinstance(rnn, nn.RNN):
+            raise BendsError(f"`{name}` is {type(rnn).__name__}: not piecewise linear")
+        if rnn.nonlinearity != "relu":
+            raise BendsError(f"`{name}` is an RNN with nonlinearity='{rnn.nonlinearity}': "
+                             "only nonlinearity='relu' is piecewise linear")  # fmt: skip
+    if isinstance(module, nn.RNNBase):
+        raise BendsError("wrap the nn.RNN in a module that returns one tensor (e.g. its outputs)")
+    lengths: dict[str, int] = {}
+
+    def record(name: str):
+        def hook(rnn: nn.Module, args: tuple) -> None:
+            lengths[name] = args[0].shape[1 if rnn.batch_first else 0]
+
+        return hook
+
+    hooks = [m.register_forward_pre_hook(record(name)) for name, m in found]
+    with torch.no_grad():
+        module(torch.zeros((1, *input_shape), dtype=torch.float64))
+    for hook in hooks:
+        hook.remove()
+    for name, rnn in found:
+        if not isinstance(rnn, nn.RNN):
+            raise BendsError(f"`{name}` is {type(rnn).__name__}: not piecewise linear")
+        if not rnn.batch_first:
+            raise BendsError(
+                f"`{name}` takes sequences first (batch_first=False), but bends batches the "
+                "knots on the first axis: build it with batch_first=True"
+            )
+        parent, _, attribute = name.rpartition(".")
+        setattr(module.get_submodule(parent) if parent else module, attribute,
+                UnrolledRNN(rnn, int(lengths[name])))  # fmt: skip
+    return module
+
+
 @dataclass(frozen=True)
 class GraphNetwork:
     """A piecewise-linear module captured as an fx graph (float64, eval mode), with the shape
@@ -167,6 +256,7 @@ class GraphNetwork:
                     "function): call .eval() first"
                 )
         copied = copy.deepcopy(module).to(torch.float64).eval()
+        copied = _unroll_rnns(copied, shape)
         try:
             graph = fx.symbolic_trace(copied)
         except Exception as err:  # fx raises many kinds: data-dependent control flow, ...

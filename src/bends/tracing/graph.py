@@ -35,7 +35,6 @@ Example:
 
 from __future__ import annotations
 
-import itertools
 import operator
 import warnings
 from collections.abc import Callable
@@ -56,40 +55,10 @@ from bends.nets.graph import (
     batch_norm,
     kind,
 )
+from bends.tracing._graph_knots import Knots, insert, snapped
+from bends.tracing._graph_pool import max_pool
 from bends.tracing.result import Trace
-from bends.tracing.tolerance import MERGE_GAP, RESOLUTION, SLOPE_RTOL, ZERO_TOL
-
-
-class _Knots:
-    """The knots t (K,) and everything defined on them: values V (K, …) at the knots, slopes D
-    and branches B (K − 1, …) on the intervals, kept per node name until their last use."""
-
-    def __init__(self, t: torch.Tensor) -> None:
-        self.t = t
-        self.values: dict[str, Any] = {}
-        self.slopes: dict[str, Any] = {}
-        self.branches: list[torch.Tensor] = []  # per kink: (K − 1, elements) branch numbers
-
-    def insert(self, new: torch.Tensor) -> None:
-        """Add knots ``new`` (sorted, inside intervals): interpolate every value, let every
-        slope and branch be inherited by the parts of its interval."""
-        t = torch.cat([self.t, new]).sort().values
-        old = torch.isin(t, self.t)
-        interval = torch.searchsorted(self.t, t[~old], right=True) - 1
-        frac = (t[~old] - self.t[interval]) / (self.t[interval + 1] - self.t[interval])
-        parent = torch.searchsorted(self.t, t[:-1], right=True) - 1
-        for name, v in self.values.items():
-            if isinstance(v, torch.Tensor):
-                grown = v.new_empty((len(t), *v.shape[1:]))
-                grown[old] = v
-                shape = (-1,) + (1,) * (v.dim() - 1)
-                grown[~old] = v[interval] + (v[interval + 1] - v[interval]) * frac.view(shape)
-                self.values[name] = grown
-        for name, d in self.slopes.items():
-            if isinstance(d, torch.Tensor):
-                self.slopes[name] = d[parent]
-        self.branches = [b[parent] for b in self.branches]
-        self.t = t
+from bends.tracing.tolerance import RESOLUTION, SLOPE_RTOL, ZERO_TOL
 
 
 def trace_graph(
@@ -106,7 +75,7 @@ def trace_graph(
     nodes = list(graph.graph.nodes)
     output = output_node(nodes).name
     last_use = _last_uses(graph, nodes)
-    state = _Knots(torch.tensor([0.0, 1.0], dtype=torch.float64))
+    state = Knots(torch.tensor([0.0, 1.0], dtype=torch.float64))
     merged, switches, dead, always_on = 0, [], [], []
     with torch.no_grad():
         for index, node in enumerate(nodes):
@@ -174,7 +143,7 @@ def _args(graph: fx.GraphModule, args: Any, table: dict[str, Any], slopes: bool 
     return fx.node.map_arg(args, lambda n: _resolve(graph, n, table, slopes))
 
 
-def _affine(graph: fx.GraphModule, node: fx.Node, state: _Knots) -> None:
+def _affine(graph: fx.GraphModule, node: fx.Node, state: Knots) -> None:
     """Values by the node's own op on the knots; slopes by its linear part on the slopes."""
     args_v, kwargs_v = (
         _args(graph, node.args, state.values),
@@ -234,7 +203,7 @@ def _linear_module(module: nn.Module, d: torch.Tensor) -> torch.Tensor:
     return module(d)  # pools, reshapes, identities: linear, no constant
 
 
-def _linear_affine(call, node: fx.Node, slopes: tuple, state: _Knots) -> torch.Tensor:
+def _linear_affine(call, node: fx.Node, slopes: tuple, state: Knots) -> torch.Tensor:
     """Slopes of x ± c, c − x, c·x, x / c (c constant) and of sums of tensors."""
     tensors = [isinstance(a, fx.Node) for a in node.args]
     first, second = slopes[0], slopes[1] if len(slopes) > 1 else None
@@ -253,7 +222,7 @@ def _linear_affine(call, node: fx.Node, slopes: tuple, state: _Knots) -> torch.T
     return first * second if tensors[0] else second * first
 
 
-def _kink(graph: fx.GraphModule, node: fx.Node, state: _Knots, zero_tol: float) -> int:
+def _kink(graph: fx.GraphModule, node: fx.Node, state: Knots, zero_tol: float) -> int:
     """Insert the node's crossings, then compute its values, slopes and branches."""
     module = graph.get_submodule(node.target) if node.op == "call_module" else None
     target = node.target
@@ -261,13 +230,13 @@ def _kink(graph: fx.GraphModule, node: fx.Node, state: _Knots, zero_tol: float) 
         isinstance(module, MAX_MODULES)
         or str(getattr(target, "__name__", "")).find("max_pool") >= 0
     ):
-        return _max_pool(graph, node, module, state, zero_tol)
+        return max_pool(graph, node, module, state, zero_tol)
     if target in (torch.maximum, torch.minimum, torch.max, torch.min):
         return _pairwise(node, state, zero_tol)
     x_name = node.args[0].name
     kinks, slopes = _elementwise(graph, node, module, state.values[x_name])
     merged = _insert_crossings(state, x_name, kinks, zero_tol)
-    x = _snapped(state.values[x_name], kinks, zero_tol)
+    x = snapped(state.values[x_name], kinks, zero_tol)
     mid = (x[1:] + x[:-1]) / 2
     branch = sum((mid > c).to(torch.int8) for c in kinks)
     args_v = (x, *_args(graph, node.args[1:], state.values))
@@ -325,22 +294,9 @@ def _elementwise(graph, node, module, x) -> tuple[list[float], list[Any]]:
     return [float(c) for c in kinks], slopes
 
 
-def _scale(x: torch.Tensor, kinks) -> float:
-    return max(float(x.abs().max()) if x.numel() else 0.0, *[abs(c) for c in kinks], 1e-300)
-
-
-def _snapped(x: torch.Tensor, kinks, zero_tol: float) -> torch.Tensor:
-    """x with values within zero_tol · (largest |x|) of a kink set onto it."""
-    tol = zero_tol * _scale(x, kinks)
-    out = x.clone()
-    for c in kinks:
-        out = torch.where((out - c).abs() <= tol, torch.full_like(out, c), out)
-    return out
-
-
-def _insert_crossings(state: _Knots, name: str, kinks, zero_tol: float) -> int:
+def _insert_crossings(state: Knots, name: str, kinks, zero_tol: float) -> int:
     """Knots where the value ``name`` strictly crosses one of ``kinks`` inside an interval."""
-    x = _snapped(state.values[name], kinks, zero_tol).reshape(len(state.t), -1)
+    x = snapped(state.values[name], kinks, zero_tol).reshape(len(state.t), -1)
     found = []
     for c in kinks:
         s = x - c
@@ -350,30 +306,10 @@ def _insert_crossings(state: _Knots, name: str, kinks, zero_tol: float) -> int:
             frac = s[interval, element] / (s[interval, element] - s[interval + 1, element])
             t0, t1 = state.t[interval], state.t[interval + 1]
             found.append(t0 + (t1 - t0) * frac)
-    return _insert(state, found)
+    return insert(state, found)
 
 
-def _insert(state: _Knots, found: list[torch.Tensor]) -> int:
-    """Insert the crossings ``found``, those at most MERGE_GAP apart as one knot; returns how
-    many were merged into a knot at another position."""
-    if not found:
-        return 0
-    where = torch.cat(found).sort().values
-    # a crossing at most MERGE_GAP from a knot is on it (rounding moved it off)
-    right = torch.searchsorted(state.t, where).clamp(1, len(state.t) - 1)
-    near = torch.minimum(where - state.t[right - 1], state.t[right] - where)
-    where = where[(where > state.t[0]) & (where < state.t[-1]) & (near > MERGE_GAP)]
-    if not len(where):
-        return 0
-    # a run of crossings each at most MERGE_GAP after the one before is one knot, at its first
-    steps = where[1:] - where[:-1]
-    keep = torch.cat([torch.ones(1, dtype=torch.bool), steps > MERGE_GAP])
-    merged = int(((~keep[1:]) & (steps > 0)).sum())
-    state.insert(where[keep])
-    return merged
-
-
-def _pairwise(node: fx.Node, state: _Knots, zero_tol: float) -> int:
+def _pairwise(node: fx.Node, state: Knots, zero_tol: float) -> int:
     """torch.maximum / minimum of two tensors: the winner changes where their difference
     changes sign."""
     first, second = node.args[0], node.args[1] if len(node.args) > 1 else None
@@ -383,7 +319,7 @@ def _pairwise(node: fx.Node, state: _Knots, zero_tol: float) -> int:
     state.values[key] = state.values[first.name] - state.values[second.name]
     state.slopes[key] = state.slopes[first.name] - state.slopes[second.name]
     merged = _insert_crossings(state, key, [0.0], zero_tol)
-    difference = _snapped(state.values.pop(key), [0.0], zero_tol)
+    difference = snapped(state.values.pop(key), [0.0], zero_tol)
     state.slopes.pop(key)
     mid = (difference[1:] + difference[:-1]) / 2
     larger = node.target in (torch.maximum, torch.max)
@@ -396,97 +332,7 @@ def _pairwise(node: fx.Node, state: _Knots, zero_tol: float) -> int:
     return merged
 
 
-def _windows(module, node: fx.Node, x_shape) -> torch.Tensor:
-    """Indices (into one sample's flattened input) of each output element's window,
-    shape (outputs, window), −1 where the window covers padding."""
-    index = torch.arange(int(np.prod(x_shape)), dtype=torch.float64).reshape(x_shape)
-    spatial = len(x_shape) - 1
-    module = module or _pool_module(node, spatial)
-
-    def per_dim(value) -> tuple:
-        return (value,) * spatial if isinstance(value, int) or value is None else tuple(value)
-
-    if isinstance(module, nn.modules.pooling._AdaptiveMaxPoolNd):
-        sizes = [
-            length if out is None else out
-            for length, out in zip(x_shape[1:], per_dim(module.output_size), strict=True)
-        ]
-        spans = [[slice(i * length // out, -(-(i + 1) * length // out)) for i in range(out)]
-                 for length, out in zip(x_shape[1:], sizes, strict=True)]  # fmt: skip
-        members = [index[channel][cell].reshape(-1) for channel in range(x_shape[0])
-                   for cell in itertools.product(*spans)]  # fmt: skip
-        width = max(len(m) for m in members)
-        return torch.stack([F.pad(m, (0, width - len(m)), value=-1.0) for m in members]).long()
-    if module.ceil_mode:
-        raise BendsError(f"`{node.target}`: MaxPool with ceil_mode=True is not supported yet")
-    kernel, dilation = per_dim(module.kernel_size), per_dim(module.dilation)
-    stride, padding = per_dim(module.stride or module.kernel_size), per_dim(module.padding)
-    grid = F.pad(index[None], [p for pad in reversed(padding) for p in (pad, pad)], value=-1.0)[0]
-    for dim in range(spatial):
-        grid = grid.unfold(1 + dim, dilation[dim] * (kernel[dim] - 1) + 1, stride[dim])
-    for dim in range(spatial):  # every dilation-th member of each span
-        axis = 1 + spatial + dim
-        grid = grid.index_select(axis, torch.arange(0, grid.shape[axis], dilation[dim]))
-    return grid.reshape(int(np.prod(grid.shape[: 1 + spatial])), -1).long()
-
-
-def _pool_module(node: fx.Node, spatial: int) -> nn.Module:
-    """The nn.MaxPoolNd that a functional max_pool node computes."""
-    names = ("kernel_size", "stride", "padding", "dilation", "ceil_mode")
-    given = dict(zip(names, node.args[1:], strict=False)) | dict(node.kwargs)
-    given.pop("return_indices", None)
-    if not given.get("stride"):
-        given["stride"] = None
-    pool = (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d)[spatial - 1]
-    return pool(**given)
-
-
-def _max_pool(graph, node, module, state: _Knots, zero_tol: float) -> int:
-    """A running maximum over windows: insert a knot wherever the leader of a window is
-    overtaken inside an interval, until no interval changes hands."""
-    x_name = node.args[0].name
-    x_shape = tuple(state.values[x_name].shape[1:])
-    module = module or _pool_module(node, len(x_shape) - 1)
-    members = _windows(module, node, x_shape)
-    valid, safe = members >= 0, members.clamp(min=0)
-    merged = 0
-    while True:
-        v = state.values[x_name].reshape(len(state.t), -1)
-        d = state.slopes[x_name].reshape(len(state.t) - 1, -1)
-        left = torch.where(valid, v[:-1, safe], -torch.inf)  # (K − 1, outputs, window)
-        slope = d[:, safe]
-        tol = zero_tol * _scale(v, [])
-        tied = valid & (left >= left.max(dim=-1, keepdim=True).values - tol)
-        # the leader: the largest at the interval's left end, ties to the steepest
-        leader = torch.where(tied, slope, -torch.inf).argmax(dim=-1, keepdim=True)
-        gap = left.gather(-1, leader) - left
-        gain = slope - slope.gather(-1, leader)
-        behind = valid & (gain > 0) & (gap > tol)
-        catch = torch.where(behind, gap / torch.where(behind, gain, 1.0), torch.inf)
-        first = catch.min(dim=-1).values  # (K − 1, outputs): t after t_i of the first overtaking
-        length = (state.t[1:] - state.t[:-1])[:, None]
-        inside = first < length
-        if not inside.any():
-            break
-        interval, _ = inside.nonzero(as_tuple=True)
-        before = len(state.t)
-        merged += _insert(state, [state.t[interval] + first[inside]])
-        if len(state.t) == before:  # only crossings on existing knots: nothing changes hands
-            break
-    v = state.values[x_name].reshape(len(state.t), -1)
-    d = state.slopes[x_name].reshape(len(state.t) - 1, -1)
-    window = torch.where(valid, v[:, safe], -torch.inf)
-    leader = ((window[1:] + window[:-1]) / 2).argmax(dim=-1)
-    state.values[node.name] = module(state.values[x_name])
-    out_shape = state.values[node.name].shape[1:]
-    state.slopes[node.name] = (
-        d[:, safe].gather(-1, leader[..., None])[..., 0].reshape(len(state.t) - 1, *out_shape)
-    )
-    state.branches.append(leader)
-    return merged
-
-
-def _result(net, a, b, state: _Knots, output, switches, dead, always_on, merged, slope_rtol):
+def _result(net, a, b, state: Knots, output, switches, dead, always_on, merged, slope_rtol):
     t = state.t
     values = state.values[output].reshape(len(t), -1)
     slopes = state.slopes[output].reshape(len(t) - 1, -1)

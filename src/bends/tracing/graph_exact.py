@@ -36,14 +36,13 @@ from bends.nets.graph import (
     GraphNetwork,
     kind,
 )
+from bends.tracing._graph_pool import pool_module, windows
 from bends.tracing.graph import (
     _args,
     _elementwise,
     _linear_affine,
     _linear_module,
     _method,
-    _pool_module,
-    _windows,
     linear_part,
     output_node,
 )
@@ -223,8 +222,8 @@ def _pairwise(node, values, t, insert) -> np.ndarray:
 
 def _max_pool(node, module, values, shapes, t, insert) -> np.ndarray:
     name = node.args[0].name
-    module = module or _pool_module(node, len(shapes[name]) - 1)
-    members = _windows(module, node, shapes[name]).numpy()
+    module = module or pool_module(node, len(shapes[name]) - 1)
+    members = windows(module, node, shapes[name]).numpy()
     while True:
         x = values[name]
         slopes = (x[1:] - x[:-1]) / np.array([t[i + 1] - t[i] for i in range(len(t) - 1)],
@@ -246,11 +245,11 @@ def _max_pool(node, module, values, shapes, t, insert) -> np.ndarray:
             break
         t = insert(found)
     x = values[name]
-    windows = [w[w >= 0] for w in members]
-    values[node.name] = np.array([[max(row[m] for m in w) for w in windows] for row in x],
+    groups = [w[w >= 0] for w in members]
+    values[node.name] = np.array([[max(row[m] for m in w) for w in groups] for row in x],
                                  dtype=object)  # fmt: skip
     mid = (x[1:] + x[:-1]) / 2
-    return np.array([[max(w, key=lambda m: row[m]) for w in windows] for row in mid])
+    return np.array([[max(w, key=lambda m: row[m]) for w in groups] for row in mid])
 
 
 def _result(net, a, b, t, out, branches, switches, dead, always_on) -> Trace:
