@@ -11,7 +11,7 @@ PIP    := $(BIN)/pip install --quiet $(if $(WHEELS),--find-links $(WHEELS))
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) torch==2.13.0
-	$(PIP) -e '.[dev,bench,cluster]'
+	$(PIP) -e '.[dev,bench,cluster,onnx]'
 	touch $@
 
 demo: $(BIN)/.installed

@@ -357,3 +357,27 @@ def test_untied_relu_rnns_are_traced_in_the_space_of_input_sequences(
 def test_recurrent_layers_that_are_not_piecewise_linear_are_named(rnn, message):
     with pytest.raises(bends.BendsError, match=message):
         trace(_Recurrent(rnn, last_state=False), np.zeros((4, 2)), np.ones((4, 2)))
+
+
+def test_onnx_models_trace_like_the_modules_they_were_exported_from(tmp_path):
+    import warnings
+
+    pytest.importorskip("onnx")
+    torch.manual_seed(6)
+    model = nn.Sequential(
+        nn.Conv2d(1, 2, 3, padding=1), nn.LeakyReLU(0.125), nn.MaxPool2d(2), nn.Conv2d(2, 3, 2),
+        nn.ReLU6(), nn.AdaptiveMaxPool2d(1), nn.Flatten(), nn.Linear(3, 2),
+    ).double().eval()  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the legacy exporter's deprecation notice
+        torch.onnx.export(model, (torch.zeros(1, 1, 6, 6, dtype=torch.float64),),
+                          tmp_path / "m.onnx", dynamo=False)  # fmt: skip
+    start, end = np.random.default_rng(6).normal(size=(2, 1, 6, 6))
+    # ONNX keeps attributes (LeakyReLU's slope) in float32: 0.125 is exact there
+    direct, loaded = trace(model, start, end), bends.load(tmp_path / "m.onnx")
+    via_onnx = trace(loaded, start.ravel(), end.ravel())
+    assert (via_onnx.pieces, via_onnx.regions) == (direct.pieces, direct.regions)
+    np.testing.assert_allclose(via_onnx.knots, direct.knots, rtol=0, atol=1e-12)
+    (tmp_path / "bad.onnx").write_bytes(b"not a protobuf at all")
+    with pytest.raises(bends.BendsError, match="not an ONNX model"):
+        bends.load(tmp_path / "bad.onnx")

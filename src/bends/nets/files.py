@@ -83,7 +83,8 @@ def _matrix(value: Any, name: str) -> np.ndarray:
 def load(path: str | Path) -> Network:
     """Read a network from a ``bends-network`` JSON file, from a file ``torch.save`` wrote, or
     from a program ``torch.export.save`` wrote (``.pt2``: any piecewise-linear model, as a
-    :class:`~bends.nets.graph.GraphNetwork`), recognised by content whatever the suffix.
+    :class:`~bends.nets.graph.GraphNetwork`), recognised by content whatever the suffix, or
+    from an ONNX model (``.onnx``, :mod:`bends.nets.onnx_io`).
 
     A torch file must hold the ``state_dict`` of an ``nn.Sequential`` of Linear (and ReLU)
     layers, possibly under a prefix (``body.0.weight``, ``module.0.weight``) or inside a
@@ -95,6 +96,10 @@ def load(path: str | Path) -> Network:
         raise BendsError(f"no such file: {path}")
     if not path.is_file():
         raise BendsError(f"not a network file (a directory or device): {path}")
+    if path.suffix.lower() == ".onnx":
+        from bends.nets.onnx_io import from_onnx_bytes
+
+        return from_onnx_bytes(path.read_bytes())
     with path.open("rb") as handle:
         head = handle.read(2)
     if head == b"PK" and _is_exported_program(path):

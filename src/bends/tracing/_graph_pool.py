@@ -51,6 +51,9 @@ def windows(module, node: fx.Node, x_shape) -> torch.Tensor:
 
 def pool_module(node: fx.Node, spatial: int) -> nn.Module:
     """The nn.MaxPoolNd that a functional max_pool node computes."""
+    if "adaptive" in getattr(node.target, "__name__", ""):
+        size = node.args[1] if len(node.args) > 1 else node.kwargs["output_size"]
+        return (nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d)[spatial - 1](size)
     names = ("kernel_size", "stride", "padding", "dilation", "ceil_mode")
     given = dict(zip(names, node.args[1:], strict=False)) | dict(node.kwargs)
     given.pop("return_indices", None)
