@@ -62,7 +62,7 @@ def from_onnx_bytes(data: bytes) -> GraphNetwork:
     def register(array: np.ndarray) -> fx.Node:
         """A constant array as a buffer of the module and a get_attr node reading it."""
         attribute = f"constant{len(root._buffers)}"
-        data = np.ascontiguousarray(array, dtype=np.float64)
+        data = np.array(array, dtype=np.float64)  # a writable copy: torch shares its memory
         root.register_buffer(attribute, torch.from_numpy(data))
         return fx_graph.get_attr(attribute)
 
