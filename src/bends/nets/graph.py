@@ -85,6 +85,9 @@ LINEAR_METHODS = {"view", "reshape", "flatten", "permute", "transpose", "squeeze
 AFFINE_FUNCTIONS = {operator.add, operator.sub, operator.mul, operator.truediv, torch.add,
                     torch.sub, torch.mul, torch.div}  # fmt: skip
 AFFINE_METHODS = {"add", "sub", "mul", "div", "__add__", "__sub__", "__mul__", "__truediv__"}
+#: Functional max pooling (a running maximum over windows, like MAX_MODULES).
+MAX_POOL_FUNCTIONS = {F.max_pool1d, F.max_pool2d, F.max_pool3d, F.adaptive_max_pool1d,
+                      F.adaptive_max_pool2d, F.adaptive_max_pool3d}  # fmt: skip
 #: Functions and methods that are kinks.
 KINK_FUNCTIONS = {torch.relu, F.relu, F.leaky_relu, F.relu6, F.hardtanh, torch.abs,
                   torch.clamp, torch.clip, torch.maximum, torch.minimum, torch.max, torch.min,
@@ -149,11 +152,13 @@ class UnrolledRNN(nn.Module):
 
     def __init__(self, rnn: nn.RNN, steps: int) -> None:
         super().__init__()
-        if rnn.nonlinearity != "relu" or rnn.bidirectional or getattr(rnn, "proj_size", 0):
+        if rnn.nonlinearity != "relu" or rnn.bidirectional or not rnn.batch_first:
             raise BendsError(
-                "only unidirectional nn.RNN with nonlinearity='relu' is piecewise linear"
+                "only a unidirectional nn.RNN(nonlinearity='relu', batch_first=True) is unrolled"
             )
-        self.steps, self.layers, self.batch_first = steps, rnn.num_layers, rnn.batch_first
+        self.steps, self.layers = steps, rnn.num_layers
+        # what code around an nn.RNN may read of it
+        self.batch_first, self.hidden_size, self.num_layers = True, rnn.hidden_size, rnn.num_layers
         self.inputs, self.recurrent = nn.ModuleList(), nn.ModuleList()
         for layer in range(rnn.num_layers):
             weight_ih, weight_hh = (getattr(rnn, f"weight_{k}_l{layer}") for k in ("ih", "hh"))
@@ -170,7 +175,7 @@ class UnrolledRNN(nn.Module):
             self.recurrent.append(around)
 
     def forward(self, x):
-        sequence = [x[:, t] if self.batch_first else x[t] for t in range(self.steps)]
+        sequence = [x[:, t] for t in range(self.steps)]  # batch_first: (batch, steps, inputs)
         finals = []
         for into, around in zip(self.inputs, self.recurrent, strict=True):
             state, outputs = None, []
@@ -182,7 +187,7 @@ class UnrolledRNN(nn.Module):
                 outputs.append(state)
             sequence = outputs
             finals.append(state)
-        return torch.stack(sequence, dim=1 if self.batch_first else 0), finals
+        return torch.stack(sequence, dim=1), finals
 
 
 def _unroll_rnns(module: nn.Module, input_shape: tuple[int, ...]) -> nn.Module:

@@ -50,6 +50,7 @@ from bends.nets.graph import (
     AFFINE_FUNCTIONS,
     AFFINE_METHODS,
     MAX_MODULES,
+    MAX_POOL_FUNCTIONS,
     PARAMETRIC_FUNCTIONS,
     GraphNetwork,
     batch_norm,
@@ -226,10 +227,7 @@ def _kink(graph: fx.GraphModule, node: fx.Node, state: Knots, zero_tol: float) -
     """Insert the node's crossings, then compute its values, slopes and branches."""
     module = graph.get_submodule(node.target) if node.op == "call_module" else None
     target = node.target
-    if (
-        isinstance(module, MAX_MODULES)
-        or str(getattr(target, "__name__", "")).find("max_pool") >= 0
-    ):
+    if isinstance(module, MAX_MODULES) or target in MAX_POOL_FUNCTIONS:
         return max_pool(graph, node, module, state, zero_tol)
     if target in (torch.maximum, torch.minimum, torch.max, torch.min):
         return _pairwise(node, state, zero_tol)
