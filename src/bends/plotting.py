@@ -18,6 +18,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from bends._atomic import replaced
 from bends.nets import TiedRNN
 from bends.tracing.result import Trace
 
@@ -130,5 +131,6 @@ def save_figure(figure: Figure, path: str | Path) -> Path:
     """Save as PNG, SVG or PDF (by suffix)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=150, bbox_inches="tight")
+    with replaced(path) as partial:
+        figure.savefig(partial, dpi=150, bbox_inches="tight")
     return path

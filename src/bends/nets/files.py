@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from bends._atomic import replaced
 from bends.errors import BendsError
 from bends.nets.networks import FORMAT, MLP, VERSION, Network, TiedRNN, _as_float_array
 
@@ -170,6 +171,8 @@ def as_network(value: Any, input_shape: tuple[int, ...] | None = None) -> Any:
 
 def save(net: Network, path: str | Path) -> None:
     """Write ``net`` as JSON (``.json``) or as an nn.Sequential state_dict (``.pt``)."""
+    if not isinstance(net, MLP | TiedRNN):
+        raise TypeError(f"net must be a bends MLP or TiedRNN, got {type(net).__name__}")
     path = Path(path)
     if path.suffix in (".pt", ".pth"):
         if isinstance(net, TiedRNN):
@@ -181,4 +184,5 @@ def save(net: Network, path: str | Path) -> None:
 
         save_state_dict(net, path)
         return
-    path.write_text(json.dumps(net.to_dict()))
+    with replaced(path) as partial:
+        partial.write_text(json.dumps(net.to_dict()))

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from bends._atomic import replaced
 from bends.errors import AssumptionWarning, BendsError
 from bends.nets.networks import MLP, Network, TiedRNN
 
@@ -55,6 +56,8 @@ def from_torch(module: nn.Sequential) -> MLP:
 
 
 def _linear_arrays(weight: torch.Tensor, bias: torch.Tensor | None) -> tuple:
+    if weight.is_complex() or (bias is not None and bias.is_complex()):
+        raise BendsError("a Linear layer has complex weights: a network's weights are real")
     w = weight.detach().to("cpu", torch.float64).numpy()
     b = np.zeros(w.shape[0]) if bias is None else bias.detach().to("cpu", torch.float64).numpy()
     return w, b
@@ -62,6 +65,10 @@ def _linear_arrays(weight: torch.Tensor, bias: torch.Tensor | None) -> tuple:
 
 def to_torch(net: Network, dtype: torch.dtype = torch.float64) -> nn.Sequential:
     """The network as ``nn.Sequential`` (a tied RNN is unrolled: k Linear layers sharing W)."""
+    if not isinstance(net, MLP | TiedRNN):
+        raise TypeError(f"net must be a bends MLP or TiedRNN, got {type(net).__name__}")
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise TypeError(f"dtype must be a floating torch.dtype, got {dtype!r}")
     if isinstance(net, TiedRNN):
         tied = nn.Linear(net.width, net.width, bias=False, dtype=dtype)
         with torch.no_grad():
@@ -178,4 +185,5 @@ def load_state_dict(path: Path) -> MLP:
 
 
 def save_state_dict(net: Network, path: Path) -> None:
-    torch.save(to_torch(net).state_dict(), path)
+    with replaced(path) as partial:
+        torch.save(to_torch(net).state_dict(), partial)

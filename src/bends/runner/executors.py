@@ -6,7 +6,8 @@ results store: the driver (:mod:`bends.runner.sweep`) alone writes it. A cell is
 function of itself, so the stored numbers do not depend on the executor.
 
 * :class:`LocalExecutor` — one cell after the other, in this process;
-* :class:`ProcessExecutor` — ``workers`` processes (spawned, one thread each);
+* :class:`ProcessExecutor` — ``workers`` processes (spawned, one thread each); a worker that
+  dies is replaced and its cell run again, and workers exit when the driver dies;
 * :class:`RayExecutor` — Ray tasks (``pip install 'bends[cluster]'``), on the cluster at
   ``address`` or on a local Ray instance; a task whose worker dies or raises is retried
   ``retries`` times before the cell counts as failed.
@@ -22,11 +23,14 @@ Example:
 from __future__ import annotations
 
 import os
+import signal
 import socket
+import threading
 import time
 import traceback
 from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from multiprocessing import get_context
 from typing import Protocol
@@ -92,15 +96,35 @@ class LocalExecutor:
                 yield cell, _failure(err, time.perf_counter() - began)
 
 
-def _single_threaded() -> None:
-    """Worker initialiser: one BLAS/torch thread per process, so workers do not compete."""
+def _worker_setup(parent: int) -> None:
+    """Worker initialiser: one BLAS/torch thread per process, so workers do not compete, and
+    a watch on the driver: a worker whose driver is gone (even by SIGKILL, which runs no
+    cleanup) exits within a second instead of living on as an orphan."""
     import torch
 
     torch.set_num_threads(1)
+    # Ctrl-C reaches the whole process group: the driver alone answers it (and ends the
+    # workers), so that workers print no traceback of their own
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(ORPHAN_CHECK_S)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True, name="bends-parent-watch").start()
+
+
+ORPHAN_CHECK_S = 0.25
+WORKER_LOSSES = 4  # a cell in flight when this many workers died is failed, not retried
 
 
 class ProcessExecutor:
-    """Cells in ``workers`` spawned processes, at most ``2 × workers`` queued at a time."""
+    """Cells in ``workers`` spawned processes, one cell per worker at a time.
+
+    A worker that dies (killed, out of memory, a crash in compiled code) breaks the pool: the
+    pool is rebuilt and the cells that were in flight are queued again; a cell that was in
+    flight at ``WORKER_LOSSES`` deaths fails with that reason, and the sweep goes on."""
 
     def __init__(self, workers: int) -> None:
         if workers < 1:
@@ -109,19 +133,45 @@ class ProcessExecutor:
 
     def run(self, study: Study, cells: Sequence[Cell]) -> Iterator[tuple[Cell, Outcome]]:
         waiting = list(reversed(cells))
-        running: dict[Future[Done], Cell] = {}
-        with ProcessPoolExecutor(
-            self.workers, mp_context=get_context("spawn"), initializer=_single_threaded
-        ) as pool:
-            while waiting or running:
-                while waiting and len(running) < 2 * self.workers:
-                    cell = waiting.pop()
-                    running[pool.submit(execute, study, cell)] = cell
-                finished, _ = wait(running, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    cell = running.pop(future)
-                    error = future.exception()
-                    yield cell, future.result() if error is None else _failure(error)
+        losses: dict[str, int] = {}
+        while waiting:
+            pool = ProcessPoolExecutor(
+                self.workers,
+                mp_context=get_context("spawn"),
+                initializer=_worker_setup,
+                initargs=(os.getpid(),),
+            )
+            running: dict[Future[Done], Cell] = {}
+            finished_normally = False
+            try:
+                while waiting or running:
+                    while waiting and len(running) < self.workers:
+                        cell = waiting.pop()
+                        running[pool.submit(execute, study, cell)] = cell
+                    finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                    broken = False
+                    for future in finished:
+                        error = future.exception()
+                        if isinstance(error, BrokenProcessPool):
+                            broken = True  # a worker died: the cells in flight die with it
+                            continue
+                        cell = running.pop(future)
+                        yield cell, future.result() if error is None else _failure(error)
+                    if broken:
+                        break
+                finished_normally = True
+            finally:
+                if not finished_normally:  # interrupted or abandoned: do not wait for cells
+                    for process in list(getattr(pool, "_processes", {}).values()):
+                        process.terminate()
+                pool.shutdown(wait=finished_normally, cancel_futures=True)
+            for cell in running.values():
+                losses[cell.key] = losses.get(cell.key, 0) + 1
+                if losses[cell.key] >= WORKER_LOSSES:
+                    message = f"its worker process died {WORKER_LOSSES} times"
+                    yield cell, Failed(message, message, 0.0, _host())
+                else:
+                    waiting.append(cell)
 
 
 class RayExecutor:
@@ -142,6 +192,8 @@ class RayExecutor:
     def run(self, study: Study, cells: Sequence[Cell]) -> Iterator[tuple[Cell, Outcome]]:
         ray = self._ray
         started_here = not ray.is_initialized()
+        if started_here and self.address not in (None, "auto", "local"):
+            _reachable(self.address)
         if started_here:
             try:
                 ray.init(
@@ -169,6 +221,19 @@ class RayExecutor:
         finally:
             if started_here:
                 ray.shutdown()
+
+
+def _reachable(address: str, seconds: float = 5.0) -> None:
+    """Refuse a Ray address nothing answers at within ``seconds`` (Ray itself retries for
+    minutes, printing connection warnings)."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    try:
+        with socket.create_connection((host or "127.0.0.1", int(port)), timeout=seconds):
+            pass
+    except ValueError:
+        raise BendsError(f"--address {address!r}: give HOST:PORT") from None
+    except OSError as err:
+        raise BendsError(f"cannot reach Ray at {address}: {err.strerror or err}") from None
 
 
 def make_executor(backend: str = "local", workers: int = 1, address: str | None = None) -> Executor:

@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+from bends._atomic import replaced
 from bends.errors import BendsError
 from bends.runner.store import Store
 from bends.runner.study import StoredCell
@@ -63,7 +64,8 @@ def export_run(run_dir: Path, out_dir: Path | None = None, fmt: Format = "csv") 
     for name, records in (("metrics", metric_records(cells)), ("curves", curve_records(cells))):
         if records or name == "metrics":
             path = out_dir / f"{name}.{fmt}"
-            (_write_csv if fmt == "csv" else _write_parquet)(records, path)
+            with replaced(path) as partial:
+                (_write_csv if fmt == "csv" else _write_parquet)(records, partial)
             written.append(path)
     networks = [
         {"cell": cell.key, **cell.params, "name": n.name, "seed": n.seed,
@@ -72,7 +74,8 @@ def export_run(run_dir: Path, out_dir: Path | None = None, fmt: Format = "csv") 
     ]  # fmt: skip
     if networks:
         path = out_dir / "networks.jsonl"
-        path.write_text("".join(json.dumps(record) + "\n" for record in networks))
+        with replaced(path) as partial:
+            partial.write_text("".join(json.dumps(record) + "\n" for record in networks))
         written.append(path)
     return written
 

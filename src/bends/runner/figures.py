@@ -17,6 +17,7 @@ from typing import Any, Literal
 import numpy as np
 from matplotlib.figure import Figure
 
+from bends._atomic import replaced
 from bends.analysis.stats import mean_interval
 from bends.runner.summaries import Rows, group, values
 
@@ -75,6 +76,7 @@ class Figures:
         links = []
         for suffix in ("png", "pdf"):
             path = self.directory / f"{name}.{suffix}"
-            figure.savefig(path, dpi=150, bbox_inches="tight")
+            with replaced(path) as partial:
+                figure.savefig(partial, dpi=150, bbox_inches="tight")
             links.append(Path(os.path.relpath(path, self.report_dir)).as_posix())
         return f"![{caption}]({links[0]})\n\n*{caption}* ([PDF]({links[1]}))\n"

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from bends._atomic import replaced
 from bends._version import __version__
 from bends.errors import BendsError
 from bends.runner.config import build
@@ -78,13 +79,15 @@ def write_report(report_dir: Path, title: str, sections: Sequence[str]) -> Path:
     report_dir = Path(report_dir)
     report_dir.mkdir(parents=True, exist_ok=True)
     path = report_dir / "report.md"
-    path.write_text(markdown)
+    with replaced(path) as partial:
+        partial.write_text(markdown)
     body = MarkdownIt("commonmark", {"html": True}).enable("table").render(markdown)
-    (report_dir / "report.html").write_text(
-        "<!doctype html>\n<html><head><meta charset='utf-8'>"
-        f"<title>{html.escape(title)}</title><style>{_CSS}</style></head>\n"
-        f"<body>\n{body}</body></html>\n"
-    )
+    with replaced(report_dir / "report.html") as partial:
+        partial.write_text(
+            "<!doctype html>\n<html><head><meta charset='utf-8'>"
+            f"<title>{html.escape(title)}</title><style>{_CSS}</style></head>\n"
+            f"<body>\n{body}</body></html>\n"
+        )
     return path
 
 

@@ -3,10 +3,13 @@
 Tables::
 
     meta(key, value)                         study name, its settings (JSON), bends version
-    cells(key, params, seeds, status, attempts, seconds, host, error, finished)
+    cells(key, params, seeds, status, attempts, seconds, host, error, finished, items)
     rows(cell, idx, data)                    metric rows, one JSON object each
     curves(cell, name, seed, data)           float64 arrays (little-endian bytes)
     networks(cell, name, seed, data)         saved networks (bends-network JSON)
+
+``items`` counts the rows, curves and networks a finished cell wrote: a store whose tables no
+longer hold them is refused as damaged, never reported as complete.
 
 A cell's rows, curves, networks and status ``done`` are written in one transaction, so a sweep
 killed at any instant (even by SIGKILL) leaves each cell either finished or not started; the WAL
@@ -25,10 +28,12 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import sqlite3
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +49,8 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS cells (
     key TEXT PRIMARY KEY, params TEXT NOT NULL, seeds TEXT NOT NULL,
     status TEXT NOT NULL CHECK (status IN ('pending', 'done', 'failed')),
-    attempts INTEGER NOT NULL DEFAULT 0, seconds REAL, host TEXT, error TEXT, finished REAL
+    attempts INTEGER NOT NULL DEFAULT 0, seconds REAL, host TEXT, error TEXT, finished REAL,
+    items INTEGER
 );
 CREATE TABLE IF NOT EXISTS rows (
     cell TEXT NOT NULL REFERENCES cells(key), idx INTEGER NOT NULL, data TEXT NOT NULL,
@@ -60,7 +66,32 @@ CREATE TABLE IF NOT EXISTS networks (
 );
 """
 
+TABLES = ("meta", "cells", "rows", "curves", "networks")
 FILENAME = "results.sqlite"
+LOCK = ".bends-lock"
+
+
+@contextlib.contextmanager
+def claimed(run_dir: Path, exclusive: bool) -> Iterator[None]:
+    """Hold ``run_dir`` for a sweep: runs that only add cells share it (each cell is stored
+    once, whoever finishes it), a run that empties it (``--fresh``) must hold it alone. A
+    claim that cannot be had at once is refused, never waited for. The kernel drops the lock
+    when its process dies, so a killed run never leaves the directory claimed."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with open(run_dir / LOCK, "a+") as handle:
+        try:
+            fcntl.flock(handle, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
+        except BlockingIOError:
+            what = "empty it (--fresh)" if exclusive else "add to it"
+            raise BendsError(
+                f"{run_dir} is in use by another bends run: cannot {what} now; wait for that "
+                "run to finish or use another --out"
+            ) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 class Store:
@@ -71,10 +102,31 @@ class Store:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self._db = sqlite3.connect(self.path, timeout=30.0)
+            self._check()
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.executescript(SCHEMA)
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(cells)")}
+            if "items" not in columns:  # a store from before bends counted items
+                with self._db:
+                    self._db.execute("ALTER TABLE cells ADD COLUMN items INTEGER")
         except sqlite3.DatabaseError as err:
-            raise BendsError(f"{self.path} is not a bends results database ({err})") from None
+            raise BendsError(
+                f"{self.path} is damaged or not a bends results database ({err})"
+            ) from None
+
+    def _check(self) -> None:
+        """Refuse a damaged store by name: SQLite's own page check, then the tables (a store
+        that has some of them but not all lost the others)."""
+        problems = [p for (p,) in self._db.execute("PRAGMA quick_check") if p != "ok"]
+        if problems:
+            detail = " ".join(problems[:2]).replace("\n", " ")
+            raise BendsError(f"{self.path} is damaged ({detail}); rerun with --fresh")
+        tables = {t for (t,) in self._db.execute("SELECT name FROM sqlite_master")}
+        missing = sorted(set(TABLES) - tables)
+        if tables & set(TABLES) and missing:
+            raise BendsError(
+                f"{self.path} is damaged: table {missing[0]} is missing; rerun with --fresh"
+            )
 
     @classmethod
     def in_run_dir(cls, run_dir: Path, fresh: bool = False) -> Store:
@@ -91,7 +143,9 @@ class Store:
         path = Path(run_dir) / FILENAME
         if not path.is_file():
             raise BendsError(f"{run_dir} holds no results ({FILENAME} not found)")
-        return cls(path)
+        store = cls(path)
+        store.study()  # refuses unreadable settings before anything reads the cells
+        return store
 
     def close(self) -> None:
         self._db.close()
@@ -125,7 +179,13 @@ class Store:
         meta = dict(self._db.execute("SELECT key, value FROM meta"))
         if "study" not in meta:
             return None
-        return meta["study"], json.loads(meta["settings"])
+        try:
+            settings = json.loads(meta["settings"])
+        except (KeyError, json.JSONDecodeError):
+            raise BendsError(f"{self.path} is damaged: its settings are unreadable") from None
+        if not isinstance(settings, dict):
+            raise BendsError(f"{self.path} is damaged: its settings are unreadable")
+        return meta["study"], settings
 
     # -- cells ---------------------------------------------------------------------------
 
@@ -139,7 +199,21 @@ class Store:
             )
 
     def done_keys(self) -> set[str]:
-        return {k for (k,) in self._db.execute("SELECT key FROM cells WHERE status = 'done'")}
+        """Keys of the finished cells; a finished cell whose rows, curves or networks are not
+        all there any more means the store lost them, and the store is refused."""
+        counts: dict[str, int] = {}
+        for table in ("rows", "curves", "networks"):
+            for key, n in self._db.execute(f"SELECT cell, COUNT(*) FROM {table} GROUP BY cell"):
+                counts[key] = counts.get(key, 0) + n
+        done = self._db.execute("SELECT key, items FROM cells WHERE status = 'done'").fetchall()
+        if lost := [
+            key for key, items in done if items is not None and counts.get(key, 0) != items
+        ]:
+            raise BendsError(
+                f"{self.path} is damaged: cell {lost[0]} is marked done but its results are "
+                f"gone ({len(lost)} such cells); rerun with --fresh"
+            )
+        return {key for key, _ in done}
 
     def record(self, cell: Cell, result: CellResult, seconds: float, host: str) -> None:
         """Store a finished cell: rows, curves and status in one transaction."""
@@ -157,7 +231,7 @@ class Store:
             self._db.executemany("INSERT INTO rows VALUES (?, ?, ?)", rows)
             self._db.executemany("INSERT INTO curves VALUES (?, ?, ?, ?)", curves)
             self._db.executemany("INSERT INTO networks VALUES (?, ?, ?, ?)", networks)
-            self._finish(cell, "done", seconds, host, None)
+            self._finish(cell, "done", seconds, host, None, len(rows) + len(curves) + len(networks))
 
     def record_failure(self, cell: Cell, error: str, seconds: float, host: str) -> None:
         """Store a failed cell (it runs again on the next resume)."""
@@ -174,17 +248,28 @@ class Store:
         self._db.execute("DELETE FROM curves WHERE cell = ?", (cell.key,))
         self._db.execute("DELETE FROM networks WHERE cell = ?", (cell.key,))
 
-    def _finish(self, cell: Cell, status: str, seconds: float, host: str, error: str | None):
+    def _finish(
+        self, cell: Cell, status: str, seconds: float, host: str, error: str | None, items=None
+    ) -> None:
         self._db.execute(
             "UPDATE cells SET status = ?, attempts = attempts + 1, seconds = ?, host = ?, "
-            "error = ?, finished = ? WHERE key = ?",
-            (status, seconds, host, error, time.time(), cell.key),
+            "error = ?, finished = ?, items = ? WHERE key = ?",
+            (status, seconds, host, error, time.time(), items, cell.key),
         )
 
     # -- reading back --------------------------------------------------------------------
 
     def load(self, cells: Iterable[Cell] | None = None) -> list[StoredCell]:
         """Stored cells, in the order given (all cells of the store when None)."""
+        self.done_keys()  # refuses a store whose finished cells lost their results
+        try:
+            return self._load(cells)
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
+            raise BendsError(
+                f"{self.path} is damaged: a stored value is unreadable ({err})"
+            ) from None
+
+    def _load(self, cells: Iterable[Cell] | None) -> list[StoredCell]:
         query = "SELECT key, params, seeds, status, seconds, error FROM cells"
         found = {row[0]: row for row in self._db.execute(query)}
         keys = list(found) if cells is None else [c.key for c in cells if c.key in found]

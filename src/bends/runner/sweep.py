@@ -2,8 +2,9 @@
 
 ``run_sweep(study, config, run_dir, executor)`` is what ``bends run`` does:
 
-1. open ``run_dir/results.sqlite`` (``fresh=True`` empties it first) and record the study
-   and its settings;
+1. claim the directory (:func:`~bends.runner.store.claimed`: a ``fresh`` run, which empties
+   the store first, is refused while another run works there), open
+   ``run_dir/results.sqlite`` and record the study and its settings;
 2. expand the settings into cells; cells already ``done`` in the store are skipped, so a
    killed sweep resumes where it stopped;
 3. hand the rest to the executor and store each outcome the moment it arrives, under a
@@ -40,7 +41,7 @@ from rich.progress import (
 
 from bends.runner.config import StudyConfig
 from bends.runner.executors import Done, Executor, Failed
-from bends.runner.store import Store
+from bends.runner.store import Store, claimed
 from bends.runner.study import Study
 
 
@@ -63,7 +64,7 @@ def run_sweep(
     progress: bool = True,
 ) -> SweepSummary:
     """Run the cells of ``study`` under ``config`` not yet done in ``run_dir``'s store."""
-    with Store.in_run_dir(run_dir, fresh=fresh) as store:
+    with claimed(run_dir, exclusive=fresh), Store.in_run_dir(run_dir, fresh=fresh) as store:
         store.bind(study.name, config.as_dict())
         cells = study.cells(config)
         done = store.done_keys()
