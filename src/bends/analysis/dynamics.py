@@ -23,11 +23,13 @@ Example:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 from scipy.optimize import brentq
 
+from bends.budget import check_memory
 from bends.constructions.maps import PiecewiseLinearMap
 from bends.errors import BendsError
 
@@ -60,8 +62,15 @@ def iterate_map(f: PiecewiseLinearMap, times: int) -> PiecewiseLinearMap:
         raise BendsError(f"the number of iterations must be at least 1, got {times}")
     result = f
     for _ in range(times - 1):
+        # f ∘ g has at most |g.x| · (|f.x| − 1) knots: refuse a step that could outgrow the
+        # memory budget before it allocates
+        check_memory(BYTES_PER_MAP_KNOT * len(result.x) * (len(f.x) - 1),
+                     f"iterating the map {times} times", at_least=True)  # fmt: skip
         result = simplify(compose(f, result))
     return result
+
+
+BYTES_PER_MAP_KNOT = 128  # compose's crossings, sort, masks and evaluation, per knot
 
 
 def simplify(f: PiecewiseLinearMap) -> PiecewiseLinearMap:
@@ -177,19 +186,34 @@ def growth_rates(p: int) -> tuple[float, float]:
     if p < 3 or p % 2 == 0:
         raise BendsError(f"growth rates are stated for odd periods p ≥ 3, got {p}")
     # Each polynomial has one sign change, so (Descartes) exactly one positive root, in (1, 2).
-    iclr = brentq(lambda x: x ** (p - 1) - x ** (p - 2) - 1, 1.0, 2.0, xtol=1e-15)
-    icml = brentq(lambda x: x**p - 2 * x ** (p - 2) - 1, 1.0, 2.0, xtol=1e-15)
-    return float(iclr), float(icml)
+    # In logarithms, so that large p does not overflow: x^{p-2}(x − 1) = 1 and
+    # x^{p-2}(x² − 2) = 1, both sides increasing in x where the bracket is positive.
+    return _log_root(lambda x: (p - 2) * math.log(x) + math.log(x - 1), 1.0), _log_root(
+        lambda x: (p - 2) * math.log(x) + math.log(x * x - 2), math.sqrt(2)
+    )
+
+
+def _log_root(g, low: float) -> float:
+    """The root in (low, 2) of an increasing g that tends to −∞ at low; ``low`` itself when
+    the root lies closer to it than float64 can tell (large p)."""
+    above = low * (1 + 4e-16)
+    if g(above) >= 0:
+        return low
+    return float(brentq(g, above, 2.0, xtol=1e-15))
 
 
 @dataclass(frozen=True)
 class SeparationBound:
-    """The L1 lower bound on ∫|f^t − g| for any ReLU net g of width u and depth l."""
+    """The L1 lower bound on ∫|f^t − g| for any ReLU net g of width u and depth l; the two
+    sides of the hypothesis also as base-10 logarithms (they overflow float64 early)."""
 
     bound: float
     hypothesis_holds: bool
-    capacity: float  # (2u)^l, the most pieces g can have
-    oscillations: float  # c^t
+    capacity: float  # (2u)^l, the most pieces g can have (inf beyond float64)
+    oscillations: float  # c^t (inf beyond float64)
+    log10_capacity: float
+    log10_oscillations: float
+    log10_bound: float
 
 
 def separation_bound(
@@ -201,12 +225,37 @@ def separation_bound(
               \Bigl(1 - \frac{2 (2u)^l}{c^t}\Bigr),
 
     which is at least (high − low)²/32 when L = c and the hypothesis (2u)^l ≤ c^t/8 holds.
+    Computed with logarithms, so that huge depths and iteration counts stay exact in sign.
     """
     if width < 1 or depth < 1 or t < 1:
         raise BendsError("width, depth and t must be positive")
-    if not low < high or c <= 1 or lipschitz_constant <= 0:
+    numbers = (low, high, c, lipschitz_constant)
+    if not all(math.isfinite(v) for v in numbers):
+        raise BendsError("low, high, c and the Lipschitz constant must be finite numbers")
+    if not (low < high and c > 1 and lipschitz_constant > 0):
         raise BendsError("need low < high, c > 1 and a positive Lipschitz constant")
-    capacity = float(2 * width) ** depth
-    count = float(c) ** t
-    value = (c / lipschitz_constant) ** t * (high - low) ** 2 / 16 * (1 - 2 * capacity / count)
-    return SeparationBound(max(value, 0.0), capacity <= count / 8, capacity, count)
+    log_capacity = depth * math.log(2 * width)
+    log_count = t * math.log(c)
+    capacity, count = _exp(log_capacity), _exp(log_count)
+    if math.isfinite(capacity) and math.isfinite(count):  # plain floats: exact ties stay ties
+        capacity, count = float(2 * width) ** depth, float(c) ** t
+        shortfall, holds = 1 - 2 * capacity / count, capacity <= count / 8
+    else:
+        ratio = log_capacity - log_count  # log of (2u)^l / c^t
+        shortfall = 1 - 2 * math.exp(ratio) if ratio < math.log(0.5) else 0.0
+        holds = ratio <= -math.log(8)
+    log_scale = t * math.log(c / lipschitz_constant) + 2 * math.log(high - low) - math.log(16)
+    if log_scale < 709.0:  # the plain formula, as the papers write it
+        value = (c / lipschitz_constant) ** t * (high - low) ** 2 / 16 * shortfall
+    else:
+        value = math.inf
+    value = max(value, 0.0)
+    log10_bound = (log_scale + math.log(shortfall)) / math.log(10) if shortfall > 0 else -math.inf
+    return SeparationBound(
+        value, holds, capacity, count, log_capacity / math.log(10), log_count / math.log(10),
+        log10_bound,
+    )  # fmt: skip
+
+
+def _exp(x: float) -> float:
+    return math.exp(x) if x < 709.0 else math.inf

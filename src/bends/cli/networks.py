@@ -10,7 +10,15 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from bends.cli._common import console, figure_path, guarded, parse_floats, parse_point
+from bends.budget import check_memory
+from bends.cli._common import (
+    console,
+    err_console,
+    figure_path,
+    guarded,
+    parse_floats,
+    parse_point,
+)
 from bends.constructions import REGISTRY
 from bends.errors import BendsError
 
@@ -123,6 +131,7 @@ def construct(
     from bends.constructions import build
     from bends.nets import save
     from bends.tracing import trace
+    from bends.tracing.tracer import estimated_bytes
 
     if list_all or name is None:
         table = Table(title="constructions (bends construct NAME \\[options] -o net.json)")
@@ -144,9 +153,18 @@ def construct(
         raise BendsError("give the output file with -o FILE (.json or .pt)")
     save(net, output)
     expected = REGISTRY[name].pieces(**{**REGISTRY[name].defaults, **params})
+    if expected is not None:  # the closed form says how large the trace will be: check first
+        check_memory(estimated_bytes(net, expected + 1), f"tracing {name} ({expected} pieces)")
     tr = trace(net)
     check = "" if expected is None else f" (closed form: {expected})"
     console.print(f"{name}: {tr.pieces} pieces{check} → {output}", soft_wrap=True)
+    if expected is not None and tr.pieces != expected:
+        err_console.print(
+            f"warning: float64 counts {tr.pieces} pieces where the closed form says {expected}: "
+            "slope changes this small are below float64's tolerance (bends count --exact "
+            "settles it for small networks)",
+            markup=False, soft_wrap=True,
+        )  # fmt: skip
 
 
 @guarded

@@ -102,7 +102,7 @@ def _snap_rows(z, zero_at, dz, abs_w, dh, dh_top, slope_rtol):  # pragma: no cov
 
 
 @numba.njit(**KERNEL)
-def _insert_crossings_rows(t, z, dz, region_breaks, merge_gap):  # pragma: no cover - compiled
+def _insert_crossings_rows(t, z, dz, region_breaks, merge_gap, max_knots):  # pragma: no cover
     """:func:`_insert_crossings` with one row per knot: count, place, write."""
     n, width = z.shape
     offset = np.zeros(n, dtype=np.int64)
@@ -113,6 +113,8 @@ def _insert_crossings_rows(t, z, dz, region_breaks, merge_gap):  # pragma: no co
             count += ((a[j] > 0.0) & (b[j] < 0.0)) | ((a[j] < 0.0) & (b[j] > 0.0))
         offset[i + 1] = offset[i] + count
     total = offset[-1]
+    if n + total > max_knots:
+        raise MemoryError(n + total)
     c_neuron, c_where, c_frac = np.empty(total, np.int32), np.empty(total), np.empty(total)
     order, knot_of = np.arange(total, dtype=np.int32), np.empty(total, np.int32)
     knot_where, knot_frac = np.empty(total), np.empty(total)

@@ -144,7 +144,7 @@ def _update_slopes(w, dh, firsts, dz, start, offset, order, knot_of, c_neuron): 
 
 
 @numba.njit(**KERNEL)
-def _insert_crossings(t, z, dz, region_breaks, merge_gap):  # pragma: no cover - compiled
+def _insert_crossings(t, z, dz, region_breaks, merge_gap, max_knots):  # pragma: no cover
     """Insert the strict sign changes of every row of ``z`` (pre-activations at knots ``t``).
 
     ``dz`` holds each neuron's slope dz/dt on every interval, ``region_breaks`` flags the knots
@@ -154,12 +154,15 @@ def _insert_crossings(t, z, dz, region_breaks, merge_gap):  # pragma: no cover -
     largest magnitude per interval, the updated region breaks; where the crossings went
     (start, offset, order, knot_of, c_neuron: see :func:`_slopes`); per neuron how often it
     switches, whether it is ever on and whether it is always on; and how many crossings were
-    merged. Three steps: count, place, write; large arrays ask for huge pages.
+    merged. Three steps: count, place, write; large arrays ask for huge pages. More than
+    ``max_knots`` knots (the memory budget) raise MemoryError(knots) before any is written.
     """
     width, n = z.shape
     offset = np.zeros(n, dtype=np.int64)  # crossings of interval i: slots offset[i]..offset[i+1]-1
     _count_crossings(z, offset)
     total = offset[-1]
+    if n + total > max_knots:
+        raise MemoryError(n + total)
     c_neuron, c_interval = _advised(np.empty(total, np.int32)), _advised(np.empty(total, np.int32))
     c_where, c_frac = _advised(np.empty(total)), _advised(np.empty(total))
     order, knot_of = _advised(np.empty(total, np.int32)), _advised(np.empty(total, np.int32))

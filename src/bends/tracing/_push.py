@@ -75,12 +75,14 @@ def _push_through(
     merge_gap,
     layout,
     pieces,
+    max_knots,
 ):  # pragma: no cover - compiled
     """:func:`trace` in one compiled call: the hidden layers (stored once each, applied in the
     order ``layer_of``), then the readout and its pieces (see the module docstring).
     ``layout``: 1 for rows per knot, 0 for rows per neuron, −1 to choose by width. Without
     ``pieces`` no slopes are propagated (they only serve the pieces): every slope array
-    is then empty."""
+    is then empty. A layer that would make more than ``max_knots`` knots raises
+    MemoryError(knots) (the memory budget, :mod:`bends.budget`)."""
     dim = start.size
     knot_rows = layout == 1
     if layout < 0:
@@ -131,7 +133,7 @@ def _push_through(
             else:
                 dz = np.empty((0, rows[u]))
             snapped += _snap_rows(z, zero_at, dz, abs_w, dh, dh_top, slope_rtol)
-            inserted = _insert_crossings_rows(t, z, dz, region_breaks, merge_gap)
+            inserted = _insert_crossings_rows(t, z, dz, region_breaks, merge_gap, max_knots)
         else:
             z = _affine(w, h, b)
             if pieces:
@@ -139,7 +141,7 @@ def _push_through(
             else:
                 dz = np.empty((rows[u], 0))
             snapped += _snap(z, zero_at, dz, abs_w, dh, dh_top, slope_rtol)
-            inserted = _insert_crossings(t, z, dz, region_breaks, merge_gap)
+            inserted = _insert_crossings(t, z, dz, region_breaks, merge_gap, max_knots)
         t, h, h_top, dh, dh_top, region_breaks = inserted[:6]
         start_of, offset, order, knot_of, c_neuron = inserted[6:11]
         layer = slice(done, done + rows[u])

@@ -83,7 +83,8 @@ import warnings
 
 import numpy as np
 
-from bends.errors import ResolutionWarning
+from bends.budget import check_memory, memory_budget
+from bends.errors import BendsError, ResolutionWarning
 from bends.nets import Network, as_network, require_unbatched
 from bends.tracing._push import _packed, _push_through
 from bends.tracing.result import Trace
@@ -124,6 +125,10 @@ def trace(
         >>> trace(sawtooth(4), pieces=False).regions
         16
     """
+    zero_tol, slope_rtol = _tolerance(zero_tol, "zero_tol"), _tolerance(slope_rtol, "slope_rtol")
+    for flag, name in ((exact, "exact"), (progress, "progress"), (pieces, "pieces")):
+        if not isinstance(flag, bool | np.bool_):
+            raise TypeError(f"{name} must be True or False, got {flag!r}")
     shape = None if start is None else np.shape(start)
     net = as_network(net, shape if shape else None)
     require_unbatched(net)
@@ -135,6 +140,54 @@ def trace(
 
         return trace_exact(net, start, end, progress=progress)
     return _float_trace(net, start, end, zero_tol, slope_rtol, pieces=pieces)
+
+
+def estimated_bytes(net: Network, knots: float) -> float:
+    """What a float64 trace of ``net`` needs at its peak when it has ``knots`` knots.
+
+    Measured (``benchmarks/memory_per_piece.py``): the layer being pushed through holds, per
+    knot and per neuron, its pre-activations, post-activations and both slopes, old and new
+    arrays overlapping (about 36 bytes per neuron), plus about 20 bytes of knot bookkeeping
+    per knot; every hidden layer also keeps 10 bytes per neuron (switches, dead, always on)
+    and its index. Rounded up: the estimate errs on the side of refusing."""
+    layers, width = _layers_and_width(net)
+    per_knot = BYTES_PER_KNOT_NEURON * width + BYTES_PER_KNOT
+    return float(knots) * per_knot + float(layers) * (10.0 * width + 48.0)
+
+
+BYTES_PER_KNOT_NEURON = 40
+BYTES_PER_KNOT = 32
+
+
+def _layers_and_width(net: Network) -> tuple[int, int]:
+    """Hidden layers and the widest of them, read without expanding a tied RNN's steps."""
+    if hasattr(net, "steps"):
+        return int(net.steps), int(net.width)
+    widths = [w.shape[0] for w in net.weights[:-1]] or [1]
+    return len(widths), max([*widths, net.input_dim])
+
+
+def _check_budget(net: Network) -> int:
+    """Refuse a trace whose fixed part alone is over the memory budget; the most knots the
+    rest of the budget holds (the kernels stop with MemoryError beyond it)."""
+    check_memory(estimated_bytes(net, 2), f"tracing {net!r}")
+    width = _layers_and_width(net)[1]
+    room = memory_budget() - estimated_bytes(net, 0)
+    return int(min(room / (BYTES_PER_KNOT_NEURON * width + BYTES_PER_KNOT), 2**62))
+
+
+def _subnormal(*arrays: np.ndarray) -> bool:
+    tiny = np.finfo(np.float64).tiny
+    return any(bool(np.any((a != 0) & (np.abs(a) < tiny))) for a in arrays if a.dtype.kind == "f")
+
+
+def _tolerance(value, name: str) -> float:
+    """A tolerance is a real number in [0, 1): a relative size, never negative or NaN."""
+    if isinstance(value, bool) or not isinstance(value, int | float | np.floating | np.integer):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
+    if not 0.0 <= float(value) < 1.0:
+        raise BendsError(f"{name} must lie in [0, 1), got {value}")
+    return float(value)
 
 
 def _graph_trace(net, start, end, exact, zero_tol, slope_rtol) -> Trace:
@@ -158,11 +211,25 @@ def _float_trace(
     """:func:`trace` in float64 on a checked segment. ``knot_rows`` picks the array layout
     of :func:`_push_through` (both give the same trace; tests run both); by default rows are
     knots when every hidden layer has at least WIDE neurons."""
+    max_knots = _check_budget(net)
     packed = _packed(net)
     layout = -1 if knot_rows is None else int(knot_rows)
-    traced = _push_through(
-        *packed.arrays, start, end, zero_tol, slope_rtol, MERGE_GAP, layout, pieces
-    )
+    try:
+        traced = _push_through(
+            *packed.arrays, start, end, zero_tol, slope_rtol, MERGE_GAP, layout, pieces, max_knots
+        )
+    except MemoryError as err:  # the kernel's count (an int) or a real allocation failure
+        knots = err.args[0] if err.args and isinstance(err.args[0], int) else max_knots
+        needed = max(estimated_bytes(net, knots), memory_budget() + 1)
+        check_memory(needed, f"tracing {net!r}", at_least=True)
+        raise
+    if _subnormal(*packed.arrays[:2], *packed.arrays[5:], start, end):
+        warnings.warn(
+            "the network or segment holds subnormal numbers (below 2.2e-308), which float64 "
+            "stores with fewer significant bits: counts may be off; try exact=True",
+            ResolutionWarning,
+            stacklevel=3,
+        )
     t, values, slopes, region_breaks, piece_breaks = traced[:5]
     switches, ever_on, always, snapped, merged, log_scale, smallest_gap, by_output = traced[5:]
     never_on = ~ever_on
