@@ -35,7 +35,7 @@ def test_settings_round_trip_through_their_stored_form():
         ("families=sawtooth,foo", "setting families expects list of sawtooth"),
         ("depths=[1, 2.5]", "setting depths expects list of int"),
         ("seeds=0", "seeds must be at least 1"),
-        ("depths=0,1", "depths must lie in 1..40"),
+        ("depths=0,1", "depths must lie in 1..26"),
         ("radius=-1", "radius must be positive"),
         ("families=[]", "families must not be empty"),
         ("radius=inf", "radius must be finite"),

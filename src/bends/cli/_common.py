@@ -1,16 +1,19 @@
-"""What every command shares: the consoles, the one-line error, and the guard that turns a
-:class:`~bends.errors.BendsError` into that line (exit 2) and a ResolutionWarning into one
-warning line."""
+"""What every command shares: the consoles, the one-line error, and the guard that turns
+every failure into that line (a user error exit 2, an internal one exit 1) and a
+ResolutionWarning into one warning line."""
 
 from __future__ import annotations
 
 import functools
+import os
+import sqlite3
 import sys
 import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
+import click
 import numpy as np
 import typer
 from rich.console import Console
@@ -29,8 +32,11 @@ def fail(message: str) -> NoReturn:
 
 
 def guarded(command: Callable[..., Any]) -> Callable[..., Any]:
-    """A command whose BendsError is one line and exit 2, whose ResolutionWarnings are one
-    line each."""
+    """A command that never ends in a traceback: a BendsError, an unreadable or unwritable
+    path, a damaged results store, input nested too deeply, numbers out of range and running
+    out of memory are each one line and exit 2; an interrupt prints ``interrupted`` and exits
+    130; anything else is an internal error, one line and exit 1 (``BENDS_TRACEBACK=1`` shows
+    the traceback). ResolutionWarnings are one warning line each, AssumptionWarnings a note."""
 
     @functools.wraps(command)
     def run(*args: Any, **kwargs: Any) -> Any:
@@ -39,8 +45,18 @@ def guarded(command: Callable[..., Any]) -> Callable[..., Any]:
             warnings.simplefilter("always", AssumptionWarning)
             try:
                 return command(*args, **kwargs)
-            except BendsError as err:
-                fail(str(err))
+            except (typer.Exit, typer.Abort, click.ClickException):
+                raise
+            except KeyboardInterrupt:
+                err_console.print("interrupted", markup=False, highlight=False)
+                raise typer.Exit(130) from None
+            except Exception as err:  # classified below: every failure is one line
+                if os.environ.get("BENDS_TRACEBACK"):
+                    raise
+                message, status = describe(err)
+                err_console.print(f"error: {message}", markup=False, highlight=False,
+                                  soft_wrap=True)  # fmt: skip
+                raise typer.Exit(status) from None
             finally:
                 for warning in caught:
                     if issubclass(warning.category, ResolutionWarning):
@@ -51,6 +67,32 @@ def guarded(command: Callable[..., Any]) -> Callable[..., Any]:
                         err_console.print(f"note: {warning.message}", markup=False, soft_wrap=True)
 
     return run
+
+
+def describe(err: Exception) -> tuple[str, int]:
+    """The one line and exit status for an error that reached a command's edge."""
+    if isinstance(err, BendsError):
+        return str(err), 2
+    if isinstance(err, FileExistsError):  # mkdir of an output folder that is a file
+        return f"{err.filename} exists and is not a folder: give another --out", 2
+    if isinstance(err, OSError):
+        where = f"{err.filename}: " if err.filename is not None else ""
+        return f"{where}{err.strerror or err}", 2
+    if isinstance(err, sqlite3.DatabaseError):
+        return f"the results store is damaged or not a bends store ({err})", 2
+    if isinstance(err, RecursionError):
+        return "the input is nested too deeply to read", 2
+    if isinstance(err, UnicodeDecodeError):
+        return f"the input is not UTF-8 text ({err.reason} at byte {err.start})", 2
+    if isinstance(err, OverflowError):
+        return f"a number is out of range ({err})", 2
+    if isinstance(err, MemoryError):
+        return "out of memory: ask for something smaller (see --help for the size budget)", 2
+    return (
+        f"internal error ({type(err).__name__}: {err}); rerun with BENDS_TRACEBACK=1 "
+        "for the traceback and report it",
+        1,
+    )
 
 
 def parse_point(text: str | None, name: str) -> np.ndarray | None:

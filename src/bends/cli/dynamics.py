@@ -3,6 +3,7 @@ maps (docs/dynamics.md)."""
 
 from __future__ import annotations
 
+import math
 from typing import Annotated
 
 import numpy as np
@@ -132,8 +133,16 @@ def dynamics_bound(
 
     r = separation_bound(width, depth, t, low, high, c, lipschitz_constant)
     holds = "holds" if r.hypothesis_holds else "does NOT hold"
+    capacity = f"{r.capacity:.6g}" if math.isfinite(r.capacity) else f"10^{r.log10_capacity:.6g}"
+    count = (
+        f"{r.oscillations:.6g}"
+        if math.isfinite(r.oscillations)
+        else (f"10^{r.log10_oscillations:.6g}")
+    )
     console.print(
-        f"(2u)^l = {r.capacity:.6g}, c^t = {r.oscillations:.6g}: the hypothesis "
-        f"(2u)^l ≤ c^t/8 {holds}; L1 error ≥ {r.bound:.6g}",
+        f"(2u)^l = {capacity}, c^t = {count}: the hypothesis (2u)^l ≤ c^t/8 {holds}; "
+        f"L1 error ≥ {r.bound:.6g}"
+        if math.isfinite(r.bound)
+        else f"L1 error ≥ 10^{r.log10_bound:.6g}",
         soft_wrap=True,
     )

@@ -129,13 +129,18 @@ REGISTRY: dict[str, Construction] = {
         "Milkert–Hyde–Laine network x ∓ Σ s_i W_i (scales default to the manifold rule)",
         _compositional,
         {"peaks": [0.5, 0.5, 0.5, 0.5, 0.5], "scales": None, "add": False},
-        lambda peaks, **_: 2 ** len(peaks),
+        # proven for the manifold scales; explicit scales get no closed form
+        lambda peaks, scales=None, **_: 2 ** len(peaks) if scales is None else None,
     ),
     "compositional-rnn": Construction(
         "tied-RNN compositional network: all peaks equal, scales ratio^(i+1)",
         lambda peak, ratio, steps, add=False: compositional_rnn(peak, ratio, steps, not add),
         {"peak": 0.5, "ratio": 0.25, "steps": 5, "add": False},
-        lambda steps, **_: 2 ** (steps - 1),
+        # subtracted waves keep every triangle only while the carried sum stays positive:
+        # ratio ≤ peak/2 (measured over peaks 0.2–0.9 and 3–9 steps; added waves: any ratio)
+        lambda steps, peak=0.5, ratio=0.25, add=False, **_: (
+            2 ** (steps - 1) if add or ratio <= peak / 2 else None
+        ),
     ),
 }
 

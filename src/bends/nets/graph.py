@@ -231,6 +231,14 @@ def _unroll_rnns(module: nn.Module, input_shape: tuple[int, ...]) -> nn.Module:
     return module
 
 
+def _real_only(module: nn.Module) -> None:
+    """Refuse complex parameters and buffers by name: a float64 copy would drop their
+    imaginary parts without a word."""
+    for name, tensor in [*module.named_parameters(), *module.named_buffers()]:
+        if tensor.is_complex():
+            raise BendsError(f"`{name}` is complex: a network's weights are real numbers")
+
+
 @dataclass(frozen=True)
 class GraphNetwork:
     """A piecewise-linear module captured as an fx graph (float64, eval mode), with the shape
@@ -260,6 +268,7 @@ class GraphNetwork:
                     f"`{name}` is {kind_} in training mode (its output is not a fixed "
                     "function): call .eval() first"
                 )
+        _real_only(module)
         copied = copy.deepcopy(module).to(torch.float64).eval()
         copied = _unroll_rnns(copied, shape)
         try:
@@ -285,6 +294,7 @@ class GraphNetwork:
         if len(inputs) != 1 or "val" not in inputs[0].meta:
             raise BendsError("an exported program with one tensor input is needed")
         shape = tuple(int(n) for n in inputs[0].meta["val"].shape[1:])
+        _real_only(graph)
         graph = graph.to(torch.float64)
         for node in graph.graph.nodes:
             _check(graph, node)

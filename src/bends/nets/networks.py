@@ -45,6 +45,8 @@ VERSION = 1
 
 
 def _as_float_array(value: Any, name: str, ndim: int) -> np.ndarray:
+    if np.iscomplexobj(value) or (hasattr(value, "is_complex") and value.is_complex()):
+        raise BendsError(f"{name} is complex: a network's weights are real numbers")
     try:
         array = np.array(value, dtype=np.float64)
     except (TypeError, ValueError) as err:
@@ -99,6 +101,8 @@ class MLP(_Batched):
         for i, (w, b) in enumerate(zip(weights, biases, strict=True)):
             if w.shape[:-2] != batch or b.shape[:-1] != batch:
                 raise BendsError(f"layer {i}: batch shape differs from layer 0's {batch}")
+            if 0 in w.shape[-2:]:
+                raise BendsError(f"layer {i} has shape {w.shape[-2:]}: every layer needs neurons")
             if b.shape[-1] != w.shape[-2]:
                 raise BendsError(
                     f"layer {i}: bias has {b.shape[-1]} entries but weight has "

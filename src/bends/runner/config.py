@@ -37,6 +37,11 @@ from bends.errors import BendsError
 
 C = TypeVar("C", bound="StudyConfig")
 
+# Integer settings stay exact as floats and their sums (seeds) fit the store's int64.
+LARGEST_INTEGER = 2**53
+MAX_SEEDS = 10**6  # a cell per seed at most: the cell list stays in memory
+TOML_LIMIT = 1 << 20  # bytes: a settings file is small; /dev/zero is not one
+
 
 def setting(
     default: Any,
@@ -75,6 +80,7 @@ class StudyConfig:
             _check_bounds(f, getattr(self, f.name))
         # studies override these three with their own defaults (and no bounds): check here
         require(self.seeds >= 1, "seeds must be at least 1")
+        require(self.seeds <= MAX_SEEDS, f"seeds must be at most {MAX_SEEDS:,}, got {self.seeds:,}")
         require(self.seeds_per_cell >= 1, "seeds_per_cell must be at least 1")
         require(self.first_seed >= 0, "first_seed must be non-negative")
 
@@ -108,6 +114,8 @@ def _check_bounds(field: dataclasses.Field, value: Any) -> None:
             continue
         if not math.isfinite(item):
             raise BendsError(f"{field.name} must be finite, got {item}")
+        if isinstance(item, int) and abs(item) > LARGEST_INTEGER:
+            raise BendsError(f"{field.name} must be at most 2^53 in size, got {item:.3g}")
         low, high = (
             bounds.get("at_least", bounds.get("above")),
             bounds.get("at_most", bounds.get("below")),
@@ -167,18 +175,31 @@ def resolve(
     """Settings from defaults, then ``base`` (e.g. a demo's), a TOML file and ``key=value``s."""
     values: dict[str, Any] = dict(base or {})
     if toml_file is not None:
-        try:
-            values.update(tomllib.loads(Path(toml_file).read_text()))
-        except OSError as err:
-            raise BendsError(f"cannot read {toml_file}: {err.strerror}") from None
-        except tomllib.TOMLDecodeError as err:
-            raise BendsError(f"{toml_file} is not valid TOML: {err}") from None
+        values.update(_read_toml(Path(toml_file)))
     for assignment in assignments:
         key, sep, text = assignment.partition("=")
         if not sep or not key.strip():
             raise BendsError(f"--set needs key=value, got {assignment!r}")
         values[key.strip()] = _parse_value(text.strip())
     return build(config_type, values)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    """A settings file's top-level keys; a FIFO, a device or a huge file is refused unread."""
+    try:
+        if not path.exists():
+            raise BendsError(f"cannot read {path}: no such file")
+        if not path.is_file():
+            raise BendsError(f"--config {path}: not a regular file")
+        if path.stat().st_size > TOML_LIMIT:
+            raise BendsError(f"--config {path}: larger than {TOML_LIMIT >> 20} MiB")
+        return tomllib.loads(path.read_bytes().decode("utf-8"))
+    except OSError as err:
+        raise BendsError(f"cannot read {path}: {err.strerror}") from None
+    except UnicodeDecodeError:
+        raise BendsError(f"--config {path} is not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as err:
+        raise BendsError(f"{path} is not valid TOML: {err}") from None
 
 
 def build(config_type: type[C], values: Mapping[str, Any]) -> C:

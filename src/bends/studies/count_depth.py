@@ -55,9 +55,10 @@ class CountDepthConfig(StudyConfig):
         ("sawtooth", "yarotsky", "random-mlp", "random-rnn"), "network families to count"
     )
     depths: tuple[int, ...] = setting(
-        tuple(range(1, 17)), "depths L (layers or RNN steps)", at_least=1, at_most=40
+        # 2^26 pieces fill 6 GiB: deeper sawtooths do not fit the default memory budget
+        tuple(range(1, 17)), "depths L (layers or RNN steps)", at_least=1, at_most=26
     )
-    width: int = setting(16, "hidden width of the random MLPs", at_least=1)
+    width: int = setting(16, "hidden width of the random MLPs", at_least=1, at_most=4096)
     input_dim: int = setting(2, "input dimension of the random MLPs", at_least=1)
     radius: float = setting(1.0, "random MLPs are traced from −radius·u to radius·u", above=0)
     rnn_width: int = setting(4, "width of the random tied RNNs", at_least=2)

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bends.errors import BendsError
 from bends.nets.random import random_rnn
 from bends.runner.config import StudyConfig, setting
 from bends.runner.figures import Figures, new_figure
@@ -39,9 +40,24 @@ from bends.tracing import trace
 class SelfCheckConfig(StudyConfig):
     seeds: int = setting(8, "number of random seeds")
     seeds_per_cell: int = setting(1, "seeds run together in one cell")
-    steps: int = setting(12, "steps of each random tied RNN", at_least=1)
-    delay: float = setting(0.0, "seconds to sleep per seed (for interruption tests)", at_least=0)
+    steps: int = setting(12, "steps of each random tied RNN", at_least=1, at_most=10**6)
+    delay: float = setting(
+        0.0, "seconds to sleep per seed (for interruption tests)", at_least=0, at_most=3600
+    )
     crash_marker: str = setting("", "directory: each cell's first attempt kills its process")
+
+    def validate(self) -> None:
+        super().validate()
+        if self.crash_marker:  # made now, so that a path no cell can write is refused here
+            try:
+                Path(self.crash_marker).mkdir(parents=True, exist_ok=True)
+            except OSError as err:
+                raise BendsError(
+                    f"crash_marker {self.crash_marker}: cannot make that directory "
+                    f"({err.strerror})"
+                ) from None
+            if not os.access(self.crash_marker, os.W_OK):
+                raise BendsError(f"crash_marker {self.crash_marker}: not writable")
 
 
 class SelfCheck(Study):
