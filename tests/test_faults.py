@@ -222,3 +222,15 @@ def test_ctrl_c_prints_interrupted_and_exits_130(tmp_path, workers):
     _, err = driver.communicate(timeout=60)
     assert driver.returncode == 130
     assert err.strip().splitlines()[-1] == "interrupted" and "Traceback" not in err
+
+
+def test_cells_that_kill_their_workers_finish_in_one_run(tmp_path):
+    # every cell's first attempt kills its worker (and whatever runs beside it)
+    result = subprocess.run(
+        [*BENDS, "run", "selfcheck", "--out", str(tmp_path / "run"), "--workers", "2",
+         "--set", "seeds=4", "--set", f"crash_marker={tmp_path / 'markers'}"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "4 cells, 4 run now" in result.stdout and "failed" not in result.stdout
+    assert _done_cells(tmp_path / "run") == 4

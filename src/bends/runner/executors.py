@@ -116,15 +116,17 @@ def _worker_setup(parent: int) -> None:
 
 
 ORPHAN_CHECK_S = 0.25
-WORKER_LOSSES = 4  # a cell in flight when this many workers died is failed, not retried
+WORKER_LOSSES = 3  # a cell that killed its worker this often, running alone, has failed
 
 
 class ProcessExecutor:
     """Cells in ``workers`` spawned processes, one cell per worker at a time.
 
-    A worker that dies (killed, out of memory, a crash in compiled code) breaks the pool: the
-    pool is rebuilt and the cells that were in flight are queued again; a cell that was in
-    flight at ``WORKER_LOSSES`` deaths fails with that reason, and the sweep goes on."""
+    A worker that dies (killed, out of memory, a crash in compiled code) breaks the pool and
+    every cell in flight with it. The pool is rebuilt and those cells become suspects, run
+    again one at a time with nothing beside them, so that the cell that kills its worker is
+    told apart from the ones that happened to run next to it; a cell whose worker dies
+    ``WORKER_LOSSES`` times while it runs alone fails with that reason, and the sweep goes on."""
 
     def __init__(self, workers: int) -> None:
         if workers < 1:
@@ -132,9 +134,9 @@ class ProcessExecutor:
         self.workers = workers
 
     def run(self, study: Study, cells: Sequence[Cell]) -> Iterator[tuple[Cell, Outcome]]:
-        waiting = list(reversed(cells))
+        waiting, suspects = list(reversed(cells)), []
         losses: dict[str, int] = {}
-        while waiting:
+        while waiting or suspects:
             pool = ProcessPoolExecutor(
                 self.workers,
                 mp_context=get_context("spawn"),
@@ -142,12 +144,17 @@ class ProcessExecutor:
                 initargs=(os.getpid(),),
             )
             running: dict[Future[Done], Cell] = {}
+            alone = False  # whether what runs is one suspect by itself
             finished_normally = False
             try:
-                while waiting or running:
-                    while waiting and len(running) < self.workers:
-                        cell = waiting.pop()
-                        running[pool.submit(execute, study, cell)] = cell
+                while waiting or suspects or running:
+                    if suspects and not running:
+                        cell = suspects.pop()
+                        running[pool.submit(execute, study, cell)], alone = cell, True
+                    elif not suspects:
+                        while waiting and len(running) < self.workers:
+                            cell = waiting.pop()
+                            running[pool.submit(execute, study, cell)], alone = cell, False
                     finished, _ = wait(running, return_when=FIRST_COMPLETED)
                     broken = False
                     for future in finished:
@@ -166,12 +173,13 @@ class ProcessExecutor:
                         process.terminate()
                 pool.shutdown(wait=finished_normally, cancel_futures=True)
             for cell in running.values():
-                losses[cell.key] = losses.get(cell.key, 0) + 1
-                if losses[cell.key] >= WORKER_LOSSES:
+                if alone:
+                    losses[cell.key] = losses.get(cell.key, 0) + 1
+                if losses.get(cell.key, 0) >= WORKER_LOSSES:
                     message = f"its worker process died {WORKER_LOSSES} times"
                     yield cell, Failed(message, message, 0.0, _host())
                 else:
-                    waiting.append(cell)
+                    suspects.append(cell)
 
 
 class RayExecutor:
