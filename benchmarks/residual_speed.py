@@ -1,8 +1,11 @@
 """A residual LeakyReLU MLP along a segment: bends' graph tracer against regioncam, in one run.
 
 regioncam (PyPI, Rust, float32) takes residual blocks and LeakyReLU directly and counts the
-edges of the 1-D partition: activation regions. bends traces the same torch module (float64).
-bends and regioncam take turns, best of a few rounds; the table gives both counts and times.
+edges of the 1-D partition: activation regions. bends traces the same torch module (float64):
+`bends.trace` lowers it to one compiled program (bends.tracing.lowering); "node-by-node" is
+the general graph tracer on the same module, for reference. "regions-only" is
+`trace(..., pieces=False)`, which computes what regioncam computes. bends and regioncam
+take turns, best of a few rounds; the table gives counts and times.
 
     python benchmarks/residual_speed.py
 """
@@ -20,6 +23,8 @@ from torch import nn
 
 from bends.nets.graph import GraphNetwork
 from bends.tracing import trace
+from bends.tracing.tolerance import SLOPE_RTOL, ZERO_TOL
+from bends.tracing.tracer import _graph_trace
 
 
 class Block(nn.Module):
@@ -78,21 +83,27 @@ def best_of(run, rounds: int = 5) -> tuple[float, object]:
 
 def main() -> None:
     table = Table(title="residual LeakyReLU MLPs, random segment of length 4 (best of 5, ms)")
-    for column in ("network", "bends regions", "bends pieces", "bends ms", "regioncam regions",
-                   "regioncam ms", "speed-up"):  # fmt: skip
+    for column in ("network", "bends regions", "bends pieces", "bends ms",
+                   "bends regions-only ms", "node-by-node ms", "regioncam regions",
+                   "regioncam ms", "speed-up", "speed-up regions-only"):  # fmt: skip
         table.add_column(column, justify="right")
     for width, blocks in ((32, 2), (64, 4), (128, 4), (256, 3)):
         model = residual_mlp(2, width, blocks)
         net = GraphNetwork.from_module(model, (2,))
         u = np.random.default_rng(width).normal(size=2)
         a, b = -2 * u / np.linalg.norm(u), 2 * u / np.linalg.norm(u)
-        trace(net, a, b)  # warm-up
+        trace(net, a, b)  # warm-up: the lowered program, compiled once
+        node_s, node = best_of(lambda net=net, a=a, b=b: _graph_trace(
+            net, a, b, False, ZERO_TOL, SLOPE_RTOL, True, lowered=False), rounds=3)  # fmt: skip
         ours_s, ours = best_of(lambda net=net, a=a, b=b: trace(net, a, b))
+        only_s, only = best_of(lambda net=net, a=a, b=b: trace(net, a, b, pieces=False))
         cam_s, cam = best_of(lambda model=model, a=a, b=b: regioncam_regions(model, a, b))
+        assert only.regions == ours.regions == node.regions
         table.add_row(f"[2, {width}, {blocks} residual blocks, 1]", str(ours.regions),
-                      str(ours.pieces), f"{1e3 * ours_s:.1f}", str(cam), f"{1e3 * cam_s:.1f}",
-                      f"{cam_s / ours_s:.1f}x")  # fmt: skip
-    Console(width=140).print(table)
+                      str(ours.pieces), f"{1e3 * ours_s:.2f}", f"{1e3 * only_s:.2f}",
+                      f"{1e3 * node_s:.1f}", str(cam), f"{1e3 * cam_s:.2f}",
+                      f"{cam_s / ours_s:.1f}x", f"{cam_s / only_s:.1f}x")  # fmt: skip
+    Console(width=180).print(table)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """Fuzzing the command line: generated network files (valid, truncated, mistyped, nested,
-huge numbers, binary) and option values through every command that reads them. Zero
-tracebacks, zero hangs: every run ends within 20 s with exit 0, 1 (an internal error, one
-line) never, or 2 (one line naming the problem)."""
+huge numbers, binary) with generated options through ``bends count`` (each in its own
+process, killed after 20 s), and generated study settings through ``bends run``. Zero
+tracebacks, zero hangs: every run ends with exit 0 or 2 (one line naming the problem), never
+1 (an internal error)."""
 
 from __future__ import annotations
 
@@ -96,13 +97,22 @@ settings_values = st.one_of(
 
 
 @settings(
-    max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=30, deadline=20_000, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
+# crash_marker is left out: a valid one kills the process on purpose (tests/test_faults.py)
 @given(name=st.sampled_from(["seeds", "steps", "delay", "first_seed", "seeds_per_cell",
-                             "crash_marker", "nonsense"]),
+                             "nonsense"]),
        value=settings_values)  # fmt: skip
 def test_run_settings_never_end_in_a_traceback(tmp_path, name, value):
-    result = _bends(["run", "selfcheck", "--out", str(tmp_path / "run"), "--set", f"{name}={value}",
-                     "--set", "seeds=2" if name != "seeds" else "steps=3"], tmp_path)  # fmt: skip
-    assert "Traceback" not in result.stderr, result.stderr
-    assert result.returncode in (0, 2), (result.returncode, result.stderr)
+    # in this process (a sweep's start-up is the slow part of a subprocess): the guard's
+    # one line and exit status are the same, and an escaping exception would show here
+    from typer.testing import CliRunner
+
+    from bends.cli import app
+
+    other = "seeds=2" if name != "seeds" else "steps=3"
+    command = ["run", "selfcheck", "--out", str(tmp_path / "run"), "--set", f"{name}={value}",
+               "--set", other, "--set", "delay=0"]  # fmt: skip
+    result = CliRunner().invoke(app, command)
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.output
+    assert result.exit_code in (0, 2), (result.exit_code, result.output)

@@ -381,3 +381,23 @@ def test_onnx_models_trace_like_the_modules_they_were_exported_from(tmp_path):
     (tmp_path / "bad.onnx").write_bytes(b"not a protobuf at all")
     with pytest.raises(bends.BendsError, match="not an ONNX model"):
         bends.load(tmp_path / "bad.onnx")
+
+
+def test_onnx_prelu_traces_like_the_module(tmp_path):
+    import warnings
+
+    pytest.importorskip("onnx")
+    torch.manual_seed(7)
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.PReLU(2, 0.25), nn.Flatten(), nn.Linear(32, 3),
+                          nn.PReLU(1, -0.5), nn.Linear(3, 1)).double().eval()  # fmt: skip
+    with torch.no_grad():
+        model[1].weight.copy_(torch.tensor([0.25, 0.5], dtype=torch.float64))  # float32-exact
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, (torch.zeros(1, 1, 6, 6, dtype=torch.float64),),
+                          tmp_path / "p.onnx", dynamo=False)  # fmt: skip
+    start, end = np.random.default_rng(7).normal(size=(2, 1, 6, 6))
+    direct = trace(model, start, end)
+    via_onnx = trace(bends.load(tmp_path / "p.onnx"), start.ravel(), end.ravel())
+    assert (via_onnx.pieces, via_onnx.regions) == (direct.pieces, direct.regions)
+    np.testing.assert_allclose(via_onnx.knots, direct.knots, rtol=0, atol=1e-12)

@@ -23,8 +23,10 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import math
 import os
+from collections.abc import Callable
 
 from bends.errors import BendsError
 
@@ -33,6 +35,7 @@ SHARE_OF_MEMORY = 0.5  # the default budget: half the physical memory
 _SUFFIXES = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
 
 
+@functools.cache
 def physical_memory() -> int:
     """This machine's physical memory in bytes."""
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
@@ -55,12 +58,14 @@ def memory_budget() -> int:
     return int(value)
 
 
-def check_memory(needed: float, what: str, *, at_least: bool = False) -> None:
+def check_memory(needed: float, what: str | Callable[[], str], *, at_least: bool = False) -> None:
     """Raise BendsError when ``what`` needs more than the budget: one line with the estimate
     and how to raise the budget. ``at_least``: the estimate is a lower bound (work found to
-    outgrow the budget midway, before it knows its full size)."""
+    outgrow the budget midway, before it knows its full size). ``what`` may be a function,
+    called only to word the refusal (a network's repr is not free)."""
     budget = memory_budget()
     if needed > budget:
+        what = what() if callable(what) else what
         source = VARIABLE if os.environ.get(VARIABLE) else "half this machine's memory"
         amount = f"more than {_size(needed)}" if at_least else f"about {_size(needed)}"
         raise BendsError(

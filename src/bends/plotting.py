@@ -102,10 +102,15 @@ def plot_layers(tr: Trace, max_neurons: int = 16, max_layers: int = 11) -> Figur
     rows = -(-(layers + 1) // columns)
     figure = Figure(figsize=(3.2 * columns, 2.5 * rows), layout="constrained")
     axes = figure.subplots(rows, columns, squeeze=False)
-    unit = "step" if isinstance(tr.network, TiedRNN) else "layer"
+    unit = (
+        "step" if isinstance(tr.network, TiedRNN)
+        else "kink" if hasattr(tr.network, "kink_outputs") else "layer"
+    )  # fmt: skip
     for layer, ax in zip(shown, axes.flat[:layers], strict=True):
-        post = np.maximum(tr.layer_values(layer), 0.0)
-        top = post.max(axis=0)
+        values = tr.layer_values(layer)
+        graph = hasattr(tr.network, "kink_outputs")  # outputs already, of any kink
+        post = values if graph else np.maximum(values, 0.0)
+        top = np.abs(post).max(axis=0)
         for neuron in range(min(post.shape[1], max_neurons)):
             if top[neuron] > 0:  # dead neurons have nothing to show
                 ax.plot(_axis(tr)[0], post[:, neuron] / top[neuron], lw=0.8)

@@ -35,6 +35,7 @@ import operator
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import fx, nn
@@ -330,6 +331,24 @@ class GraphNetwork:
             output = output[0] if isinstance(output, tuple | list) else output
             return output.reshape(len(tensor), -1).numpy()
 
+    def kink_outputs(self, x) -> list[np.ndarray]:
+        """Every kink node's output at inputs x (N, *input_shape), in graph order, each
+        flattened to (N, elements): the graph's hidden layers, as plots draw them."""
+        graph, found = self.module, []
+
+        class Recorder(fx.Interpreter):
+            def run_node(self, node):
+                result = super().run_node(node)
+                if kind(graph, node) == "kink":
+                    found.append(result.detach().reshape(len(result), -1).numpy().copy())
+                return result
+
+        with torch.no_grad():
+            Recorder(graph).run(
+                torch.as_tensor(x, dtype=torch.float64).reshape(-1, *self.input_shape)
+            )
+        return found
+
     def __repr__(self) -> str:
         nodes = [kind(self.module, n) for n in self.module.graph.nodes]
         affine, kinks = nodes.count("affine"), nodes.count("kink")
@@ -389,5 +408,6 @@ def _check(graph: fx.GraphModule, node: fx.Node) -> None:
 
 
 def _tensors(args) -> int:
-    """How many of ``args`` are graph values (tensors), not constants."""
-    return sum(isinstance(a, fx.Node) for a in args)
+    """How many of ``args`` are graph values (tensors), not constants (a buffer read by
+    get_attr is a constant)."""
+    return sum(isinstance(a, fx.Node) and a.op != "get_attr" for a in args)

@@ -3,7 +3,8 @@
 
 Each ONNX node becomes a node of a torch.fx graph calling the function bends knows for it
 (:mod:`bends.nets.graph`): Gemm and MatMul (by a constant) as ``F.linear``, Conv as
-``F.convNd``, BatchNormalization, Relu, LeakyRelu, Clip, Abs, Max and Min of two inputs,
+``F.convNd``, BatchNormalization, Relu, LeakyRelu, PRelu (constant slopes), Clip, Abs, Max
+and Min of two inputs,
 MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool, Flatten, Reshape (constant shape),
 Transpose, Concat, Add, Sub, Mul and Div by constants, Identity, Dropout. Any other operator
 is refused naming the node.
@@ -123,6 +124,12 @@ def _node(graph: fx.Graph, node, attrs: dict, tensor, register, constants: dict)
         return call(torch.relu, x)
     if op == "LeakyRelu":
         return call(F.leaky_relu, x, attrs.get("alpha", 0.01))
+    if op == "PRelu":  # (1 − a)·ReLU(x) + a·x: one kink, the slope a broadcast as ONNX does
+        if args[1] not in constants:
+            raise BendsError(f"{name}: PRelu with a computed slope is not supported")
+        slope = np.asarray(constants[args[1]], dtype=np.float64)
+        scaled = call(operator.mul, call(torch.relu, x), register(1.0 - slope))
+        return call(operator.add, scaled, call(operator.mul, x, register(slope)))
     if op == "Abs":
         return call(torch.abs, x)
     if op == "Clip":

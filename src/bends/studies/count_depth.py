@@ -56,7 +56,10 @@ class CountDepthConfig(StudyConfig):
     )
     depths: tuple[int, ...] = setting(
         # 2^26 pieces fill 6 GiB: deeper sawtooths do not fit the default memory budget
-        tuple(range(1, 17)), "depths L (layers or RNN steps)", at_least=1, at_most=26
+        tuple(range(1, 17)),
+        "depths L (layers or RNN steps)",
+        at_least=1,
+        at_most=26,
     )
     width: int = setting(16, "hidden width of the random MLPs", at_least=1, at_most=4096)
     input_dim: int = setting(2, "input dimension of the random MLPs", at_least=1)

@@ -53,8 +53,7 @@ class SelfCheckConfig(StudyConfig):
                 Path(self.crash_marker).mkdir(parents=True, exist_ok=True)
             except OSError as err:
                 raise BendsError(
-                    f"crash_marker {self.crash_marker}: cannot make that directory "
-                    f"({err.strerror})"
+                    f"crash_marker {self.crash_marker}: cannot make that directory ({err.strerror})"
                 ) from None
             if not os.access(self.crash_marker, os.W_OK):
                 raise BendsError(f"crash_marker {self.crash_marker}: not writable")

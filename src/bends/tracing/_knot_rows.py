@@ -103,7 +103,9 @@ def _snap_rows(z, zero_at, dz, abs_w, dh, dh_top, slope_rtol):  # pragma: no cov
 
 @numba.njit(**KERNEL)
 def _insert_crossings_rows(t, z, dz, region_breaks, merge_gap, max_knots):  # pragma: no cover
-    """:func:`_insert_crossings` with one row per knot: count, place, write."""
+    """:func:`_insert_crossings` with one row per knot: count, place, write; also returns
+    where inside its old interval each new knot lies (``knot_frac``, slot order), with which
+    other arrays are interpolated at the new knots (:mod:`bends.tracing._program`)."""
     n, width = z.shape
     offset = np.zeros(n, dtype=np.int64)
     for i in range(n - 1):
@@ -136,7 +138,7 @@ def _insert_crossings_rows(t, z, dz, region_breaks, merge_gap, max_knots):  # pr
     )  # fmt: skip
     return (
         t_out, h_out, h_top, dh_out, dh_top, breaks, start, offset, order, knot_of, c_neuron,
-        switches, ever_on, always_on, merged,
+        switches, ever_on, always_on, merged, knot_frac,
     )  # fmt: skip
 
 

@@ -187,7 +187,7 @@ def _insert_crossings(t, z, dz, region_breaks, merge_gap, max_knots):  # pragma:
     )  # fmt: skip
     return (
         t_out, h_out, h_top, dh_out, dh_top, breaks, start, offset, order, knot_of, c_neuron,
-        switches, ever_on, always_on, merged,
+        switches, ever_on, always_on, merged, knot_frac,
     )  # fmt: skip
 
 

@@ -31,10 +31,18 @@ _PACKED: weakref.WeakKeyDictionary[Network, _Packed] = weakref.WeakKeyDictionary
 class _Packed(NamedTuple):
     """A network as :func:`_push_through` takes it: ``arrays`` are the distinct hidden
     layers' weights and biases, flat (a tied RNN stores one), their columns and rows, which
-    one every step applies, and the readout; ``layers`` slice per-neuron results by layer."""
+    one every step applies, and the readout; ``layers`` slice per-neuron results by layer;
+    ``subnormal``: whether a weight or bias is subnormal (float64 holds it with fewer bits)."""
 
     arrays: tuple[np.ndarray, ...]
     layers: tuple[slice, ...]
+    subnormal: bool
+
+
+def subnormal(*arrays: np.ndarray) -> bool:
+    """Whether any value of ``arrays`` is subnormal: nonzero and below 2.2e-308."""
+    tiny = np.finfo(np.float64).tiny
+    return any(bool(np.any((a != 0) & (np.abs(a) < tiny))) for a in arrays)
 
 
 def _packed(net: Network) -> _Packed:
@@ -51,9 +59,11 @@ def _packed(net: Network) -> _Packed:
     flat_b = np.concatenate([b for _, b in stored] + [_EMPTY], dtype=np.float64)
     readout = (np.ascontiguousarray(a, np.float64) for a in net.readout())
     bounds = itertools.pairwise([0, *itertools.accumulate(rows[layer_of].tolist())])
+    readout = tuple(readout)
     packed = _Packed(
         (flat_w, flat_b, cols, rows, np.array(layer_of, dtype=np.int64), *readout),
         tuple(itertools.starmap(slice, bounds)),
+        subnormal(flat_w, flat_b, *readout),
     )
     _PACKED[net] = packed
     return packed

@@ -91,7 +91,7 @@ def trace_graph(
             elif role == "kink":
                 merged += _kink(graph, node, state, zero_tol)
                 branch = state.branches[-1]
-                changes = (branch[1:] != branch[:-1]).sum(dim=0) if len(branch) > 1 else 0
+                changes = (branch[1:] != branch[:-1]).sum(dim=0)  # zeros for one interval
                 switches.append(np.asarray(changes, dtype=np.int64).reshape(-1))
                 constant = (branch == branch[0]).all(dim=0).numpy()
                 dead.append(constant & (branch[0] == 0).numpy())
@@ -162,7 +162,7 @@ def _affine(graph: fx.GraphModule, node: fx.Node, state: Knots) -> None:
     if call in PARAMETRIC_FUNCTIONS:
         state.slopes[node.name] = linear_part(call, args_d[0], args_v[1:], kwargs_v)
     elif call in AFFINE_FUNCTIONS or node.target in AFFINE_METHODS:
-        state.slopes[node.name] = _linear_affine(call, node, args_d, state)
+        state.slopes[node.name] = _linear_affine(call, node, args_d, args_v)
     else:
         state.slopes[node.name] = call(*args_d, **kwargs_d)
 
@@ -204,9 +204,11 @@ def _linear_module(module: nn.Module, d: torch.Tensor) -> torch.Tensor:
     return module(d)  # pools, reshapes, identities: linear, no constant
 
 
-def _linear_affine(call, node: fx.Node, slopes: tuple, state: Knots) -> torch.Tensor:
-    """Slopes of x ± c, c − x, c·x, x / c (c constant) and of sums of tensors."""
-    tensors = [isinstance(a, fx.Node) for a in node.args]
+def _linear_affine(call, node: fx.Node, slopes: tuple, values: tuple) -> torch.Tensor:
+    """Slopes of x ± c, c − x, c·x, x / c (c constant: a number or a buffer) and of sums of
+    tensors."""
+    tensors = [isinstance(a, fx.Node) and a.op != "get_attr" for a in node.args]
+    constants = [v if not t else s for v, s, t in zip(values, slopes, tensors, strict=False)]
     first, second = slopes[0], slopes[1] if len(slopes) > 1 else None
     if call in (operator.add, torch.add, operator.sub, torch.sub) or node.target in (
         "add", "sub", "__add__", "__sub__"
@@ -217,10 +219,10 @@ def _linear_affine(call, node: fx.Node, slopes: tuple, state: Knots) -> torch.Te
         if tensors[0]:
             return first
         return -second if negate else second
-    # multiplication or division by a constant: the constant scales the slope
+    # multiplication or division by a constant: the constant (its value) scales the slope
     if call in (operator.truediv, torch.div) or node.target in ("div", "__truediv__"):
-        return first / second
-    return first * second if tensors[0] else second * first
+        return first / constants[1]
+    return first * constants[1] if tensors[0] else constants[0] * second
 
 
 def _kink(graph: fx.GraphModule, node: fx.Node, state: Knots, zero_tol: float) -> int:
@@ -338,34 +340,46 @@ def _result(net, a, b, state: Knots, output, switches, dead, always_on, merged, 
     for branch in state.branches:
         if len(branch) > 1:
             region_breaks[1:-1] |= (branch[1:] != branch[:-1]).any(dim=-1)
-    size = torch.maximum(slopes[1:].abs(), slopes[:-1].abs())
-    bends = ((slopes[1:] - slopes[:-1]).abs() > slope_rtol * size).any(dim=-1)
-    piece_breaks = torch.zeros(len(t), dtype=torch.bool)
-    piece_breaks[1:-1] = bends & region_breaks[1:-1]
-    output_breaks = torch.zeros((len(t), slopes.shape[1]), dtype=torch.bool)
-    output_breaks[1:-1] = ((slopes[1:] - slopes[:-1]).abs() > slope_rtol * size) & region_breaks[
-        1:-1, None
-    ]
-    knots = t.numpy()
+    return graph_trace_result(net, a.reshape(-1).numpy(), b.reshape(-1).numpy(), t.numpy(),
+                              values.numpy(), slopes.numpy(), region_breaks.numpy(), switches,
+                              dead, always_on, merged, slope_rtol)  # fmt: skip
+
+
+def graph_trace_result(
+    net, a, b, knots, values, slopes, region_breaks, switches, dead, always_on, merged,
+    slope_rtol,
+) -> Trace:  # fmt: skip
+    """The Trace of a graph network from its knots, the output's values (knots, outputs) and
+    slopes (intervals, outputs) and the region breaks: pieces where the output's slope
+    changes by more than ``slope_rtol`` times the larger of the two (any output), at a
+    region break. ``slopes`` None: regions only."""
+    if slopes is None:
+        piece_breaks = output_breaks = None
+    else:
+        size = np.maximum(np.abs(slopes[1:]), np.abs(slopes[:-1]))
+        changed = np.abs(slopes[1:] - slopes[:-1]) > slope_rtol * size
+        output_breaks = np.zeros((len(knots), slopes.shape[1]), dtype=bool)
+        output_breaks[1:-1] = changed & region_breaks[1:-1, None]
+        piece_breaks = output_breaks.any(axis=1)
     if len(knots) > 1 and float(np.diff(knots).min()) < RESOLUTION:
         warnings.warn(
             f"breakpoints closer than {RESOLUTION:.1e} in t: float64 cannot resolve them, "
             "counts may be off",
             ResolutionWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
     return Trace(
         network=net,
-        start=a.reshape(-1).numpy(),
-        end=b.reshape(-1).numpy(),
+        start=a,
+        end=b,
         knots=knots,
-        values=values.numpy(),
-        slopes=slopes.numpy(),
-        region_breaks=region_breaks.numpy(),
-        piece_breaks=piece_breaks.numpy(),
+        values=values,
+        slopes=slopes,
+        region_breaks=region_breaks,
+        piece_breaks=piece_breaks,
         switches=switches,
         dead=dead,
         always_on=always_on,
         merged=merged,
-        output_breaks=output_breaks.numpy(),
+        output_breaks=output_breaks,
     )

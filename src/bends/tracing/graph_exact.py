@@ -169,7 +169,7 @@ def _call(graph, node: fx.Node, table: dict, linear: bool) -> torch.Tensor:
         weights = _args(graph, node.args[1:], table, slopes=False)
         return linear_part(call, args[0], weights, _args(graph, node.kwargs, table))
     if linear and (call in AFFINE_FUNCTIONS or node.target in AFFINE_METHODS):
-        return _linear_affine(call, node, args, None)
+        return _linear_affine(call, node, args, _args(graph, node.args, table, slopes=False))
     return call(*args, **kwargs)
 
 

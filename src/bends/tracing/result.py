@@ -145,12 +145,18 @@ class Trace:
         return np.stack(columns, axis=-1) * np.exp(self.log_scale)
 
     def layer_values(self, layer: int) -> np.ndarray:
-        """Pre-activations of hidden layer ``layer`` at the knots, shape (n_knots, width).
+        """Pre-activations of hidden layer ``layer`` at the knots, shape (n_knots, width)
+        (for a graph network: the output of its kink node number ``layer``).
 
         For bias-free networks (tied RNNs) the values are divided by a positive factor
         whenever they would leave [2^-64, 2^64], as in the trace: signs, and so the
         pattern, are unchanged, and k = 1000 steps do not overflow.
         """
+        if hasattr(self.network, "kink_outputs"):  # a graph network: its kink nodes' outputs
+            outputs = self.network.kink_outputs(self.points())
+            if not 0 <= layer < len(outputs):
+                raise BendsError(f"layer {layer} is not a kink node (there are {len(outputs)})")
+            return outputs[layer]
         hidden = list(self.network.hidden_layers())
         if not 0 <= layer < len(hidden):
             raise BendsError(f"layer {layer} is not a hidden layer (there are {len(hidden)})")

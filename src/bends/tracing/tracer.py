@@ -80,13 +80,14 @@ Example:
 from __future__ import annotations
 
 import warnings
+import weakref
 
 import numpy as np
 
 from bends.budget import check_memory, memory_budget
 from bends.errors import BendsError, ResolutionWarning
 from bends.nets import Network, as_network, require_unbatched
-from bends.tracing._push import _packed, _push_through
+from bends.tracing._push import _packed, _push_through, subnormal
 from bends.tracing.result import Trace
 from bends.tracing.segment import _segment
 from bends.tracing.tolerance import MERGE_GAP, RESOLUTION, SLOPE_RTOL, ZERO_TOL
@@ -133,7 +134,7 @@ def trace(
     net = as_network(net, shape if shape else None)
     require_unbatched(net)
     if type(net).__name__ == "GraphNetwork":
-        return _graph_trace(net, start, end, exact, zero_tol, slope_rtol)
+        return _graph_trace(net, start, end, exact, zero_tol, slope_rtol, pieces)
     start, end = _segment(net, start, end)
     if exact:
         from bends.tracing.exact import trace_exact
@@ -169,16 +170,29 @@ def _layers_and_width(net: Network) -> tuple[int, int]:
 
 def _check_budget(net: Network) -> int:
     """Refuse a trace whose fixed part alone is over the memory budget; the most knots the
-    rest of the budget holds (the kernels stop with MemoryError beyond it)."""
-    check_memory(estimated_bytes(net, 2), f"tracing {net!r}")
-    width = _layers_and_width(net)[1]
-    room = memory_budget() - estimated_bytes(net, 0)
-    return int(min(room / (BYTES_PER_KNOT_NEURON * width + BYTES_PER_KNOT), 2**62))
+    rest of the budget holds (the kernels stop with MemoryError beyond it). The network's
+    two sizes are computed once (networks are immutable)."""
+    if (sizes := _SIZES.get(net)) is None:
+        width = _layers_and_width(net)[1]
+        sizes = _SIZES[net] = (
+            estimated_bytes(net, 0),
+            BYTES_PER_KNOT_NEURON * width + BYTES_PER_KNOT,
+        )
+    fixed, per_knot = sizes
+    budget = memory_budget()
+    if fixed + 2 * per_knot > budget:
+        check_memory(fixed + 2 * per_knot, f"tracing {net!r}")
+    return int(min((budget - fixed) / per_knot, 2**62))
 
 
-def _subnormal(*arrays: np.ndarray) -> bool:
-    tiny = np.finfo(np.float64).tiny
-    return any(bool(np.any((a != 0) & (np.abs(a) < tiny))) for a in arrays if a.dtype.kind == "f")
+_SIZES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _subnormal_segment(start: np.ndarray, end: np.ndarray) -> bool:
+    if start.size <= 8:  # the common case, a few coordinates: cheaper without NumPy
+        tiny = 2.2250738585072014e-308
+        return any(0.0 < abs(v) < tiny for v in (*start.tolist(), *end.tolist()))
+    return subnormal(start, end)
 
 
 def _tolerance(value, name: str) -> float:
@@ -190,11 +204,14 @@ def _tolerance(value, name: str) -> float:
     return float(value)
 
 
-def _graph_trace(net, start, end, exact, zero_tol, slope_rtol) -> Trace:
-    """:func:`trace` of a graph network (:mod:`bends.tracing.graph`; exact mode:
-    :mod:`bends.tracing.graph_exact`)."""
+def _graph_trace(net, start, end, exact, zero_tol, slope_rtol, pieces, lowered=True) -> Trace:
+    """:func:`trace` of a graph network: residual MLPs in one compiled call
+    (:mod:`bends.tracing.lowering`), any other graph node by node (:mod:`bends.tracing.graph`);
+    exact mode: :mod:`bends.tracing.graph_exact`. ``lowered=False`` forces the node-by-node
+    tracer (the tests compare the two)."""
     from bends.tracing.graph import trace_graph
     from bends.tracing.graph_exact import trace_graph_exact
+    from bends.tracing.lowering import lower, trace_program
 
     flat = [
         None if p is None else np.asarray(p, dtype=np.float64).reshape(-1) for p in (start, end)
@@ -202,7 +219,16 @@ def _graph_trace(net, start, end, exact, zero_tol, slope_rtol) -> Trace:
     start, end = _segment(net, *flat)
     if exact:
         return trace_graph_exact(net, start, end)
+    if lowered:
+        if net not in _PROGRAMS:
+            _PROGRAMS[net] = lower(net)
+        if (program := _PROGRAMS[net]) is not None:
+            return trace_program(net, program, start, end, zero_tol, slope_rtol, pieces)
     return trace_graph(net, start, end, zero_tol, slope_rtol)
+
+
+# Graph networks are immutable: each is lowered once, on its first trace (None: not lowerable).
+_PROGRAMS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _float_trace(
@@ -221,9 +247,9 @@ def _float_trace(
     except MemoryError as err:  # the kernel's count (an int) or a real allocation failure
         knots = err.args[0] if err.args and isinstance(err.args[0], int) else max_knots
         needed = max(estimated_bytes(net, knots), memory_budget() + 1)
-        check_memory(needed, f"tracing {net!r}", at_least=True)
+        check_memory(needed, lambda: f"tracing {net!r}", at_least=True)
         raise
-    if _subnormal(*packed.arrays[:2], *packed.arrays[5:], start, end):
+    if packed.subnormal or _subnormal_segment(start, end):
         warnings.warn(
             "the network or segment holds subnormal numbers (below 2.2e-308), which float64 "
             "stores with fewer significant bits: counts may be off; try exact=True",
