@@ -53,14 +53,22 @@ def count(
     plot: Annotated[
         Path | None, typer.Option(help="draw the output with its bends (.png, .svg or .pdf)")
     ] = None,
+    plane: Annotated[
+        str | None,
+        typer.Option(help="count faces of the plane through A;B;C instead (e.g. '0,0;1,0;0,1')"),
+    ] = None,
 ) -> None:
-    """Count the pieces and activation regions of NET along a segment."""
+    """Count the pieces and activation regions of NET along a segment (or, with --plane, the
+    faces and pieces of a plane through three points)."""
     from bends.nets import load
     from bends.tracing import trace
 
     if plot is not None:
         figure_path(plot, "--plot")
     net = load(net_file)
+    if plane is not None:
+        _count_plane(net_file, net, plane, as_json)
+        return
     began = time.perf_counter()
     tr = trace(
         net,
@@ -93,6 +101,34 @@ def count(
         )
     if plot is not None:
         console.print(f"plot: {plot}")
+
+
+def _count_plane(net_file: Path, net, plane: str, as_json: bool) -> None:
+    """``bends count NET --plane A;B;C``: the planar partition's counts."""
+    from bends.tracing.plane import trace_plane
+
+    corners = plane.split(";")
+    if len(corners) != 3:
+        raise BendsError(f"--plane needs three points A;B;C such as '0,0;1,0;0,1', got {plane!r}")
+    points = [
+        parse_point(corner.strip(), f"--plane point {n}")
+        for n, corner in zip("ABC", corners, strict=True)
+    ]
+    began = time.perf_counter()
+    partition = trace_plane(net, *points)
+    counts = {"faces": partition.faces, "pieces": partition.pieces,
+              "vertices": partition.vertices, "edges": partition.edges}  # fmt: skip
+    if as_json:
+        print(json.dumps({**counts, "seconds": time.perf_counter() - began}))
+        return
+    a, b, c = (p.tolist() for p in partition.corners)
+    console.print(
+        f"{net_file}: [bold]{counts['faces']}[/] faces (activation regions), "
+        f"[bold]{counts['pieces']}[/] pieces, {counts['vertices']} vertices, {counts['edges']} "
+        f"edges on the plane {a} + s·(B − A) + u·(C − A), B = {b}, C = {c} "
+        f"({time.perf_counter() - began:.3g} s)",
+        soft_wrap=True,
+    )
 
 
 def _used_by(parameter: str) -> str:

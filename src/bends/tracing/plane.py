@@ -25,8 +25,12 @@ neuron keeps its sign); ``pieces`` are faces merged across shared edges where th
 affine map is the same; ``vertices`` and ``edges`` those of the subdivision, which satisfies
 Euler's :math:`V - E + F = 1`.
 
-This is the reference implementation: a Python loop over faces per neuron (NumPy inside),
-exact but slow beyond a few thousand faces.
+A layer's cuts are one compiled pass over its faces (:mod:`bends.tracing._plane_kernels`),
+each face cut only along the lines that cross it. Each face's affine map is its parent's
+through the layer, masked by its pattern (one batched product per layer: an off neuron
+gives an exact 0); two faces beside an edge are one piece when the output's gradients agree
+to ``slope_rtol`` times the larger term size :math:`|W_{out}|\,|J|` (local to the readout,
+as in 1-D); pieces are the connected components (SciPy) of those joins.
 
 Example:
     >>> import numpy as np
@@ -43,9 +47,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
 from bends.errors import BendsError
-from bends.nets import MLP, Network
+from bends.nets import MLP, Network, require_unbatched
+from bends.tracing._plane_kernels import _crossing_lines, _cut_layer, _patterns
 from bends.tracing.tolerance import SLOPE_RTOL, ZERO_TOL
 
 
@@ -53,16 +60,17 @@ from bends.tracing.tolerance import SLOPE_RTOL, ZERO_TOL
 class Partition:
     """A planar subdivision of the parallelogram ``a + s (b − a) + u (c − a)``.
 
-    ``points`` (V, 2) are the vertices in plane coordinates (s, u); ``polygons`` the faces,
-    each a counter-clockwise tuple of vertex ids; ``patterns`` (F, neurons) each face's
-    activation pattern (True: the neuron is on); ``gradients`` (F, outputs, 2) and
-    ``offsets`` (F, outputs) the output's affine map on each face, in plane coordinates;
-    ``piece_of`` (F,) the piece each face belongs to."""
+    ``points`` (V, 2) are the vertices in plane coordinates (s, u); face f is the
+    counter-clockwise polygon ``corner_ids[starts[f]:starts[f + 1]]``; ``patterns``
+    (F, neurons) each face's activation pattern (True: the neuron is on); ``gradients``
+    (F, outputs, 2) and ``offsets`` (F, outputs) the output's affine map on each face, in
+    plane coordinates; ``piece_of`` (F,) the piece each face belongs to."""
 
     network: Network
     corners: np.ndarray  # (3, input_dim): A, B, C
     points: np.ndarray
-    polygons: tuple[tuple[int, ...], ...]
+    corner_ids: np.ndarray
+    starts: np.ndarray
     patterns: np.ndarray
     gradients: np.ndarray
     offsets: np.ndarray
@@ -70,7 +78,7 @@ class Partition:
 
     @property
     def faces(self) -> int:
-        return len(self.polygons)
+        return self.starts.size - 1
 
     @property
     def pieces(self) -> int:
@@ -82,11 +90,19 @@ class Partition:
 
     @property
     def edges(self) -> int:
-        return len(_edge_set(self.polygons))
+        return len(np.unique(_edge_keys(self.corner_ids, self.starts)[0]))
+
+    @property
+    def polygons(self) -> list[np.ndarray]:
+        """Each face's vertex ids, counter-clockwise."""
+        return np.split(self.corner_ids, self.starts[1:-1])
 
     def areas(self) -> np.ndarray:
         """Each face's area in plane coordinates (the parallelogram has area 1)."""
-        return np.array([_area(self.points[list(face)]) for face in self.polygons])
+        here = self.points[self.corner_ids]
+        following = self.points[_next_corner(self.corner_ids, self.starts)]
+        cross = here[:, 0] * following[:, 1] - here[:, 1] * following[:, 0]
+        return 0.5 * np.add.reduceat(cross, self.starts[:-1])
 
     def to_input(self, su: np.ndarray) -> np.ndarray:
         """Plane coordinates (…, 2) as input points (…, input_dim)."""
@@ -104,154 +120,80 @@ class Partition:
 def trace_plane(
     net: Network, a, b, c, zero_tol: float = ZERO_TOL, slope_rtol: float = SLOPE_RTOL
 ) -> Partition:
-    """The partition of the parallelogram with corners a, b − a and c − a spanning it (see
-    the module docstring)."""
+    """The partition of the parallelogram with corner a and sides b − a, c − a (see the
+    module docstring)."""
     if not isinstance(net, MLP):
         raise BendsError("planes are traced for MLPs so far (a tied RNN: bends.to_torch first)")
+    require_unbatched(net)
     corners = np.array([_point(p, net.input_dim, n) for p, n in ((a, "A"), (b, "B"), (c, "C"))])
     span = np.stack([corners[1] - corners[0], corners[2] - corners[0]], axis=1)  # (dim, 2)
     if np.linalg.matrix_rank(span) < 2:
         raise BendsError("A, B and C lie on one line: they span no plane")
-    plane = _Plane(np.array([[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]]))
-    h = plane.points @ span.T + corners[0]  # the input at the vertices
-    hidden = list(net.hidden_layers())
-    for w, bias in hidden:
-        top = np.abs(h).max(axis=0)
-        z = h @ w.T + bias
-        zero_at = zero_tol * (np.abs(w) @ top + np.abs(bias))
-        z[np.abs(z) <= zero_at] = 0.0
-        plane.values = z
-        for j in range(z.shape[1]):
-            # values interpolated at earlier cuts' vertices carry rounding: a neuron whose line
-            # coincides with an earlier one's is within rounding of 0 there, and is 0
-            column = plane.values[:, j]
-            column[np.abs(column) <= zero_at[j]] = 0.0
-            plane.cut(j)
-        plane.record_signs()
-        h = np.maximum(plane.values, 0.0)
-    pattern = np.array([np.concatenate(signs) if signs else [] for signs in plane.signs], bool)
-    gradients, offsets, sizes = _affine_maps(net, pattern, span, corners[0])
-    piece_of = _pieces(plane.faces, gradients, sizes, slope_rtol)
-    return Partition(
-        network=net,
-        corners=corners,
-        points=plane.points,
-        polygons=tuple(tuple(f) for f in plane.faces),
-        patterns=pattern,
-        gradients=gradients,
-        offsets=offsets,
-        piece_of=piece_of,
-    )
-
-
-class _Plane:
-    """Vertices with the current layer's values, and faces as lists of vertex ids."""
-
-    def __init__(self, corners: np.ndarray) -> None:
-        self.points = corners
-        self.values = np.zeros((len(corners), 0))
-        self.faces: list[list[int]] = [list(range(len(corners)))]
-        self.signs: list[list[np.ndarray]] = [[]]  # per face: its pattern, layer by layer
-
-    def cut(self, j: int) -> None:
-        """Split every face that neuron j's zero line crosses strictly."""
-        column = self.values[:, j]
-        made: dict[tuple[int, int], int] = {}  # an edge's new vertex, shared by both faces
-        new_points, new_values = [], []
-        faces, history = [], []
-        for face, before in zip(self.faces, self.signs, strict=True):
-            signs = np.sign(column[face])
-            if not (signs > 0).any() or not (signs < 0).any():
-                faces.append(face)
-                history.append(before)
-                continue
-            positive, negative = [], []
-            for k, v in enumerate(face):
-                w = face[(k + 1) % len(face)]
-                sv, sw = signs[k], signs[(k + 1) % len(face)]
-                if sv >= 0:
-                    positive.append(v)
-                if sv <= 0:
-                    negative.append(v)
-                if sv * sw < 0:
-                    key = (min(v, w), max(v, w))
-                    if key not in made:
-                        made[key] = len(self.points) + len(new_points)
-                        frac = column[v] / (column[v] - column[w])
-                        new_points.append(self.points[v] + frac * (self.points[w] - self.points[v]))
-                        value = self.values[v] + frac * (self.values[w] - self.values[v])
-                        value[j] = 0.0
-                        new_values.append(value)
-                    positive.append(made[key])
-                    negative.append(made[key])
-            faces += [positive, negative]
-            history += [list(before), list(before)]
-        if new_points:
-            self.points = np.concatenate([self.points, np.array(new_points)])
-            self.values = np.concatenate([self.values, np.array(new_values)])
-        self.faces, self.signs = faces, history
-
-    def record_signs(self) -> None:
-        """Append this layer's pattern to every face's: a neuron is on in a face where some
-        vertex has it positive (no vertex has it negative then)."""
-        for face, signs in zip(self.faces, self.signs, strict=True):
-            signs.append((self.values[face] > 0).any(axis=0))
-
-
-def _affine_maps(net: MLP, pattern: np.ndarray, span: np.ndarray, origin: np.ndarray):
-    r"""Per face, the output's affine map in plane coordinates, multiplied out from the face's
-    pattern (:math:`W_{out} D_L W_L \cdots D_1 W_1 [B - A, C - A]`: a neuron that is off
-    contributes an exact 0), and the size of the terms of its gradient (as in 1-D)."""
-    faces = len(pattern)
-    jacobian = np.broadcast_to(span, (faces, *span.shape))  # (F, dim, 2)
-    size = np.broadcast_to(np.abs(span), (faces, *span.shape))
-    offset = np.broadcast_to(origin, (faces, origin.size))
-    done = 0
+    points = np.array([[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]])
+    count, ids, starts = 4, np.arange(4, dtype=np.int64), np.array([0, 4], dtype=np.int64)
+    h = points @ span.T + corners[0]  # the input at the vertices
+    patterns = np.zeros((1, 0), dtype=bool)
+    jacobian, offset = span.T[None].copy(), corners[0][None].copy()  # (faces, 2, neurons)
     for w, bias in net.hidden_layers():
-        on = pattern[:, done : done + w.shape[0], None]
-        jacobian = on * np.einsum("ij,fjk->fik", w, jacobian)
-        size = on * np.einsum("ij,fjk->fik", np.abs(w), size)
-        offset = on[..., 0] * (offset @ w.T + bias)
-        done += w.shape[0]
+        top = np.abs(h).max(axis=0)
+        zero_at = zero_tol * (np.abs(w) @ top + np.abs(bias))
+        rows = h @ w.T + bias
+        rows[np.abs(rows) <= zero_at] = 0.0
+        offsets, lines = _crossing_lines(rows, ids, starts)
+        values = np.empty((w.shape[0], len(points)))
+        values[:, :count] = rows.T
+        points, values, count, ids, starts, origin = _cut_layer(
+            points, values, count, ids, starts, zero_at, offsets, lines
+        )
+        on = _patterns(values, ids, starts)
+        patterns = np.concatenate([patterns[origin], on], axis=1)
+        # each face's affine map of this layer's output: its parent's, through W, masked by
+        # the face's pattern (an off neuron gives an exact 0)
+        faces = len(origin)
+        jacobian = (jacobian[origin].reshape(2 * faces, -1) @ w.T).reshape(faces, 2, -1)
+        jacobian *= on[:, None, :]
+        offset = (offset[origin] @ w.T + bias) * on
+        h = np.maximum(values[:, :count].T, 0.0)
+        points = points[:count]
     w, bias = net.readout()
-    return (np.einsum("ij,fjk->fik", w, jacobian), offset @ w.T + bias,
-            np.einsum("ij,fjk->fik", np.abs(w), size))  # fmt: skip
+    faces = len(jacobian)
+    flat = jacobian.reshape(2 * faces, -1)
+    gradients = (flat @ w.T).reshape(faces, 2, -1).transpose(0, 2, 1)  # (faces, outputs, 2)
+    sizes = (np.abs(flat) @ np.abs(w).T).reshape(faces, 2, -1).transpose(0, 2, 1)
+    offsets = offset @ w.T + bias
+    piece_of = _pieces(ids, starts, gradients, sizes, slope_rtol)
+    return Partition(net, corners, points[:count].copy(), ids, starts, patterns, gradients,
+                     offsets, piece_of)  # fmt: skip
 
 
-def _pieces(faces, gradients, sizes, slope_rtol) -> np.ndarray:
-    """Faces joined across shared edges where the output's affine map is the same."""
-    parent = list(range(len(faces)))
-
-    def root(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    owner: dict[tuple[int, int], int] = {}
-    for index, face in enumerate(faces):
-        for edge in _edges(face):
-            if edge not in owner:
-                owner[edge] = index
-                continue
-            other = owner[edge]
-            size = np.maximum(sizes[index], sizes[other])
-            if (np.abs(gradients[index] - gradients[other]) <= slope_rtol * size).all():
-                parent[root(index)] = root(other)
-    return np.array([root(i) for i in range(len(faces))])
+def _pieces(ids, starts, gradients, sizes, slope_rtol) -> np.ndarray:
+    """Faces joined across shared edges where the output's affine map is the same (its
+    gradient, to ``slope_rtol`` times the larger term size): connected components."""
+    keys, face_of = _edge_keys(ids, starts)
+    order = np.argsort(keys, kind="stable")
+    keys, face_of = keys[order], face_of[order]
+    shared = np.nonzero(keys[1:] == keys[:-1])[0]  # an inner edge: listed by its two faces
+    first, second = face_of[shared], face_of[shared + 1]
+    size = np.maximum(sizes[first], sizes[second])
+    same = (np.abs(gradients[first] - gradients[second]) <= slope_rtol * size).all(axis=(1, 2))
+    faces = starts.size - 1
+    graph = coo_matrix((np.ones(same.sum()), (first[same], second[same])), shape=(faces, faces))
+    return connected_components(graph, directed=False)[1]
 
 
-def _edges(face) -> list[tuple[int, int]]:
-    return [(min(v, w), max(v, w)) for v, w in zip(face, [*face[1:], face[0]], strict=True)]
+def _next_corner(ids: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """The id after each corner in its face (the first after the last)."""
+    following = np.roll(ids, -1)
+    following[starts[1:] - 1] = ids[starts[:-1]]
+    return following
 
 
-def _edge_set(polygons) -> set[tuple[int, int]]:
-    return {edge for face in polygons for edge in _edges(face)}
-
-
-def _area(corners: np.ndarray) -> float:
-    x, y = corners[:, 0], corners[:, 1]
-    return 0.5 * abs(float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))))
+def _edge_keys(ids: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every face's edges as one integer each (smaller id · V + larger id), and their face."""
+    following = _next_corner(ids, starts)
+    stride = np.int64(max(int(ids.max()) + 1, 1))
+    keys = np.minimum(ids, following) * stride + np.maximum(ids, following)
+    return keys, np.repeat(np.arange(starts.size - 1), np.diff(starts))
 
 
 def _point(p, dim: int, name: str) -> np.ndarray:

@@ -1,0 +1,64 @@
+"""Planar partitions: bends' planar tracer against regioncam on [−2, 2]², in one run.
+
+regioncam (PyPI, Rust, float32) partitions a plane of a network's input space into its
+activation regions (``num_faces``); bends traces the same PyTorch-default-initialised MLP
+(float64, exact). Both take turns, best of 3 (1 for the largest); the table gives the face
+counts, times and the speed-up.
+
+    python benchmarks/plane_speed.py            # [2, 64x4, 1], [2, 128x4, 1], [2, 256x3, 1]
+    python benchmarks/plane_speed.py --quick    # [2, 32x2, 1] and [2, 64x4, 1]
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import numpy as np
+import regioncam
+from rich.console import Console
+from rich.table import Table
+
+from bends.nets.random import random_mlp
+from bends.tracing.plane import trace_plane
+
+
+def regioncam_faces(net) -> int:
+    cam = regioncam.Regioncam(size=2.0)  # the square [−size, size]² = [−2, 2]²
+    for index, (w, b) in enumerate(zip(net.weights, net.biases, strict=True)):
+        cam.linear(w.T.astype(np.float32), b.astype(np.float32))
+        if index < len(net.weights) - 1:
+            cam.relu()
+    return cam.num_faces
+
+
+def best_of(run, rounds: int) -> tuple[float, object]:
+    best, result = np.inf, None
+    for _ in range(rounds):
+        began = time.perf_counter()
+        result = run()
+        best = min(best, time.perf_counter() - began)
+    return best, result
+
+
+def main(quick: bool = False) -> None:
+    sizes = [[2, 32, 32, 1], [2, *[64] * 4, 1]] if quick else [
+        [2, *[64] * 4, 1], [2, *[128] * 4, 1], [2, *[256] * 3, 1]]  # fmt: skip
+    table = Table(title="planes: random MLPs on [−2, 2]² (best of 3; 1 for the largest; s)")
+    for column in ("network", "bends faces", "bends pieces", "bends s", "regioncam faces",
+                   "regioncam s", "speed-up"):  # fmt: skip
+        table.add_column(column, justify="right")
+    trace_plane(random_mlp([2, 4, 1], seed=0), [-2, -2], [2, -2], [-2, 2])  # load the kernels
+    for widths in sizes:
+        net = random_mlp(widths, seed=0)
+        rounds = 1 if max(widths) >= 256 else 3
+        ours_s, ours = best_of(lambda net=net: trace_plane(net, [-2, -2], [2, -2], [-2, 2]),
+                               rounds)  # fmt: skip
+        cam_s, cam = best_of(lambda net=net: regioncam_faces(net), rounds)
+        table.add_row(str(widths), str(ours.faces), str(ours.pieces), f"{ours_s:.2f}", str(cam),
+                      f"{cam_s:.2f}", f"{cam_s / ours_s:.1f}x")  # fmt: skip
+    Console(width=130).print(table)
+
+
+if __name__ == "__main__":
+    main(quick="--quick" in sys.argv)
