@@ -15,7 +15,7 @@ import numpy as np
 from numba import types
 from numba.typed import Dict, List
 
-from bends.tracing._shared_kernels import KERNEL
+from bends.tracing._shared_kernels import KERNEL, _advised
 
 
 @numba.njit(**KERNEL)
@@ -179,3 +179,18 @@ def _patterns(values, corners, starts):  # pragma: no cover - compiled
                     on[f, n] = True
                     break
     return on
+
+
+@numba.njit(**KERNEL)
+def _inherit_maps(parent_maps, origin, on):  # pragma: no cover - compiled
+    """Each face's map (k rows per face) from its parent's, masked by the face's pattern:
+    out[f, r] = parent_maps[origin[f], r] · on[f], in one pass (a fresh array asks for huge
+    pages: it can be gigabytes)."""
+    faces, rows, width = origin.size, parent_maps.shape[1], parent_maps.shape[2]
+    out = _advised(np.empty((faces, rows, width)))
+    for f in range(faces):
+        source, mask = parent_maps[origin[f]], on[f]
+        for r in range(rows):
+            for n in range(width):
+                out[f, r, n] = source[r, n] if mask[n] else 0.0
+    return out

@@ -52,7 +52,7 @@ from scipy.sparse.csgraph import connected_components
 
 from bends.errors import BendsError
 from bends.nets import MLP, Network, require_unbatched
-from bends.tracing._plane_kernels import _crossing_lines, _cut_layer, _patterns
+from bends.tracing._plane_kernels import _crossing_lines, _cut_layer, _inherit_maps, _patterns
 from bends.tracing.tolerance import SLOPE_RTOL, ZERO_TOL
 
 
@@ -149,10 +149,10 @@ def trace_plane(
         patterns = np.concatenate([patterns[origin], on], axis=1)
         # each face's affine map of this layer's output: its parent's, through W, masked by
         # the face's pattern (an off neuron gives an exact 0)
-        faces = len(origin)
-        jacobian = (jacobian[origin].reshape(2 * faces, -1) @ w.T).reshape(faces, 2, -1)
-        jacobian *= on[:, None, :]
-        offset = (offset[origin] @ w.T + bias) * on
+        parents = len(jacobian)  # through W once per face of the layer's start, then copied
+        through = (jacobian.reshape(2 * parents, -1) @ w.T).reshape(parents, 2, -1)
+        jacobian = _inherit_maps(through, origin, on)
+        offset = _inherit_maps((offset @ w.T + bias)[:, None, :], origin, on)[:, 0, :]
         h = np.maximum(values[:, :count].T, 0.0)
         points = points[:count]
     w, bias = net.readout()
