@@ -27,7 +27,7 @@ def summed_sawtooths(depth: int) -> MLP:
     return MLP.from_layers([*hidden, (np.concatenate([w, w], axis=1), 2 * b)])
 
 
-@pytest.mark.parametrize("depth", range(1, 8))
+@pytest.mark.parametrize("depth", range(1, 10))
 def test_two_summed_sawtooths_have_4_to_the_L_faces_and_pieces(depth):
     partition = trace_plane(summed_sawtooths(depth), [0, 0], [1, 0], [0, 1])
     assert partition.faces == partition.pieces == 4**depth
