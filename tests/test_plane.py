@@ -211,3 +211,20 @@ def test_count_plane_prints_faces_pieces_vertices_and_edges(tmp_path):
     assert counts["edges"] == 81 + 64 - 1  # Euler
     bad = CliRunner().invoke(app, ["count", str(tmp_path / "saw.json"), "--plane", "0,0;1,0"])
     assert bad.exit_code == 2 and "three points" in bad.output
+
+
+def test_region_maps_are_drawn_by_piece_and_by_output(tmp_path):
+    from typer.testing import CliRunner
+
+    from bends import save
+    from bends.cli import app
+
+    save(summed_sawtooths(2), tmp_path / "saw.json")
+    for color in ("pieces", "output"):
+        path = tmp_path / f"{color}.png"
+        plane = ["plot", str(tmp_path / "saw.json"), "--plane", "0,0;1,0;0,1"]
+        result = CliRunner().invoke(app, [*plane, "--color", color, "-o", str(path)])
+        assert result.exit_code == 0, result.output
+        assert path.stat().st_size > 10_000 and "16 faces, 16 pieces" in result.output
+    bad = CliRunner().invoke(app, [*plane, "--color", "rainbow", "-o", str(tmp_path / "x.png")])
+    assert bad.exit_code == 2 and "pieces or output" in bad.output

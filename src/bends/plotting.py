@@ -1,6 +1,7 @@
-"""Figures of traces: the output over the segment with its bends marked, and every neuron
-layer by layer. Drawn without pyplot (no backend switched, nothing global), so they work the
-same in scripts, servers and notebooks (where a Figure shows itself).
+"""Figures of traces: the output over the segment with its bends marked, every neuron
+layer by layer, and region maps of planes (:func:`plot_partition`). Drawn without pyplot (no
+backend switched, nothing global), so they work the same in scripts, servers and notebooks
+(where a Figure shows itself).
 
 Example:
     >>> from bends import trace
@@ -16,10 +17,13 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib.axes import Axes
+from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
 
 from bends._atomic import replaced
+from bends.errors import BendsError
 from bends.nets import TiedRNN
+from bends.tracing.plane import Partition
 from bends.tracing.result import Trace
 
 #: Above this many bends, marking each one would only paint the axis.
@@ -130,6 +134,57 @@ def plot_layers(tr: Trace, max_neurons: int = 16, max_layers: int = 11) -> Figur
     for ax in axes.flat[layers + 1 :]:
         ax.axis("off")
     return figure
+
+
+def plot_partition(
+    partition: Partition, color: str = "pieces", title: str | None = None, ax: Axes | None = None
+) -> Figure:
+    """The region map of a plane: every face drawn with its edges; ``color`` "pieces" gives
+    each piece its own colour (faces of one piece share it: where colours meet, the output
+    bends), "output" colours faces by the first output's value at their centre. Axes are the
+    input coordinates when the plane is a rectangle of a 2-input network's axes, else the
+    plane coordinates s (along B − A) and u (along C − A)."""
+    if color not in ("pieces", "output"):
+        raise BendsError(f"color must be pieces or output, got {color!r}")
+    if ax is None:
+        ax = Figure(figsize=(6.0, 5.2), layout="constrained").subplots()
+    a, b, c = partition.corners
+    aligned = a.size == 2 and (b - a)[1] == 0 and (c - a)[0] == 0
+    points = partition.to_input(partition.points) if aligned else partition.points
+    polygons = [points[face] for face in partition.polygons]
+    if color == "pieces":
+        _, piece = np.unique(partition.piece_of, return_inverse=True)
+        palette = np.random.default_rng(0).uniform(0.25, 0.95, size=(piece.max() + 1, 3))
+        faces = palette[piece]
+    else:
+        centres = np.array([partition.points[f].mean(axis=0) for f in partition.polygons])
+        value = partition.offsets[:, 0] + np.einsum("fk,fk->f", partition.gradients[:, 0], centres)
+        low, high = float(value.min()), float(value.max())
+        faces = _viridis((value - low) / (high - low if high > low else 1.0))
+        _colorbar(ax, low, high)
+    width = 0.3 if partition.faces < 5000 else 0.1
+    ax.add_collection(PolyCollection(polygons, facecolors=faces, edgecolors=(0, 0, 0, 0.55),
+                                     linewidths=width))  # fmt: skip
+    ax.autoscale_view()
+    ax.set_aspect("equal" if aligned else "auto")
+    ax.set_xlabel("x₁" if aligned else "s (along B − A)")
+    ax.set_ylabel("x₂" if aligned else "u (along C − A)")
+    ax.set_title(title or f"{partition.faces} faces, {partition.pieces} pieces")
+    return ax.figure
+
+
+def _viridis(share: np.ndarray) -> np.ndarray:
+    from matplotlib import colormaps
+
+    return colormaps["viridis"](share)
+
+
+def _colorbar(ax: Axes, low: float, high: float) -> None:
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+
+    mappable = ScalarMappable(Normalize(low, high if high > low else low + 1.0), "viridis")
+    ax.figure.colorbar(mappable, ax=ax, label="output 0 at the face's centre", shrink=0.8)
 
 
 def save_figure(figure: Figure, path: str | Path) -> Path:

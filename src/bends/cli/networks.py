@@ -105,17 +105,8 @@ def count(
 
 def _count_plane(net_file: Path, net, plane: str, as_json: bool) -> None:
     """``bends count NET --plane A;B;C``: the planar partition's counts."""
-    from bends.tracing.plane import trace_plane
-
-    corners = plane.split(";")
-    if len(corners) != 3:
-        raise BendsError(f"--plane needs three points A;B;C such as '0,0;1,0;0,1', got {plane!r}")
-    points = [
-        parse_point(corner.strip(), f"--plane point {n}")
-        for n, corner in zip("ABC", corners, strict=True)
-    ]
     began = time.perf_counter()
-    partition = trace_plane(net, *points)
+    partition = _partition(net, plane)
     counts = {"faces": partition.faces, "pieces": partition.pieces,
               "vertices": partition.vertices, "edges": partition.edges}  # fmt: skip
     if as_json:
@@ -129,6 +120,19 @@ def _count_plane(net_file: Path, net, plane: str, as_json: bool) -> None:
         f"({time.perf_counter() - began:.3g} s)",
         soft_wrap=True,
     )
+
+
+def _partition(net, plane: str):
+    """The partition of the plane through ``--plane``'s three points A;B;C."""
+    from bends.tracing.plane import trace_plane
+
+    corners = plane.split(";")
+    if len(corners) != 3:
+        raise BendsError(f"--plane needs three points A;B;C such as '0,0;1,0;0,1', got {plane!r}")
+    points = [
+        parse_point(c.strip(), f"--plane point {n}") for n, c in zip("ABC", corners, strict=True)
+    ]
+    return trace_plane(net, *points)
 
 
 def _used_by(parameter: str) -> str:
@@ -212,15 +216,28 @@ def plot(
     layers: Annotated[bool, _flag("every neuron, layer by layer", "--layers")] = False,
     neurons: Annotated[int, typer.Option(help="--layers: neurons drawn per layer at most")] = 16,
     panels: Annotated[int, typer.Option(help="--layers: layers drawn at most")] = 11,
+    plane: Annotated[
+        str | None, typer.Option(help="draw the region map of the plane through A;B;C instead")
+    ] = None,
+    color: Annotated[
+        str, typer.Option(help="--plane: colour faces by pieces or by output")
+    ] = "pieces",
 ) -> None:
-    """Draw NET's output along a segment with its bends (--layers: every neuron, by layer)."""
+    """Draw NET's output along a segment with its bends (--layers: every neuron, by layer;
+    --plane: the region map of a plane)."""
     from bends.nets import load
-    from bends.plotting import layers_shown, plot_layers, plot_trace, save_figure
+    from bends.plotting import layers_shown, plot_layers, plot_partition, plot_trace, save_figure
     from bends.tracing import trace
 
     figure_path(output, "-o")
     if neurons < 1 or panels < 1:
         raise BendsError("--neurons and --panels must be at least 1")
+    if plane is not None:
+        partition = _partition(load(net_file), plane)
+        title = f"{net_file.stem}: {partition.faces} faces, {partition.pieces} pieces"
+        figure = plot_partition(partition, color=color, title=title)
+        console.print(f"{save_figure(figure, output)}: {partition!r}", soft_wrap=True)
+        return
     tr = trace(load(net_file), parse_point(start, "--from"), parse_point(end, "--to"))
     if layers:
         figure = plot_layers(tr, max_neurons=neurons, max_layers=panels)
