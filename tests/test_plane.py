@@ -228,3 +228,11 @@ def test_region_maps_are_drawn_by_piece_and_by_output(tmp_path):
         assert path.stat().st_size > 10_000 and "16 faces, 16 pieces" in result.output
     bad = CliRunner().invoke(app, [*plane, "--color", "rainbow", "-o", str(tmp_path / "x.png")])
     assert bad.exit_code == 2 and "pieces or output" in bad.output
+
+
+def test_a_plane_over_the_memory_budget_is_refused(monkeypatch):
+    from bends.nets.random import random_mlp
+
+    monkeypatch.setenv("BENDS_MEMORY_BUDGET", "2M")
+    with pytest.raises(BendsError, match=r"tracing a plane of .* needs more than"):
+        trace_plane(random_mlp([2, 64, 64, 64, 1], seed=0), [-2, -2], [2, -2], [-2, 2])

@@ -15,7 +15,7 @@ import numpy as np
 from numba import types
 from numba.typed import Dict, List
 
-from bends.tracing._shared_kernels import KERNEL, _advised
+from bends.tracing._shared_kernels import KERNEL
 
 
 @numba.njit(**KERNEL)
@@ -34,7 +34,7 @@ def _grow(points, values, needed):  # pragma: no cover - compiled
 
 
 @numba.njit(**KERNEL)
-def _split(polygon, column, j, points, values, count, made):  # pragma: no cover - compiled
+def _split(polygon, column, j, points, values, count, made, most):  # pragma: no cover
     """The parts of ``polygon`` (vertex ids) where neuron j's values are ≥ 0 and ≤ 0, or
     None-like (an empty first part) when its line does not cross the polygon strictly. A
     crossed edge's new vertex is looked up in ``made`` (edge → vertex), so the face on the
@@ -66,7 +66,9 @@ def _split(polygon, column, j, points, values, count, made):  # pragma: no cover
                 new = made[key]
             else:
                 if count == points.shape[0]:
-                    points, values = _grow(points, values, count + 1)
+                    if count + 1 > most:  # the memory budget's vertices
+                        raise MemoryError(count + 1)
+                    points, values = _grow(points, values, min(2 * count, most))
                     column = values[j]
                 new = count
                 count += 1
@@ -117,15 +119,18 @@ def _crossing_lines(rows, corners, starts):  # pragma: no cover - compiled
 
 
 @numba.njit(**KERNEL)
-def _cut_layer(points, values, count, corners, starts, zero_at, offsets, lines):  # pragma: no cover
+def _cut_layer(
+    points, values, count, corners, starts, zero_at, offsets, lines, most
+):  # pragma: no cover
     """Cut every face along the zero lines that cross it (``offsets``, ``lines``: see
     :func:`_crossing_lines`; a line crossing a part of a face crosses the face).
 
     Face by face (of the layer's start), lines in neuron order in every face, and a crossed
     edge's vertex is made once (``made``), so two faces beside an edge always agree on its
     vertices. A new vertex's values within ``zero_at`` of 0 are 0 (a line through an
-    earlier line's vertices is 0 there up to rounding). Returns the arrays, the vertex
-    count, the faces and each face's origin."""
+    earlier line's vertices is 0 there up to rounding). More than ``most`` vertices (the
+    memory budget) raise MemoryError(vertices). Returns the arrays, the vertex count, the
+    faces and each face's origin."""
     faces = starts.size - 1
     made = Dict.empty(key_type=types.int64, value_type=types.int64)
     out_corners = np.empty(2 * corners.size + 16, np.int64)
@@ -140,7 +145,7 @@ def _cut_layer(points, values, count, corners, starts, zero_at, offsets, lines):
             for part in parts:
                 before = count
                 first, second, points, values, count = _split(
-                    part, values[j], j, points, values, count, made
+                    part, values[j], j, points, values, count, made, most
                 )
                 for new in range(before, count):  # snap the new vertices' other values
                     for n in range(values.shape[0]):
@@ -182,15 +187,34 @@ def _patterns(values, corners, starts):  # pragma: no cover - compiled
 
 
 @numba.njit(**KERNEL)
-def _inherit_maps(parent_maps, origin, on):  # pragma: no cover - compiled
-    """Each face's map (k rows per face) from its parent's, masked by the face's pattern:
-    out[f, r] = parent_maps[origin[f], r] · on[f], in one pass (a fresh array asks for huge
-    pages: it can be gigabytes)."""
-    faces, rows, width = origin.size, parent_maps.shape[1], parent_maps.shape[2]
-    out = _advised(np.empty((faces, rows, width)))
+def _face_maps(points, out, size, corners, starts):  # pragma: no cover - compiled
+    """Each face's affine output map from its vertices' outputs: the gradient solved on the
+    widest triangle of the face's fan from its first corner, the offset at that corner, and
+    the gradient's rounding scale: the outputs' term sizes over the triangle's height."""
+    faces, outputs = starts.size - 1, out.shape[1]
+    gradients = np.zeros((faces, outputs, 2))
+    offsets = np.zeros((faces, outputs))
+    scales = np.zeros((faces, outputs))
     for f in range(faces):
-        source, mask = parent_maps[origin[f]], on[f]
-        for r in range(rows):
-            for n in range(width):
-                out[f, r, n] = source[r, n] if mask[n] else 0.0
-    return out
+        first = corners[starts[f]]
+        best, pick = -1.0, starts[f] + 1
+        p0 = points[first]
+        for k in range(starts[f] + 1, starts[f + 1] - 1):
+            a, b = points[corners[k]] - p0, points[corners[k + 1]] - p0
+            cross = abs(a[0] * b[1] - a[1] * b[0])
+            if cross > best:
+                best, pick = cross, k
+        i, j = corners[pick], corners[pick + 1]
+        a0, a1 = points[i, 0] - p0[0], points[i, 1] - p0[1]
+        b0, b1 = points[j, 0] - p0[0], points[j, 1] - p0[1]
+        det = a0 * b1 - a1 * b0
+        side = max(np.hypot(a0, a1), np.hypot(b0, b1), np.hypot(b0 - a0, b1 - a1))
+        for o in range(outputs):
+            da, db = out[i, o] - out[first, o], out[j, o] - out[first, o]
+            gs = (da * b1 - db * a1) / det
+            gu = (db * a0 - da * b0) / det
+            gradients[f, o, 0], gradients[f, o, 1] = gs, gu
+            offsets[f, o] = out[first, o] - gs * p0[0] - gu * p0[1]
+            terms = max(size[first, o], size[i, o], size[j, o])
+            scales[f, o] = terms * side / abs(det)
+    return gradients, offsets, scales

@@ -26,11 +26,12 @@ affine map is the same; ``vertices`` and ``edges`` those of the subdivision, whi
 Euler's :math:`V - E + F = 1`.
 
 A layer's cuts are one compiled pass over its faces (:mod:`bends.tracing._plane_kernels`),
-each face cut only along the lines that cross it. Each face's affine map is its parent's
-through the layer, masked by its pattern (one batched product per layer: an off neuron
-gives an exact 0); two faces beside an edge are one piece when the output's gradients agree
-to ``slope_rtol`` times the larger term size :math:`|W_{out}|\,|J|` (local to the readout,
-as in 1-D); pieces are the connected components (SciPy) of those joins.
+each face cut only along the lines that cross it. Each face's affine map is solved from the
+outputs at the widest triangle of its vertices (a face where the last layer is off gets
+exactly the bias: gradient 0); two faces beside an edge are one piece when their gradients
+agree to ``slope_rtol`` times the larger, plus ``zero_tol`` times the gradients' rounding
+scale (the outputs' term sizes over the triangle's height); pieces are the connected
+components (SciPy) of those joins. Memory per face is O(outputs), not O(neurons).
 
 Example:
     >>> import numpy as np
@@ -50,9 +51,10 @@ import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from bends.budget import check_memory, memory_budget
 from bends.errors import BendsError
 from bends.nets import MLP, Network, require_unbatched
-from bends.tracing._plane_kernels import _crossing_lines, _cut_layer, _inherit_maps, _patterns
+from bends.tracing._plane_kernels import _crossing_lines, _cut_layer, _face_maps, _patterns
 from bends.tracing.tolerance import SLOPE_RTOL, ZERO_TOL
 
 
@@ -133,8 +135,13 @@ def trace_plane(
     count, ids, starts = 4, np.arange(4, dtype=np.int64), np.array([0, 4], dtype=np.int64)
     h = points @ span.T + corners[0]  # the input at the vertices
     patterns = np.zeros((1, 0), dtype=bool)
-    jacobian, offset = span.T[None].copy(), corners[0][None].copy()  # (faces, 2, neurons)
+    budget = memory_budget()
     for w, bias in net.hidden_layers():
+        # a vertex holds the layer's values three times at the peak (the product, its
+        # transpose for the cuts, the next layer's input) and a face about six corner ids
+        per_vertex = 8.0 * (3 * w.shape[0] + 10)
+        check_memory(count * per_vertex, lambda: f"tracing a plane of {net!r}", at_least=True)
+        most = int(budget / per_vertex)
         top = np.abs(h).max(axis=0)
         zero_at = zero_tol * (np.abs(w) @ top + np.abs(bias))
         rows = h @ w.T + bias
@@ -142,40 +149,43 @@ def trace_plane(
         offsets, lines = _crossing_lines(rows, ids, starts)
         values = np.empty((w.shape[0], len(points)))
         values[:, :count] = rows.T
-        points, values, count, ids, starts, origin = _cut_layer(
-            points, values, count, ids, starts, zero_at, offsets, lines
-        )
+        del rows, h  # the budget counts three copies of the values, not four
+        try:
+            points, values, count, ids, starts, origin = _cut_layer(
+                points, values, count, ids, starts, zero_at, offsets, lines, most
+            )
+        except MemoryError as err:
+            needed = err.args[0] if err.args and isinstance(err.args[0], int) else most
+            check_memory(max(needed * per_vertex, budget + 1),
+                         lambda: f"tracing a plane of {net!r}", at_least=True)  # fmt: skip
+            raise
         on = _patterns(values, ids, starts)
         patterns = np.concatenate([patterns[origin], on], axis=1)
-        # each face's affine map of this layer's output: its parent's, through W, masked by
-        # the face's pattern (an off neuron gives an exact 0)
-        parents = len(jacobian)  # through W once per face of the layer's start, then copied
-        through = (jacobian.reshape(2 * parents, -1) @ w.T).reshape(parents, 2, -1)
-        jacobian = _inherit_maps(through, origin, on)
-        offset = _inherit_maps((offset @ w.T + bias)[:, None, :], origin, on)[:, 0, :]
         h = np.maximum(values[:, :count].T, 0.0)
         points = points[:count]
     w, bias = net.readout()
-    faces = len(jacobian)
-    flat = jacobian.reshape(2 * faces, -1)
-    gradients = (flat @ w.T).reshape(faces, 2, -1).transpose(0, 2, 1)  # (faces, outputs, 2)
-    sizes = (np.abs(flat) @ np.abs(w).T).reshape(faces, 2, -1).transpose(0, 2, 1)
-    offsets = offset @ w.T + bias
-    piece_of = _pieces(ids, starts, gradients, sizes, slope_rtol)
+    out = h @ w.T + bias
+    size = np.abs(h) @ np.abs(w).T + np.abs(bias)  # the terms each output value sums
+    gradients, offsets, sizes = _face_maps(points[:count], out, size, ids, starts)
+    piece_of = _pieces(ids, starts, gradients, sizes, slope_rtol, zero_tol)
     return Partition(net, corners, points[:count].copy(), ids, starts, patterns, gradients,
                      offsets, piece_of)  # fmt: skip
 
 
-def _pieces(ids, starts, gradients, sizes, slope_rtol) -> np.ndarray:
-    """Faces joined across shared edges where the output's affine map is the same (its
-    gradient, to ``slope_rtol`` times the larger term size): connected components."""
+def _pieces(ids, starts, gradients, scales, slope_rtol, zero_tol) -> np.ndarray:
+    """Faces joined across shared edges where the output's affine map is the same:
+    gradients equal to ``slope_rtol`` times the larger of the two, up to the rounding of
+    gradients solved from vertex values (``zero_tol`` times their scale: the outputs' term
+    sizes over the triangle's height); the connected components of those joins."""
     keys, face_of = _edge_keys(ids, starts)
     order = np.argsort(keys, kind="stable")
     keys, face_of = keys[order], face_of[order]
     shared = np.nonzero(keys[1:] == keys[:-1])[0]  # an inner edge: listed by its two faces
     first, second = face_of[shared], face_of[shared + 1]
-    size = np.maximum(sizes[first], sizes[second])
-    same = (np.abs(gradients[first] - gradients[second]) <= slope_rtol * size).all(axis=(1, 2))
+    larger = np.maximum(np.abs(gradients[first]), np.abs(gradients[second])).max(axis=2)
+    rounding = np.maximum(scales[first], scales[second])
+    change = np.abs(gradients[first] - gradients[second]).max(axis=2)
+    same = (change <= slope_rtol * larger + zero_tol * rounding).all(axis=1)
     faces = starts.size - 1
     graph = coo_matrix((np.ones(same.sum()), (first[same], second[same])), shape=(faces, faces))
     return connected_components(graph, directed=False)[1]
