@@ -236,3 +236,22 @@ def test_a_plane_over_the_memory_budget_is_refused(monkeypatch):
     monkeypatch.setenv("BENDS_MEMORY_BUDGET", "2M")
     with pytest.raises(BendsError, match=r"tracing a plane of .* needs more than"):
         trace_plane(random_mlp([2, 64, 64, 64, 1], seed=0), [-2, -2], [2, -2], [-2, 2])
+
+
+def test_statistics_of_a_grid_of_squares():
+    partition = trace_plane(summed_sawtooths(3), [0, 0], [1, 0], [0, 1])  # an 8 x 8 grid
+    counts, _ = partition.area_histogram(bins=3)
+    assert counts.sum() == 64 and np.allclose(partition.areas(), 1 / 64)
+    assert np.isclose(partition.edge_length(), 2 * 7)  # 7 inner lines each way, length 1
+    assert partition.faces_near([0.5, 0.5], 0.0) == 4  # a grid vertex: its four squares
+    assert partition.faces_near([0.06, 0.06], 0.01) == 1  # inside one square
+    assert partition.faces_near([0.5, 0.5], 0.2) == 16  # squares within 0.2 of the centre
+    corners = partition.geometry()
+    assert len(corners) == 64 and all(len(face) == 4 for face in corners)
+
+
+def test_the_plane_tracer_is_public():
+    import bends
+
+    assert bends.trace_plane is trace_plane
+    assert bends.trace_plane(summed_sawtooths(1), [0, 0], [1, 0], [0, 1]).faces == 4

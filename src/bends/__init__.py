@@ -1,7 +1,8 @@
 """bends: exact affine pieces of ReLU networks and weight-tied ReLU RNNs.
 
 The public API: networks (:class:`MLP`, :class:`TiedRNN`, :func:`load`, :func:`save`,
-:func:`from_torch`), the tracer (:func:`trace` and its :class:`Trace`), and the two ways bends
+:func:`from_torch`), the tracer (:func:`trace` and its :class:`Trace`; :func:`trace_plane`
+and its :class:`Partition` for 2-D slices), and the two ways bends
 says something went wrong (:class:`BendsError`, :class:`ResolutionWarning`). Constructions
 from the theory are in :mod:`bends.constructions`; docs/architecture.md maps the rest.
 
@@ -24,6 +25,7 @@ __all__ = [
     "AssumptionWarning",
     "BendsError",
     "Network",
+    "Partition",
     "ResolutionWarning",
     "TiedRNN",
     "Trace",
@@ -33,6 +35,7 @@ __all__ = [
     "save",
     "to_torch",
     "trace",
+    "trace_plane",
 ]
 
 
@@ -42,4 +45,8 @@ def __getattr__(name: str) -> Any:
         from bends.nets import torch_io
 
         return getattr(torch_io, name)
+    if name in ("trace_plane", "Partition"):  # SciPy's sparse graphs load with it
+        from bends.tracing import plane
+
+        return getattr(plane, name)
     raise AttributeError(f"module 'bends' has no attribute {name!r}")

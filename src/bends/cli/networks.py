@@ -57,6 +57,9 @@ def count(
         str | None,
         typer.Option(help="count faces of the plane through A;B;C instead (e.g. '0,0;1,0;0,1')"),
     ] = None,
+    geometry: Annotated[
+        bool, _flag("--plane --json: every face's corners (input coordinates)", "--geometry")
+    ] = False,
 ) -> None:
     """Count the pieces and activation regions of NET along a segment (or, with --plane, the
     faces and pieces of a plane through three points)."""
@@ -67,7 +70,7 @@ def count(
         figure_path(plot, "--plot")
     net = load(net_file)
     if plane is not None:
-        _count_plane(net_file, net, plane, as_json)
+        _count_plane(net_file, net, plane, as_json, geometry)
         return
     began = time.perf_counter()
     tr = trace(
@@ -103,14 +106,15 @@ def count(
         console.print(f"plot: {plot}")
 
 
-def _count_plane(net_file: Path, net, plane: str, as_json: bool) -> None:
+def _count_plane(net_file: Path, net, plane: str, as_json: bool, geometry: bool) -> None:
     """``bends count NET --plane A;B;C``: the planar partition's counts."""
     began = time.perf_counter()
     partition = _partition(net, plane)
     counts = {"faces": partition.faces, "pieces": partition.pieces,
               "vertices": partition.vertices, "edges": partition.edges}  # fmt: skip
     if as_json:
-        print(json.dumps({**counts, "seconds": time.perf_counter() - began}))
+        extra = {"polygons": partition.geometry()} if geometry else {}
+        print(json.dumps({**counts, "seconds": time.perf_counter() - began, **extra}))
         return
     a, b, c = (p.tolist() for p in partition.corners)
     console.print(

@@ -106,6 +106,47 @@ class Partition:
         cross = here[:, 0] * following[:, 1] - here[:, 1] * following[:, 0]
         return 0.5 * np.add.reduceat(cross, self.starts[:-1])
 
+    def area_histogram(self, bins: int = 20) -> tuple[np.ndarray, np.ndarray]:
+        """Counts of faces by log10 of their area (the parallelogram's area is 1), and the
+        bin edges: face sizes span many decades."""
+        if bins < 1:
+            raise BendsError(f"bins must be at least 1, got {bins}")
+        logs = np.log10(np.maximum(self.areas(), np.finfo(np.float64).tiny))
+        return np.histogram(logs, bins=bins)
+
+    def faces_near(self, point, radius: float) -> int:
+        """How many faces come within ``radius`` of ``point`` (both in plane coordinates):
+        the faces whose polygon meets the disk."""
+        centre = np.asarray(point, dtype=np.float64).reshape(2)
+        if not radius >= 0:
+            raise BendsError(f"radius must be non-negative, got {radius}")
+        here = self.points[self.corner_ids]
+        following = self.points[_next_corner(self.corner_ids, self.starts)]
+        # distance from the centre to each edge segment, then per face the nearest edge
+        edge = following - here
+        along = np.einsum("ij,ij->i", centre - here, edge)
+        share = np.clip(along / np.maximum(np.einsum("ij,ij->i", edge, edge), 1e-300), 0.0, 1.0)
+        gap = np.linalg.norm(here + share[:, None] * edge - centre, axis=1)
+        nearest = np.minimum.reduceat(gap, self.starts[:-1])
+        cross = edge[:, 0] * (centre - here)[:, 1] - edge[:, 1] * (centre - here)[:, 0]
+        inside = np.minimum.reduceat(cross, self.starts[:-1]) >= 0  # left of every edge
+        return int(np.count_nonzero((nearest <= radius) | inside))
+
+    def edge_length(self) -> float:
+        """Total length of the edges inside the parallelogram (plane coordinates): with the
+        area 1, the density of region boundaries per unit area."""
+        here = self.points[self.corner_ids]
+        following = self.points[_next_corner(self.corner_ids, self.starts)]
+        lengths = np.linalg.norm(following - here, axis=1)
+        on_boundary = _on_boundary(here, following)
+        # inner edges are listed by both their faces, boundary edges by one
+        return float((lengths[~on_boundary].sum()) / 2)
+
+    def geometry(self) -> list[list[list[float]]]:
+        """Every face as a list of its corners in input coordinates (JSON-ready)."""
+        corners = self.to_input(self.points)
+        return [corners[face].tolist() for face in self.polygons]
+
     def to_input(self, su: np.ndarray) -> np.ndarray:
         """Plane coordinates (…, 2) as input points (…, input_dim)."""
         a, b, c = self.corners
@@ -189,6 +230,16 @@ def _pieces(ids, starts, gradients, scales, slope_rtol, zero_tol) -> np.ndarray:
     faces = starts.size - 1
     graph = coo_matrix((np.ones(same.sum()), (first[same], second[same])), shape=(faces, faces))
     return connected_components(graph, directed=False)[1]
+
+
+def _on_boundary(here: np.ndarray, following: np.ndarray) -> np.ndarray:
+    """Whether each edge lies on a side of the unit square (both ends on the same side:
+    interpolation along a side keeps that coordinate exact)."""
+    side = np.zeros(len(here), dtype=bool)
+    for axis in (0, 1):
+        for value in (0.0, 1.0):
+            side |= (here[:, axis] == value) & (following[:, axis] == value)
+    return side
 
 
 def _next_corner(ids: np.ndarray, starts: np.ndarray) -> np.ndarray:
