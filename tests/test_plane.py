@@ -255,3 +255,20 @@ def test_the_plane_tracer_is_public():
 
     assert bends.trace_plane is trace_plane
     assert bends.trace_plane(summed_sawtooths(1), [0, 0], [1, 0], [0, 1]).faces == 4
+
+
+def test_plane_square_is_a_2_input_networks_unit_square(tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from bends import save
+    from bends.cli import app
+
+    save(summed_sawtooths(2), tmp_path / "saw.json")
+    result = CliRunner().invoke(app, ["count", str(tmp_path / "saw.json"), "--plane", "square",
+                                      "--json"])  # fmt: skip
+    assert result.exit_code == 0 and json.loads(result.output)["faces"] == 16
+    save(sawtooth(2), tmp_path / "one.json")
+    bad = CliRunner().invoke(app, ["count", str(tmp_path / "one.json"), "--plane", "square"])
+    assert bad.exit_code == 2 and "2-input networks" in bad.output

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 from typing import Annotated
 
+import numpy as np
 import typer
 from rich.table import Table
 
@@ -55,7 +56,10 @@ def count(
     ] = None,
     plane: Annotated[
         str | None,
-        typer.Option(help="count faces of the plane through A;B;C instead (e.g. '0,0;1,0;0,1')"),
+        typer.Option(
+            help="count faces of the plane through A;B;C instead (e.g. '0,0;1,0;0,1'; "
+            "'square': a 2-input network's [0, 1]² or the square its segment spans)"
+        ),
     ] = None,
     geometry: Annotated[
         bool, _flag("--plane --json: every face's corners (input coordinates)", "--geometry")
@@ -127,9 +131,19 @@ def _count_plane(net_file: Path, net, plane: str, as_json: bool, geometry: bool)
 
 
 def _partition(net, plane: str):
-    """The partition of the plane through ``--plane``'s three points A;B;C."""
+    """The partition of the plane through ``--plane``'s three points A;B;C; ``square`` for a
+    2-input network: the square its segment spans (default [0, 1]²)."""
     from bends.tracing.plane import trace_plane
 
+    if plane.strip() == "square":
+        if net.input_dim != 2:
+            raise BendsError(
+                f"--plane square is for 2-input networks; this one takes {net.input_dim}"
+            )
+        a, b = net.segment if net.segment is not None else (np.zeros(2), np.ones(2))
+        if a[0] == b[0] or a[1] == b[1]:
+            raise BendsError("--plane square: the network's segment spans no square")
+        return trace_plane(net, a, [b[0], a[1]], [a[0], b[1]])
     corners = plane.split(";")
     if len(corners) != 3:
         raise BendsError(f"--plane needs three points A;B;C such as '0,0;1,0;0,1', got {plane!r}")
