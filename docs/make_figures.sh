@@ -26,3 +26,8 @@ make_figure compositional-layers "--layers" compositional --peaks 0.3,0.6,0.45,0
 make_figure compositional-rnn "" compositional-rnn --peak 0.4 --ratio 0.2 --steps 5
 make_figure staircase "" staircase --j 3
 make_figure staircase-layers "--layers" staircase --j 2
+# a trained classifier's region map, with its data and decision boundary
+PYTHON=${PYTHON:-.venv/bin/python}
+"$PYTHON" docs/moons_region_map.py "$tmp"
+"$BENDS" plot "$tmp/moons.json" --plane "-1.5,-1;2.5,-1;-1.5,1.5" --mark "$tmp/moons.csv" \
+  --boundary --color output -o "$out/moons-regions.png"

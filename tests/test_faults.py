@@ -234,3 +234,17 @@ def test_cells_that_kill_their_workers_finish_in_one_run(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "4 cells, 4 run now" in result.stdout and "failed" not in result.stdout
     assert _done_cells(tmp_path / "run") == 4
+
+
+def test_replaced_files_get_the_permissions_of_a_plain_write(tmp_path):
+    from bends._atomic import replaced
+
+    plain = tmp_path / "plain.txt"
+    plain.write_text("x")
+    with replaced(tmp_path / "new.txt") as partial:
+        partial.write_text("x")
+    assert (tmp_path / "new.txt").stat().st_mode == plain.stat().st_mode
+    os.chmod(plain, 0o640)
+    with replaced(plain) as partial:
+        partial.write_text("y")
+    assert plain.stat().st_mode & 0o777 == 0o640 and plain.read_text() == "y"

@@ -272,3 +272,34 @@ def test_plane_square_is_a_2_input_networks_unit_square(tmp_path):
     save(sawtooth(2), tmp_path / "one.json")
     bad = CliRunner().invoke(app, ["count", str(tmp_path / "one.json"), "--plane", "square"])
     assert bad.exit_code == 2 and "2-input networks" in bad.output
+
+
+def test_the_decision_boundary_is_the_zero_line_of_the_output():
+    # relu(x) − relu(y) on [0, 1]²: one face, the boundary its diagonal
+    net = MLP.from_layers([(np.eye(2), np.zeros(2)), (np.array([[1.0, -1.0]]), np.zeros(1))])
+    (segment,) = trace_plane(net, [0, 0], [1, 0], [0, 1]).decision_boundary()
+    assert sorted(map(tuple, segment.round(12))) == [(0.0, 0.0), (1.0, 1.0)]
+    two = MLP.from_layers([(np.eye(2), np.zeros(2)), (np.eye(2), np.zeros(2))])  # x vs y
+    assert len(trace_plane(two, [0, 0], [1, 0], [0, 1]).decision_boundary()) == 1
+    three = MLP.from_layers([(np.eye(2), np.zeros(2)), (np.ones((3, 2)), np.zeros(3))])
+    with pytest.raises(BendsError, match="1 or 2 outputs"):
+        trace_plane(three, [0, 0], [1, 0], [0, 1]).decision_boundary()
+
+
+def test_marked_data_and_boundary_are_drawn(tmp_path):
+    from typer.testing import CliRunner
+
+    from bends import save
+    from bends.cli import app
+
+    net = MLP.from_layers([(np.eye(2), np.zeros(2)), (np.array([[1.0, -1.0]]), np.zeros(1))])
+    save(net, tmp_path / "net.json")
+    (tmp_path / "data.csv").write_text("x1,x2,class\n0.2,0.7,0\n0.8,0.1,1\n")
+    (tmp_path / "bad.csv").write_text("x1,x2\n0.2,zero\n")
+    plot = ["plot", str(tmp_path / "net.json"), "--plane", "square", "--boundary"]
+    result = CliRunner().invoke(app, [*plot, "--mark", str(tmp_path / "data.csv"),
+                                      "-o", str(tmp_path / "m.png")])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    bad = CliRunner().invoke(app, [*plot, "--mark", str(tmp_path / "bad.csv"),
+                                   "-o", str(tmp_path / "b.png")])  # fmt: skip
+    assert bad.exit_code == 2 and "--mark" in bad.output

@@ -23,6 +23,12 @@ from pathlib import Path
 from bends.errors import BendsError
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def replaced(path: Path | str) -> Iterator[Path]:
     """A temporary path (same folder, same suffix, so writers that go by the suffix still
@@ -38,6 +44,9 @@ def replaced(path: Path | str) -> Iterator[Path]:
         raise BendsError(f"cannot write {path}: {err.strerror or err}") from None
     os.close(handle)
     partial = Path(name)
+    # mkstemp makes the file private (0600); the result gets what a plain open would give it
+    # (the target's mode if it exists, else 0666 less the umask)
+    os.chmod(partial, path.stat().st_mode & 0o7777 if path.exists() else 0o666 & ~_umask())
     try:
         yield partial
         os.replace(partial, path)

@@ -137,13 +137,21 @@ def plot_layers(tr: Trace, max_neurons: int = 16, max_layers: int = 11) -> Figur
 
 
 def plot_partition(
-    partition: Partition, color: str = "pieces", title: str | None = None, ax: Axes | None = None
+    partition: Partition,
+    color: str = "pieces",
+    title: str | None = None,
+    ax: Axes | None = None,
+    marks: np.ndarray | None = None,
+    boundary: bool = False,
 ) -> Figure:
     """The region map of a plane: every face drawn with its edges; ``color`` "pieces" gives
     each piece its own colour (faces of one piece share it: where colours meet, the output
     bends), "output" colours faces by the first output's value at their centre. Axes are the
     input coordinates when the plane is a rectangle of a 2-input network's axes, else the
-    plane coordinates s (along B − A) and u (along C − A)."""
+    plane coordinates s (along B − A) and u (along C − A). ``marks``: points (N, input_dim)
+    drawn on the map (data, by their projection onto the plane), coloured by class when a
+    last column holds one; ``boundary``: the decision boundary
+    (:meth:`Partition.decision_boundary`) in red."""
     if color not in ("pieces", "output"):
         raise BendsError(f"color must be pieces or output, got {color!r}")
     if ax is None:
@@ -165,12 +173,40 @@ def plot_partition(
     width = 0.3 if partition.faces < 5000 else 0.1
     ax.add_collection(PolyCollection(polygons, facecolors=faces, edgecolors=(0, 0, 0, 0.55),
                                      linewidths=width))  # fmt: skip
+    if boundary:
+        segments = partition.decision_boundary()
+        if aligned:
+            segments = partition.to_input(segments)
+        from matplotlib.collections import LineCollection
+
+        ax.add_collection(LineCollection(segments, colors="red", linewidths=1.6))
+    if marks is not None:
+        marks = np.asarray(marks, dtype=np.float64)
+        labelled = marks.ndim == 2 and marks.shape[1] == a.size + 1  # a last column: the class
+        flat = _plane_coordinates(partition, marks[:, :-1] if labelled else marks)
+        shown = partition.to_input(flat) if aligned else flat
+        fill = np.array(["white"], dtype=object) if not labelled else None
+        if labelled:
+            from matplotlib import colormaps
+
+            fill = colormaps["tab10"](marks[:, -1].astype(int) % 10)
+        ax.scatter(shown[:, 0], shown[:, 1], s=9, c=fill, edgecolors="black", linewidths=0.5,
+                   zorder=3)  # fmt: skip
     ax.autoscale_view()
     ax.set_aspect("equal" if aligned else "auto")
     ax.set_xlabel("x₁" if aligned else "s (along B − A)")
     ax.set_ylabel("x₂" if aligned else "u (along C − A)")
     ax.set_title(title or f"{partition.faces} faces, {partition.pieces} pieces")
     return ax.figure
+
+
+def _plane_coordinates(partition: Partition, points: np.ndarray) -> np.ndarray:
+    """Input points (N, input_dim) projected onto the plane, as (s, u) (least squares)."""
+    a, b, c = partition.corners
+    if points.ndim != 2 or points.shape[1] != a.size:
+        raise BendsError(f"marks need {a.size} coordinates per point, got shape {points.shape}")
+    span = np.stack([b - a, c - a], axis=1)
+    return np.linalg.lstsq(span, (points - a).T, rcond=None)[0].T
 
 
 def _viridis(share: np.ndarray) -> np.ndarray:

@@ -130,6 +130,19 @@ def _count_plane(net_file: Path, net, plane: str, as_json: bool, geometry: bool)
     )
 
 
+def _read_points(path: Path) -> np.ndarray:
+    """Points from a CSV file: one per row, comma-separated numbers (a header is skipped)."""
+    try:
+        points = np.genfromtxt(path, delimiter=",", skip_header=0)
+    except (OSError, ValueError) as err:
+        raise BendsError(f"--mark: cannot read {path} as comma-separated numbers ({err})") from None
+    points = np.atleast_2d(points)
+    points = points[~np.isnan(points).all(axis=1)]  # a header row reads as NaN
+    if points.size == 0 or np.isnan(points).any():
+        raise BendsError(f"--mark: {path} must hold one point per row, numbers only")
+    return points
+
+
 def _partition(net, plane: str):
     """The partition of the plane through ``--plane``'s three points A;B;C; ``square`` for a
     2-input network: the square its segment spans (default [0, 1]²)."""
@@ -240,6 +253,13 @@ def plot(
     color: Annotated[
         str, typer.Option(help="--plane: colour faces by pieces or by output")
     ] = "pieces",
+    mark: Annotated[
+        Path | None,
+        typer.Option(help="--plane: points to mark (.csv, a point per row; a last column: class)"),
+    ] = None,
+    boundary: Annotated[
+        bool, _flag("--plane: draw the decision boundary (1 or 2 outputs)", "--boundary")
+    ] = False,
 ) -> None:
     """Draw NET's output along a segment with its bends (--layers: every neuron, by layer;
     --plane: the region map of a plane)."""
@@ -253,7 +273,9 @@ def plot(
     if plane is not None:
         partition = _partition(load(net_file), plane)
         title = f"{net_file.stem}: {partition.faces} faces, {partition.pieces} pieces"
-        figure = plot_partition(partition, color=color, title=title)
+        marks = None if mark is None else _read_points(mark)
+        figure = plot_partition(partition, color=color, title=title, marks=marks,
+                                boundary=boundary)  # fmt: skip
         console.print(f"{save_figure(figure, output)}: {partition!r}", soft_wrap=True)
         return
     tr = trace(load(net_file), parse_point(start, "--from"), parse_point(end, "--to"))

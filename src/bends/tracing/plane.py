@@ -77,6 +77,7 @@ class Partition:
     gradients: np.ndarray
     offsets: np.ndarray
     piece_of: np.ndarray
+    outputs: np.ndarray  # (V, outputs): the network's output at each vertex
 
     @property
     def faces(self) -> int:
@@ -141,6 +142,33 @@ class Partition:
         on_boundary = _on_boundary(here, following)
         # inner edges are listed by both their faces, boundary edges by one
         return float((lengths[~on_boundary].sum()) / 2)
+
+    def decision_boundary(self) -> np.ndarray:
+        """Where a classifier's decision changes, as segments (K, 2, 2) in plane coordinates:
+        the sign of a single output, or which of two outputs is larger. Exact per face (the
+        difference is affine there): the zero line of the difference clipped to the face."""
+        if self.outputs.shape[1] > 2:
+            raise BendsError(
+                f"decision boundaries are drawn for 1 or 2 outputs; this network has "
+                f"{self.outputs.shape[1]} (argmax regions of more classes are not convex lines)"
+            )
+        d = self.outputs[:, 0] - (self.outputs[:, 1] if self.outputs.shape[1] == 2 else 0.0)
+        segments = []
+        for face in self.polygons:
+            values, corners = d[face], self.points[face]
+            if values.min() >= 0 or values.max() <= 0:
+                continue
+            ends = []
+            for k in range(len(face)):
+                x, y = values[k], values[(k + 1) % len(face)]
+                if x == 0:
+                    ends.append(corners[k])
+                elif x * y < 0:
+                    share = x / (x - y)
+                    ends.append(corners[k] + share * (corners[(k + 1) % len(face)] - corners[k]))
+            if len(ends) >= 2:
+                segments.append([ends[0], ends[1]])
+        return np.array(segments).reshape(-1, 2, 2)
 
     def geometry(self) -> list[list[list[float]]]:
         """Every face as a list of its corners in input coordinates (JSON-ready)."""
@@ -210,7 +238,7 @@ def trace_plane(
     gradients, offsets, sizes = _face_maps(points[:count], out, size, ids, starts)
     piece_of = _pieces(ids, starts, gradients, sizes, slope_rtol, zero_tol)
     return Partition(net, corners, points[:count].copy(), ids, starts, patterns, gradients,
-                     offsets, piece_of)  # fmt: skip
+                     offsets, piece_of, out)  # fmt: skip
 
 
 def _pieces(ids, starts, gradients, scales, slope_rtol, zero_tol) -> np.ndarray:
