@@ -12,10 +12,10 @@ counts, times and the speed-up.
 from __future__ import annotations
 
 import sys
-import time
 
 import numpy as np
 import regioncam
+from _timing import best_of
 from rich.console import Console
 from rich.table import Table
 
@@ -30,15 +30,6 @@ def regioncam_faces(net) -> int:
         if index < len(net.weights) - 1:
             cam.relu()
     return cam.num_faces
-
-
-def best_of(run, rounds: int) -> tuple[float, object]:
-    best, result = np.inf, None
-    for _ in range(rounds):
-        began = time.perf_counter()
-        result = run()
-        best = min(best, time.perf_counter() - began)
-    return best, result
 
 
 def main(quick: bool = False) -> None:

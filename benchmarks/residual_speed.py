@@ -12,11 +12,10 @@ take turns, best of a few rounds; the table gives counts and times.
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import regioncam
 import torch
+from _timing import best_of
 from rich.console import Console
 from rich.table import Table
 from torch import nn
@@ -70,15 +69,6 @@ def regioncam_regions(model: nn.Sequential, a: np.ndarray, b: np.ndarray) -> int
                                             _linear(layer.outer))  # fmt: skip
             cam.add(regioncam.nn.Residual(inner))
     return cam.num_edges
-
-
-def best_of(run, rounds: int = 5) -> tuple[float, object]:
-    best, result = np.inf, None
-    for _ in range(rounds):
-        began = time.perf_counter()
-        result = run()
-        best = min(best, time.perf_counter() - began)
-    return best, result
 
 
 def main() -> None:
