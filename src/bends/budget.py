@@ -27,6 +27,7 @@ import functools
 import math
 import os
 from collections.abc import Callable
+from typing import NoReturn
 
 from bends.errors import BendsError
 
@@ -72,6 +73,18 @@ def check_memory(needed: float, what: str | Callable[[], str], *, at_least: bool
             f"{what} needs {amount} of memory, over the budget of {_size(budget)} ({source}); "
             f"raise it with {VARIABLE}={_suggestion(needed)} or ask for less"
         )
+
+
+def outgrown(
+    err: MemoryError, most: int, bytes_for: Callable[[int], float], what: str | Callable[[], str]
+) -> NoReturn:
+    """The one line for work a compiled kernel stopped midway: kernels raise
+    ``MemoryError(items)`` when they would hold more than ``most`` items (knots, vertices);
+    ``bytes_for(items)`` is what those would need. A MemoryError without a count (a real
+    allocation failure) is reported as needing more than ``most`` items' worth."""
+    items = err.args[0] if err.args and isinstance(err.args[0], int) else most
+    check_memory(max(bytes_for(items), memory_budget() + 1), what, at_least=True)
+    raise AssertionError("unreachable: check_memory raised")  # pragma: no cover
 
 
 def _size(n: float) -> str:

@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import fx, nn
 
-from bends.budget import check_memory, memory_budget
+from bends.budget import check_memory, memory_budget, outgrown
 from bends.nets.graph import GraphNetwork
 from bends.tracing._program import ADD, KINK, LINEAR, _run
 from bends.tracing.result import Trace
@@ -152,9 +152,7 @@ def trace_program(
             *program.arguments, a, b, zero_tol, MERGE_GAP, pieces, max_knots
         )
     except MemoryError as err:
-        knots = err.args[0] if err.args and isinstance(err.args[0], int) else max_knots
-        check_memory(max(knots * per_knot, budget + 1), f"tracing {net!r}", at_least=True)
-        raise
+        outgrown(err, max_knots, lambda knots: knots * per_knot, lambda: f"tracing {net!r}")
     layers = program.layers
     return graph_trace_result(
         net, a, b, t, values, slopes if pieces else None, breaks,

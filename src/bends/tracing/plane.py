@@ -51,7 +51,7 @@ import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from bends.budget import check_memory, memory_budget
+from bends.budget import check_memory, memory_budget, outgrown
 from bends.errors import BendsError
 from bends.nets import MLP, Network, require_unbatched
 from bends.tracing._plane_kernels import _crossing_lines, _cut_layer, _face_maps, _patterns
@@ -215,19 +215,17 @@ def trace_plane(
         zero_at = zero_tol * (np.abs(w) @ top + np.abs(bias))
         rows = h @ w.T + bias
         rows[np.abs(rows) <= zero_at] = 0.0
-        offsets, lines = _crossing_lines(rows, ids, starts)
+        line_starts, lines = _crossing_lines(rows, ids, starts)
         values = np.empty((w.shape[0], len(points)))
         values[:, :count] = rows.T
         del rows, h  # the budget counts three copies of the values, not four
         try:
             points, values, count, ids, starts, origin = _cut_layer(
-                points, values, count, ids, starts, zero_at, offsets, lines, most
+                points, values, count, ids, starts, zero_at, line_starts, lines, most
             )
         except MemoryError as err:
-            needed = err.args[0] if err.args and isinstance(err.args[0], int) else most
-            check_memory(max(needed * per_vertex, budget + 1),
-                         lambda: f"tracing a plane of {net!r}", at_least=True)  # fmt: skip
-            raise
+            outgrown(err, most, lambda vertices, size=per_vertex: vertices * size,
+                     lambda: f"tracing a plane of {net!r}")  # fmt: skip
         on = _patterns(values, ids, starts)
         patterns = np.concatenate([patterns[origin], on], axis=1)
         h = np.maximum(values[:, :count].T, 0.0)

@@ -84,7 +84,7 @@ import weakref
 
 import numpy as np
 
-from bends.budget import check_memory, memory_budget
+from bends.budget import check_memory, memory_budget, outgrown
 from bends.errors import BendsError, ResolutionWarning
 from bends.nets import Network, as_network, require_unbatched
 from bends.tracing._push import _packed, _push_through, subnormal
@@ -244,11 +244,9 @@ def _float_trace(
         traced = _push_through(
             *packed.arrays, start, end, zero_tol, slope_rtol, MERGE_GAP, layout, pieces, max_knots
         )
-    except MemoryError as err:  # the kernel's count (an int) or a real allocation failure
-        knots = err.args[0] if err.args and isinstance(err.args[0], int) else max_knots
-        needed = max(estimated_bytes(net, knots), memory_budget() + 1)
-        check_memory(needed, lambda: f"tracing {net!r}", at_least=True)
-        raise
+    except MemoryError as err:
+        outgrown(err, max_knots, lambda knots: estimated_bytes(net, knots),
+                 lambda: f"tracing {net!r}")  # fmt: skip
     if packed.subnormal or _subnormal_segment(start, end):
         warnings.warn(
             "the network or segment holds subnormal numbers (below 2.2e-308), which float64 "
