@@ -28,6 +28,8 @@ make_figure staircase "" staircase --j 3
 make_figure staircase-layers "--layers" staircase --j 2
 # a trained classifier's region map, with its data and decision boundary
 PYTHON=${PYTHON:-.venv/bin/python}
-"$PYTHON" docs/moons_region_map.py "$tmp"
+"$PYTHON" docs/region_maps.py "$tmp"
 "$BENDS" plot "$tmp/moons.json" --plane "-1.5,-1;2.5,-1;-1.5,1.5" --mark "$tmp/moons.csv" \
   --boundary --color output -o "$out/moons-regions.png"
+"$BENDS" plot "$tmp/spiral.json" --plane "-1.2,-1.2;1.2,-1.2;-1.2,1.2" --mark "$tmp/spiral.csv" \
+  --boundary --color gradient -o "$out/spiral-regions.png"

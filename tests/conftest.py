@@ -28,7 +28,10 @@ THROUGH = st.sampled_from([0.0, 0.125, 0.25, 0.375, 0.5, 0.5, 0.75, 1.0])
 
 
 @st.composite
-def mlps(draw, max_depth: int = 4, max_width: int = 6, input_dims=(1, 2), segment=None) -> MLP:
+def mlps(
+    draw, max_depth: int = 4, max_width: int = 6, input_dims=(1, 2), segment=None,
+    output_dims=(1, 2),
+) -> MLP:  # fmt: skip
     """MLPs with dyadic or Gaussian weights, degenerate on purpose.
 
     Besides zero weights (dead neurons) and duplicated neurons, a dyadic network's neuron may
@@ -40,7 +43,7 @@ def mlps(draw, max_depth: int = 4, max_width: int = 6, input_dims=(1, 2), segmen
     gaussian = draw(st.booleans())
     widths = [draw(st.sampled_from(input_dims))]
     widths += [draw(st.integers(1, max_width)) for _ in range(draw(st.integers(1, max_depth)))]
-    widths.append(draw(st.integers(1, 2)))
+    widths.append(draw(st.sampled_from(output_dims)))
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     start, end = segment if segment is not None else (np.zeros(widths[0]), np.ones(widths[0]))
     layers = []

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.linalg import block_diag
 
-from bends import MLP, BendsError, trace
+from bends import MLP, BendsError, ResolutionWarning, trace
 from bends.constructions import sawtooth
 from bends.tracing.plane import trace_plane
 
@@ -220,14 +220,14 @@ def test_region_maps_are_drawn_by_piece_and_by_output(tmp_path):
     from bends.cli import app
 
     save(summed_sawtooths(2), tmp_path / "saw.json")
-    for color in ("pieces", "output"):
+    for color in ("pieces", "random", "output", "gradient"):
         path = tmp_path / f"{color}.png"
         plane = ["plot", str(tmp_path / "saw.json"), "--plane", "0,0;1,0;0,1"]
         result = CliRunner().invoke(app, [*plane, "--color", color, "-o", str(path)])
         assert result.exit_code == 0, result.output
         assert path.stat().st_size > 10_000 and "16 faces, 16 pieces" in result.output
     bad = CliRunner().invoke(app, [*plane, "--color", "rainbow", "-o", str(tmp_path / "x.png")])
-    assert bad.exit_code == 2 and "pieces or output" in bad.output
+    assert bad.exit_code == 2 and "pieces, random, output, gradient" in bad.output
 
 
 def test_a_plane_over_the_memory_budget_is_refused(monkeypatch):
@@ -243,6 +243,11 @@ def test_statistics_of_a_grid_of_squares():
     counts, _ = partition.area_histogram(bins=3)
     assert counts.sum() == 64 and np.allclose(partition.areas(), 1 / 64)
     assert np.isclose(partition.edge_length(), 2 * 7)  # 7 inner lines each way, length 1
+    # the first layer draws the middle lines (length 2), each later layer doubles them
+    assert np.allclose(partition.edge_density(), [2, 4, 8])
+    # the lower-left quarter: the middle lines are its sides, the others as dense as before
+    quarter = trace_plane(summed_sawtooths(3), [0, 0], [0.5, 0], [0, 0.5])
+    assert np.allclose(quarter.edge_density(), [0, 4, 8])
     assert partition.faces_near([0.5, 0.5], 0.0) == 4  # a grid vertex: its four squares
     assert partition.faces_near([0.06, 0.06], 0.01) == 1  # inside one square
     assert partition.faces_near([0.5, 0.5], 0.2) == 16  # squares within 0.2 of the centre
@@ -281,9 +286,87 @@ def test_the_decision_boundary_is_the_zero_line_of_the_output():
     assert sorted(map(tuple, segment.round(12))) == [(0.0, 0.0), (1.0, 1.0)]
     two = MLP.from_layers([(np.eye(2), np.zeros(2)), (np.eye(2), np.zeros(2))])  # x vs y
     assert len(trace_plane(two, [0, 0], [1, 0], [0, 1]).decision_boundary()) == 1
-    three = MLP.from_layers([(np.eye(2), np.zeros(2)), (np.ones((3, 2)), np.zeros(3))])
-    with pytest.raises(BendsError, match="1 or 2 outputs"):
-        trace_plane(three, [0, 0], [1, 0], [0, 1]).decision_boundary()
+
+
+def test_three_classes_meet_where_their_scores_tie():
+    # scores x, y and 1 − x − y on [0, 1]²: three boundaries from (1/3, 1/3)
+    net = MLP.from_layers(
+        [(np.eye(2), np.zeros(2)), (np.array([[1.0, 0], [0, 1], [-1, -1]]), np.array([0, 0, 1.0]))]
+    )
+    segments, pairs = trace_plane(net, [0, 0], [1, 0], [0, 1]).decision_boundary(classes=True)
+    found = {
+        tuple(p): sorted(map(tuple, s.round(12))) for s, p in zip(segments, pairs, strict=True)
+    }
+    third = round(1 / 3, 12)
+    assert found == {
+        (0, 1): [(third, third), (1.0, 1.0)],
+        (0, 2): [(third, third), (0.5, 0.0)],
+        (1, 2): [(0.0, 0.5), (third, third)],
+    }
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    net=mlps(max_depth=2, max_width=5, input_dims=(2,), output_dims=(3, 4)),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_the_argmax_boundary_is_where_the_top_two_scores_tie_and_nowhere_else(net, seed):
+    partition = trace_plane(net, [-1, -1], [1, -1], [-1, 1])
+    segments, pairs = partition.decision_boundary(classes=True)
+    middles = partition.to_input(segments.mean(axis=1))
+    scores = net(middles)
+    if len(segments):
+        top = np.sort(scores, axis=1)[:, -2:]
+        gap = np.abs(
+            scores[np.arange(len(pairs)), pairs[:, 0]] - scores[np.arange(len(pairs)), pairs[:, 1]]
+        )
+        assert np.allclose(top[:, 0], top[:, 1], atol=1e-9 * (1 + np.abs(top).max()))
+        assert np.all(gap <= 1e-9 * (1 + np.abs(top).max()))
+    # short segments whose ends disagree on the argmax cross some boundary segment
+    rng = np.random.default_rng(seed)
+    p = rng.uniform(0, 1, size=(200, 2))
+    q = np.clip(p + rng.normal(0, 0.05, size=p.shape), 0, 1)
+    disagree = np.argmax(net(partition.to_input(p)), 1) != np.argmax(net(partition.to_input(q)), 1)
+    for start, end in zip(p[disagree], q[disagree], strict=True):
+        assert _crosses_any(start, end, segments)
+
+
+def _crosses_any(p, q, segments) -> bool:
+    """Whether p→q meets one of ``segments`` (K, 2, 2), ends included (to rounding)."""
+
+    def side(a, b, c):
+        return (b[..., 0] - a[..., 0]) * (c[..., 1] - a[..., 1]) - (b[..., 1] - a[..., 1]) * (
+            c[..., 0] - a[..., 0]
+        )
+
+    a, b = segments[:, 0], segments[:, 1]
+    eps = 1e-12
+    d1, d2 = side(a, b, p), side(a, b, q)
+    d3, d4 = side(p, q, a), side(p, q, b)
+    return bool(np.any((d1 * d2 <= eps) & (d3 * d4 <= eps)))
+
+
+@settings(max_examples=40, deadline=None)
+@given(net=plane_networks())
+def test_every_edge_lies_on_the_zero_line_of_the_neuron_that_made_it(net):
+    partition = trace_plane(net, [-1, -1], [1, -1], [-1, 1])
+    ends = partition.to_input(partition.points[partition.edge_ends])  # (E, 2, 2)
+    pre = [ends]
+    h = ends
+    for w, b in net.hidden_layers():
+        z = h @ w.T + b
+        pre.append(z)
+        h = np.maximum(z, 0)
+    z_all = np.concatenate(pre[1:], axis=-1)  # (E, 2, lines)
+    lines = partition.edge_lines
+    inner = lines >= 0
+    on_line = z_all[np.flatnonzero(inner), :, lines[inner]]
+    assert np.all(np.abs(on_line) <= 1e-9)
+    sides = partition.points[partition.edge_ends[~inner]]
+    assert np.all(((sides == 0) | (sides == 1)).all(axis=1).any(axis=1))  # both ends on a side
+    assert sum(partition.layer_sizes) == partition.patterns.shape[1]
+    layers = partition.edge_layers()
+    assert layers.max(initial=-1) < len(partition.layer_sizes)
 
 
 def test_marked_data_and_boundary_are_drawn(tmp_path):
@@ -303,3 +386,48 @@ def test_marked_data_and_boundary_are_drawn(tmp_path):
     bad = CliRunner().invoke(app, [*plot, "--mark", str(tmp_path / "bad.csv"),
                                    "-o", str(tmp_path / "b.png")])  # fmt: skip
     assert bad.exit_code == 2 and "--mark" in bad.output
+
+
+@settings(max_examples=40, deadline=None)
+@given(net=plane_networks())
+def test_an_exact_plane_equals_the_float_plane_and_the_independent_splitter(net):
+    corners = ([-1, -1], [1, -1], [-1, 1])
+    exact, ours = trace_plane(net, *corners, exact=True), trace_plane(net, *corners)
+    counts = lambda p: (p.faces, p.pieces, p.vertices, p.edges)  # noqa: E731
+    assert counts(exact) == counts(ours)
+    assert (exact.faces, exact.pieces) == _exact_partition(net, *corners)
+    assert exact.vertices - exact.edges + exact.faces == 1
+    rational = np.array([[float(x) for x in p] for p in exact.rational_points])
+    assert np.allclose(np.sort(rational, axis=0), np.sort(ours.points, axis=0), atol=1e-12)
+    assert sorted(exact.edge_layers().tolist()) == sorted(ours.edge_layers().tolist())
+
+
+def test_exact_planes_resolve_what_float64_cannot():
+    # two lines 2^-45 apart: float64 merges their vertices, fractions keep both faces apart
+    gap = 2.0**-45
+    net = MLP.from_layers(
+        [
+            (np.array([[1.0, 0.0], [1.0, 0.0]]), np.array([-0.5, -0.5 - gap])),
+            (np.array([[1.0, 2.0]]), np.zeros(1)),
+        ]
+    )
+    with pytest.warns(ResolutionWarning, match="cannot separate"):
+        floats = trace_plane(net, [0, 0], [1, 0], [0, 1])
+    assert not floats.resolved
+    exact = trace_plane(net, [0, 0], [1, 0], [0, 1], exact=True)
+    assert exact.resolved and exact.faces == 3 and exact.pieces == 3
+    assert Fraction(1, 2) + Fraction(gap) in {s for s, _ in exact.rational_points}
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_tied_rnn_plane_is_its_unrolled_networks_plane(seed):
+    from bends.nets.random import random_rnn
+
+    rnn = random_rnn(4, 5, seed=seed)
+    corners = ([0.5, -1, 1, 0.2], [1.5, 1, 0.5, -0.3], [0.3, 0.4, -1, 1])
+    tied, unrolled = trace_plane(rnn, *corners), trace_plane(rnn.unroll(), *corners)
+    assert (tied.faces, tied.pieces, tied.vertices) == (unrolled.faces, unrolled.pieces,
+                                                        unrolled.vertices)  # fmt: skip
+    assert tied.layer_sizes == (4,) * 5
+    exact = trace_plane(rnn, *corners, exact=True)
+    assert (exact.faces, exact.pieces) == (tied.faces, tied.pieces)

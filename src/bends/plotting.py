@@ -17,13 +17,13 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib.axes import Axes
-from matplotlib.collections import PolyCollection
+from matplotlib.collections import LineCollection, PolyCollection
 from matplotlib.figure import Figure
 
 from bends._atomic import replaced
 from bends.errors import BendsError
 from bends.nets import TiedRNN
-from bends.tracing.plane import Partition
+from bends.tracing.partition import Partition
 from bends.tracing.result import Trace
 
 #: Above this many bends, marking each one would only paint the axis.
@@ -144,42 +144,32 @@ def plot_partition(
     marks: np.ndarray | None = None,
     boundary: bool = False,
 ) -> Figure:
-    """The region map of a plane: every face drawn with its edges; ``color`` "pieces" gives
-    each piece its own colour (faces of one piece share it: where colours meet, the output
-    bends), "output" colours faces by the first output's value at their centre. Axes are the
-    input coordinates when the plane is a rectangle of a 2-input network's axes, else the
-    plane coordinates s (along B − A) and u (along C − A). ``marks``: points (N, input_dim)
-    drawn on the map (data, by their projection onto the plane), coloured by class when a
-    last column holds one; ``boundary``: the decision boundary
-    (:meth:`Partition.decision_boundary`) in red."""
-    if color not in ("pieces", "output"):
-        raise BendsError(f"color must be pieces or output, got {color!r}")
+    """The region map of a plane: every face filled, its edges shaded by the layer whose
+    neuron drew them (darkest first), a scale bar. ``color``: "pieces" gives each piece its
+    own colour (faces of one piece share it: where colours meet, the output bends), "random"
+    each face its own, "output" the first output's value at the face's centre, "gradient" the
+    norm of its gradient within the plane (input units). Axes are the input coordinates when
+    the plane is a rectangle of a 2-input network's axes, else the plane coordinates s (along
+    B − A) and u (along C − A). ``marks``: points (N, input_dim) drawn on the map (data, by
+    their projection onto the plane), coloured by class when a last column holds one;
+    ``boundary``: the decision boundary (:meth:`Partition.decision_boundary`) in red."""
+    if color not in COLORINGS:
+        raise BendsError(f"color must be one of {', '.join(COLORINGS)}, got {color!r}")
     if ax is None:
-        ax = Figure(figsize=(6.0, 5.2), layout="constrained").subplots()
+        ax = Figure(figsize=(6.4, 5.2), layout="constrained").subplots()
     a, b, c = partition.corners
     aligned = a.size == 2 and (b - a)[1] == 0 and (c - a)[0] == 0
     points = partition.to_input(partition.points) if aligned else partition.points
     polygons = [points[face] for face in partition.polygons]
-    if color == "pieces":
-        _, piece = np.unique(partition.piece_of, return_inverse=True)
-        palette = np.random.default_rng(0).uniform(0.25, 0.95, size=(piece.max() + 1, 3))
-        faces = palette[piece]
-    else:
-        centres = np.array([partition.points[f].mean(axis=0) for f in partition.polygons])
-        value = partition.offsets[:, 0] + np.einsum("fk,fk->f", partition.gradients[:, 0], centres)
-        low, high = float(value.min()), float(value.max())
-        faces = _viridis((value - low) / (high - low if high > low else 1.0))
-        _colorbar(ax, low, high)
-    width = 0.3 if partition.faces < 5000 else 0.1
-    ax.add_collection(PolyCollection(polygons, facecolors=faces, edgecolors=(0, 0, 0, 0.55),
-                                     linewidths=width))  # fmt: skip
+    ax.add_collection(PolyCollection(polygons, facecolors=_face_colors(partition, color, ax),
+                                     edgecolors="none"))  # fmt: skip
+    _draw_edges(ax, partition, points)
     if boundary:
         segments = partition.decision_boundary()
         if aligned:
             segments = partition.to_input(segments)
-        from matplotlib.collections import LineCollection
-
-        ax.add_collection(LineCollection(segments, colors="red", linewidths=1.6))
+        ax.add_collection(LineCollection(segments, colors="red", linewidths=1.6, zorder=2,
+                                         label="decision boundary"))  # fmt: skip
     if marks is not None:
         marks = np.asarray(marks, dtype=np.float64)
         labelled = marks.ndim == 2 and marks.shape[1] == a.size + 1  # a last column: the class
@@ -196,8 +186,66 @@ def plot_partition(
     ax.set_aspect("equal" if aligned else "auto")
     ax.set_xlabel("x₁" if aligned else "s (along B − A)")
     ax.set_ylabel("x₂" if aligned else "u (along C − A)")
+    _scale_bar(ax, "" if aligned else " (s)")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False)
     ax.set_title(title or f"{partition.faces} faces, {partition.pieces} pieces")
     return ax.figure
+
+
+COLORINGS = ("pieces", "random", "output", "gradient")
+
+
+def _face_colors(partition: Partition, color: str, ax: Axes) -> np.ndarray:
+    """One RGBA row per face for the colouring ``color`` (see :func:`plot_partition`)."""
+    rng = np.random.default_rng(0)
+    if color in ("pieces", "random"):
+        groups = partition.piece_of if color == "pieces" else np.arange(partition.faces)
+        _, index = np.unique(groups, return_inverse=True)
+        return rng.uniform(0.3, 0.95, size=(index.max() + 1, 3))[index]
+    if color == "output":
+        centres = np.array([partition.points[f].mean(axis=0) for f in partition.polygons])
+        value = partition.offsets[:, 0] + np.einsum("fk,fk->f", partition.gradients[:, 0], centres)
+        label = "output 0 at the face's centre"
+    else:  # the gradient within the plane, in input units: g (SᵀS)⁻¹ gᵀ with S the sides
+        a, b, c = partition.corners
+        span = np.stack([b - a, c - a], axis=1)
+        g = partition.gradients[:, 0]
+        value = np.sqrt(np.einsum("fi,ij,fj->f", g, np.linalg.inv(span.T @ span), g))
+        label = "|∇ output 0| within the plane"
+    low, high = float(value.min()), float(value.max())
+    _colorbar(ax, low, high, label)
+    return _viridis((value - low) / (high - low if high > low else 1.0))
+
+
+def _draw_edges(ax: Axes, partition: Partition, points: np.ndarray) -> None:
+    """Edges shaded by layer: the first layer's black, later layers lighter; the sides grey."""
+    from matplotlib import colormaps
+
+    layers = partition.edge_layers()
+    segments = points[partition.edge_ends]
+    count = max(len(partition.layer_sizes), 1)
+    width = 0.45 if partition.faces < 5000 else 0.15
+    shades = colormaps["Greys"](np.linspace(0.95, 0.45, count))
+    for layer in range(count):
+        here = layers == layer
+        if here.any():
+            lines = LineCollection(
+                segments[here], colors=[shades[layer]], linewidths=width, label=f"layer {layer + 1}"
+            )
+            ax.add_collection(lines)
+    ax.add_collection(LineCollection(segments[layers < 0], colors="0.5", linewidths=0.6))
+
+
+def _scale_bar(ax: Axes, unit: str) -> None:
+    """A bar of a round length (about a fifth of the x range) in the lower right corner."""
+    from mpl_toolkits.axes_grid1.anchored_artists import AnchoredSizeBar
+
+    low, high = ax.get_xlim()
+    target = (high - low) / 5
+    length = 10 ** np.floor(np.log10(target))
+    length *= max(m for m in (1, 2, 5) if m * length <= target)
+    ax.add_artist(AnchoredSizeBar(ax.transData, length, f"{length:g}{unit}", "lower right",
+                                  pad=0.4, sep=3, frameon=True, size_vertical=0))  # fmt: skip
 
 
 def _plane_coordinates(partition: Partition, points: np.ndarray) -> np.ndarray:
@@ -215,12 +263,15 @@ def _viridis(share: np.ndarray) -> np.ndarray:
     return colormaps["viridis"](share)
 
 
-def _colorbar(ax: Axes, low: float, high: float) -> None:
+def _colorbar(ax: Axes, low: float, high: float, label: str) -> None:
     from matplotlib.cm import ScalarMappable
     from matplotlib.colors import Normalize
 
     mappable = ScalarMappable(Normalize(low, high if high > low else low + 1.0), "viridis")
-    ax.figure.colorbar(mappable, ax=ax, label="output 0 at the face's centre", shrink=0.8)
+    # an inset beside the lower half of the axes: as tall as the drawn map, whatever its
+    # aspect (the legend of layers sits above it)
+    cax = ax.inset_axes([1.04, 0.0, 0.035, 0.6])
+    ax.figure.colorbar(mappable, cax=cax, label=label)
 
 
 def save_figure(figure: Figure, path: str | Path) -> Path:

@@ -74,7 +74,7 @@ def count(
         figure_path(plot, "--plot")
     net = load(net_file)
     if plane is not None:
-        _count_plane(net_file, net, plane, as_json, geometry)
+        _count_plane(net_file, net, plane, as_json, geometry, exact)
         return
     began = time.perf_counter()
     tr = trace(
@@ -110,12 +110,15 @@ def count(
         console.print(f"plot: {plot}")
 
 
-def _count_plane(net_file: Path, net, plane: str, as_json: bool, geometry: bool) -> None:
+def _count_plane(net_file: Path, net, plane: str, as_json: bool, geometry: bool,
+                 exact: bool) -> None:  # fmt: skip
     """``bends count NET --plane A;B;C``: the planar partition's counts."""
     began = time.perf_counter()
-    partition = _partition(net, plane)
+    partition = _partition(net, plane, exact)
     counts = {"faces": partition.faces, "pieces": partition.pieces,
-              "vertices": partition.vertices, "edges": partition.edges}  # fmt: skip
+              "vertices": partition.vertices, "edges": partition.edges,
+              "edge_density": partition.edge_density().tolist(), "resolved": partition.resolved,
+              "exact": exact}  # fmt: skip
     if as_json:
         extra = {"polygons": partition.geometry()} if geometry else {}
         print(json.dumps({**counts, "seconds": time.perf_counter() - began, **extra}))
@@ -125,7 +128,7 @@ def _count_plane(net_file: Path, net, plane: str, as_json: bool, geometry: bool)
         f"{net_file}: [bold]{counts['faces']}[/] faces (activation regions), "
         f"[bold]{counts['pieces']}[/] pieces, {counts['vertices']} vertices, {counts['edges']} "
         f"edges on the plane {a} + s·(B − A) + u·(C − A), B = {b}, C = {c} "
-        f"({time.perf_counter() - began:.3g} s)",
+        f"({'exact' if exact else 'float64'}, {time.perf_counter() - began:.3g} s)",
         soft_wrap=True,
     )
 
@@ -143,7 +146,7 @@ def _read_points(path: Path) -> np.ndarray:
     return points
 
 
-def _partition(net, plane: str):
+def _partition(net, plane: str, exact: bool = False):
     """The partition of the plane through ``--plane``'s three points A;B;C; ``square`` for a
     2-input network: the square its segment spans (default [0, 1]²)."""
     from bends.tracing.plane import trace_plane
@@ -153,17 +156,18 @@ def _partition(net, plane: str):
             raise BendsError(
                 f"--plane square is for 2-input networks; this one takes {net.input_dim}"
             )
-        a, b = net.segment if net.segment is not None else (np.zeros(2), np.ones(2))
+        segment = getattr(net, "segment", None)
+        a, b = segment if segment is not None else (np.zeros(2), np.ones(2))
         if a[0] == b[0] or a[1] == b[1]:
             raise BendsError("--plane square: the network's segment spans no square")
-        return trace_plane(net, a, [b[0], a[1]], [a[0], b[1]])
+        return trace_plane(net, a, [b[0], a[1]], [a[0], b[1]], exact=exact)
     corners = plane.split(";")
     if len(corners) != 3:
         raise BendsError(f"--plane needs three points A;B;C such as '0,0;1,0;0,1', got {plane!r}")
     points = [
         parse_point(c.strip(), f"--plane point {n}") for n, c in zip("ABC", corners, strict=True)
     ]
-    return trace_plane(net, *points)
+    return trace_plane(net, *points, exact=exact)
 
 
 def _used_by(parameter: str) -> str:
@@ -251,14 +255,14 @@ def plot(
         str | None, typer.Option(help="draw the region map of the plane through A;B;C instead")
     ] = None,
     color: Annotated[
-        str, typer.Option(help="--plane: colour faces by pieces or by output")
+        str, typer.Option(help="--plane: colour faces by pieces, random, output or gradient")
     ] = "pieces",
     mark: Annotated[
         Path | None,
         typer.Option(help="--plane: points to mark (.csv, a point per row; a last column: class)"),
     ] = None,
     boundary: Annotated[
-        bool, _flag("--plane: draw the decision boundary (1 or 2 outputs)", "--boundary")
+        bool, _flag("--plane: draw the decision boundary (argmax of the outputs)", "--boundary")
     ] = False,
 ) -> None:
     """Draw NET's output along a segment with its bends (--layers: every neuron, by layer;

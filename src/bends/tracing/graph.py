@@ -73,21 +73,13 @@ def trace_graph(
     a = torch.as_tensor(np.asarray(start, dtype=np.float64)).reshape(net.input_shape)
     b = torch.as_tensor(np.asarray(end, dtype=np.float64)).reshape(net.input_shape)
     graph = net.module
-    nodes = list(graph.graph.nodes)
-    output = output_node(nodes).name
-    last_use = _last_uses(graph, nodes)
     state = Knots(torch.tensor([0.0, 1.0], dtype=torch.float64))
     merged, switches, dead, always_on = 0, [], [], []
     with torch.no_grad():
-        for index, node in enumerate(nodes):
-            role = kind(graph, node)
-            if role == "output":
-                break
+        for node, role in visit(graph, state.values, state.slopes):
             if role == "input":
                 state.values[node.name] = torch.stack([a, b])
                 state.slopes[node.name] = (b - a)[None]
-            elif role == "other":  # sizes and attributes: read when used (see _resolve)
-                continue
             elif role == "kink":
                 merged += _kink(graph, node, state, zero_tol)
                 branch = state.branches[-1]
@@ -98,9 +90,27 @@ def trace_graph(
                 always_on.append(constant & (branch[0] != 0).numpy())
             else:
                 _affine(graph, node, state)
-            for name in [n for n in state.values if n != output and last_use[n] <= index]:
-                del state.values[name], state.slopes[name]
+    output = output_node(list(graph.graph.nodes)).name
     return _result(net, a, b, state, output, switches, dead, always_on, merged, slope_rtol)
+
+
+def visit(graph: fx.GraphModule, *tables: dict):
+    """The graph's input, kink and affine nodes in order, as (node, role); sizes and
+    attributes are skipped (read when used, see _resolve). After each node, the entries of
+    ``tables`` (name → values) that no later node reads are dropped (the output's kept)."""
+    nodes = list(graph.graph.nodes)
+    output = output_node(nodes).name
+    last_use = _last_uses(graph, nodes)
+    for index, node in enumerate(nodes):
+        role = kind(graph, node)
+        if role == "output":
+            return
+        if role == "other":
+            continue
+        yield node, role
+        for name in [n for n in tables[0] if n != output and last_use[n] <= index]:
+            for table in tables:
+                del table[name]
 
 
 def output_node(nodes: list[fx.Node]) -> fx.Node:

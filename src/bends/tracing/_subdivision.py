@@ -1,0 +1,164 @@
+"""A planar subdivision built cut by cut, and its assembly into a
+:class:`~bends.tracing.partition.Partition`: what the planar tracers of MLPs and tied RNNs
+(:mod:`bends.tracing.plane`), graph networks (:mod:`bends.tracing.plane_graph`) and the exact
+tracer (:mod:`bends.tracing.plane_exact`) share."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+from bends.budget import check_memory, memory_budget, outgrown
+from bends.errors import BendsError, ResolutionWarning
+from bends.tracing._plane_kernels import (
+    AMBIGUOUS,
+    KEY_STRIDE,
+    _crossing_lines,
+    _cut_layer,
+    _edge_lines,
+    _face_maps,
+)
+from bends.tracing.partition import Partition, edge_keys
+from bends.tracing.tolerance import RESOLUTION
+
+UNIT_SQUARE = np.array([[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]])
+
+
+class Subdivision:
+    """The unit square of plane coordinates, cut layer after layer (see
+    :mod:`bends.tracing._plane_kernels` for the arrays)."""
+
+    def __init__(self, what):
+        self.what = what  # names the work in a refusal: a callable giving the text
+        self.points = UNIT_SQUARE.copy()
+        self.count = 4
+        self.ids, self.starts = np.arange(4, dtype=np.int64), np.array([0, 4], dtype=np.int64)
+        self.parents = np.full(4, -1, dtype=np.int64)
+        self.patterns = np.zeros((1, 0), dtype=bool)
+        self.chord_keys: list[np.ndarray] = []
+        self.chord_lines: list[np.ndarray] = []
+        self.layer_sizes: list[int] = []
+        self.ambiguous = 0  # values snapped to 0 that float64 cannot call zero (AMBIGUOUS)
+
+    @property
+    def capacity(self) -> int:
+        return len(self.points)
+
+    def check(self, per_vertex: float) -> int:
+        """Refuse a layer whose vertices alone outgrow the memory budget (``per_vertex``
+        bytes each at the layer's peak); the most vertices the budget holds."""
+        check_memory(self.count * per_vertex, self.what, at_least=True)
+        return int(memory_budget() / per_vertex)
+
+    def crossings(self, rows: np.ndarray, zero_at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Snap the lines' values ``rows`` (vertices, lines) at the vertices within
+        ``zero_at`` of 0 to 0 (in place), and find which lines cross each face strictly (see
+        :func:`~bends.tracing._plane_kernels._crossing_lines`)."""
+        small = np.abs(rows) <= zero_at
+        self.ambiguous += int(np.count_nonzero(small & (np.abs(rows) > AMBIGUOUS * zero_at)))
+        rows[small] = 0.0
+        return _crossing_lines(rows, self.ids, self.starts)
+
+    def cut(self, crossings, values, zero_at, lines: int, per_vertex: float) -> np.ndarray:
+        """Cut every face along the ``lines`` zero lines whose values at the vertices are
+        ``values[:lines]`` (``crossings``: :meth:`crossings` of them); every row of
+        ``values`` (rows, capacity) is interpolated at the new vertices and returned (grown);
+        ``zero_at`` (rows,): a new vertex's value within it of 0 is 0."""
+        most = self.check(per_vertex)
+        line_starts, crossing, above = crossings
+        try:
+            cut = _cut_layer(self.points, values, self.parents, self.count, self.ids,
+                             self.starts, zero_at, line_starts, crossing, above, most)  # fmt: skip
+        except MemoryError as err:
+            outgrown(err, most, lambda vertices: vertices * per_vertex, self.what)
+        self.points, values, self.parents, self.count, self.ids, self.starts = cut[:6]
+        origin, keys, made_by, ambiguous, on = cut[6:]
+        self.ambiguous += ambiguous
+        self.patterns = np.concatenate([self.patterns[origin], on], axis=1)
+        self.chord_keys.append(keys)
+        self.chord_lines.append(made_by + sum(self.layer_sizes))
+        self.layer_sizes.append(lines)
+        return values
+
+    def finish(self, net, corners, out, size, zero_tol: float, slope_rtol: float) -> Partition:
+        """The Partition, from the outputs ``out`` (V, outputs) at the vertices and the sizes
+        of the terms each sums (``size``): face maps solved from vertex values, pieces joined
+        where gradients agree to ``slope_rtol`` plus ``zero_tol`` times their rounding."""
+        points = self.points[: self.count]
+        gradients, offsets, scales = _face_maps(points, out, size, self.ids, self.starts)
+
+        def same(first, second):
+            larger = np.maximum(np.abs(gradients[first]), np.abs(gradients[second])).max(axis=2)
+            rounding = np.maximum(scales[first], scales[second])
+            change = np.abs(gradients[first] - gradients[second]).max(axis=2)
+            return (change <= slope_rtol * larger + zero_tol * rounding).all(axis=1)
+
+        return assemble(net, corners, points.copy(), self, out, gradients, offsets, same)
+
+
+def assemble(net, corners, points, built, out, gradients, offsets, same,
+             rational_points=None) -> Partition:  # fmt: skip
+    """The Partition of a finished subdivision ``built`` (a :class:`Subdivision`, or the exact
+    tracer's equivalent: ``ids``, ``starts``, ``parents``, ``patterns``, ``chord_keys``,
+    ``chord_lines``, ``layer_sizes``): pieces are the connected components of the faces
+    joined across an edge where ``same(first, second)``; every edge gets its line."""
+    keys, face_of = edge_keys(built.ids, built.starts)
+    order = np.argsort(keys, kind="stable")
+    keys, face_of = keys[order], face_of[order]
+    shared = np.flatnonzero(keys[1:] == keys[:-1])  # an inner edge: listed by its two faces
+    first, second = face_of[shared], face_of[shared + 1]
+    joined = same(first, second)
+    faces = built.starts.size - 1
+    graph = coo_matrix((np.ones(joined.sum()), (first[joined], second[joined])),
+                       shape=(faces, faces))  # fmt: skip
+    piece_of = connected_components(graph, directed=False)[1]
+    unique = keys[np.r_[True, keys[1:] != keys[:-1]]] if keys.size else keys
+    chord_keys = np.concatenate([np.zeros(0, np.int64), *built.chord_keys])
+    chord_lines = np.concatenate([np.zeros(0, np.int64), *built.chord_lines])
+    by_key = np.argsort(chord_keys)
+    lines = _edge_lines(unique, built.parents[: len(points)], chord_keys[by_key],
+                        chord_lines[by_key], len(UNIT_SQUARE))  # fmt: skip
+    ends = np.stack([unique // KEY_STRIDE, unique % KEY_STRIDE], axis=1)
+    resolved = True
+    if rational_points is None and len(ends):
+        gaps = np.abs(points[ends[:, 1]] - points[ends[:, 0]]).max(axis=1)
+        close, ambiguous = float(gaps.min()) < RESOLUTION, getattr(built, "ambiguous", 0)
+        if close or ambiguous:
+            resolved = False
+            why = (f"vertices closer than {RESOLUTION:.1e} in plane coordinates" if close else
+                   f"{ambiguous} values near 0 that may be a line missing a vertex by less "
+                   "than float64 resolves")  # fmt: skip
+            warnings.warn(
+                f"{why}: float64 cannot separate them, counts may be off (exact=True computes "
+                "the plane in fractions)",
+                ResolutionWarning,
+                stacklevel=4,
+            )
+    return Partition(net, corners, points, built.ids, built.starts, built.patterns, gradients,
+                     offsets, piece_of, out, ends, lines, tuple(built.layer_sizes), resolved,
+                     rational_points)  # fmt: skip
+
+
+def plane_corners(net, a, b, c) -> np.ndarray:
+    """The three corners A, B, C (3, input_dim) of a plane of ``net``'s input space, checked."""
+    dim = int(np.prod(net.input_shape)) if hasattr(net, "input_shape") else net.input_dim
+    corners = np.array([_point(p, dim, n) for p, n in ((a, "A"), (b, "B"), (c, "C"))])
+    span = np.stack([corners[1] - corners[0], corners[2] - corners[0]], axis=1)  # (dim, 2)
+    if np.linalg.matrix_rank(span) < 2:
+        raise BendsError("A, B and C lie on one line: they span no plane")
+    return corners
+
+
+def _point(p, dim: int, name: str) -> np.ndarray:
+    try:
+        point = np.asarray(p, dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError):
+        raise BendsError(f"{name} must be a point (a list of numbers), got {p!r}") from None
+    if point.size != dim:
+        raise BendsError(f"{name} has {point.size} coordinates but the network takes {dim}")
+    if not np.all(np.isfinite(point)):
+        raise BendsError(f"{name} contains NaN or infinite values")
+    return point
