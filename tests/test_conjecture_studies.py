@@ -54,7 +54,8 @@ def test_growth_selection_recovers_the_law_that_made_the_data(means, model):
 
 def test_conjecture_counts_agree_with_exact_arithmetic_and_initial_weights():
     study = Conjecture()
-    config = study.Config(width=3, steps=(1, 2, 3), seeds=3, points=32, max_evaluations=300)
+    config = study.Config(dataset="custom", trainer="flow", width=3, steps=(1, 2, 3), seeds=3,
+                          points=32, max_evaluations=300)  # fmt: skip
     cells = run_in_memory(study, config)
     for cell in cells:
         problem = TiedProblem.from_target("cantor", 3, cell.params["k"], 32)
@@ -73,7 +74,8 @@ def test_conjecture_counts_agree_with_exact_arithmetic_and_initial_weights():
 @pytest.mark.parametrize("trainer", ["gd", "adam"])
 def test_batched_trainers_give_each_seed_the_numbers_it_gets_alone(trainer):
     study = Conjecture()
-    common = dict(width=3, steps=(3,), seeds=3, points=16, trainer=trainer, train_steps=50)
+    common = dict(dataset="custom", width=3, steps=(3,), seeds=3, points=16, trainer=trainer,
+                  train_steps=50)  # fmt: skip
     together = rows_of(run_in_memory(study, study.Config(seeds_per_cell=3, **common)))
     alone = rows_of(run_in_memory(study, study.Config(seeds_per_cell=1, **common)))
     for a, b in zip(together, alone, strict=True):
@@ -155,6 +157,7 @@ def test_random_baselines_count_the_networks_they_say_they_drew():
 def test_conjecture_settings_take_any_line_and_construction_data_and_reject_bad_ones():
     study = Conjecture()
     config = study.Config(
+        dataset="custom",
         width=3,
         steps=(2,),
         seeds=1,
@@ -175,4 +178,4 @@ def test_conjecture_settings_take_any_line_and_construction_data_and_reject_bad_
         ({"target": "spiral-3"}, "construction spec"),
     ):
         with pytest.raises(BendsError, match=message):
-            study.Config(width=3, **bad).validate()
+            study.Config(dataset="custom", width=3, **bad).validate()

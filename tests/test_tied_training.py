@@ -6,8 +6,8 @@ import numpy as np
 import torch
 
 from bends import trace
-from bends.training.flows import descend_tied, gradient_flow
-from bends.training.tied import TiedProblem, outputs
+from bends.training.flows import descend_tied, follow_flow, gradient_flow
+from bends.training.tied import DATASETS, TiedProblem, dataset_problem, outputs
 
 
 def problem(steps: int = 3) -> TiedProblem:
@@ -48,3 +48,44 @@ def test_gradient_flow_decreases_the_loss_and_agrees_with_small_step_descent():
     descent = descend_tied(p, weight, "gd", lr=1e-3, steps=2000)
     np.testing.assert_allclose(descent.weight, flow.weight, atol=2e-3)
     assert trace(p.network(flow.weight)).pieces == trace(p.network(flow.weight), exact=True).pieces
+
+
+def test_the_staircase_flow_from_near_its_solution_ends_at_zero_loss_with_f3s_pieces():
+    # on the staircase's own line with F_3's data, k = 4: W* fits exactly, and the flow
+    # from W* + 1e-3 noise ends at the threshold, keeping at least F_3's 2^4 - 1 pieces
+    problem, solution = dataset_problem("staircase", 7, steps=4)
+    assert problem.losses(solution) < 1e-30
+    start = solution + 1e-3 * np.random.default_rng(0).standard_normal((1, 7, 7))
+    (run,) = follow_flow(problem, start, loss_threshold=1e-8, max_steps=20_000)
+    assert run.stopped == "threshold" and run.loss < 1e-8
+    assert trace(problem.network(run.weight)).pieces >= 15
+
+
+def test_halving_the_step_keeps_where_the_flow_ends():
+    problem = TiedProblem.from_target("cantor", width=4, steps=3, points=32)
+    starts = np.random.default_rng(3).standard_normal((6, 4, 4))
+    ends = [follow_flow(problem, starts, step=step, max_steps=40_000, stall_steps=4000)
+            for step in (1e-2, 5e-3)]  # fmt: skip
+    for coarse, fine in zip(*ends, strict=True):
+        # both end by a criterion (threshold, critical, stalled) or both run out of steps
+        assert (coarse.stopped == "budget") == (fine.stopped == "budget")
+        assert abs(coarse.loss - fine.loss) <= 1e-3 * max(coarse.loss, 1e-12) + 1e-9
+        assert (
+            trace(problem.network(coarse.weight)).pieces
+            == trace(problem.network(fine.weight)).pieces
+        )
+
+
+def test_every_data_set_lies_on_a_line_its_solution_fits_ever_better():
+    for name in DATASETS:
+        losses = []
+        for k in (2, 6, 10):
+            problem, solution = dataset_problem(name, 8, steps=k)
+            assert np.linalg.matrix_rank(np.stack([problem.origin, problem.direction])) == 2
+            losses.append(None if solution is None else float(problem.losses(solution)))
+        if name == "control":
+            assert losses == [None] * 3
+        elif name == "staircase":  # F_{k-1}: exact at every k, up to rounding
+            assert max(losses) < 1e-25
+        else:  # the limits: W* at k steps fits them to O(4^-k) or better
+            assert losses[0] > losses[1] > losses[2] and losses[2] < 1e-8

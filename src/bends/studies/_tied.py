@@ -16,7 +16,9 @@ from bends.training.tied import TiedProblem
 class TrainingSettings(StudyConfig):
     """How tied RNNs are trained (:func:`bends.training.flows.train_tied`)."""
 
-    trainer: Literal["flow", "gd", "adam"] = setting("flow", "gradient flow, GD or Adam")
+    trainer: Literal["flow", "limit", "gd", "adam"] = setting(
+        "flow", "gradient flow (SciPy RK), the flow followed to its end (limit), GD or Adam"
+    )
     time_limit: float = setting(100.0, "flow: stop at this flow time", above=0)
     loss_threshold: float = setting(
         1e-10, "stop (and count as zero loss) below this loss", at_least=0
@@ -27,12 +29,22 @@ class TrainingSettings(StudyConfig):
     lr: float = setting(1e-3, "gd/adam: learning rate", above=0)
     train_steps: int = setting(3000, "gd/adam: steps", at_least=1)
     record: int = setting(32, "loss (and W) recorded at this many times per run", at_least=2)
+    step: float = setting(1e-2, "limit: a step moves W by at most this times |W|", above=0)
+    max_steps: int = setting(20_000, "limit: steps per run at most", at_least=1)
+    stall_steps: int = setting(2000, "limit: a stall is checked over this many steps", at_least=2)
+    stall_rtol: float = setting(1e-6, "limit: stalled when L falls less than this share",
+                                above=0)  # fmt: skip
+    gradient_tol: float = setting(1e-12, "limit: critical when |∇L| ≤ this · (1 + L)", at_least=0)
 
 
 _TRAINING = ("time_limit", "loss_threshold", "rtol", "method", "max_evaluations", "lr",
-             "train_steps", "record")  # fmt: skip
+             "train_steps", "record", "step", "max_steps", "stall_steps", "stall_rtol",
+             "gradient_tol")  # fmt: skip
 
 
 def train_runs(problem: TiedProblem, starts: np.ndarray, p: dict) -> list[Run]:
-    """Train each W in ``starts`` by the training settings in cell parameters ``p``."""
-    return train_tied(problem, starts, p["trainer"], **{k: p[k] for k in _TRAINING})
+    """Train each W in ``starts`` by the training settings in cell parameters ``p`` (stores
+    from before a setting existed lack it: its default)."""
+    defaults = TrainingSettings().as_dict()
+    settings = {k: p.get(k, defaults[k]) for k in _TRAINING}
+    return train_tied(problem, starts, p["trainer"], **settings)

@@ -52,27 +52,36 @@ from bends.runner.summaries import (
     values,
 )
 from bends.studies._tied import TrainingSettings, train_runs
-from bends.training.tied import TiedProblem, outputs
+from bends.training.tied import DATASETS, TiedProblem, dataset_problem, outputs
 
 
 @dataclass(frozen=True)
 class ConjectureConfig(TrainingSettings):
+    trainer: Literal["flow", "limit", "gd", "adam"] = setting(
+        "limit", "the flow followed to its end (limit), gradient flow (SciPy RK), GD or Adam"
+    )
     width: int = setting(7, "width w of W", at_least=2)
     steps: tuple[int, ...] = setting(tuple(range(1, 17)), "steps k", at_least=1)
     seeds: int = setting(64, "W₀ per k (seed s gives the same W₀ for every k)")
     seeds_per_cell: int = setting(16, "runs per cell")
-    target: str = setting("cantor", "cantor, cantor-J, parabola, candidate or a CSV file")
+    dataset: str = setting(
+        "staircase", "a data set on its line, with its known solution W*: staircase (F_{k−1}), "
+        "cantor, candidate, parabola, control (none known); custom: target, origin, direction",
+    )  # fmt: skip
+    target: str = setting("cantor", "custom: cantor, cantor-J, parabola, candidate or a CSV file")
     points: int = setting(256, "data points n", at_least=1)
     placement: Literal["uniform", "random", "avoid"] = setting("uniform", "where the t_i lie")
     data_seed: int = setting(0, "seed of random placements")
-    origin: tuple[float, ...] = setting((), "the line's point at t = 0 (default e₁)")
-    direction: tuple[float, ...] = setting((), "the line's direction (default e₀)")
+    origin: tuple[float, ...] = setting((), "custom: the line's point at t = 0 (default e₁)")
+    direction: tuple[float, ...] = setting((), "custom: the line's direction (default e₀)")
     window_low: float = setting(-1.0, "wide window: lowest t")
     window_high: float = setting(2.0, "wide window: highest t")
     checkpoints: int = setting(6, "pieces counted at this many recorded times per run", at_least=2)
 
     def validate(self) -> None:
         super().validate()
+        require(self.dataset in (*DATASETS, "custom"),
+                f"dataset must be one of {', '.join(DATASETS)} or custom")  # fmt: skip
         require(self.window_low < self.window_high, "need window_low < window_high")
         for name in ("origin", "direction"):
             given = getattr(self, name)
@@ -82,10 +91,21 @@ class ConjectureConfig(TrainingSettings):
 
 def line_problem(p: dict, k: int) -> TiedProblem:
     """The data set of settings ``p`` (a config's or a cell's) on its line, for k steps."""
-    return TiedProblem.from_target(
+    return solved_problem(p, k)[0]
+
+
+def solved_problem(p: dict, k: int) -> tuple[TiedProblem, np.ndarray | None]:
+    """The data set of settings ``p`` for k steps and its known solution W* (None: none
+    known, or a custom data set). Stores from before data sets were named are custom."""
+    dataset = p.get("dataset", "custom")
+    if dataset != "custom":
+        return dataset_problem(dataset, p["width"], k, p["points"], p["placement"],
+                               p["data_seed"])  # fmt: skip
+    problem = TiedProblem.from_target(
         p["target"], p["width"], k, p["points"], p["placement"], p["data_seed"],
         p["origin"] or None, p["direction"] or None,
     )  # fmt: skip
+    return problem, None
 
 
 class Conjecture(Study):
@@ -93,8 +113,9 @@ class Conjecture(Study):
     summary = "pieces of gradient-flow-trained tied ReLU RNNs vs steps k, against initialisation"
     Config = ConjectureConfig
     guide = "studies/conjecture.md"
+    version = 2  # 2: named data sets with their solutions, the flow followed to its end
     demo = {"steps": [1, 2, 4, 6, 8], "seeds": 8, "seeds_per_cell": 8,  # noqa: RUF012
-            "max_evaluations": 600}  # fmt: skip
+            "max_steps": 3000, "stall_steps": 1000}  # fmt: skip
 
     def cells(self, config: ConjectureConfig) -> list[Cell]:
         ks = sorted(set(config.steps), reverse=True)  # longest first: workers finish together
@@ -102,7 +123,8 @@ class Conjecture(Study):
 
     def run_cell(self, cell: Cell) -> CellResult:
         p = cell.params
-        problem = line_problem(p, p["k"])
+        problem, solution = solved_problem(p, p["k"])
+        loss_solution = None if solution is None else float(problem.losses(solution))
         starts = np.array(
             [np.random.default_rng(s).standard_normal((p["width"], p["width"])) for s in cell.seeds]
         )
@@ -118,6 +140,7 @@ class Conjecture(Study):
                 {
                     "k": p["k"],
                     "seed": seed,
+                    "loss_solution": loss_solution,
                     "live_init": bool(np.any(outputs(start, problem.inputs, p["k"]) != 0)),
                     "loss_init": float(run.losses[0]),
                     "loss": float(run.loss),
@@ -145,8 +168,10 @@ class Conjecture(Study):
 
     def report(self, config: ConjectureConfig, results: list[StoredCell], figures: Figures) -> str:
         rows = rows_of(results)
-        columns = {"runs": len, "live at init": share(lambda r: r["live_init"]),
+        columns = {"runs": len, "L(W*)": _solution_loss,
+                   "live at init": share(lambda r: r["live_init"]),
                    **{f"E[pieces] {label}": interval(key) for key, label in MEASURES},
+                   "E[pieces | live] trained": _live(interval("pieces")),
                    "max trained": lambda g: max(values(g, "pieces")),
                    "zero loss": share(lambda r: r["zero_loss"]),
                    "f ≡ 0 trained": share(lambda r: r["dead"]),
@@ -165,6 +190,21 @@ class Conjecture(Study):
             _fits(rows),
             _findings(config, rows),
         ])  # fmt: skip
+
+
+def _solution_loss(group_rows) -> str:
+    losses = [r.get("loss_solution") for r in group_rows]
+    return "—" if losses[0] is None else f"{losses[0]:.2g}"
+
+
+def _live(column):
+    """``column`` over the runs live at initialisation only (a dead W₀ has zero gradient)."""
+
+    def of(group_rows):
+        live = [r for r in group_rows if r["live_init"]]
+        return column(live) if live else "—"
+
+    return of
 
 
 #: Columns of the per-k summary: (row key, label).
@@ -202,7 +242,7 @@ def _curves_figure(results: list[StoredCell]):
         for cell, curve in curves(results, name):
             ax.plot(times[id(cell), curve.seed][1:], curve.values[1:], lw=0.6, alpha=0.5,
                     color=colours[cell.params["k"]])  # fmt: skip
-    flow = results[0].params["trainer"] == "flow"
+    flow = results[0].params["trainer"] in ("flow", "limit")
     for ax, label in ((loss_ax, "loss"), (pieces_ax, "pieces (data range)")):
         ax.set(xscale="log" if flow else "linear", yscale="log", ylabel=label,
                xlabel="flow time" if flow else "step")  # fmt: skip
@@ -224,20 +264,41 @@ def _fits(rows) -> str:
     return "\n".join(lines)
 
 
+def _ends(rows, config) -> str:
+    """How the limit-following runs ended, over the runs live at initialisation."""
+    live = [r for r in rows if r["live_init"]]
+    if not live:
+        return "no W₀ was live at initialisation."
+    ends = {why: np.mean([r["stopped"] == why for r in live])
+            for why in ("threshold", "critical", "stalled", "budget")}  # fmt: skip
+    by_criterion = 1 - ends["budget"]
+    return (
+        f"of the {len(live)} runs live at initialisation, {ends['threshold']:.0%} ended at the "
+        f"threshold, {ends['critical']:.0%} at a critical point, {ends['stalled']:.0%} stalled "
+        f"(loss and pieces unchanged over {config.stall_steps} steps) and {ends['budget']:.0%} "
+        f"ran out of the {config.max_steps}-step budget: {by_criterion:.0%} ended by a "
+        "criterion (goal ≥ 90 %)."
+    )
+
+
 def _findings(config, rows) -> str:
     ks = list(group(rows, "k"))
     zero = np.mean(values(rows, "zero_loss"))
     capped = np.mean([r["stopped"] in ("evaluations", "stalled") for r in rows])
     more = np.mean([r["pieces"] > r["pieces_init"] for r in rows])
     fewer = np.mean([r["pieces"] < r["pieces_init"] for r in rows])
+    data = (f"data set `{config.dataset}`" if config.dataset != "custom"
+            else f"`{config.target}`")  # fmt: skip
     lines = [
         f"- {len(rows)} runs, k = {ks[0]}…{ks[-1]}, width {config.width}, {config.points} "
-        f"points of `{config.target}` ({config.placement}); trainer `{config.trainer}`.",
+        f"points of {data} ({config.placement}); trainer `{config.trainer}`.",
         f"- {zero:.0%} of the runs reached the loss threshold {config.loss_threshold:g}; "
         + (
             f"{capped:.0%} were stopped by the evaluation budget ({config.max_evaluations}) or "
             "stalled, so their counts are of W part-way along the flow, not of its limit."
             if config.trainer == "flow"
+            else _ends(rows, config)
+            if config.trainer == "limit"
             else f"every run took {config.train_steps} steps (lr {config.lr:g})."
         ),
         f"- {np.mean(values(rows, 'live_init')):.0%} of the W₀ give a non-zero output on "

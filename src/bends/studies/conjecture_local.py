@@ -77,6 +77,7 @@ class ConjectureLocal(Study):
     summary = "Hessian spectrum and basin of attraction at known tied-RNN solutions W*"
     Config = ConjectureLocalConfig
     guide = "studies/conjecture-local.md"
+    version = 2  # 2: pieces counted on the construction's segment t ∈ [0, 1]
     demo = {"constructions": ["staircase-2", "yarotsky-2"], "epsilons": [0.01, 0.1, 1.0],  # noqa: RUF012
             "seeds": 4, "seeds_per_cell": 4, "max_evaluations": 600}  # fmt: skip
 
@@ -96,7 +97,10 @@ class ConjectureLocal(Study):
         p = cell.params
         net = tied_construction(p["construction"])
         problem = TiedProblem.from_network(net, p["points"], p["placement"], p["data_seed"])
-        full = count(problem.network(net.weight)).pieces
+        # pieces on the construction's whole segment t ∈ [0, 1], not the data's range (which
+        # placements other than uniform narrow): W*'s own count, 2^(j+1) − 1 for the staircase
+        segment = problem.segment(0.0, 1.0)
+        full = count(problem.network(net.weight), *segment).pieces
         if p["part"] == "hessian":
             local = analyse_minimum(problem, net.weight, p["zero_tol"])
             spectrum = Curve("spectrum", 0, local.pop("eigenvalues"))
@@ -114,8 +118,8 @@ class ConjectureLocal(Study):
                     **{key: p[key] for key in ("construction", "epsilon")},
                     "seed": seed,
                     "full_pieces": full,
-                    "pieces_start": count(problem.network(start)).pieces,
-                    "pieces": count(problem.network(run.weight)).pieces,
+                    "pieces_start": count(problem.network(start), *segment).pieces,
+                    "pieces": count(problem.network(run.weight), *segment).pieces,
                     "loss_start": float(run.losses[0]),
                     "loss": float(run.loss),
                     "zero_loss": bool(run.loss < p["loss_threshold"]),

@@ -1,11 +1,13 @@
 """Compiled kernels of the planar tracer (:mod:`bends.tracing.plane`): cutting every face of a
 planar subdivision along one neuron's zero line, and reading the faces' patterns.
 
-The subdivision is flat arrays: ``points`` (capacity, 2) and ``values`` (neurons, capacity:
-one neuron's values contiguous, as a cut reads them) of which the first ``count`` are
-vertices; faces as one array of vertex ids
-``corners`` with offsets ``starts`` (face f is ``corners[starts[f]:starts[f + 1]]``,
-counter-clockwise); ``origin`` (faces,) the face of the layer's start each face came from.
+The subdivision is flat arrays: ``points`` (room, 2) and ``values`` (room, neurons: one
+vertex's values contiguous, as interpolating a new vertex writes them) of which the first
+``count`` rows are vertices; faces as one array of vertex ids ``corners`` with offsets
+``starts`` (face f is ``corners[starts[f]:starts[f + 1]]``, counter-clockwise); ``origin``
+(faces,) the face of the layer's start each face came from. The arrays have room for every
+vertex the memory budget allows, allocated and never filled: the system backs a page with
+memory only when a vertex is written to it, so nothing is ever copied to grow.
 
 Which line made each edge is recorded without a table of edges: every vertex made on an edge
 keeps that edge's key (``parents``), and every chord a cut draws is listed with its line.
@@ -25,47 +27,30 @@ from bends.tracing._shared_kernels import KERNEL
 
 
 @numba.njit(**KERNEL)
-def _grow(points, values, parents, needed):  # pragma: no cover - compiled
-    """Arrays with room for ``needed`` vertices (doubling, so growth is amortised)."""
-    capacity = points.shape[0]
-    while capacity < needed:
-        capacity *= 2
-    if capacity == points.shape[0]:
-        return points, values, parents
-    more_points = np.empty((capacity, 2))
-    more_values = np.empty((values.shape[0], capacity))
-    more_parents = np.empty(capacity, np.int64)
-    more_points[: points.shape[0]] = points
-    more_values[:, : values.shape[1]] = values
-    more_parents[: parents.shape[0]] = parents
-    return more_points, more_values, more_parents
-
-
-@numba.njit(**KERNEL)
-def _split(polygon, column, j, points, values, parents, count, made, most):  # pragma: no cover
+def _split(polygon, j, points, values, parents, count, made):  # pragma: no cover - compiled
     """The parts of ``polygon`` (vertex ids) where neuron j's values are ≥ 0 and ≤ 0, or
     None-like (an empty first part) when its line does not cross the polygon strictly. A
     crossed edge's new vertex is looked up in ``made`` (edge → vertex), so the face on the
     other side of the edge gets the same one, and remembers that edge (``parents``); returns
-    the parts, the arrays, the new vertex count and the chord's key (the edge both parts
-    share)."""
+    the parts, the new vertex count and the chord's key (the edge both parts share). The
+    caller makes sure there is room."""
     size = polygon.size
     positive = negative = False
     for k in range(size):
-        x = column[polygon[k]]
+        x = values[polygon[k], j]
         positive |= x > 0.0
         negative |= x < 0.0
     empty = np.empty(0, np.int64)
     if not (positive and negative):
-        return empty, empty, points, values, parents, count, -1
+        return empty, empty, count, -1
     ends = np.empty(2, np.int64)
     found = 0
     sides = (np.empty(size + 2, np.int64), np.empty(size + 2, np.int64))
     filled = np.zeros(2, np.int64)
-    width = values.shape[0]
+    width = values.shape[1]
     for k in range(size):
         v, w = polygon[k], polygon[(k + 1) % size]
-        x, y = column[v], column[w]
+        x, y = values[v, j], values[w, j]
         if x >= 0.0:
             sides[0][filled[0]] = v
             filled[0] += 1
@@ -80,11 +65,6 @@ def _split(polygon, column, j, points, values, parents, count, made, most):  # p
             if key in made:
                 new = made[key]
             else:
-                if count == points.shape[0]:
-                    if count + 1 > most:  # the memory budget's vertices
-                        raise MemoryError(count + 1)
-                    points, values, parents = _grow(points, values, parents, min(2 * count, most))
-                    column = values[j]
                 new = count
                 count += 1
                 made[key] = new
@@ -93,16 +73,15 @@ def _split(polygon, column, j, points, values, parents, count, made, most):  # p
                 points[new, 0] = points[v, 0] + frac * (points[w, 0] - points[v, 0])
                 points[new, 1] = points[v, 1] + frac * (points[w, 1] - points[v, 1])
                 for n in range(width):
-                    values[n, new] = values[n, v] + frac * (values[n, w] - values[n, v])
-                values[j, new] = 0.0
+                    values[new, n] = values[v, n] + frac * (values[w, n] - values[v, n])
+                values[new, j] = 0.0
             for side in range(2):
                 sides[side][filled[side]] = new
                 filled[side] += 1
             ends[min(found, 1)] = new
             found += 1
     chord = min(ends[0], ends[1]) * KEY_STRIDE + max(ends[0], ends[1])
-    return (sides[0][: filled[0]].copy(), sides[1][: filled[1]].copy(), points, values, parents,
-            count, chord)  # fmt: skip
+    return sides[0][: filled[0]].copy(), sides[1][: filled[1]].copy(), count, chord
 
 
 KEY_STRIDE = np.int64(2**31)  # an edge's key: smaller id · 2^31 + larger id
@@ -147,8 +126,15 @@ def _crossing_lines(rows, corners, starts):  # pragma: no cover - compiled
 
 
 @numba.njit(**KERNEL)
+def _room_for(lines: int) -> int:  # pragma: no cover - compiled
+    """The most vertices cutting one face along ``lines`` lines can make: each line meets
+    the face's boundary twice and every earlier line once."""
+    return 2 * lines + lines * (lines - 1) // 2
+
+
+@numba.njit(**KERNEL)
 def _cut_layer(
-    points, values, parents, count, corners, starts, zero_at, offsets, lines, above, most
+    points, values, parents, count, corners, starts, zero_at, offsets, lines, above
 ):  # pragma: no cover
     """Cut every face along the zero lines that cross it (``offsets``, ``lines``, ``above``:
     see :func:`_crossing_lines`; a line crossing a part of a face crosses the face).
@@ -156,12 +142,13 @@ def _cut_layer(
     Face by face (of the layer's start), lines in neuron order in every face, and a crossed
     edge's vertex is made once (``made``), so two faces beside an edge always agree on its
     vertices. A new vertex's values within ``zero_at`` of 0 are 0 (a line through an
-    earlier line's vertices is 0 there up to rounding). More than ``most`` vertices (the
-    memory budget) raise MemoryError(vertices). Returns the arrays, the vertex count, the
-    faces, each face's origin, the chords drawn (their keys, and the row of ``values``
-    whose line each lies on), how many snapped values were ambiguous (see AMBIGUOUS) and
-    the faces' patterns (faces, lines): a part keeps its face's side of every line that does
-    not cross the face, and reads the others off its vertices."""
+    earlier line's vertices is 0 there up to rounding). Stops before a face the arrays have
+    no room for: returns the vertex count and, then, -(vertices needed) as the faces.
+    Otherwise returns the vertex count, the faces, each face's origin, the chords drawn
+    (their keys, and the column of ``values`` whose line each lies on), how many snapped
+    values were ambiguous (see AMBIGUOUS) and the faces' patterns (faces, lines): a part
+    keeps its face's side of every line that does not cross the face, and reads the others
+    off its vertices."""
     faces = starts.size - 1
     made = Dict.empty(key_type=types.int64, value_type=types.int64)
     chord_keys, chord_rows = List.empty_list(types.int64), List.empty_list(types.int64)
@@ -171,6 +158,10 @@ def _cut_layer(
     on = np.empty((2 * faces + 16, above.shape[1]), np.bool_)
     at = made_faces = 0
     for f in range(faces):
+        need = count + _room_for(offsets[f + 1] - offsets[f])
+        if need > values.shape[0]:
+            stop = np.full(1, -need, np.int64)
+            return (count, stop, stop, stop, stop, stop, 0, on[:0])
         parts = List()
         parts.append(corners[starts[f] : starts[f + 1]].copy())
         for m in range(offsets[f], offsets[f + 1]):
@@ -178,14 +169,12 @@ def _cut_layer(
             cut = List()
             for part in parts:
                 before = count
-                first, second, points, values, parents, count, chord = _split(
-                    part, values[j], j, points, values, parents, count, made, most
-                )
+                first, second, count, chord = _split(part, j, points, values, parents, count, made)
                 for new in range(before, count):  # snap the new vertices' other values
-                    for n in range(values.shape[0]):
-                        if abs(values[n, new]) <= zero_at[n]:
-                            ambiguous += abs(values[n, new]) > AMBIGUOUS * zero_at[n]
-                            values[n, new] = 0.0
+                    for n in range(values.shape[1]):
+                        if abs(values[new, n]) <= zero_at[n]:
+                            ambiguous += abs(values[new, n]) > AMBIGUOUS * zero_at[n]
+                            values[new, n] = 0.0
                 if first.size == 0:
                     cut.append(part)
                 else:
@@ -212,7 +201,7 @@ def _cut_layer(
                 j = lines[m]
                 positive = False
                 for v in part:
-                    if values[j, v] > 0.0:
+                    if values[v, j] > 0.0:
                         positive = True
                         break
                 on[made_faces, j] = positive
@@ -220,8 +209,8 @@ def _cut_layer(
     keys, rows = np.empty(len(chord_keys), np.int64), np.empty(len(chord_rows), np.int64)
     for k in range(len(chord_keys)):
         keys[k], rows[k] = chord_keys[k], chord_rows[k]
-    return (points, values, parents, count, out_corners[:at].copy(), np.array(out_starts),
-            np.array(out_origin), keys, rows, ambiguous, on[:made_faces].copy())  # fmt: skip
+    return (count, np.array(out_starts), out_corners[:at].copy(), np.array(out_origin), keys,
+            rows, ambiguous, on[:made_faces].copy())  # fmt: skip
 
 
 @numba.njit(**KERNEL)

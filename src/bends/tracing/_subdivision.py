@@ -43,45 +43,54 @@ class Subdivision:
         self.layer_sizes: list[int] = []
         self.ambiguous = 0  # values snapped to 0 that float64 cannot call zero (AMBIGUOUS)
 
-    @property
-    def capacity(self) -> int:
-        return len(self.points)
+    def room(self, width: int, per_vertex: float, held: float = 0.0) -> np.ndarray:
+        """An array (room, width) for a layer's values at the vertices, its first ``count``
+        rows for the caller to fill: room for as many vertices as the memory budget holds at
+        ``per_vertex`` bytes each (a page takes memory only once a vertex is written to it).
+        Refuses first when the vertices there are, at ``per_vertex`` plus ``held`` bytes each
+        (what the caller holds besides), are over the budget already."""
+        check_memory(self.count * (per_vertex + held), self.what, at_least=True)
+        self.most, self.per_vertex = int(memory_budget() / per_vertex), per_vertex
+        room = max(self.most, self.count)
+        if len(self.points) < room:
+            points, parents = np.empty((room, 2)), np.empty(room, dtype=np.int64)
+            points[: self.count] = self.points[: self.count]
+            parents[: self.count] = self.parents[: self.count]
+            self.points, self.parents = points, parents
+        return np.empty((room, width))
 
-    def check(self, per_vertex: float) -> int:
-        """Refuse a layer whose vertices alone outgrow the memory budget (``per_vertex``
-        bytes each at the layer's peak); the most vertices the budget holds."""
-        check_memory(self.count * per_vertex, self.what, at_least=True)
-        return int(memory_budget() / per_vertex)
-
-    def crossings(self, rows: np.ndarray, zero_at: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Snap the lines' values ``rows`` (vertices, lines) at the vertices within
-        ``zero_at`` of 0 to 0 (in place), and find which lines cross each face strictly (see
-        :func:`~bends.tracing._plane_kernels._crossing_lines`)."""
-        small = np.abs(rows) <= zero_at
-        self.ambiguous += int(np.count_nonzero(small & (np.abs(rows) > AMBIGUOUS * zero_at)))
+    def cut(self, values: np.ndarray, zero_at: np.ndarray, lines: int) -> None:
+        """Cut every face along the ``lines`` zero lines whose values at the vertices are the
+        first ``lines`` columns of ``values`` (from :meth:`room`; snapped within ``zero_at``
+        of 0 to 0 first); every column of ``values`` is interpolated at the new vertices,
+        and a new vertex's value within ``zero_at`` of 0 is 0."""
+        rows = values[: self.count, :lines]
+        small = np.abs(rows) <= zero_at[:lines]
+        unsure = small & (np.abs(rows) > AMBIGUOUS * zero_at[:lines])
+        self.ambiguous += int(np.count_nonzero(unsure))
         rows[small] = 0.0
-        return _crossing_lines(rows, self.ids, self.starts)
-
-    def cut(self, crossings, values, zero_at, lines: int, per_vertex: float) -> np.ndarray:
-        """Cut every face along the ``lines`` zero lines whose values at the vertices are
-        ``values[:lines]`` (``crossings``: :meth:`crossings` of them); every row of
-        ``values`` (rows, capacity) is interpolated at the new vertices and returned (grown);
-        ``zero_at`` (rows,): a new vertex's value within it of 0 is 0."""
-        most = self.check(per_vertex)
-        line_starts, crossing, above = crossings
-        try:
-            cut = _cut_layer(self.points, values, self.parents, self.count, self.ids,
-                             self.starts, zero_at, line_starts, crossing, above, most)  # fmt: skip
-        except MemoryError as err:
-            outgrown(err, most, lambda vertices: vertices * per_vertex, self.what)
-        self.points, values, self.parents, self.count, self.ids, self.starts = cut[:6]
-        origin, keys, made_by, ambiguous, on = cut[6:]
+        del small
+        line_starts, crossing, above = _crossing_lines(rows, self.ids, self.starts)
+        count, starts, ids, origin, keys, made_by, ambiguous, on = _cut_layer(
+            self.points, values, self.parents, self.count, self.ids, self.starts, zero_at,
+            line_starts, crossing, above,
+        )  # fmt: skip
+        if starts[0] < 0:  # no room for the next face: over the budget
+            outgrown(MemoryError(int(-starts[0])), self.most,
+                     lambda vertices: vertices * self.per_vertex, self.what)  # fmt: skip
+        self.count, self.starts, self.ids = count, starts, ids
         self.ambiguous += ambiguous
         self.patterns = np.concatenate([self.patterns[origin], on], axis=1)
         self.chord_keys.append(keys)
         self.chord_lines.append(made_by + sum(self.layer_sizes))
         self.layer_sizes.append(lines)
-        return values
+
+    def bytes_per_vertex(self, width: int, lines: int) -> float:
+        """What a vertex costs while a layer of ``lines`` lines with ``width`` values per
+        vertex is cut: its values, a face's share of the patterns (about one face per
+        vertex, a byte per line so far, held twice while they are joined) and of the corner
+        ids, points and edge keys."""
+        return 8.0 * width + 2.0 * (sum(self.layer_sizes) + lines) + 100.0
 
     def finish(self, net, corners, out, size, zero_tol: float, slope_rtol: float) -> Partition:
         """The Partition, from the outputs ``out`` (V, outputs) at the vertices and the sizes

@@ -101,19 +101,20 @@ def trace_plane(
     span = np.stack([corners[1] - corners[0], corners[2] - corners[0]], axis=1)  # (dim, 2)
     h = built.points[:4] @ span.T + corners[0]  # the input at the vertices
     for w, bias in net.hidden_layers():
-        # a vertex holds the layer's values three times at the peak (the product, its
-        # transpose for the cuts, the next layer's input) and a face about six corner ids
-        built.check(per_vertex := 8.0 * (3 * w.shape[0] + 10))
+        width = w.shape[0]
+        # the previous layer's values are held beside the new ones while they are computed
+        values = built.room(width, built.bytes_per_vertex(width, width), held=8.0 * h.shape[1])
         top = np.abs(h).max(axis=0)
         zero_at = zero_tol * (np.abs(w) @ top + np.abs(bias))
-        rows = h @ w.T + bias
-        crossings = built.crossings(rows, zero_at)
-        values = np.empty((w.shape[0], built.capacity))
-        values[:, : built.count] = rows.T
-        del rows, h  # the budget counts three copies of the values, not four
-        values = built.cut(crossings, values, zero_at, w.shape[0], per_vertex)
-        h = np.maximum(values[:, : built.count].T, 0.0)
+        rows = values[: built.count]
+        np.matmul(h, w.T, out=rows)
+        rows += bias
+        del h, rows
+        built.cut(values, zero_at, width)
+        h = values[: built.count]
+        np.maximum(h, 0.0, out=h)  # in place: the values become the next layer's input
+        del values
     w, bias = net.readout()
     out = h @ w.T + bias
-    size = np.abs(h) @ np.abs(w).T + np.abs(bias)  # the terms each output value sums
+    size = h @ np.abs(w).T + np.abs(bias)  # the terms each output value sums (h ≥ 0)
     return built.finish(net, corners, out, size, zero_tol, slope_rtol)

@@ -91,30 +91,28 @@ def _kink(graph, node, values, built: Subdivision, zero_tol: float) -> None:
     shape = x.shape[1:]
     flat = x.reshape(len(x), -1).numpy()
     tol = zero_tol * scale(x, kinks)
-    rows = np.concatenate([flat - c for c in kinks], axis=1)  # (V, lines)
-    lines = rows.shape[1]
-    zero_at = np.full(lines, tol)
-    crossings = built.crossings(rows, zero_at)
+    lines = flat.shape[1] * len(kinks)
     live = list(values)
     sizes = [int(np.prod(values[n].shape[1:])) for n in live]
     total = lines + sum(sizes)
-    stacked = np.empty((total, built.capacity))
-    stacked[:lines, : built.count] = rows.T
+    # the layer's lines and every live value, interpolated at the new vertices
+    stacked = built.room(total, built.bytes_per_vertex(total, lines), held=8.0 * sum(sizes))
+    count = built.count
+    for k, c in enumerate(kinks):
+        stacked[:count, k * flat.shape[1] : (k + 1) * flat.shape[1]] = flat - c
     at = lines
     for name, size in zip(live, sizes, strict=True):
-        stacked[at : at + size, : built.count] = values[name].reshape(built.count, -1).numpy().T
+        stacked[:count, at : at + size] = values[name].reshape(count, -1).numpy()
         at += size
-    del rows
-    # the layer's lines and every live value, interpolated: about three copies at the peak
-    stacked = built.cut(crossings, stacked, np.concatenate([zero_at, np.zeros(total - lines)]),
-                        lines, 8.0 * (3 * total + 10))  # fmt: skip
+    built.cut(stacked, np.concatenate([np.full(lines, tol), np.zeros(total - lines)]), lines)
     count, at = built.count, lines
     for name, size in zip(live, sizes, strict=True):
-        block = np.ascontiguousarray(stacked[at : at + size, :count].T)
+        block = np.ascontiguousarray(stacked[:count, at : at + size])
         values[name] = torch.from_numpy(block).reshape(count, *values[name].shape[1:])
         at += size
-    on_kink = [stacked[k * flat.shape[1] : (k + 1) * flat.shape[1], :count].T == 0.0
+    on_kink = [stacked[:count, k * flat.shape[1] : (k + 1) * flat.shape[1]] == 0.0
                for k in range(len(kinks))]  # fmt: skip
+    del stacked
     if pairwise:
         a, b = values[node.args[0].name], values[node.args[1].name]
         larger = node.target in (torch.maximum, torch.max)

@@ -242,6 +242,48 @@ class TiedProblem:
         return torch.autograd.functional.hessian(loss, flat).numpy()
 
 
+#: Data sets for the conjecture: (target, construction). A construction's own line carries its
+#: target, and its weight W* (the same for every k: only the steps change) fits it: exactly
+#: for ``staircase`` (the Cantor iterate F_{k−1}, which f_k(W*) is), ever better with k for
+#: the limits (``cantor``: the Cantor function; the blog's candidate; x(1 − x));
+#: ``control`` lies on the default line x(t) = (t, 1, 0, …), where no solution is known.
+DATASETS = {
+    "staircase": ("cantor-{j}", "staircase"),
+    "cantor": ("cantor", "staircase"),
+    "candidate": ("candidate", "candidate"),
+    "parabola": ("parabola", "parabola"),
+    "control": ("cantor", None),
+}
+
+
+def dataset_problem(
+    name: str, width: int, steps: int, points: int = 256, placement: Placement = "uniform",
+    seed: int = 0,
+) -> tuple[TiedProblem, np.ndarray | None]:  # fmt: skip
+    """Data set ``name`` (:data:`DATASETS`) for width w and k steps, and its known solution
+    W* (the construction's weight, padded with zeros to width w: the extra neurons stay off),
+    or None for the control.
+
+    Example:
+        >>> problem, solution = dataset_problem("staircase", 8, steps=5, points=64)
+        >>> solution.shape, float(problem.losses(solution))
+        ((8, 8), 0.0)
+    """
+    if name not in DATASETS:
+        raise BendsError(f"unknown data set {name!r}; use {', '.join(DATASETS)}")
+    target, construction = DATASETS[name]
+    t = placement_points(placement, points, seed)
+    y = target_values(target.format(j=steps - 1), t)
+    if construction is None:
+        return TiedProblem(t, y, steps, np.eye(width)[1], np.eye(width)[0]), None
+    net = tied_construction(f"{construction}-1")
+    if width < net.width:
+        raise BendsError(f"data set {name} needs width at least {net.width}, got {width}")
+    start, end = (np.pad(p, (0, width - net.width)) for p in net.segment)
+    solution = np.pad(net.weight, (0, width - net.width))
+    return TiedProblem(t, y, steps, start, end - start), solution
+
+
 def tied_construction(spec: str) -> TiedRNN:
     """A tied-RNN construction from ``NAME-N``: N is its first parameter (``staircase-3`` is
     the devil's staircase with j = 3, ``candidate-4`` the blog's candidate RNN with m = 4,
