@@ -148,7 +148,10 @@ class Partition:
         the sign of a single output, else which output is largest (argmax). Exact per face
         (the outputs are affine there): each class's cell in the face is the face clipped by
         the half-planes where it beats every other class. ``classes``: also the pair of
-        classes (K, 2) each segment separates (a single output: 0 where it is ≤ 0, 1 > 0)."""
+        classes (K, 2) each segment separates (a single output: 0 where it is ≤ 0, 1 > 0).
+        Where classes tie on a whole face (equal output maps: duplicated output neurons, or
+        a region where every neuron feeding them is off and their biases agree) there is no
+        decision; the edge between such a face and a face one class wins is not reported."""
         scores = self.outputs
         if scores.shape[1] == 1:
             scores = np.concatenate([np.zeros_like(scores), scores], axis=1)
