@@ -65,11 +65,12 @@ class Subdivision:
         of 0 to 0 first); every column of ``values`` is interpolated at the new vertices,
         and a new vertex's value within ``zero_at`` of 0 is 0."""
         rows = values[: self.count, :lines]
-        small = np.abs(rows) <= zero_at[:lines]
-        unsure = small & (np.abs(rows) > AMBIGUOUS * zero_at[:lines])
+        size = np.abs(rows)
+        small = size <= zero_at[:lines]
+        unsure = small & (size > AMBIGUOUS * zero_at[:lines])
         self.ambiguous += int(np.count_nonzero(unsure))
         rows[small] = 0.0
-        del small
+        del size, small
         line_starts, crossing, above = _crossing_lines(rows, self.ids, self.starts)
         count, starts, ids, origin, keys, made_by, ambiguous, on = _cut_layer(
             self.points, values, self.parents, self.count, self.ids, self.starts, zero_at,

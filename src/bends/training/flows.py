@@ -150,7 +150,8 @@ def follow_flow(
     stopped = np.array([""] * runs, dtype=object)
     marks = np.unique(np.geomspace(1, max_steps, record - 1).astype(int))
     history = [[(0.0, float(loss[i]), weight[i].copy())] for i in range(runs)]
-    anchor = (weight.copy(), loss.copy(), _pattern(problem, weight))  # the stretch's start
+    # the stretch's start; the pattern on the data is compared only without a piece count
+    anchor = (weight.copy(), loss.copy(), None if pieces else _pattern(problem, weight))
     accepted = np.zeros(runs, dtype=np.int64)
     evaluations = np.ones(runs, dtype=np.int64)  # per run: its gradient evaluations
     recent = np.tile(loss, (WINDOW, 1))  # the losses of the last WINDOW accepted steps
@@ -230,7 +231,7 @@ def _check_stall(problem, weight, loss, anchor, due, rtol, pieces, stopped) -> N
     """Runs ``due`` whose stretch since ``anchor`` left L and the pieces (or the pattern on
     the data) unchanged are ``stalled``; the stretch restarts at the current W either way."""
     then_weight, then_loss, then_pattern = anchor
-    now_pattern = _pattern(problem, weight)
+    now_pattern = None if pieces else _pattern(problem, weight)
     for i in np.flatnonzero(due):
         flat = then_loss[i] - loss[i] <= rtol * loss[i]
         if pieces is None:
@@ -239,7 +240,9 @@ def _check_stall(problem, weight, loss, anchor, due, rtol, pieces, stopped) -> N
             same = flat and pieces(then_weight[i]) == pieces(weight[i])
         if flat and same:
             stopped[i] = "stalled"
-        then_weight[i], then_loss[i], then_pattern[i] = weight[i], loss[i], now_pattern[i]
+        then_weight[i], then_loss[i] = weight[i], loss[i]
+        if now_pattern is not None:
+            then_pattern[i] = now_pattern[i]
 
 
 def descend_tied(
