@@ -15,7 +15,7 @@ from torch import nn
 from bends import BendsError, trace
 from bends.nets.graph import GraphNetwork
 from bends.tracing.lowering import lower
-from bends.tracing.tolerance import SLOPE_RTOL, ZERO_TOL
+from bends.tracing.tolerance import RESOLUTION, SLOPE_RTOL, ZERO_TOL
 from bends.tracing.tracer import _graph_trace
 
 
@@ -71,6 +71,18 @@ def residual_mlps(draw):
     return model
 
 
+def assert_same_pieces_to_float64(lowered, exact) -> None:
+    """The float trace breaks pieces where exact arithmetic does, except where the exact
+    slopes differ by less than float64 can tell (their float64 roundings agree to the merge
+    tolerance: hypothesis found float weights whose exact slopes differ in the 17th digit)."""
+    slopes = np.asarray(exact.slopes, dtype=np.float64)
+    scale = RESOLUTION * max(np.abs(slopes).max(), np.abs(exact.values).max())
+    for p in np.flatnonzero(lowered.piece_breaks != exact.piece_breaks):
+        change = np.abs(slopes[p] - slopes[p - 1])
+        size = np.maximum(np.abs(slopes[p]), np.abs(slopes[p - 1]))
+        assert np.all(change <= np.maximum(SLOPE_RTOL * size, scale)), (p, slopes)
+
+
 @settings(max_examples=60, deadline=None)
 @given(model=residual_mlps(), seed=st.integers(0, 2**32 - 1), dyadic_ends=st.booleans())
 def test_lowered_traces_equal_exact_arithmetic_and_the_graph_tracer(model, seed, dyadic_ends):
@@ -83,9 +95,10 @@ def test_lowered_traces_equal_exact_arithmetic_and_the_graph_tracer(model, seed,
     lowered = trace(net, start, end)
     exact = trace(net, start, end, exact=True)
     by_node = _graph_trace(net, start, end, False, ZERO_TOL, SLOPE_RTOL, True, lowered=False)
-    assert (lowered.pieces, lowered.regions) == (exact.pieces, exact.regions)
-    assert (lowered.pieces, lowered.regions) == (by_node.pieces, by_node.regions)
+    assert lowered.regions == exact.regions
     np.testing.assert_allclose(lowered.knots, exact.knots, rtol=0, atol=1e-12)
+    assert_same_pieces_to_float64(lowered, exact)
+    assert (lowered.pieces, lowered.regions) == (by_node.pieces, by_node.regions)
     assert [s.tolist() for s in lowered.switches] == [s.tolist() for s in by_node.switches]
     assert [d.tolist() for d in lowered.dead] == [d.tolist() for d in by_node.dead]
     points = start + lowered.knots[:, None] * (end - start)

@@ -361,13 +361,19 @@ def graph_trace_result(
 ) -> Trace:  # fmt: skip
     """The Trace of a graph network from its knots, the output's values (knots, outputs) and
     slopes (intervals, outputs) and the region breaks: pieces where the output's slope
-    changes by more than ``slope_rtol`` times the larger of the two (any output), at a
-    region break. ``slopes`` None: regions only."""
+    changes by more than ``slope_rtol`` times the larger of the two and by more than
+    ``RESOLUTION`` (2⁻⁴⁰) times that output's largest slope or value on the segment (t runs
+    over [0, 1], so a slope is the change it makes over the segment), at a region break (any
+    output). The second floor is for flat stretches: there the slopes are rounding noise of
+    terms that cancel (±10⁻¹⁶ where exact arithmetic has 0), and a rule relative to the two
+    alone sees a 100 % change. ``slopes`` None: regions only."""
     if slopes is None:
         piece_breaks = output_breaks = None
     else:
         size = np.maximum(np.abs(slopes[1:]), np.abs(slopes[:-1]))
-        changed = np.abs(slopes[1:] - slopes[:-1]) > slope_rtol * size
+        floor = RESOLUTION * np.maximum(np.abs(slopes).max(axis=0, initial=0.0),
+                                        np.abs(values).max(axis=0, initial=0.0))  # fmt: skip
+        changed = np.abs(slopes[1:] - slopes[:-1]) > np.maximum(slope_rtol * size, floor)
         output_breaks = np.zeros((len(knots), slopes.shape[1]), dtype=bool)
         output_breaks[1:-1] = changed & region_breaks[1:-1, None]
         piece_breaks = output_breaks.any(axis=1)
