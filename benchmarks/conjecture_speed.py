@@ -1,16 +1,23 @@
-"""The conjecture sweep's speed: k = 1..16 × 64 seeds, training and counting, on 2 workers.
+"""The conjecture study's speed and its flows: today's flow beside the SciPy one, on 2 workers.
 
-    python benchmarks/conjecture_speed.py [--workers 2] [--seeds 64] [--quick] [--out DIR]
+    python benchmarks/conjecture_speed.py [--workers 2] [--quick] [--skip-full] [--out DIR]
 
-Two tables in one run:
+Three tables in one run:
 
 1. the gradient of the squared loss of f_k(W, ·) for w = 7, n = 256: the hand back-propagated
-   NumPy gradient of :mod:`bends.training.tied` against PyTorch autograd on the same forward pass
-   (the obvious way to write it), for one W and for 16 W at once, with the largest difference
-   relative to the largest gradient entry;
-2. the full ``conjecture`` study on its defaults (gradient flow, evaluation budget 3000)
-   through the platform's process pool: wall time, CPU time in the cells, and per k the
-   median seconds per run and the stop reasons. Goal: ≤ 5 minutes wall on 2 cores.
+   NumPy gradient of :mod:`bends.training.tied` against PyTorch autograd on the same forward
+   pass, for one W and for 16 W at once, with the largest difference relative to the largest
+   gradient entry;
+2. the same runs (data sets staircase and control, width 7, k = 4, 8, 16, 16 seeds) trained by
+   the flow the study used when its issue was filed (``trainer=flow``: SciPy RK23, 3000
+   evaluations, flow time 100) and by today's flow followed to its end (``trainer=limit``) at
+   its default tolerance and at a quarter of it: per trainer the cell seconds, how the live
+   runs ended (by a criterion or by a budget) and E[pieces | live]; between the two
+   tolerances, how often a run ends with the same fate (switched off or not) and the same
+   pieces;
+3. the full ``conjecture`` study on its defaults (five data sets, widths 4, 7, 10, k ≤ 32)
+   through the process pool: wall time, cell time, and how the live runs ended. Goal: ≤ 20
+   minutes wall on 2 cores.
 """
 
 from __future__ import annotations
@@ -76,11 +83,13 @@ def gradient_table(console: Console, repeats: int) -> None:
     console.print(table)
 
 
-def sweep_table(
-    console: Console, workers: int, seeds: int, steps: list[int], out: Path | None
-) -> None:
+#: How a live run ends by a criterion rather than a budget, per trainer.
+LIVE_ENDS = {"limit": ("threshold", "critical", "kink", "stalled"), "flow": ("threshold",)}
+
+
+def run_study(config, workers: int, out: Path | None):
+    """The study's cells on ``config`` through the process pool: (cells, wall seconds)."""
     study = Conjecture()
-    config = resolve(study.Config, assignments=[f"seeds={seeds}", f"steps={steps}"])
     with tempfile.TemporaryDirectory() as scratch:
         directory = out or Path(scratch)
         start = time.perf_counter()
@@ -91,40 +100,82 @@ def sweep_table(
             cells = store.load(study.cells(config))
         finally:
             store.close()
-    table = Table(
-        title=f"conjecture study: k = {steps[0]}..{steps[-1]} × {seeds} seeds, {workers} workers"
-    )
-    for column in ("k", "runs", "cell s (sum)", "s per run", "stopped"):
+    return cells, wall
+
+
+def live_rows(cells):
+    return [r for c in cells for r in c.rows if r["live_init"]]
+
+
+def flows_table(console: Console, workers: int, quick: bool) -> None:
+    sample = ["datasets=staircase,control", "widths=7", "seeds=16",
+              "steps=2,4" if quick else "steps=4,8,16"]  # fmt: skip
+    variants = {
+        "flow (SciPy RK23, the filed default)": [*sample, "trainer=flow"],
+        "limit, tolerance 1e-2 (default)": [*sample, "trainer=limit"],
+        "limit, tolerance 2.5e-3": [*sample, "trainer=limit", "tolerance=0.0025"],
+    }
+    table = Table(title="the same runs, three flows (staircase + control data, width 7)",
+                  )  # fmt: skip
+    for column in ("trainer", "live runs", "ended by a criterion", "by a budget",
+                   "E[pieces | live]", "cell s", "wall s"):  # fmt: skip
         table.add_column(column, justify="right")
-    cpu = 0.0
-    for k in sorted(steps):
-        mine = [c for c in cells if c.params["k"] == k]
-        seconds = sum(c.seconds or 0.0 for c in mine)
-        cpu += seconds
-        rows = [r for c in mine for r in c.rows]
-        stops = [r["stopped"] for r in rows]
-        table.add_row(
-            str(k),
-            str(len(rows)),
-            f"{seconds:.1f}",
-            f"{seconds / len(rows):.3f}",
-            ", ".join(f"{s} {stops.count(s)}" for s in sorted(set(stops))),
-        )
+    ends = {}
+    for name, assignments in variants.items():
+        config = resolve(Conjecture.Config, assignments=assignments)
+        cells, wall = run_study(config, workers, None)
+        rows = live_rows(cells)
+        ended = LIVE_ENDS[config.trainer]
+        criterion = np.mean([r["stopped"] in ended for r in rows])
+        ends[name] = {(r["dataset"], r["k"], r["seed"]): r for r in rows}
+        table.add_row(name, str(len(rows)), f"{criterion:.0%}", f"{1 - criterion:.0%}",
+                      f"{np.mean([r['pieces'] for r in rows]):.3g}",
+                      f"{sum(c.seconds or 0 for c in cells):.1f}", f"{wall:.1f}")  # fmt: skip
     console.print(table)
-    console.print(f"wall {wall:.1f} s for {cpu:.1f} s of cell time; goal ≤ 300 s wall")
+    coarse, fine = (ends[name] for name in list(variants)[1:])
+    same_fate = np.mean([coarse[key]["dead"] == fine[key]["dead"] for key in coarse])
+    same_pieces = np.mean([coarse[key]["pieces"] == fine[key]["pieces"] for key in coarse])
+    console.print(
+        f"tolerance 1e-2 against 2.5e-3 on the same {len(coarse)} live runs: same "
+        f"fate (switched off or not) {same_fate:.0%}, same pieces {same_pieces:.0%}"
+    )
+
+
+def full_table(console: Console, workers: int, out: Path | None) -> None:
+    config = Conjecture.Config()
+    cells, wall = run_study(config, workers, out)
+    table = Table(title=f"the full conjecture study on its defaults, {workers} workers")
+    for column in ("data set", "width", "runs", "live", "ended by a criterion", "cell s"):
+        table.add_column(column, justify="right")
+    for key in sorted({(c.params["dataset"], c.params["width"]) for c in cells}):
+        mine = [c for c in cells if (c.params["dataset"], c.params["width"]) == key]
+        rows = [r for c in mine for r in c.rows]
+        live = [r for r in rows if r["live_init"]]
+        criterion = np.mean([r["stopped"] != "budget" for r in live]) if live else np.nan
+        table.add_row(key[0], str(key[1]), str(len(rows)), str(len(live)), f"{criterion:.0%}",
+                      f"{sum(c.seconds or 0 for c in mine):.1f}")  # fmt: skip
+    console.print(table)
+    live = live_rows(cells)
+    criterion = np.mean([r["stopped"] != "budget" for r in live])
+    cpu = sum(c.seconds or 0 for c in cells)
+    console.print(
+        f"wall {wall:.0f} s for {cpu:.0f} s of cell time (goal ≤ 1200 s wall); "
+        f"{criterion:.0%} of {len(live)} live runs ended by a criterion (goal ≥ 90 %)"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--seeds", type=int, default=64)
-    parser.add_argument("--quick", action="store_true", help="k = 1..4, 8 seeds")
-    parser.add_argument("--out", type=Path, help="keep the sweep here (then: bends report OUT)")
+    parser.add_argument("--quick", action="store_true", help="k = 2, 4 and no full study")
+    parser.add_argument("--skip-full", action="store_true", help="leave out the full study")
+    parser.add_argument("--out", type=Path, help="keep the full study here (bends report OUT)")
     args = parser.parse_args()
-    console = Console()
+    console = Console(width=160)
     gradient_table(console, repeats=3 if args.quick else 50)
-    steps = list(range(1, 5)) if args.quick else list(range(1, 17))
-    sweep_table(console, args.workers, 8 if args.quick else args.seeds, steps, args.out)
+    flows_table(console, args.workers, args.quick)
+    if not (args.quick or args.skip_full):
+        full_table(console, args.workers, args.out)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from bends import trace
-from bends.analysis.stats import growth_fits, mean_interval, select_growth
+from bends.analysis.stats import growth_fits, growth_rate, mean_interval, select_growth
 from bends.constructions import cantor_iterate
 from bends.errors import BendsError
 from bends.nets.random import random_mlp
@@ -54,8 +54,8 @@ def test_growth_selection_recovers_the_law_that_made_the_data(means, model):
 
 def test_conjecture_counts_agree_with_exact_arithmetic_and_initial_weights():
     study = Conjecture()
-    config = study.Config(dataset="custom", trainer="flow", width=3, steps=(1, 2, 3), seeds=3,
-                          points=32, max_evaluations=300)  # fmt: skip
+    config = study.Config(datasets=("custom",), trainer="flow", widths=(3,), steps=(1, 2, 3),
+                          seeds=3, points=(32,), max_evaluations=300)  # fmt: skip
     cells = run_in_memory(study, config)
     for cell in cells:
         problem = TiedProblem.from_target("cantor", 3, cell.params["k"], 32)
@@ -68,14 +68,14 @@ def test_conjecture_counts_agree_with_exact_arithmetic_and_initial_weights():
             assert trace(trained, *wide, exact=True).pieces == row["wide_pieces"]
             assert row["loss"] <= row["loss_init"] + 1e-12  # the flow never climbs
     report = study.report(config, cells, Figures())
-    assert "Growth of E[pieces]" in report and "What these runs show" in report
+    assert "Growth with k" in report and "What these runs show" in report
 
 
 @pytest.mark.parametrize("trainer", ["gd", "adam"])
 def test_batched_trainers_give_each_seed_the_numbers_it_gets_alone(trainer):
     study = Conjecture()
-    common = dict(dataset="custom", width=3, steps=(3,), seeds=3, points=16, trainer=trainer,
-                  train_steps=50)  # fmt: skip
+    common = dict(datasets=("custom",), widths=(3,), steps=(3,), seeds=3, points=(16,),
+                  trainer=trainer, train_steps=50)  # fmt: skip
     together = rows_of(run_in_memory(study, study.Config(seeds_per_cell=3, **common)))
     alone = rows_of(run_in_memory(study, study.Config(seeds_per_cell=1, **common)))
     for a, b in zip(together, alone, strict=True):
@@ -157,12 +157,12 @@ def test_random_baselines_count_the_networks_they_say_they_drew():
 def test_conjecture_settings_take_any_line_and_construction_data_and_reject_bad_ones():
     study = Conjecture()
     config = study.Config(
-        dataset="custom",
-        width=3,
+        datasets=("custom",),
+        widths=(3,),
         steps=(2,),
         seeds=1,
         target="staircase-2",
-        points=8,
+        points=(8,),
         origin=(0.0, 0.0, 1.0),
         direction=(1.0, 1.0, 0.0),
         max_evaluations=50,
@@ -178,4 +178,27 @@ def test_conjecture_settings_take_any_line_and_construction_data_and_reject_bad_
         ({"target": "spiral-3"}, "construction spec"),
     ):
         with pytest.raises(BendsError, match=message):
-            study.Config(dataset="custom", width=3, **bad).validate()
+            study.Config(datasets=("custom",), widths=(3,), **bad).validate()
+
+
+def test_conjecture_cells_leave_out_widths_too_narrow_for_a_data_sets_solution():
+    config = Conjecture().Config(datasets=("staircase", "parabola", "control"), widths=(4, 7),
+                                 points=(16, 64), placements=("uniform", "avoid"))  # fmt: skip
+    combos = {(c["dataset"], c["width"]) for c in config.combinations()}
+    assert combos == {("staircase", 7), ("parabola", 4), ("parabola", 7), ("control", 4),
+                      ("control", 7)}  # fmt: skip
+    assert len(config.combinations()) == 5 * 2 * 2  # every placement and n for each
+    with pytest.raises(BendsError, match="no data set fits"):
+        Conjecture().Config(datasets=("staircase",), widths=(4,)).validate()
+
+
+def test_paired_growth_rate_brackets_the_true_rate_and_a_power_law_slows_down():
+    rng = np.random.default_rng(0)
+    k = np.array([2, 4, 8, 16, 32])
+    exponential = growth_rate(k, np.exp(0.2 * k) * rng.lognormal(0, 0.5, (64, 5)))
+    assert exponential.low < 0.2 < exponential.high
+    power = k**1.5 * rng.lognormal(0, 0.5, (64, 5))
+    upper = growth_rate(k[2:], power[:, 2:])  # the local rate of k^1.5 is 1.5 / k
+    assert upper.high < 0.2 and upper.rate < growth_rate(k[:3], power[:, :3]).rate
+    dead = np.where(rng.uniform(size=(64, 5)) < 0.5, np.nan, power)  # runs that do not count
+    assert np.isfinite(growth_rate(k, dead).rate)

@@ -101,8 +101,12 @@ def _worker_setup(parent: int) -> None:
     a watch on the driver: a worker whose driver is gone (even by SIGKILL, which runs no
     cleanup) exits within a second instead of living on as an orphan."""
     import torch
+    from threadpoolctl import threadpool_limits
 
     torch.set_num_threads(1)
+    # NumPy's BLAS too: two workers with two BLAS threads each on two cores ran the
+    # conjecture's small solves 8x slower than one thread each
+    threadpool_limits(1)
     # Ctrl-C reaches the whole process group: the driver alone answers it (and ends the
     # workers), so that workers print no traceback of their own
     signal.signal(signal.SIGINT, signal.SIG_IGN)

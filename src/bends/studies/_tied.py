@@ -29,17 +29,21 @@ class TrainingSettings(StudyConfig):
     lr: float = setting(1e-3, "gd/adam: learning rate", above=0)
     train_steps: int = setting(3000, "gd/adam: steps", at_least=1)
     record: int = setting(32, "loss (and W) recorded at this many times per run", at_least=2)
-    step: float = setting(1e-2, "limit: a step moves W by at most this times |W|", above=0)
-    max_steps: int = setting(20_000, "limit: steps per run at most", at_least=1)
-    stall_steps: int = setting(2000, "limit: a stall is checked over this many steps", at_least=2)
+    step: float = setting(0.1, "limit: a step moves W by at most this times |W|", above=0)
+    tolerance: float = setting(1e-2, "limit: local error per step, relative to |W|", above=0)
+    integrator: Literal["implicit", "explicit"] = setting(
+        "implicit", "limit: linearly implicit (Gauss–Newton) or explicit Euler steps"
+    )
+    max_steps: int = setting(10_000, "limit: steps per run at most", at_least=1)
+    stall_steps: int = setting(200, "limit: a stall is checked over this many steps", at_least=2)
     stall_rtol: float = setting(1e-6, "limit: stalled when L falls less than this share",
                                 above=0)  # fmt: skip
-    gradient_tol: float = setting(1e-12, "limit: critical when |∇L| ≤ this · (1 + L)", at_least=0)
+    gradient_tol: float = setting(1e-10, "limit: critical when |∇L| ≤ this · (1 + L)", at_least=0)
 
 
 _TRAINING = ("time_limit", "loss_threshold", "rtol", "method", "max_evaluations", "lr",
-             "train_steps", "record", "step", "max_steps", "stall_steps", "stall_rtol",
-             "gradient_tol")  # fmt: skip
+             "train_steps", "record", "step", "tolerance", "integrator", "max_steps",
+             "stall_steps", "stall_rtol", "gradient_tol")  # fmt: skip
 
 
 def train_runs(problem: TiedProblem, starts: np.ndarray, p: dict) -> list[Run]:

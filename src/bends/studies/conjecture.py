@@ -6,20 +6,24 @@ normal entries trained by gradient flow on the squared loss of
 pieces exponential in k.
 
 Each seed draws :math:`W_0 \sim N(0, 1)^{w\times w}` from its own seed — the *same* W₀ for
-every k, so the k-sweep is paired — and trains it on the data of :mod:`bends.training.tied`
-(default: the Cantor function at 256 evenly spaced t on the line x(t) = (t, 1, 0, …)) with
-gradient flow (SciPy RK23, stopped at a loss threshold, a flow-time limit or an evaluation
-budget; ``stopped`` says which), gradient descent or Adam. Pieces of :math:`f_k(W_0, \cdot)`
-and of the trained :math:`f_k(W, \cdot)` are counted exactly on the data's range of t and on
-a wider window, separately; along the way at ``checkpoints`` recorded times, too.
+every k, so the k-sweep is paired — and trains it on a data set of
+:data:`bends.training.tied.DATASETS` (each on its construction's line, with the construction's
+W* beside it) by the flow followed to its end (:func:`bends.training.flows.follow_flow`),
+SciPy's Runge–Kutta flow, GD or Adam. The cells are data set × width × k (× placement × n:
+sweeping those is the search over data sets). Pieces of :math:`f_k(W_0, \cdot)` and of the
+trained :math:`f_k(W, \cdot)` are counted exactly on the data's range of t and on a wider
+window; a count over the tracer's memory budget is recorded as censored.
 
-The report gives E[pieces] with bootstrap intervals (:mod:`bends.analysis.stats`) per k at
-initialisation and after training, the fits of exponential, polynomial and constant growth
-with AIC, the fraction of runs at zero loss, and the loss curves.
+The report gives, per data set and width, L(W*), how the runs ended, E[pieces] over all runs
+and over the runs live at initialisation with bootstrap intervals, their distribution, the
+growth laws by AIC, the exponential rate with a paired bootstrap interval over all k and over
+the upper half of k (an exponential law keeps its rate there, a power law's falls), and the
+data sets ranked by E[pieces | live] at the largest k.
 
 Example:
     >>> study = Conjecture()
-    >>> config = study.Config(steps=(2,), seeds=2, seeds_per_cell=2, max_evaluations=200)
+    >>> config = study.Config(steps=(2,), widths=(7,), datasets=("staircase",), seeds=2,
+    ...                       seeds_per_cell=2, points=(16,), max_steps=50)
     >>> rows = study.run_cell(study.cells(config)[0]).rows
     >>> [row["k"] for row in rows], all(row["pieces"] >= 1 for row in rows)
     ([2, 2], True)
@@ -33,9 +37,10 @@ from typing import Literal
 import matplotlib
 import numpy as np
 
-from bends.analysis.stats import growth_fits, select_growth
+from bends.analysis.stats import growth_fits, growth_rate, mean_interval, select_growth
+from bends.errors import BendsError
 from bends.runner.config import require, setting
-from bends.runner.counting import count
+from bends.runner.counting import Count, count
 from bends.runner.figures import Figures, new_figure, plot_means
 from bends.runner.grid import grid
 from bends.runner.study import Cell, CellResult, Curve, SavedNetwork, StoredCell, Study, curves
@@ -43,16 +48,21 @@ from bends.runner.summaries import (
     findings,
     group,
     interval,
+    markdown_table,
     median,
     resolution_finding,
-    rows_of,
     share,
     table,
-    tally,
     values,
 )
 from bends.studies._tied import TrainingSettings, train_runs
-from bends.training.tied import DATASETS, TiedProblem, dataset_problem, outputs
+from bends.training.tied import (
+    DATASETS,
+    TiedProblem,
+    dataset_problem,
+    outputs,
+    tied_construction,
+)
 
 
 @dataclass(frozen=True)
@@ -60,17 +70,20 @@ class ConjectureConfig(TrainingSettings):
     trainer: Literal["flow", "limit", "gd", "adam"] = setting(
         "limit", "the flow followed to its end (limit), gradient flow (SciPy RK), GD or Adam"
     )
-    width: int = setting(7, "width w of W", at_least=2)
-    steps: tuple[int, ...] = setting(tuple(range(1, 17)), "steps k", at_least=1)
-    seeds: int = setting(64, "W₀ per k (seed s gives the same W₀ for every k)")
+    widths: tuple[int, ...] = setting((4, 7, 10), "widths w of W", at_least=2)
+    steps: tuple[int, ...] = setting((1, 2, 4, 8, 12, 16, 24, 32), "steps k", at_least=1)
+    seeds: int = setting(32, "W₀ per k (seed s gives the same W₀ for every k)")
     seeds_per_cell: int = setting(16, "runs per cell")
-    dataset: str = setting(
-        "staircase", "a data set on its line, with its known solution W*: staircase (F_{k−1}), "
-        "cantor, candidate, parabola, control (none known); custom: target, origin, direction",
+    datasets: tuple[str, ...] = setting(
+        tuple(DATASETS), "data sets on their lines, with their known solutions W*: staircase "
+        "(F_{k−1}), cantor, candidate, parabola, control (none known); custom: target, "
+        "origin, direction. A data set needs the width of its W* (staircase, cantor, "
+        "candidate: 7; parabola: 4); narrower cells are left out",
     )  # fmt: skip
     target: str = setting("cantor", "custom: cantor, cantor-J, parabola, candidate or a CSV file")
-    points: int = setting(256, "data points n", at_least=1)
-    placement: Literal["uniform", "random", "avoid"] = setting("uniform", "where the t_i lie")
+    points: tuple[int, ...] = setting((64,), "data points n (several: a search)", at_least=1)
+    placements: tuple[str, ...] = setting(("uniform",), "where the t_i lie: uniform, random, "
+                                          "avoid (several: a search)")  # fmt: skip
     data_seed: int = setting(0, "seed of random placements")
     origin: tuple[float, ...] = setting((), "custom: the line's point at t = 0 (default e₁)")
     direction: tuple[float, ...] = setting((), "custom: the line's direction (default e₀)")
@@ -80,23 +93,48 @@ class ConjectureConfig(TrainingSettings):
 
     def validate(self) -> None:
         super().validate()
-        require(self.dataset in (*DATASETS, "custom"),
-                f"dataset must be one of {', '.join(DATASETS)} or custom")  # fmt: skip
+        for name in self.datasets:
+            require(name in (*DATASETS, "custom"),
+                    f"data sets are {', '.join(DATASETS)} or custom, got {name!r}")  # fmt: skip
+        for placement in self.placements:
+            require(placement in ("uniform", "random", "avoid"),
+                    f"placements are uniform, random or avoid, got {placement!r}")  # fmt: skip
         require(self.window_low < self.window_high, "need window_low < window_high")
-        for name in ("origin", "direction"):
-            given = getattr(self, name)
-            require(len(given) in (0, self.width), f"{name} needs {self.width} coordinates")
-        line_problem(self.as_dict(), 1)  # a bad target, CSV file or line fails here
+        require(bool(self.combinations()), "no data set fits any of these widths")
+        for params in self.combinations():
+            if params["dataset"] == "custom":
+                for name in ("origin", "direction"):
+                    given = getattr(self, name)
+                    require(len(given) in (0, params["width"]),
+                            f"{name} needs {params['width']} coordinates")  # fmt: skip
+            line_problem(params, 1)  # a bad target, CSV file or line fails here
+
+    def combinations(self) -> list[dict]:
+        """The (data set, width, placement, n) combinations that can run: a data set with a
+        known W* needs at least W*'s width (the same W* at every k, zero-padded)."""
+        return [
+            {"dataset": d, "width": w, "placement": placement, "points": n, **self.fixed(
+                "steps", "widths", "datasets", "points", "placements")}
+            for d in self.datasets for w in sorted(self.widths, reverse=True)
+            for placement in self.placements for n in self.points
+            if w >= solution_width(d)
+        ]  # fmt: skip
+
+
+def solution_width(dataset: str) -> int:
+    """The smallest width whose W* fits ``dataset`` (2 where none is known)."""
+    construction = DATASETS.get(dataset, (None, None))[1]
+    return 2 if construction is None else tied_construction(f"{construction}-1").width
 
 
 def line_problem(p: dict, k: int) -> TiedProblem:
-    """The data set of settings ``p`` (a config's or a cell's) on its line, for k steps."""
+    """The data set of settings ``p`` (a cell's) on its line, for k steps."""
     return solved_problem(p, k)[0]
 
 
 def solved_problem(p: dict, k: int) -> tuple[TiedProblem, np.ndarray | None]:
-    """The data set of settings ``p`` for k steps and its known solution W* (None: none
-    known, or a custom data set). Stores from before data sets were named are custom."""
+    """The data set of a cell's settings ``p`` for k steps and its known solution W* (None:
+    none known, or a custom data set). Stores from before data sets were named are custom."""
     dataset = p.get("dataset", "custom")
     if dataset != "custom":
         return dataset_problem(dataset, p["width"], k, p["points"], p["placement"],
@@ -113,13 +151,18 @@ class Conjecture(Study):
     summary = "pieces of gradient-flow-trained tied ReLU RNNs vs steps k, against initialisation"
     Config = ConjectureConfig
     guide = "studies/conjecture.md"
-    version = 2  # 2: named data sets with their solutions, the flow followed to its end
-    demo = {"steps": [1, 2, 4, 6, 8], "seeds": 8, "seeds_per_cell": 8,  # noqa: RUF012
-            "max_steps": 3000, "stall_steps": 1000}  # fmt: skip
+    version = 3  # 3: widths and data as axes, implicit steps under error control, n = 64
+    demo = {"steps": [1, 2, 4, 8], "seeds": 8, "seeds_per_cell": 8,  # noqa: RUF012
+            "widths": [7], "datasets": ["staircase", "control"], "points": [32],
+            "max_steps": 2000}  # fmt: skip
 
     def cells(self, config: ConjectureConfig) -> list[Cell]:
         ks = sorted(set(config.steps), reverse=True)  # longest first: workers finish together
-        return grid(self, {"k": ks}, config.seed_groups(), config.fixed("steps"))
+        return [
+            cell
+            for shared in config.combinations()
+            for cell in grid(self, {"k": ks}, config.seed_groups(), shared)
+        ]
 
     def run_cell(self, cell: Cell) -> CellResult:
         p = cell.params
@@ -130,14 +173,16 @@ class Conjecture(Study):
         )
         wide = problem.segment(p["window_low"], p["window_high"])
         result = CellResult()
+        data = {key: p[key] for key in ("dataset", "width", "placement", "points")}
         for seed, start, run in zip(
             cell.seeds, starts, train_runs(problem, starts, p), strict=True
         ):
             first, last = problem.network(start), problem.network(run.weight)
-            counts = [count(first), count(last), count(first, *wide), count(last, *wide)]
+            counts = [_count(first), _count(last), _count(first, *wide), _count(last, *wide)]
             marks = np.unique(np.linspace(0, len(run.times) - 1, p["checkpoints"]).astype(int))
             result.rows.append(
                 {
+                    **data,
                     "k": p["k"],
                     "seed": seed,
                     "loss_solution": loss_solution,
@@ -153,10 +198,11 @@ class Conjecture(Study):
                     "pieces": counts[1].pieces,
                     "wide_pieces_init": counts[2].pieces,
                     "wide_pieces": counts[3].pieces,
+                    "censored": any(c.pieces < 0 for c in counts),
                     "resolved": all(c.resolved for c in counts),
                 }
             )
-            checkpoints = [count(problem.network(run.weights[m])).pieces for m in marks]
+            checkpoints = [_count(problem.network(run.weights[m])).pieces for m in marks]
             result.curves += [
                 Curve("loss", seed, run.losses),
                 Curve("loss_time", seed, run.times),
@@ -167,82 +213,199 @@ class Conjecture(Study):
         return result
 
     def report(self, config: ConjectureConfig, results: list[StoredCell], figures: Figures) -> str:
-        rows = rows_of(results)
-        columns = {"runs": len, "L(W*)": _solution_loss,
-                   "live at init": share(lambda r: r["live_init"]),
-                   **{f"E[pieces] {label}": interval(key) for key, label in MEASURES},
-                   "E[pieces | live] trained": _live(interval("pieces")),
-                   "max trained": lambda g: max(values(g, "pieces")),
-                   "zero loss": share(lambda r: r["zero_loss"]),
-                   "f ≡ 0 trained": share(lambda r: r["dead"]),
-                   "median loss init → trained":
-                       lambda g: f"{median('loss_init')(g):.3g} → {median('loss')(g):.3g}",
-                   "stopped": tally("stopped")}  # fmt: skip
-        return "\n\n".join([
-            table(rows, ["k"], columns),
-            figures.add(_pieces_figure(config, rows), "pieces_vs_k",
-                        "E[pieces] against k (mean over seeds, 95 % bootstrap interval): at "
-                        "initialisation and after training, on the data's range and on the wide "
-                        "window"),
+        rows = [_with_defaults(row, cell.params) for cell in results for row in cell.rows]
+        parts = [_ranking(rows), _growth_table(rows)]
+        for key, members in group(rows, *DATA).items():
+            parts += [f"### {_data_label(key)}", table(members, ["k"], _COLUMNS)]
+        parts += [
+            figures.add(_pieces_figure(rows), "pieces_vs_k",
+                        "E[pieces | live at init] of the trained networks on the data's range "
+                        "against k (95 % bootstrap interval), one panel per width; grey: the "
+                        "same runs at initialisation"),
             figures.add(_curves_figure(results), "loss_curves",
                         "Training loss (left) and pieces on the data's range (right) along every "
-                        "run; colour = k"),
-            _fits(rows),
+                        "run of the first data set and width; colour = k"),
             _findings(config, rows),
-        ])  # fmt: skip
+        ]  # fmt: skip
+        return "\n\n".join(parts)
 
 
-def _solution_loss(group_rows) -> str:
-    losses = [r.get("loss_solution") for r in group_rows]
-    return "—" if losses[0] is None else f"{losses[0]:.2g}"
+#: What identifies a data set in the rows (with the width: what a growth law is fitted over).
+DATA = ("dataset", "width", "placement", "points")
 
 
-def _live(column):
-    """``column`` over the runs live at initialisation only (a dead W₀ has zero gradient)."""
-
-    def of(group_rows):
-        live = [r for r in group_rows if r["live_init"]]
-        return column(live) if live else "—"
-
-    return of
+def _with_defaults(row: dict, params: dict) -> dict:
+    """Rows of stores from before the data axes and censoring existed read as such."""
+    defaults = {"dataset": params.get("dataset", "custom"), "width": params.get("width"),
+                "placement": params.get("placement", "uniform"),
+                "points": params.get("points"), "censored": False}  # fmt: skip
+    return {**defaults, **row}
 
 
-#: Columns of the per-k summary: (row key, label).
-MEASURES = (
-    ("pieces_init", "init, data range"),
-    ("pieces", "trained, data range"),
-    ("wide_pieces_init", "init, wide"),
-    ("wide_pieces", "trained, wide"),
-)
+def _data_label(key) -> str:
+    dataset, width, placement, points = key
+    return f"{dataset}, width {width}, n = {points} ({placement})"
 
 
-def _pieces_figure(config, rows):
-    figure, axes = new_figure(1, 2, figsize=(10, 3.8), sharey=True, layout="constrained")
-    windows = ("data range", f"wide window t ∈ [{config.window_low:g}, {config.window_high:g}]")
-    for ax, keys, title in zip(axes, (MEASURES[:2], MEASURES[2:]), windows, strict=True):
-        for (key, _), label, colour in zip(
-            keys, ("initialisation", f"trained ({config.trainer})"), ("tab:gray", "tab:red"),
-            strict=True,
-        ):  # fmt: skip
-            plot_means(ax, rows, "k", key, spread="interval", color=colour, label=label)
-        ax.set(yscale="log", xlabel="steps k", title=title)
-    axes[0].set_ylabel("E[pieces]")
-    axes[0].legend()
+def _count(net, *segment) -> Count:
+    """:func:`count`, or pieces −1 (censored) where the trace exceeds the memory budget (near
+    the staircase's W* at k = 32, 2³² − 1 pieces)."""
+    try:
+        return count(net, *segment)
+    except BendsError:
+        return Count(-1, -1, True)
+
+
+def _live_rows(group_rows):
+    return [r for r in group_rows if r["live_init"] and not r["censored"]]
+
+
+def _ends(group_rows) -> str:
+    live = [r for r in group_rows if r["live_init"]]
+    if not live:
+        return "—"
+    return " / ".join(f"{np.mean([r['stopped'] == why for r in live]):.0%}" for why in ENDS)
+
+
+#: How a run of the flow followed to its end can end, in the report's order.
+ENDS = ("threshold", "critical", "kink", "stalled", "budget")
+
+
+def _quartiles(group_rows) -> str:
+    pieces = values(_live_rows(group_rows), "pieces")
+    if not pieces:
+        return "—"
+    q1, q2, q3 = np.percentile(pieces, [25, 50, 75])
+    return f"{q2:.3g} [{q1:.3g}, {q3:.3g}]"
+
+
+_COLUMNS = {
+    "runs": len,
+    "L(W*)": lambda g: "—" if g[0]["loss_solution"] is None else f"{g[0]['loss_solution']:.2g}",
+    "dead at init": share(lambda r: not r["live_init"]),
+    "live: threshold / critical / kink / stalled / budget": _ends,
+    "E[pieces] init": lambda g: interval("pieces_init")([r for r in g if not r["censored"]]),
+    "E[pieces] trained": lambda g: interval("pieces")([r for r in g if not r["censored"]]),
+    "E[pieces | live] trained": lambda g: interval("pieces")(_live_rows(g)) if _live_rows(g)
+                                else "—",
+    "median [IQR] live": _quartiles,
+    "max": lambda g: max(values(g, "pieces")),
+    "censored": lambda g: sum(values(g, "censored")),
+    "median loss, live": lambda g: median("loss", "—")(_live_rows(g)),
+}  # fmt: skip
+
+
+def _live_matrix(members, key: str = "pieces"):
+    """(seeds × k) values of ``key`` of the runs live at initialisation (NaN elsewhere), and k."""
+    ks = sorted({r["k"] for r in members})
+    seeds = sorted({r["seed"] for r in members})
+    matrix = np.full((len(seeds), len(ks)), np.nan)
+    for r in _live_rows(members):
+        matrix[seeds.index(r["seed"]), ks.index(r["k"])] = r[key]
+    return np.array(ks), matrix
+
+
+def _upper_rates(members):
+    """Rates in the upper half of k: trained, at initialisation, and trained minus init (on
+    the same seeds); None for fewer than two such k."""
+    ks, trained = _live_matrix(members)
+    initial = _live_matrix(members, "pieces_init")[1]
+    upper = ks >= np.median(ks)
+    if upper.sum() < 2:
+        return None
+    return (
+        growth_rate(ks[upper], trained[:, upper]),
+        growth_rate(ks[upper], initial[:, upper]),
+        growth_rate(ks[upper], trained[:, upper], baseline=initial[:, upper]),
+        ks[upper][0],
+    )
+
+
+def _law(ks, matrix) -> str:
+    means = np.nanmean(matrix, axis=0)
+    if len(ks) < 3 or not np.all(np.isfinite(means) & (means > 0)) or np.any(ks < 1):
+        return "—"
+    fit = select_growth(growth_fits(ks, means))
+    return f"{fit.model} (ΔAIC {fit.margin:.2g})"
+
+
+def _growth_table(rows) -> str:
+    body = []
+    for key, members in group(rows, *DATA).items():
+        ks, matrix = _live_matrix(members)
+        whole = growth_rate(ks, matrix) if len(ks) >= 3 else None
+        rates = _upper_rates(members)
+        top, initial, gained, first = rates if rates else (None, None, None, None)
+        body.append([_data_label(key), _law(ks, matrix),
+                     "—" if whole is None else str(whole),
+                     "—" if top is None else f"{top} (k ≥ {first})",
+                     "—" if top is None else f"{np.exp(top.high):.3g}",
+                     "—" if initial is None else str(initial),
+                     "—" if gained is None else str(gained)])  # fmt: skip
+    header = ["data", "growth law of E[pieces | live] (AIC)", "rate b over all k [95 %]",
+              "rate b, upper half of k [95 %]", "factor per step excluded above",
+              "same runs at init: b, upper half", "trained − init: b, upper half"]  # fmt: skip
+    return (
+        "**Growth with k** (E[pieces | live] ≈ a·e^{bk}: b by least squares on log E, "
+        "interval by a paired bootstrap over seeds; a power law k^p has a local rate p/k, "
+        "so an exponential law shows as the same b in the upper half of k. 'Factor per step "
+        "excluded above' is e^{high} of the upper-half interval: faster exponential growth "
+        "would have been detected by these runs. The last two columns: the same live runs' "
+        "W₀, and the difference of rates, trained minus init, resampled jointly):\n\n"
+        + markdown_table(header, body)
+    )
+
+
+def _ranking(rows) -> str:
+    """The data sets ranked by E[pieces | live] at their largest k: the search's answer."""
+    scored = []
+    for key, members in group(rows, *DATA).items():
+        top = max(r["k"] for r in members)
+        at_top = [r for r in members if r["k"] == top]
+        live = _live_rows(at_top)
+        if live:
+            scored.append((float(np.mean(values(live, "pieces"))), key, top, live))
+    scored.sort(key=lambda item: -item[0])
+    body = [[_data_label(key), top, str(mean_interval(values(live, "pieces"))),
+             max(values(live, "pieces"))] for _, key, top, live in scored]  # fmt: skip
+    return "**Data sets ranked by E[pieces | live] at their largest k:**\n\n" + markdown_table(
+        ["data", "k", "E[pieces | live] trained", "max"], body
+    )
+
+
+def _pieces_figure(rows):
+    widths = sorted({r["width"] for r in rows})
+    figure, axes = new_figure(1, len(widths), figsize=(4.2 * len(widths), 3.8), sharey=True,
+                              layout="constrained", squeeze=False)  # fmt: skip
+    for ax, width in zip(axes[0], widths, strict=True):
+        members = [r for r in rows if r["width"] == width]
+        for key, data_rows in group(members, *DATA).items():
+            live = _live_rows(data_rows)
+            if not live:
+                continue
+            plot_means(ax, live, "k", "pieces", spread="interval", label=_data_label(key)[:-9])
+            plot_means(ax, live, "k", "pieces_init", spread=None, color="0.7", lw=0.8, ms=0)
+        ax.set(yscale="log", xlabel="steps k", title=f"width {width}")
+        ax.legend(fontsize=7)
+    axes[0][0].set_ylabel("E[pieces | live], data range")
     return figure
 
 
 def _curves_figure(results: list[StoredCell]):
-    ks = sorted({cell.params["k"] for cell in results})
+    first = results[0].params
+    chosen = [c for c in results
+              if all(c.params.get(k) == first.get(k) for k in ("dataset", "width"))]  # fmt: skip
+    ks = sorted({cell.params["k"] for cell in chosen})
     colours = dict(
         zip(ks, matplotlib.colormaps["viridis"](np.linspace(0, 1, len(ks))), strict=True)
     )
     figure, (loss_ax, pieces_ax) = new_figure(1, 2, figsize=(10, 3.8), layout="constrained")
     for name, ax in (("loss", loss_ax), ("pieces", pieces_ax)):
-        times = {(id(cell), c.seed): c.values for cell, c in curves(results, f"{name}_time")}
-        for cell, curve in curves(results, name):
+        times = {(id(cell), c.seed): c.values for cell, c in curves(chosen, f"{name}_time")}
+        for cell, curve in curves(chosen, name):
             ax.plot(times[id(cell), curve.seed][1:], curve.values[1:], lw=0.6, alpha=0.5,
                     color=colours[cell.params["k"]])  # fmt: skip
-    flow = results[0].params["trainer"] in ("flow", "limit")
+    flow = first["trainer"] in ("flow", "limit")
     for ax, label in ((loss_ax, "loss"), (pieces_ax, "pieces (data range)")):
         ax.set(xscale="log" if flow else "linear", yscale="log", ylabel=label,
                xlabel="flow time" if flow else "step")  # fmt: skip
@@ -251,72 +414,59 @@ def _curves_figure(results: list[StoredCell]):
     return figure
 
 
-def _growth(rows, key):
-    by = group(rows, "k")
-    return select_growth(growth_fits(list(by), [np.mean(values(g, key)) for g in by.values()]))
-
-
-def _fits(rows) -> str:
-    if len(group(rows, "k")) < 3:
-        return "Growth fits need at least three values of k."
-    lines = ["**Growth of E[pieces] with k** (least squares on log E, AIC):", ""]
-    lines += [f"- {label}: {_growth(rows, key).statement}." for key, label in MEASURES]
-    return "\n".join(lines)
-
-
-def _ends(rows, config) -> str:
-    """How the limit-following runs ended, over the runs live at initialisation."""
-    live = [r for r in rows if r["live_init"]]
-    if not live:
-        return "no W₀ was live at initialisation."
-    ends = {why: np.mean([r["stopped"] == why for r in live])
-            for why in ("threshold", "critical", "stalled", "budget")}  # fmt: skip
-    by_criterion = 1 - ends["budget"]
-    return (
-        f"of the {len(live)} runs live at initialisation, {ends['threshold']:.0%} ended at the "
-        f"threshold, {ends['critical']:.0%} at a critical point, {ends['stalled']:.0%} stalled "
-        f"(loss and pieces unchanged over {config.stall_steps} steps) and {ends['budget']:.0%} "
-        f"ran out of the {config.max_steps}-step budget: {by_criterion:.0%} ended by a "
-        "criterion (goal ≥ 90 %)."
-    )
-
-
 def _findings(config, rows) -> str:
-    ks = list(group(rows, "k"))
-    zero = np.mean(values(rows, "zero_loss"))
-    capped = np.mean([r["stopped"] in ("evaluations", "stalled") for r in rows])
-    more = np.mean([r["pieces"] > r["pieces_init"] for r in rows])
-    fewer = np.mean([r["pieces"] < r["pieces_init"] for r in rows])
-    data = (f"data set `{config.dataset}`" if config.dataset != "custom"
-            else f"`{config.target}`")  # fmt: skip
+    live = [r for r in rows if r["live_init"]]
     lines = [
-        f"- {len(rows)} runs, k = {ks[0]}…{ks[-1]}, width {config.width}, {config.points} "
-        f"points of {data} ({config.placement}); trainer `{config.trainer}`.",
-        f"- {zero:.0%} of the runs reached the loss threshold {config.loss_threshold:g}; "
-        + (
-            f"{capped:.0%} were stopped by the evaluation budget ({config.max_evaluations}) or "
-            "stalled, so their counts are of W part-way along the flow, not of its limit."
-            if config.trainer == "flow"
-            else _ends(rows, config)
-            if config.trainer == "limit"
-            else f"every run took {config.train_steps} steps (lr {config.lr:g})."
-        ),
-        f"- {np.mean(values(rows, 'live_init')):.0%} of the W₀ give a non-zero output on "
-        f"the data; after training {np.mean(values(rows, 'dead')):.0%} of the runs output "
-        "f ≡ 0 there (training switched the network off: loss = mean y², one piece).",
-        f"- Training raised the piece count in {more:.0%} of runs and lowered it in {fewer:.0%}.",
+        f"- {len(rows)} runs: data sets {', '.join(dict.fromkeys(values(rows, 'dataset')))}; "
+        f"widths {', '.join(map(str, sorted(set(values(rows, 'width')))))}; k = "
+        f"{min(values(rows, 'k'))}…{max(values(rows, 'k'))}; trainer `{config.trainer}`.",
+        f"- {1 - len(live) / len(rows):.0%} of the W₀ output f ≡ 0 on the data at "
+        "initialisation (a dead output has zero gradient: those runs end where they start, "
+        "at one piece) and are reported apart: E[pieces | live].",
     ]
-    if len(ks) >= 3:
-        trained, initial = _growth(rows, "pieces"), _growth(rows, "pieces_init")
-        verdict = (
-            "supports exponential growth for these settings"
-            if trained.model == "exponential" and trained.margin >= 2
-            else "does not support exponential growth for these settings"
-        )
+    if config.trainer == "limit" and live:
+        ends = {why: np.mean([r["stopped"] == why for r in live]) for why in ENDS}
         lines.append(
-            f"- On the data's range the trained E[pieces] is best described as "
-            f"{trained.model} (ΔAIC {trained.margin:.2g}); at initialisation as "
-            f"{initial.model} (ΔAIC {initial.margin:.2g}). The data {verdict}; a finite sweep "
-            "cannot settle the conjecture either way."
+            f"- Of the {len(live)} live runs {ends['threshold']:.0%} ended at the loss "
+            f"threshold, {ends['critical']:.0%} at a critical point, {ends['kink']:.0%} at a "
+            f"kink (a Clarke critical point), {ends['stalled']:.0%} stalled (loss and pieces "
+            f"unchanged over {config.stall_steps} steps while the flow time doubled) and "
+            f"{ends['budget']:.0%} ran out of the {config.max_steps}-step budget: "
+            f"{1 - ends['budget']:.0%} ended by a criterion (goal ≥ 90 %)."
         )
+    if live:
+        switched = np.mean([r["dead"] for r in live])
+        lines.append(f"- Training switched off {switched:.0%} of the live runs (f ≡ 0 on the "
+                     "data after training: loss = mean y², one piece).")  # fmt: skip
+    exponential, faster, slower, tested = [], [], [], 0
+    for key, members in group(rows, *DATA).items():
+        rates = _upper_rates(members)
+        if rates is None or len({r["k"] for r in members}) < 3:
+            continue
+        tested += 1
+        top, _, gained, _ = rates
+        label = _data_label(key)
+        if np.isfinite(top.low) and top.low > 0:
+            exponential.append(label)
+        if np.isfinite(gained.low) and gained.low > 0:
+            faster.append(f"{label} (+{gained.rate:.2g})")
+        if np.isfinite(gained.high) and gained.high < 0:
+            slower.append(f"{label} ({gained.rate:.2g})")
+    if tested:
+        lines.append(
+            f"- Growth in the upper half of k: the trained rate's 95 % interval excludes 0 for "
+            f"{len(exponential)} of {tested} data sets. Beside the same runs at "
+            f"initialisation, the trained rate is higher for {len(faster)} (interval of the "
+            "difference above 0" + (f": {'; '.join(faster)}" if faster else "") + ") and "
+            f"lower for {len(slower)}"
+            + (f" ({'; '.join(slower)})" if slower else "")
+            + "; elsewhere the runs cannot tell trained growth from the growth the random W₀ "
+            "already had. A rate above 0 in the upper half is necessary for exponential "
+            "growth but not sufficient over a finite range of k; a finite sweep cannot "
+            "settle the conjecture either way."
+        )
+    censored = sum(values(rows, "censored"))
+    if censored:
+        lines.append(f"- {censored} runs had more pieces than the tracer's memory budget "
+                     "holds (censored; left out of the means).")  # fmt: skip
     return findings([*lines, resolution_finding(rows, "k")])

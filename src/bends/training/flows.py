@@ -112,13 +112,15 @@ def follow_flow(
     problem: TiedProblem,
     starts: np.ndarray,
     loss_threshold: float = 1e-10,
-    gradient_tol: float = 1e-12,
-    step: float = 1e-2,
-    stall_steps: int = 2000,
+    gradient_tol: float = 1e-10,
+    step: float = 0.1,
+    stall_steps: int = 200,
     stall_rtol: float = 1e-6,
-    max_steps: int = 20_000,
+    max_steps: int = 10_000,
     record: int = 32,
     pieces=None,
+    integrator: Literal["implicit", "explicit"] = "implicit",
+    tolerance: float = 1e-2,
 ) -> list[Run]:
     r"""Gradient flow followed to its end, for many W at once (``starts``: (seeds, w, w)).
 
@@ -126,63 +128,98 @@ def follow_flow(
     :math:`dW/ds = -\nabla L / (1 + L)`, the flow :math:`dW/dt = -\nabla L` at
     :math:`dt = ds / (1 + L)`: where L is huge (a random W's output grows like its spectral
     radius to the k) the field is :math:`-\nabla \log L`, of size about k / ‖W‖ (f_k is
-    homogeneous of degree k in W), and near a minimum it is the plain flow. Explicit Euler
-    steps, each moving W by at most ``step`` · ‖W‖, with a per-run step size that halves when
-    a step raises the loss (the step is undone) and grows by 10 % after each accepted one: on
-    a switching surface (a pre-activation at a data point = 0) the steps shrink until they
-    zig-zag across it by a vanishing amount, which converges to the sliding (Filippov) motion
-    as the steps go to 0 (``tests/test_tied_training.py``: halving ``step`` keeps where six
-    random W₀ end, loss to 10⁻³ and pieces exactly; at a quarter, two of them end elsewhere
-    or run out of steps: near switching surfaces the end is sensitive).
+    homogeneous of degree k in W), and near a minimum it is the plain flow.
+
+    Each step of size h is *linearly implicit* Euler (``integrator="implicit"``):
+
+    .. math:: \Bigl(G + \tfrac{1 + L}{h} I\Bigr)\,\Delta W = -\nabla L,
+
+    with G the Gauss–Newton matrix (2/n) JᵀJ of the residuals' Jacobian J. For small h this
+    is the explicit Euler step −h ∇L/(1 + L); for large h it stays stable on the stiff
+    directions, where explicit steps must stay below 2/λ_max and then crawl along the soft
+    ones (any matrix in place of the exact Hessian keeps the method first-order consistent:
+    a W-method; G is positive semi-definite, so the system is always solvable). The step size h
+    is per run, chosen by the local error: a step is accepted when the error estimate (h/2
+    times the change of the field along the step, filtered through the step's own matrix —
+    Shampine's estimate for stiff problems) is at most ``tolerance`` · ‖W‖ and the loss stays
+    at most the largest of the last 8 accepted losses; then h scales by 0.9·√(tolerance /
+    error) (within ×¼…×4; first order: the error grows like h²); a rejected step is undone
+    and h shrinks. No step moves W by more than ``step`` · ‖W‖. Across a switching surface (a
+    pre-activation at a data point = 0) the field jumps, so the estimate keeps each crossing
+    step short: the zig-zag across a surface that the field points into from both sides
+    converges to the sliding (Filippov) motion as the tolerance goes to 0.
+    ``integrator="explicit"`` (G = 0) is explicit Euler under the same control.
+    ``benchmarks/conjecture_flow.py`` measures how the ends move with the tolerance.
 
     A run ends by the first criterion it meets (``stopped``): ``threshold`` (L below
     ``loss_threshold``), ``critical`` (‖∇L‖ ≤ ``gradient_tol`` · (1 + L): a critical point,
     such as a network whose output is 0 on every data point), ``stalled`` (over the last
     ``stall_steps`` accepted steps L fell by less than ``stall_rtol`` · L and the piece count
-    ``pieces(W)`` did not change; without ``pieces``, the activation pattern on the data did
-    not), or ``budget`` (``max_steps`` steps). ``times`` are flow times t.
+    ``pieces(W)`` did not change — without ``pieces``, the activation pattern on the data did
+    not — while the flow time t at least doubled), ``kink`` (the same, without the doubling,
+    where the last 16 gradients have a convex combination shorter than 5 % of their mean
+    length: the flow sits at a kink minimum, a Clarke critical point, and the steps zig-zag
+    on the spot), or ``budget`` (``max_steps`` steps: among them runs whose steps collapse
+    while the flow still moves). ``times`` are flow times t.
     """
+    implicit = integrator == "implicit"
     weight = np.array(starts, dtype=np.float64)
     runs = len(weight)
-    loss, gradient = problem.loss_and_gradient(weight)
-    rate = np.full(runs, 1.0)  # the step size per unit of field, adapted per run
+    loss, gradient, curvature = _linearised(problem, weight, implicit)
+    rate = np.full(runs, 1.0)  # the step size h per run
     time = np.zeros(runs)
     stopped = np.array([""] * runs, dtype=object)
     marks = np.unique(np.geomspace(1, max_steps, record - 1).astype(int))
     history = [[(0.0, float(loss[i]), weight[i].copy())] for i in range(runs)]
     # the stretch's start; the pattern on the data is compared only without a piece count
-    anchor = (weight.copy(), loss.copy(), None if pieces else _pattern(problem, weight))
+    anchor = (weight.copy(), loss.copy(), None if pieces else _pattern(problem, weight),
+              np.zeros(runs))  # fmt: skip
     accepted = np.zeros(runs, dtype=np.int64)
+    total = np.zeros(runs, dtype=np.int64)  # accepted steps in all
+    sampled = np.zeros((runs, SAMPLES, weight[0].size))  # ∇L at the last accepted points
     evaluations = np.ones(runs, dtype=np.int64)  # per run: its gradient evaluations
     recent = np.tile(loss, (WINDOW, 1))  # the losses of the last WINDOW accepted steps
     for count in range(1, max_steps + 1):
-        live = stopped == ""
         size = np.sqrt((gradient**2).sum(axis=(-2, -1)))
-        stopped[live & (loss < loss_threshold)] = "threshold"
+        stopped[(stopped == "") & (loss < loss_threshold)] = "threshold"
         stopped[(stopped == "") & (size <= gradient_tol * (1 + loss))] = "critical"
-        live = stopped == ""
-        if not live.any():
+        live = np.flatnonzero(stopped == "")
+        if not live.size:
             break
-        field = gradient / (1 + loss)[:, None, None]
-        norm = np.sqrt((field**2).sum(axis=(-2, -1)))
-        reach = step * np.sqrt((weight**2).sum(axis=(-2, -1))) / np.maximum(norm, 1e-300)
-        h = np.where(live, np.minimum(rate, reach), 0.0)
-        proposal = weight - h[:, None, None] * field
-        new_loss, new_gradient = problem.loss_and_gradient(proposal)
-        evaluations += live
-        better = live & (new_loss <= recent.max(axis=0))
-        rate = np.where(better, np.minimum(rate * 1.1, 1e12), np.where(live, rate / 2, rate))
-        time += np.where(better, h / (1 + loss), 0.0)
-        weight[better], loss[better], gradient[better] = (proposal[better], new_loss[better],
-                                                          new_gradient[better])  # fmt: skip
-        accepted += better
-        recent[count % WINDOW, better] = loss[better]
+        proposal, h = _implicit_step(weight[live], loss[live], gradient[live],
+                                     curvature[live], rate[live], step)  # fmt: skip
+        new_loss, new_gradient, new_curvature = _linearised(problem, proposal, implicit)
+        evaluations[live] += 1
+        error = _local_error(weight[live], loss[live], gradient[live], curvature[live], h,
+                             new_loss, new_gradient)  # fmt: skip
+        better = (new_loss <= recent.max(axis=0)[live]) & (error <= tolerance)
+        # first order: the error grows like h², so h scales by the square root
+        factor = np.clip(0.9 * np.sqrt(tolerance / np.maximum(error, 1e-300)), 0.25, 4.0)
+        rate[live] = np.minimum(h * np.where(better, factor, np.minimum(factor, 0.5)), 1e12)
+        won = live[better]
+        time[won] += h[better] / (1 + loss[won])
+        weight[won] = proposal[better]
+        loss[won], gradient[won], curvature[won] = (new_loss[better], new_gradient[better],
+                                                    new_curvature[better])  # fmt: skip
+        accepted[won] += 1
+        sampled[won, total[won] % SAMPLES] = gradient[won].reshape(len(won), sampled.shape[-1])
+        total[won] += 1
+        recent[count % WINDOW, won] = loss[won]
         if count in marks:
-            for i in np.flatnonzero(live):
+            for i in live:
                 history[i].append((time[i], float(loss[i]), weight[i].copy()))
-        due = live & (accepted >= stall_steps)
+        due = (stopped == "") & (accepted >= stall_steps)
         if due.any():
-            _check_stall(problem, weight, loss, anchor, due, stall_rtol, pieces, stopped)
+            still = _check_stall(problem, weight, loss, time, anchor, due, stall_rtol, pieces)
+            # the flow, not the integrator, stood still: its time at least doubled (steps
+            # that collapse advance no time), or it sits at a kink: gradients sampled on
+            # both sides of a switching surface cancel (a Clarke critical point)
+            doubled = time >= 2 * anchor[3]
+            stopped[still & doubled] = "stalled"
+            at_kink = still & ~doubled
+            stopped[np.flatnonzero(at_kink)[_cancels(sampled[at_kink])]] = "kink"
+            restart = due & (doubled | ~still)
+            _restart(weight, loss, time, anchor, restart, problem, pieces)
             accepted[due] = 0
     stopped[stopped == ""] = "budget"
     result = []
@@ -199,6 +236,61 @@ def follow_flow(
 #: losses: across a switching surface the zig-zag that approximates sliding may raise the
 #: loss a little, which a strictly monotone rule would refuse until the steps vanish.
 WINDOW = 8
+
+
+def _linearised(problem: TiedProblem, weight: np.ndarray, implicit: bool):
+    """L, ∇L (runs, w, w) and the Gauss–Newton matrix (runs, w², w²) at each W (zeros for
+    the explicit integrator, which needs no matrix)."""
+    runs, d = len(weight), weight[0].size
+    if not implicit:
+        loss, gradient = problem.loss_and_gradient(weight)
+        return loss, gradient, np.zeros((runs, d, d))
+    residual, jacobian = problem.residuals_and_jacobian(weight)
+    jacobian = jacobian.reshape(runs, -1, d)
+    scale = 2 / residual.shape[-1]
+    gradient = scale * np.einsum("ri,rid->rd", residual, jacobian).reshape(weight.shape)
+    curvature = scale * np.swapaxes(jacobian, -1, -2) @ jacobian
+    return np.mean(residual**2, axis=-1), gradient, curvature
+
+
+def _implicit_step(weight, loss, gradient, curvature, rate, step):
+    """W + ΔW with (G + (1 + L)/h I) ΔW = −∇L, h lowered until |ΔW| ≤ step·|W|; and the h
+    used. With G = 0 this is the explicit step −h ∇L/(1 + L)."""
+    d = curvature.shape[-1]
+    flat = gradient.reshape(len(weight), d, 1)
+    radius = step * np.sqrt((weight**2).sum(axis=(-2, -1)))
+    damping = np.maximum((1 + loss) / rate, _least_damping(curvature))
+    delta = np.empty_like(flat)
+    for _ in range(3):  # |ΔW| falls like 1/damping where damping dominates G
+        delta = -np.linalg.solve(curvature + damping[:, None, None] * np.eye(d), flat)
+        length = np.sqrt((delta**2).sum(axis=(-2, -1)))
+        over = length > radius
+        if not over.any():
+            break
+        damping = np.where(over, damping * length / np.maximum(radius, 1e-300), damping)
+    length = np.sqrt((delta**2).sum(axis=(-2, -1)))
+    delta *= np.minimum(1.0, radius / np.maximum(length, 1e-300))[:, None, None]
+    return weight + delta.reshape(weight.shape), (1 + loss) / damping
+
+
+def _least_damping(curvature: np.ndarray) -> np.ndarray:
+    """The smallest damping that keeps G + damping·I solvable in float64 (condition ≤ 10¹⁰)."""
+    return 1e-10 * np.diagonal(curvature, axis1=-2, axis2=-1).max(axis=-1) + 1e-300
+
+
+def _local_error(weight, loss, gradient, curvature, h, new_loss, new_gradient):
+    """The step's local error relative to |W|: h/2 times the change of the field F = dW/ds
+    along it, filtered through the step's own matrix, (I + hG/(1 + L))⁻¹ (h/2) ΔF (Shampine's
+    estimate for stiff problems: unfiltered, the stiff components' decay to 0 within one
+    implicit step reads as a large error and forces explicit-sized steps)."""
+    d = curvature.shape[-1]
+    change = (
+        gradient / (1 + loss)[:, None, None] - new_gradient / (1 + new_loss)[:, None, None]
+    ).reshape(len(weight), d, 1)
+    damping = np.maximum((1 + loss) / h, _least_damping(curvature))
+    filtered = np.linalg.solve(curvature + damping[:, None, None] * np.eye(d), change)
+    size = (1 + loss) / 2 * np.sqrt((filtered**2).sum(axis=(-2, -1)))
+    return size / np.maximum(np.sqrt((weight**2).sum(axis=(-2, -1))), 1e-300)
 
 
 def _pieces_of(problem: TiedProblem):
@@ -227,22 +319,58 @@ def _pattern(problem: TiedProblem, weight: np.ndarray) -> np.ndarray:
     return np.stack(signs, axis=1)
 
 
-def _check_stall(problem, weight, loss, anchor, due, rtol, pieces, stopped) -> None:
-    """Runs ``due`` whose stretch since ``anchor`` left L and the pieces (or the pattern on
-    the data) unchanged are ``stalled``; the stretch restarts at the current W either way."""
-    then_weight, then_loss, then_pattern = anchor
+def _check_stall(problem, weight, loss, time, anchor, due, rtol, pieces) -> np.ndarray:
+    """Which runs ``due`` left L (to ``rtol``) and the pieces (or the pattern on the data)
+    unchanged since the stretch's start ``anchor``."""
+    then_weight, then_loss, then_pattern, _ = anchor
     now_pattern = None if pieces else _pattern(problem, weight)
+    still = np.zeros(len(weight), dtype=bool)
     for i in np.flatnonzero(due):
-        flat = then_loss[i] - loss[i] <= rtol * loss[i]
+        if then_loss[i] - loss[i] > rtol * loss[i]:
+            continue
         if pieces is None:
-            same = bool(np.array_equal(then_pattern[i], now_pattern[i]))
+            still[i] = bool(np.array_equal(then_pattern[i], now_pattern[i]))
         else:
-            same = flat and pieces(then_weight[i]) == pieces(weight[i])
-        if flat and same:
-            stopped[i] = "stalled"
-        then_weight[i], then_loss[i] = weight[i], loss[i]
-        if now_pattern is not None:
-            then_pattern[i] = now_pattern[i]
+            still[i] = pieces(then_weight[i]) == pieces(weight[i])
+    return still
+
+
+def _restart(weight, loss, time, anchor, which, problem, pieces) -> None:
+    """Start the stretch of runs ``which`` anew at their current W."""
+    then_weight, then_loss, then_pattern, then_time = anchor
+    then_weight[which], then_loss[which], then_time[which] = weight[which], loss[which], time[which]
+    if pieces is None:
+        then_pattern[which] = _pattern(problem, weight[which])
+
+
+#: Gradients sampled at the last SAMPLES accepted points, for the kink test.
+SAMPLES = 16
+
+
+def _cancels(sampled: np.ndarray, share: float = 0.05) -> np.ndarray:
+    """Whether some convex combination of each run's sampled gradients is shorter than
+    ``share`` of their mean length: a Clarke critical point of L (gradient sampling, Burke,
+    Lewis & Overton 2005), where the flow reaches a kink minimum and zig-zags on the spot.
+    The least convex combination is found by non-negative least squares, the simplex's sum
+    constraint appended as a heavily weighted row."""
+    from scipy.optimize import nnls
+
+    result = np.zeros(len(sampled), dtype=bool)
+    for i, gradients in enumerate(sampled):
+        mean_length = np.sqrt((gradients**2).sum(axis=1)).mean()
+        if mean_length == 0:
+            continue
+        scaled = gradients / mean_length
+        weight = 1e3
+        system = np.vstack([scaled.T, np.full(len(scaled), weight)])
+        target = np.concatenate([np.zeros(scaled.shape[1]), [weight]])
+        try:
+            mix = nnls(system, target, maxiter=50 * len(scaled))[0]
+        except RuntimeError:  # no convergence: no evidence of a kink
+            continue
+        if mix.sum() > 0:
+            result[i] = np.linalg.norm(mix @ scaled / mix.sum()) <= share
+    return result
 
 
 def descend_tied(
@@ -293,18 +421,21 @@ def train_tied(
     lr: float = 1e-3,
     train_steps: int = 3000,
     record: int = 32,
-    step: float = 1e-2,
-    max_steps: int = 20_000,
-    stall_steps: int = 2000,
+    step: float = 0.1,
+    tolerance: float = 1e-2,
+    integrator: Literal["implicit", "explicit"] = "implicit",
+    max_steps: int = 10_000,
+    stall_steps: int = 200,
     stall_rtol: float = 1e-6,
-    gradient_tol: float = 1e-12,
+    gradient_tol: float = 1e-10,
 ) -> list[Run]:
     """Train each W in ``starts`` (seeds, w, w): the flow one seed at a time (its steps adapt
     per seed), the flow to its end (``limit``: :func:`follow_flow`), GD and Adam all seeds as
     one batch; one :class:`Run` per seed."""
     if trainer == "limit":
         return follow_flow(problem, starts, loss_threshold, gradient_tol, step, stall_steps,
-                           stall_rtol, max_steps, record, pieces=_pieces_of(problem))  # fmt: skip
+                           stall_rtol, max_steps, record, _pieces_of(problem), integrator,
+                           tolerance)  # fmt: skip
     if trainer == "flow":
         return [
             gradient_flow(problem, start, time_limit, loss_threshold, rtol, method,

@@ -228,6 +228,25 @@ class TiedProblem:
             delta = transposed @ g
         return np.mean(residual**2, axis=-1), gradient
 
+    def residuals_and_jacobian(self, weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        r"""Residuals :math:`r_i = f_k(W, x_i) - y_i` (..., n) and their Jacobian
+        :math:`\partial r_i / \partial W` (..., n, w, w): the back-propagation of
+        :meth:`loss_and_gradient` with one δ per data point, its outer products not summed
+        (so ∇L = (2/n) Σ r_i J_i and the Gauss–Newton matrix is (2/n) JᵀJ)."""
+        weight = np.asarray(weight, dtype=np.float64)
+        states = [np.broadcast_to(self.inputs, (*weight.shape[:-2], *self.inputs.shape))]
+        for _ in range(self.steps):
+            states.append((weight @ states[-1]).clip(min=0))
+        delta = np.zeros_like(states[-1])
+        delta[..., 0, :] = 1.0
+        jacobian = np.zeros((*weight.shape[:-2], self.y.size, *weight.shape[-2:]))
+        transposed = np.swapaxes(weight, -1, -2)
+        for j in range(self.steps, 0, -1):
+            g = delta * (states[j] > 0)
+            jacobian += np.einsum("...ai,...bi->...iab", g, states[j - 1])
+            delta = transposed @ g
+        return states[-1][..., 0, :] - self.y, jacobian
+
     def hessian(self, weight: np.ndarray) -> np.ndarray:
         """∇²L(W) as a (w², w²) matrix (row-major flattening of W), by PyTorch autograd."""
         import torch
