@@ -18,7 +18,7 @@ Example:
     >>> study = CountDepth()
     >>> config = study.Config(families=("sawtooth",), depths=(3,), exact_depth=3)
     >>> study.run_cell(study.cells(config)[0]).rows
-    [{'family': 'sawtooth', 'depth': 3, 'seed': None, 'pieces': 8, 'regions': 8, 'closed_form': 8, 'resolved': True, 'exact_pieces': 8}]
+    [{'family': 'sawtooth', 'depth': 3, 'seed': None, 'pieces': 8, 'regions': 8, 'live': True, 'closed_form': 8, 'resolved': True, 'exact_pieces': 8}]
 """  # noqa: E501
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from typing import Literal
 
 import numpy as np
 
+from bends.analysis.stats import mean_interval
 from bends.constructions import sawtooth, yarotsky_square
 from bends.nets import Network
 from bends.nets.random import random_direction, random_mlp, random_rnn
@@ -66,8 +67,10 @@ class CountDepthConfig(StudyConfig):
     radius: float = setting(1.0, "random MLPs are traced from −radius·u to radius·u", above=0)
     rnn_width: int = setting(4, "width of the random tied RNNs", at_least=2)
     exact_depth: int = setting(5, "recount in exact arithmetic up to this depth")
-    seeds: int = setting(16, "random networks per depth")
-    seeds_per_cell: int = setting(8, "random networks counted in one cell")
+    # random tied RNNs are dead (f ≡ 0) for about half the seeds and heavy-tailed otherwise:
+    # 16 seeds put their mean anywhere from 1 to 6
+    seeds: int = setting(256, "random networks per depth")
+    seeds_per_cell: int = setting(64, "random networks counted in one cell")
 
 
 class CountDepth(Study):
@@ -75,7 +78,8 @@ class CountDepth(Study):
     summary = "exact pieces vs depth: sawtooth, Yarotsky, random MLPs and tied RNNs"
     Config = CountDepthConfig
     guide = "studies/count-depth.md"
-    demo = {"depths": list(range(1, 11)), "seeds": 4, "seeds_per_cell": 4}  # noqa: RUF012
+    version = 2  # 2: 256 seeds, a live flag (output not ≡ 0 on the segment)
+    demo = {"depths": list(range(1, 11)), "seeds": 64, "seeds_per_cell": 64}  # noqa: RUF012
 
     def cells(self, config: CountDepthConfig) -> list[Cell]:
         extra = {
@@ -103,6 +107,7 @@ class CountDepth(Study):
                 "seed": seed,
                 "pieces": tr.pieces,
                 "regions": tr.regions,
+                "live": bool(np.any(tr.values != 0)),
                 "closed_form": closed_form,
                 "resolved": tr.resolved,
                 "exact_pieces": trace(net, start, end, exact=True).pieces if p["exact"] else None,
@@ -143,17 +148,22 @@ def _network(
 
 
 def _summary(family: str, rows: list[dict]) -> object:
-    """A family's count at one depth: the count, or mean [min, max] over seeds."""
+    """A family's count at one depth: the count, or over seeds: the mean with its bootstrap
+    interval, the share of networks that are live (output not ≡ 0 on the segment) and the
+    mean over those, and the largest count."""
     counts = values(rows, "pieces")
     if family in SEEDED and counts:
-        return f"{np.mean(counts):.1f} [{min(counts)}, {max(counts)}]"
+        live = [r["pieces"] for r in rows if r.get("live", True)]
+        given = f"{np.mean(live):.3g}" if live else "—"
+        return (f"{mean_interval(counts)}; live {len(live) / len(rows):.0%}, E | live "
+                f"{given}; max {max(counts)}")  # fmt: skip
     return counts[0] if counts else None
 
 
 def _label(family: str, config: CountDepthConfig) -> str:
     widths = {"random-mlp": ("MLP", config.width), "random-rnn": ("tied RNN", config.rnn_width)}
     kind, width = widths.get(family, (None, None))
-    return family if kind is None else f"random {kind} (width {width}), mean [min, max]"
+    return family if kind is None else f"random {kind} (width {width}): E [95 %]"
 
 
 def _figure(families, by, config):
@@ -164,8 +174,14 @@ def _figure(families, by, config):
     markers = iter(["s", "x", "^", "v"])
     for family in families:
         if family in SEEDED:
-            label = _label(family, config)
-            plot_means(ax, by[family], "depth", "pieces", spread="range", label=label)
+            label = _label(family, config).split(":")[0]
+            line = plot_means(ax, by[family], "depth", "pieces", spread="interval",
+                              label=f"{label}, all")  # fmt: skip
+            live = [r for r in by[family] if r.get("live", True)]
+            if len(live) == len(by[family]):
+                continue  # no dead network: the live-only curve would hide under this one
+            plot_means(ax, live, "depth", "pieces", spread=None, ls="--", marker="d", ms=3,
+                       color=line[0].get_color(), label=f"{label}, live only")  # fmt: skip
         else:
             plot_means(ax, by[family], "depth", "pieces", spread=None, ls="none",
                        marker=next(markers), mfc="none", ms=6, label=family)  # fmt: skip
@@ -188,10 +204,13 @@ def _findings(families, by, rows, config) -> str:
             if len(measured) >= 2:
                 slope = np.polyfit(measured, means, 1)[0]
                 trend = f"about {slope:.2f} more pieces per unit of depth (least squares)"
+            live = np.mean([r.get("live", True) for r in by[family]])
             lines.append(
-                f"- {_label(family, config).split(',')[0]}: mean pieces {means[0]:.1f} at depth "
-                f"{measured[0]} and {means[-1]:.1f} at depth {measured[-1]}, {trend}; at the "
-                f"largest depth that is {means[-1] / 2 ** measured[-1]:.2g} of 2^depth."
+                f"- {_label(family, config).split(':')[0]}: mean pieces {means[0]:.3g} at depth "
+                f"{measured[0]} and {means[-1]:.3g} at depth {measured[-1]}, {trend}; at the "
+                f"largest depth that is {means[-1] / 2 ** measured[-1]:.2g} of 2^depth. "
+                f"{live:.0%} of these networks are live (output not ≡ 0 on the segment; "
+                "the others count as one piece)."
             )
         else:
             hits = sum(all(r["pieces"] == r["closed_form"] for r in g) for g in per_depth.values())

@@ -40,7 +40,7 @@ from bends.runner.summaries import findings, group, interval, mean, median, rows
 from bends.training.flows import descend_tied
 from bends.training.loop import descend
 from bends.training.mlp import mlp_forward, mse, networks_of, trainable_layers
-from bends.training.tied import TiedProblem, placement_points, target_values
+from bends.training.tied import TiedProblem, outputs, placement_points, target_values
 
 
 @dataclass(frozen=True)
@@ -71,6 +71,7 @@ class RandomBaselines(Study):
     summary = "pieces of random MLPs (depth, width) and tied RNNs (k, w), at init and trained"
     Config = RandomBaselinesConfig
     guide = "studies/random-baselines.md"
+    version = 2  # 2: live_init, and E[pieces | live] in the report
     demo = {"inits": ["torch"], "depths": [1, 2, 4], "widths": [8], "rnn_widths": [4],  # noqa: RUF012
             "steps": [1, 2, 4, 8], "seeds": 4, "seeds_per_cell": 4, "epochs": 200}  # fmt: skip
 
@@ -134,6 +135,8 @@ class RandomBaselines(Study):
                         "wide init": mean("wide_pieces_init"),
                         "wide trained": mean("wide_pieces"),
                         "init not affine": share(lambda r: r["pieces_init"] > 1),
+                        "live at init": share(lambda r: r.get("live_init", True)),
+                        "E[pieces | live] trained": _live_mean,
                         "median loss trained": median("loss"),
                     },
                 ),
@@ -204,6 +207,7 @@ def _rnn_cell(cell: Cell) -> CellResult:
                 "wide_pieces": count(last, *wide).pieces,
                 "loss_init": float(problem.losses(start)),
                 "loss": float(problem.losses(end)),
+                "live_init": bool(np.any(outputs(start, problem.inputs, p["k"]) != 0)),
             }
         )
         if run is not None:
@@ -226,13 +230,33 @@ def _mlp_figure(rows: list[dict]):
     return figure
 
 
+def _live_mean(rows: list[dict]) -> str:
+    live = [r["pieces"] for r in rows if r.get("live_init", True)]
+    return f"{np.mean(live):.3g}" if live else "—"
+
+
 def _rnn_figure(rows: list[dict]):
     figure, ax = new_figure(figsize=(6, 3.8), layout="constrained")
     for i, (width, members) in enumerate(group(rows, "width").items()):
-        for key, style in (("pieces_init", "--"), ("pieces", "-")):
-            plot_means(ax, members, "k", key, spread="interval", color=f"C{i}", ls=style,
-                       label=f"w = {width}" if key == "pieces" else None)  # fmt: skip
-    ax.set(xlabel="steps k", ylabel="E[pieces] (data range)", yscale="log")
+        # init and trained often coincide (a dead W₀ stays dead): markers apart, side by side
+        for key, style, marker, fill, shift in (
+            ("pieces_init", "--", "o", "white", 0.97),
+            ("pieces", "-", "s", f"C{i}", 1.03),
+        ):
+            shifted = [{**r, "k": r["k"] * shift} for r in members]
+            plot_means(
+                ax,
+                shifted,
+                "k",
+                key,
+                spread="interval",
+                color=f"C{i}",
+                ls=style,
+                marker=marker,
+                mfc=fill,
+                label=f"w = {width}, " + ("init" if key == "pieces_init" else "trained"),
+            )
+    ax.set(xlabel="steps k", ylabel="E[pieces] (data range)", yscale="log", xscale="log")
     ax.legend(fontsize=8)
     return figure
 
