@@ -171,8 +171,9 @@ class DifferenceModel:
 
     Both networks subtract their waves (:math:`F = x - \sum_i s_i W_i`, the convex-looking
     family), so :math:`F_a - F_b = \sum_i s^b_i W^b_i - \sum_i s^a_i W^a_i` has waves of both
-    signs: a target that is not convex, such as (2x − 1)³ − (2x − 1), becomes reachable. As a network it is 8 wide:
-    the two 4-wide blocks side by side, the output row ``[acc_a, −acc_b]``. Stages 1 and 2 act
+    signs: a target that is not convex, such as (2x − 1)³ − (2x − 1), becomes reachable. As
+    a network it is 8 wide: the two 4-wide blocks side by side, the output row
+    ``[acc_a, −acc_b]``. Stages 1 and 2 act
     on both blocks; relaxing to stage 3 gives the raw 8-wide (block-diagonal) network, which
     gradient descent may then fill in.
 
