@@ -95,9 +95,12 @@ def test_lowered_traces_equal_exact_arithmetic_and_the_graph_tracer(model, seed,
     lowered = trace(net, start, end)
     exact = trace(net, start, end, exact=True)
     by_node = _graph_trace(net, start, end, False, ZERO_TOL, SLOPE_RTOL, True, lowered=False)
-    assert lowered.regions == exact.regions
-    np.testing.assert_allclose(lowered.knots, exact.knots, rtol=0, atol=1e-12)
-    assert_same_pieces_to_float64(lowered, exact)
+    # exact knots closer than float64 resolves (hypothesis: a crossing 8.5e-18 inside the
+    # segment's start, which float64 puts on it) cannot be asked of the float trace
+    if np.diff(np.array(exact.knots, dtype=np.float64)).min() >= RESOLUTION:
+        assert lowered.regions == exact.regions
+        np.testing.assert_allclose(lowered.knots, exact.knots, rtol=0, atol=1e-12)
+        assert_same_pieces_to_float64(lowered, exact)
     assert (lowered.pieces, lowered.regions) == (by_node.pieces, by_node.regions)
     assert [s.tolist() for s in lowered.switches] == [s.tolist() for s in by_node.switches]
     assert [d.tolist() for d in lowered.dead] == [d.tolist() for d in by_node.dead]
