@@ -11,7 +11,7 @@ from bends.studies.memory_approx import MemoryApprox
 from bends.studies.memory_lorenz import MemoryLorenz
 from bends.studies.memory_plateau import MemoryPlateau
 from bends.training.lorenz import lorenz96, lorenz96_data
-from bends.training.memory import bump_energy
+from bends.training.memory import bump_energy, exponential_sum, projected_fit, quadrature
 
 
 def test_plateau_hitting_steps_are_read_off_the_stored_curves_and_do_not_depend_on_grouping():
@@ -55,8 +55,19 @@ def test_memory_approx_keeps_the_best_start_and_tabulates_the_width_needed():
     cells = run_in_memory(study, config)
     rows = [r for c in cells for r in c.rows]
     assert all(0 <= r["relative_error"] < 1 for r in rows)
+    # the polish starts at Adam's end and keeps the better: it can only lower the error
+    assert all(r["projected_error"] <= r["relative_error"] * (1 + 1e-9) for r in rows)
     report = study.report(config, cells, Figures())
     assert "m for ε = 0.5" in report and "> 3" in report  # 1e-9 is out of reach
+    assert "polished by variable projection" in report
+
+
+def test_variable_projection_finds_an_exact_exponential_sum_from_afar():
+    kernel = exponential_sum([2.0, -0.5, 0.25], [0.3, 1.0, 4.0])
+    loss, log_rates = projected_fit(kernel, np.log([0.1, 2.0, 9.0]))
+    energy = np.sum(quadrature(kernel.horizon)[1] * kernel(quadrature(kernel.horizon)[0]) ** 2)
+    assert loss < 1e-12 * energy
+    np.testing.assert_allclose(np.sort(np.exp(log_rates)), [0.3, 1.0, 4.0], rtol=1e-4)
 
 
 def test_lorenz96_field_matches_the_cyclic_formula_and_data_are_functionals_of_the_input():
