@@ -142,7 +142,8 @@ class MemoryApprox(Study):
         best, projected = _best(rows_of(results)), _best(rows_of(results), "projected_error")
         caption = (
             "Best relative error √(J/∫ρ²) of the width-m diagonal linear RNN, per memory ω; "
-            "left: exponential decay e^{−ωs}/(1+s), right: (1+s)^{−(1+ω)}"
+            "left: exponential decay e^{−ωs}/(1+s), right: (1+s)^{−(1+ω)}; solid: Adam, "
+            "dashed: polished by variable projection"
         )
         return "\n\n".join([
             "Adam's fits:\n\n" + _needed_table(config, best),
@@ -150,7 +151,7 @@ class MemoryApprox(Study):
             "L-BFGS on the log-rates from Adam's end; `bends.training.memory.projected_fit`): "
             "where this is much lower, Adam's curve shows the optimiser, not the model:\n\n"
             + _needed_table(config, projected),
-            figures.add(_error_figure(best), "error_vs_width", caption),
+            figures.add(_error_figure(best, projected), "error_vs_width", caption),
             _findings(config, best, projected),
         ])  # fmt: skip
 
@@ -186,7 +187,7 @@ def _needed_table(config, best) -> str:
     return markdown_table(header, body)
 
 
-def _error_figure(best):
+def _error_figure(best, projected):
     families = list(dict.fromkeys(family for family, _ in best))
     figure, axes = new_figure(1, len(families), figsize=(5 * len(families), 3.8), squeeze=False,
                               layout="constrained")  # fmt: skip
@@ -194,11 +195,13 @@ def _error_figure(best):
         omegas = [omega for f, omega in best if f == family]
         palette = matplotlib.colormaps["viridis"](np.linspace(0, 0.9, len(omegas)))
         for omega, colour in zip(omegas, palette, strict=True):
-            errors = best[family, omega]
+            errors, polished = best[family, omega], projected[family, omega]
             ax.plot(list(errors), list(errors.values()), marker="o", color=colour,
-                    label=f"ω = {omega:g}")  # fmt: skip
+                    label=f"ω = {omega:g}, Adam")  # fmt: skip
+            ax.plot(list(polished), list(polished.values()), marker="s", mfc="none", ls="--",
+                    color=colour, label=f"ω = {omega:g}, polished")  # fmt: skip
         ax.set(yscale="log", xlabel="width m", ylabel="relative error", title=family)
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=6, ncol=2)
     return figure
 
 
