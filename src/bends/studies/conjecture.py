@@ -214,7 +214,9 @@ class Conjecture(Study):
 
     def report(self, config: ConjectureConfig, results: list[StoredCell], figures: Figures) -> str:
         rows = [_with_defaults(row, cell.params) for cell in results for row in cell.rows]
-        parts = [_ranking(rows), _growth_table(rows)]
+        # the paired bootstraps are the report's slow part: once per data set, for both uses
+        upper = {key: _upper_rates(members) for key, members in group(rows, *DATA).items()}
+        parts = [_ranking(rows), _growth_table(rows, upper)]
         for key, members in group(rows, *DATA).items():
             parts += [f"### {_data_label(key)}", table(members, ["k"], _COLUMNS)]
         parts += [
@@ -225,7 +227,7 @@ class Conjecture(Study):
             figures.add(_curves_figure(results), "loss_curves",
                         "Training loss (left) and pieces on the data's range (right) along every "
                         "run of the first data set and width; colour = k"),
-            _findings(config, rows),
+            _findings(config, rows, upper),
         ]  # fmt: skip
         return "\n\n".join(parts)
 
@@ -329,12 +331,12 @@ def _law(ks, matrix) -> str:
     return f"{fit.model} (ΔAIC {fit.margin:.2g})"
 
 
-def _growth_table(rows) -> str:
+def _growth_table(rows, upper) -> str:
     body = []
     for key, members in group(rows, *DATA).items():
         ks, matrix = _live_matrix(members)
         whole = growth_rate(ks, matrix) if len(ks) >= 3 else None
-        rates = _upper_rates(members)
+        rates = upper[key]
         top, initial, gained, first = rates if rates else (None, None, None, None)
         body.append([_data_label(key), _law(ks, matrix),
                      "—" if whole is None else str(whole),
@@ -414,7 +416,7 @@ def _curves_figure(results: list[StoredCell]):
     return figure
 
 
-def _findings(config, rows) -> str:
+def _findings(config, rows, upper) -> str:
     live = [r for r in rows if r["live_init"]]
     lines = [
         f"- {len(rows)} runs: data sets {', '.join(dict.fromkeys(values(rows, 'dataset')))}; "
@@ -440,7 +442,7 @@ def _findings(config, rows) -> str:
                      "data after training: loss = mean y², one piece).")  # fmt: skip
     exponential, faster, slower, tested = [], [], [], 0
     for key, members in group(rows, *DATA).items():
-        rates = _upper_rates(members)
+        rates = upper[key]
         if rates is None or len({r["k"] for r in members}) < 3:
             continue
         tested += 1

@@ -171,9 +171,8 @@ def follow_flow(
     stopped = np.array([""] * runs, dtype=object)
     marks = np.unique(np.geomspace(1, max_steps, record - 1).astype(int))
     history = [[(0.0, float(loss[i]), weight[i].copy())] for i in range(runs)]
-    # the stretch's start; the pattern on the data is compared only without a piece count
-    anchor = (weight.copy(), loss.copy(), None if pieces else _pattern(problem, weight),
-              np.zeros(runs))  # fmt: skip
+    anchor = _Stretch(weight.copy(), loss.copy(), np.zeros(runs), np.full(runs, UNKNOWN),
+                      None if pieces else _pattern(problem, weight))  # fmt: skip
     accepted = np.zeros(runs, dtype=np.int64)
     total = np.zeros(runs, dtype=np.int64)  # accepted steps in all
     sampled = np.zeros((runs, SAMPLES, weight[0].size))  # ∇L at the last accepted points
@@ -210,16 +209,16 @@ def follow_flow(
                 history[i].append((time[i], float(loss[i]), weight[i].copy()))
         due = (stopped == "") & (accepted >= stall_steps)
         if due.any():
-            still = _check_stall(problem, weight, loss, time, anchor, due, stall_rtol, pieces)
+            still, now = _check_stall(problem, weight, loss, anchor, due, stall_rtol, pieces)
             # the flow, not the integrator, stood still: its time at least doubled (steps
             # that collapse advance no time), or it sits at a kink: gradients sampled on
             # both sides of a switching surface cancel (a Clarke critical point)
-            doubled = time >= 2 * anchor[3]
+            doubled = time >= 2 * anchor.time
             stopped[still & doubled] = "stalled"
             at_kink = still & ~doubled
             stopped[np.flatnonzero(at_kink)[_cancels(sampled[at_kink])]] = "kink"
             restart = due & (doubled | ~still)
-            _restart(weight, loss, time, anchor, restart, problem, pieces)
+            anchor.restart(restart, weight, loss, time, now, problem, pieces is None)
             accepted[due] = 0
     stopped[stopped == ""] = "budget"
     result = []
@@ -319,28 +318,49 @@ def _pattern(problem: TiedProblem, weight: np.ndarray) -> np.ndarray:
     return np.stack(signs, axis=1)
 
 
-def _check_stall(problem, weight, loss, time, anchor, due, rtol, pieces) -> np.ndarray:
+#: A piece count not taken yet.
+UNKNOWN = -2
+
+
+@dataclass
+class _Stretch:
+    """Where each run's current stretch began: W, L, flow time, the piece count there
+    (``UNKNOWN`` until a check needs it) and, without a piece count, the pattern on the data."""
+
+    weight: np.ndarray
+    loss: np.ndarray
+    time: np.ndarray
+    pieces: np.ndarray
+    pattern: np.ndarray | None
+
+    def restart(self, which, weight, loss, time, pieces_now, problem, by_pattern) -> None:
+        """Start the stretch of runs ``which`` anew at their current W (whose piece count,
+        where a check just took it, is ``pieces_now``)."""
+        self.weight[which], self.loss[which], self.time[which] = (weight[which], loss[which],
+                                                                  time[which])  # fmt: skip
+        self.pieces[which] = pieces_now[which]
+        if by_pattern:
+            self.pattern[which] = _pattern(problem, weight[which])
+
+
+def _check_stall(problem, weight, loss, anchor: _Stretch, due, rtol, pieces):
     """Which runs ``due`` left L (to ``rtol``) and the pieces (or the pattern on the data)
-    unchanged since the stretch's start ``anchor``."""
-    then_weight, then_loss, then_pattern, _ = anchor
+    unchanged since the stretch's start, and the piece counts taken now (``UNKNOWN`` where
+    none was needed). A stretch's first count is kept, so each W is traced once."""
     now_pattern = None if pieces else _pattern(problem, weight)
     still = np.zeros(len(weight), dtype=bool)
+    now = np.full(len(weight), UNKNOWN)
     for i in np.flatnonzero(due):
-        if then_loss[i] - loss[i] > rtol * loss[i]:
+        if anchor.loss[i] - loss[i] > rtol * loss[i]:
             continue
         if pieces is None:
-            still[i] = bool(np.array_equal(then_pattern[i], now_pattern[i]))
-        else:
-            still[i] = pieces(then_weight[i]) == pieces(weight[i])
-    return still
-
-
-def _restart(weight, loss, time, anchor, which, problem, pieces) -> None:
-    """Start the stretch of runs ``which`` anew at their current W."""
-    then_weight, then_loss, then_pattern, then_time = anchor
-    then_weight[which], then_loss[which], then_time[which] = weight[which], loss[which], time[which]
-    if pieces is None:
-        then_pattern[which] = _pattern(problem, weight[which])
+            still[i] = bool(np.array_equal(anchor.pattern[i], now_pattern[i]))
+            continue
+        if anchor.pieces[i] == UNKNOWN:
+            anchor.pieces[i] = pieces(anchor.weight[i])
+        now[i] = pieces(weight[i])
+        still[i] = anchor.pieces[i] == now[i]
+    return still, now
 
 
 #: Gradients sampled at the last SAMPLES accepted points, for the kink test.
