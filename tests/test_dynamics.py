@@ -115,3 +115,32 @@ def test_separation_bound_and_its_hypothesis():
         width=20, depth=5, t=8, low=0.0, high=1.0, c=PHI, lipschitz_constant=PHI
     )
     assert not wide.hypothesis_holds and wide.bound == 0.0
+
+
+@pytest.mark.parametrize(("c", "t"), [(1.618, 8), (PHI, 8), (1.618, 11)])
+def test_exact_depth_builds_a_network_that_computes_the_iterate(c, t):
+    """The depth exact_depth promises: one hidden layer per block of iterations computes f^j
+    of its scalar input exactly (a ReLU per knot, one for the linear part)."""
+    from bends.analysis.dynamics import exact_depth, iterate_map
+    from bends.nets import MLP
+
+    f, width = abs_map(c), 20
+    depth = exact_depth(f, t, width)
+    j = max(i for i in range(1, t + 1) if len(iterate_map(f, i).x) - 1 <= width)
+    blocks = [j] * (t // j) + ([t % j] if t % j else [])
+    assert len(blocks) == depth
+    weights, biases, lead, shift = [], [], np.ones((1, 1)), np.zeros(1)
+    for iterations in blocks:  # hidden layer: relu(z + 1), relu(z − k) at f^j's inner knots
+        g = iterate_map(f, iterations)
+        knots = np.concatenate([[-1.0], g.x[1:-1]])
+        weights.append(np.ones((len(knots), 1)) @ lead)
+        biases.append(shift - knots)
+        slopes = g.slopes
+        lead = np.concatenate([[slopes[0]], np.diff(slopes)])[None, :]
+        shift = np.array([g.y[0]])  # every ReLU is 0 at z = −1: the output there is g(−1)
+    weights.append(lead)
+    biases.append(shift)
+    net = MLP(tuple(weights), tuple(biases))
+    x = np.linspace(-1, 1, 20001)
+    assert np.max(np.abs(net(x[:, None])[:, 0] - f.iterate(x, t))) < 1e-9
+    assert trace(net, [-1.0], [1.0]).pieces == len(iterate_map(f, t).x) - 1

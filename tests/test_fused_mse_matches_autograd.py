@@ -105,3 +105,19 @@ def test_training_with_the_fused_loss_follows_the_tensor_operation_path():
     descend(plain.parameters, lambda: mse(plain.forward(x)[..., 0], y), 200, lr=1e-2)
     torch.testing.assert_close(fused.parameters[0], plain.parameters[0], rtol=1e-9, atol=1e-12)
     assert not torch.equal(fused.parameters[0], pack(stack_mlps(nets)))  # it did train
+
+
+def test_cosine_schedule_anneals_the_rate_to_zero_and_constant_keeps_it():
+    from bends.training.loop import descend
+
+    def rates(schedule):  # GD on (w − 1)²: a step is lr · 2(1 − w)
+        w = torch.zeros(1, dtype=torch.float64, requires_grad=True)
+        seen = [0.0]
+        descend([w], lambda: (w - 1.0) ** 2, 10, lr=0.1, method="gd", schedule=schedule,
+                after_step=lambda: seen.append(float(w)))  # fmt: skip
+        before = np.array(seen[:-1])
+        return np.diff(seen) / (2 * (1 - before))
+
+    k = np.arange(10)
+    assert rates("cosine") == pytest.approx(0.1 * (1 + np.cos(np.pi * k / 10)) / 2)
+    assert rates("constant") == pytest.approx(np.full(10, 0.1))

@@ -70,6 +70,25 @@ def iterate_map(f: PiecewiseLinearMap, times: int) -> PiecewiseLinearMap:
     return result
 
 
+def exact_depth(f: PiecewiseLinearMap, times: int, width: int) -> int | None:
+    """The least depth l for which this construction makes a width-``width`` ReLU MLP
+    compute f^times exactly: one hidden layer computes any continuous piecewise-linear map
+    of a scalar with at most ``width`` pieces (a ReLU per breakpoint, one for the linear
+    part), so with j the largest number of iterations for which f^j has at most ``width``
+    pieces, l = ⌈times / j⌉ layers compute f^times (an upper bound on the least depth);
+    None when f itself has more than ``width`` pieces.
+
+    >>> from bends.constructions.maps import abs_map
+    >>> exact_depth(abs_map(1.618), 8, 20)   # f^5 has 16 pieces, f^6 has 26
+    2
+    """
+    iterations, current = 0, f
+    while iterations < times and len(current.x) - 1 <= width:
+        iterations += 1
+        current = simplify(compose(f, current))
+    return None if iterations == 0 else -(-times // iterations)
+
+
 BYTES_PER_MAP_KNOT = 128  # compose's crossings, sort, masks and evaluation, per knot
 
 

@@ -30,6 +30,7 @@ import torch
 from bends.errors import BendsError
 
 Method = Literal["adam", "gd"]
+Schedule = Literal["constant", "cosine"]
 
 
 @dataclass
@@ -64,17 +65,28 @@ def descend(
     after_step: Callable[[], None] | None = None,
     snapshot: Callable[[], np.ndarray] | None = None,
     clip: float = 0.0,
+    schedule: Schedule = "constant",
 ) -> Descent:
     """Minimise ``losses().sum()`` over ``parameters`` (``losses`` returns the per-model
     losses at the current parameters) by ``steps`` steps of Adam or GD with rate ``lr``.
 
     ``after_step`` runs after every step (e.g. a projection), under ``torch.no_grad``;
     ``snapshot`` is called at every record and its copies returned in ``snapshots``; ``clip``
-    > 0 clips the gradient's norm to it before each step (the usual guard for RNNs).
+    > 0 clips the gradient's norm to it before each step (the usual guard for RNNs);
+    ``schedule="cosine"`` lowers the rate from ``lr`` to 0 along half a cosine over the
+    ``steps`` (Loshchilov & Hutter's annealing without restarts), the usual way to let Adam
+    settle into a minimum instead of hovering at the noise floor its constant rate sets.
     """
     if method not in ("adam", "gd"):
         raise BendsError(f"the optimiser must be adam or gd, got {method!r}")
+    if schedule not in ("constant", "cosine"):
+        raise BendsError(f"the schedule must be constant or cosine, got {schedule!r}")
     optimiser = (torch.optim.Adam if method == "adam" else torch.optim.SGD)(parameters, lr=lr)
+    annealing = (
+        torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=steps)
+        if schedule == "cosine"
+        else None
+    )
     curve, taken, snapshots, stopped = [], [], [], "steps"
     step = 0
     for step in range(steps):
@@ -92,6 +104,8 @@ def descend(
         if clip > 0:
             torch.nn.utils.clip_grad_norm_(parameters, clip)
         optimiser.step()
+        if annealing is not None:
+            annealing.step()
         if after_step is not None:
             with torch.no_grad():
                 after_step()

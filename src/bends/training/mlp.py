@@ -46,6 +46,7 @@ import torch
 
 from bends.nets import MLP
 from bends.nets.packing import pack, unpack
+from bends.training.loop import Schedule, descend
 
 Layers = Sequence[tuple[torch.Tensor, torch.Tensor]]
 POINT_BLOCK = 256
@@ -222,17 +223,17 @@ def networks_of(layers) -> list[MLP]:
 
 
 def fit_minibatches(layers: Layers, x: torch.Tensor, y: torch.Tensor, batches, epochs: int,
-                    lr: float) -> np.ndarray:  # fmt: skip
+                    lr: float, schedule: Schedule = "constant") -> np.ndarray:  # fmt: skip
     """Train batched ``layers`` by Adam on minibatches of (x (N, in), y (M, N)) drawn from
-    ``batches`` (:class:`bends.training.loop.Minibatches`) for ``epochs`` passes; the
-    (M, epochs) curve of each epoch's mean minibatch loss."""
-    from bends.training.loop import descend
+    ``batches`` (:class:`bends.training.loop.Minibatches`) for ``epochs`` passes with the
+    rate ``schedule`` of :func:`~bends.training.loop.descend`; the (M, epochs) curve of each
+    epoch's mean minibatch loss."""
 
     def losses() -> torch.Tensor:
         batch = next(batches).to(x.device)
         return mse(mlp_forward(layers, x[batch])[..., 0], y[:, batch])
 
     parameters = [tensor for layer in layers for tensor in layer]
-    steps = descend(parameters, losses, epochs * batches.per_epoch, lr).curve
+    steps = descend(parameters, losses, epochs * batches.per_epoch, lr, schedule=schedule).curve
     # the final (full-batch) loss is no minibatch loss: left out of the epochs' means
     return steps[:, :-1].reshape(len(steps), epochs, -1).mean(axis=-1)
