@@ -134,3 +134,20 @@ def test_a_user_expression_kernel_reproduces_the_built_in_family_it_spells_out()
     assert [c.key for c in other] == [
         c.key for c in study.cells(study.Config(families=("exponential",), **common))
     ]
+
+
+def test_rate_fits_recover_a_power_law_and_an_exponential_law_and_tell_them_apart():
+    from bends.studies.memory_approx import _rate_fits
+
+    widths = [1, 2, 3, 4, 6, 8]
+    power = _rate_fits({m: 0.3 * m**-2.5 for m in widths})
+    assert power["alpha"] == pytest.approx(2.5) and power["first"] == pytest.approx(2.5)
+    noisy = {m: np.exp(-1.2 * m) * (1 + 0.01 * (-1) ** m) for m in widths}
+    exponential = _rate_fits(noisy)
+    assert exponential["kappa"] == pytest.approx(1.2, rel=0.02)
+    assert exponential["delta_aic"] > 2  # the exponential law fits better
+    # the running minimum: a wider model is never worse than a narrower one
+    bumped = _rate_fits({1: 1e-1, 2: 1e-2, 3: 1e-3, 4: 2e-3})
+    assert bumped["last"] == pytest.approx(
+        -np.polyfit(np.log([2, 3, 4]), np.log([1e-2, 1e-3, 1e-3]), 1)[0]
+    )
