@@ -11,6 +11,7 @@ raai           RAI (Lu et al. 2019; see :func:`bends.nets.random.rai_mlp`)  raw 
 stage1         peaks from the seed, scales by the manifold rule            1
 stage3         same start, relaxed to raw weights                          3
 free-scale     peaks from the seed, scales uniform on (0, 1)               3
+free-scale2+3  the same start as free-scale                                2, 3
 stage2+3       same start as stage1, relaxed to free scales                2, 3
 stage1+3       same start as stage1                                        1, 3
 all            same start as stage1                                        1, 2, 3
@@ -55,6 +56,7 @@ from bends.runner.summaries import (
     rows_of,
     values,
 )
+from bends.studies import _manifold_comparison as comparison
 from bends.training.manifold import (
     STAGES,
     DifferenceModel,
@@ -66,13 +68,24 @@ from bends.training.manifold import (
 from bends.training.mlp import mse
 from bends.training.targets import target
 
-Method = Literal["default", "raai", "stage1", "stage3", "free-scale", "stage2+3", "stage1+3", "all"]
+Method = Literal[
+    "default",
+    "raai",
+    "stage1",
+    "stage3",
+    "free-scale",
+    "free-scale2+3",
+    "stage2+3",
+    "stage1+3",
+    "all",
+]
 LABELS = {
     "default": "Default network",
     "raai": "RAAI distribution (RAI)",
     "stage1": "Stage 1",
     "stage3": "Stage 3 (GD only)",
     "free-scale": "Free scale init.",
+    "free-scale2+3": "Free scale init., stages 2 and 3",
     "stage2+3": "Stage 2 and 3",
     "stage1+3": "Stage 1 and 3",
     "all": "All stages",
@@ -191,6 +204,16 @@ class ManifoldTables(Study):
             _table(config, rows, paper, expression)
             for expression in _present(config.targets, rows, "target")
         ]
+        if not config.sparse and not config.difference:  # the paper's numbers: dense data
+            variances = {e: float(np.var(target(e)(np.linspace(0.0, 1.0, config.points))))
+                         for e in paper if e not in ("source", "columns", "icml")}  # fmt: skip
+            found = comparison.cells(rows, paper, variances, LABELS)
+            parts += [
+                comparison.icml_table(found, paper, LABELS),
+                comparison.discrepancies(found, LABELS),
+                comparison.order_agreement(found),
+            ]
+            parts = [part for part in parts if part]
         caption = "Median training loss per method (all stages in sequence)"
         parts.append(figures.add(_loss_figure(config, results), "loss_curves", caption))
         parts.append(_layer_figures(config, results, figures))
@@ -220,11 +243,12 @@ def _table(config, rows, paper, expression) -> str:
             ref = paper.get(expression, {}).get(method, [None, None])
             compared = [ref[0], _ratio(errors.min(), ref[0]), ref[1], _ratio(errors.mean(), ref[1])]
         body.append([
-            LABELS[method], float(errors.min()), float(errors.mean()), *compared,
+            LABELS[method], float(errors.min()), comparison.spread(errors), float(errors.mean()),
+            *compared,
             f"{sum(values(found, 'collapsed'))}/{len(found)}", int(median("pieces")(found)),
             median("bend_depth")(found),
         ])  # fmt: skip
-    header = ["method", "min MSE", "mean MSE",
+    header = ["method", "min MSE", "median [IQR]", "mean MSE",
               *(["min test MSE", "mean test MSE"] if config.sparse else
                 ["paper min", "ratio", "paper mean", "ratio"]),
               "collapsed", "median pieces", "median bend depth"]  # fmt: skip

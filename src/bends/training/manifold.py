@@ -251,6 +251,7 @@ STAGES: dict[str, tuple[int, ...]] = {
     "stage1": (1,),
     "stage3": (3,),
     "free-scale": (3,),
+    "free-scale2+3": (2, 3),
     "stage2+3": (2, 3),
     "stage1+3": (1, 3),
     "all": (1, 2, 3),
@@ -271,7 +272,7 @@ def starting_models(
     """The starting point of ``method`` (a key of STAGES) for every seed: PyTorch's default
     or RAI initialisation for the baselines, else peaks uniform on ``peaks`` drawn from the
     seed (shared by every manifold method) and scales by the manifold rule (uniform on (0, 1)
-    for ``free-scale``).
+    for ``free-scale`` and ``free-scale2+3``).
 
     With ``difference`` the manifold methods start two compositional networks per seed (the
     second block's peaks and scales from its own stream) and the baselines are 8 wide.
@@ -294,7 +295,7 @@ def starting_models(
             return torch.from_numpy(np.stack(values)).to(dtype=dtype, device=device)
 
         start = draw(0, *peaks, depth + 1)
-        if method == "free-scale":
+        if method in ("free-scale", "free-scale2+3"):
             scales = draw(1, 0.0, 1.0, depth)
             return StagedModel.free_scales(start[:, :depth], scales, block_subtract, peak_map)
         return StagedModel.on_manifold(start, block_subtract, peak_map)
