@@ -40,6 +40,7 @@ from typing import Literal
 import numpy as np
 import torch
 
+import bends.studies._manifold_comparison as comparison
 from bends.constructions.compositional import bend_depth
 from bends.plotting import plot_layers
 from bends.runner.config import StudyConfig, require, setting
@@ -56,7 +57,6 @@ from bends.runner.summaries import (
     rows_of,
     values,
 )
-from bends.studies import _manifold_comparison as comparison
 from bends.training.manifold import (
     STAGES,
     DifferenceModel,
