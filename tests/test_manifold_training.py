@@ -224,8 +224,7 @@ def test_paper_cells_off_by_more_than_three_get_a_measured_cause_or_say_unexplai
     found += rows("free-scale", [1e-5] * 30) + rows("free-scale2+3", [3e-7] * 30)
     paper = {"x**3": {"default": [1e-6, 0.1 * 8 / 30], "stage3": [1e-6, 1e-6],
                       "stage1": [1e-3, 1e-5], "free-scale": [2.5e-7, 1e-5]}}  # fmt: skip
-    cells = {(c.method, c.statistic): c for c in comparison.cells(found, paper, {"x**3": 0.1},
-                                                                   LABELS)}  # fmt: skip
+    cells = {(c.method, c.statistic): c for c in comparison.cells(found, paper, LABELS)}
     assert not cells["default", "min"].far and cells["default", "mean"].far
     assert "what 8.0/30 collapsed give" in cells["default", "mean"].cause
     assert cells["stage3", "mean"].cause.startswith("heavy tail: the 2 worst of 30 hold")

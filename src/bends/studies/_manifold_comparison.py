@@ -55,7 +55,7 @@ def spread(errors) -> str:
     return f"{q2:.3g} [{q1:.3g}, {q3:.3g}]"
 
 
-def cells(rows, paper: dict, variances: dict[str, float], labels: dict[str, str]) -> list:
+def cells(rows, paper: dict, labels: dict[str, str]) -> list:
     """Every cell of the staged tables (per target) and of the ICML table, with causes."""
     by = group(rows, "target", "method")
     found = []
@@ -65,18 +65,16 @@ def cells(rows, paper: dict, variances: dict[str, float], labels: dict[str, str]
         for method, (low, average) in methods.items():
             if (target, method) in by:
                 for statistic, value in (("min", low), ("mean", average)):
-                    found.append(_cell("staged", target, method, statistic, value, by,
-                                       variances, labels))  # fmt: skip
+                    found.append(_cell("staged", target, method, statistic, value, by, labels))
     icml = paper.get("icml", {})
     for method, numbers in icml.get("methods", {}).items():
         for (target, statistic), value in zip(icml["columns"], numbers, strict=True):
             if (target, method) in by:
-                found.append(_cell("ICML", target, method, statistic, value, by, variances,
-                                   labels))  # fmt: skip
+                found.append(_cell("ICML", target, method, statistic, value, by, labels))
     return found
 
 
-def _cell(table, target, method, statistic, value, by, variances, labels) -> PaperCell:
+def _cell(table, target, method, statistic, value, by, labels) -> PaperCell:
     errors = np.array(values(by[target, method], "mse"))
     ours = float(errors.min() if statistic == "min" else errors.mean())
     cell = PaperCell(table, target, method, statistic, value, ours, None)
@@ -84,17 +82,17 @@ def _cell(table, target, method, statistic, value, by, variances, labels) -> Pap
         return cell
     if statistic == "mean":
         collapsed = np.array(values(by[target, method], "collapsed"), dtype=bool)
-        cause = _collapse(errors, collapsed, value, variances[target]) or _tail(errors, value)
+        cause = _collapse(errors, collapsed, value) or _tail(errors, value)
     else:
         cause = _through_stage2(target, method, value, by, labels)
     return PaperCell(table, target, method, statistic, value, ours, cause or "unexplained")
 
 
-def _collapse(errors, collapsed, paper: float, variance: float) -> str | None:
+def _collapse(errors, collapsed, paper: float) -> str | None:
     """The number of collapsed models the paper's mean implies, if collapse sets our mean."""
     if not collapsed.any() or collapsed.all():
         return None
-    dead = float(errors[collapsed].mean()) if collapsed.any() else variance
+    dead = float(errors[collapsed].mean())
     live = float(errors[~collapsed].mean())
     n = len(errors)
     implied = n * (paper - live) / (dead - live)
@@ -163,8 +161,7 @@ def discrepancies(found: list[PaperCell], labels: dict[str, str]) -> str:
         return f"Every cell of both tables is within {FAR:g}x of the paper's."
     body = [[c.table, f"`{c.target}`", labels[c.method], c.statistic, f"{c.ours:.3g}",
              f"{c.paper:.3g}", f"{c.ratio:.2g}x", c.cause] for c in far]  # fmt: skip
-    measured = sum(not c.cause.startswith("unexplained") and "unexplained" not in c.cause
-                   for c in far)  # fmt: skip
+    measured = sum("unexplained" not in c.cause for c in far)
     return (
         f"**Cells off by more than {FAR:g}x** ({len(far)} of {len(found)}; {measured} with a "
         f"measured cause, {len(far) - measured} unexplained):\n\n"

@@ -285,8 +285,9 @@ def _bound_table(config: DepthWidthConfig, tasks, rows) -> str | None:
         "is the slides' ∫_a^b |f^t − g| ≥ (y − x)²/16 · (1 − 2(2u)^l/c^t) on [a, b] = "
         "[−1, 1] (at least (y − x)²/32 under the hypothesis). Its largest possible value, at "
         "the widest levels f^t reaches (−1 and c − 1, which needs the premise of c^t "
-        "oscillations between them), is c²/16 ≈ 0.164; the mean |f^t − g| is the integral "
-        "over the interval's length 2.\n\n" + markdown_table(header, body)
+        "oscillations between them), is c²/16 (column 'bound, levels (−1, c − 1)'); the "
+        "mean |f^t − g| is the integral over the interval's length 2.\n\n"
+        + markdown_table(header, body)
     )
 
 

@@ -205,9 +205,7 @@ class ManifoldTables(Study):
             for expression in _present(config.targets, rows, "target")
         ]
         if not config.sparse and not config.difference:  # the paper's numbers: dense data
-            variances = {e: float(np.var(target(e)(np.linspace(0.0, 1.0, config.points))))
-                         for e in paper if e not in ("source", "columns", "icml")}  # fmt: skip
-            found = comparison.cells(rows, paper, variances, LABELS)
+            found = comparison.cells(rows, paper, LABELS)
             parts += [
                 comparison.icml_table(found, paper, LABELS),
                 comparison.discrepancies(found, LABELS),

@@ -37,7 +37,7 @@ import matplotlib
 import numpy as np
 import torch
 
-from bends.analysis.stats import line_fit
+from bends.analysis.stats import AIC_EVIDENCE, line_fit
 from bends.runner.config import StudyConfig, require, setting
 from bends.runner.figures import Figures, new_figure
 from bends.runner.study import Cell, CellResult, Curve, StoredCell, Study
@@ -142,6 +142,7 @@ class MemoryApprox(Study):
         self, config: MemoryApproxConfig, results: list[StoredCell], figures: Figures
     ) -> str:
         best, projected = _best(rows_of(results)), _best(rows_of(results), "projected_error")
+        rates = {key: _rate_fits(errors) for key, errors in projected.items()}
         caption = (
             "Best relative error √(J/∫ρ²) of the width-m diagonal linear RNN, per memory ω; "
             "left: exponential decay e^{−ωs}/(1+s), right: (1+s)^{−(1+ω)}; solid: Adam, "
@@ -154,8 +155,8 @@ class MemoryApprox(Study):
             "where this is much lower, Adam's curve shows the optimiser, not the model:\n\n"
             + _needed_table(config, projected),
             figures.add(_error_figure(best, projected), "error_vs_width", caption),
-            _rate_table(projected),
-            _findings(config, best, projected),
+            _rate_table(rates),
+            _findings(config, best, projected, rates),
         ])  # fmt: skip
 
 
@@ -214,15 +215,14 @@ def _rate_fits(errors: dict[int, float]) -> dict[str, float] | None:
     }  # fmt: skip
 
 
-def _rate_table(projected) -> str:
+def _rate_table(rates) -> str:
     """The fitted rates beside what Theorem 4.2 says about each family."""
     theorem = {
         "exponential": "every α (β < ω): faster than any power of m",
         "polynomial": "none ((13) fails); truncation: m(ε) bound grows exponentially in 1/ω",
     }
     body = []
-    for (family, omega), errors in projected.items():
-        fits = _rate_fits(errors)
+    for (family, omega), fits in rates.items():
         if fits is None:
             continue
         body.append([
@@ -237,7 +237,8 @@ def _rate_table(projected) -> str:
               "exponential κ (e ∝ e^−κm)", "ΔAIC power − exp.", "Theorem 4.2's rate"]  # fmt: skip
     return (
         "**Rates beside Theorem 4.2** (fitted on the polished errors' running minimum over m; "
-        "ΔAIC < 0 favours the power law, > 0 the exponential, |ΔAIC| < 2 neither). The "
+        f"ΔAIC < 0 favours the power law, > 0 the exponential, |ΔAIC| < {AIC_EVIDENCE:g} "
+        "neither). The "
         "theorem bounds the best error of width m by C(α)γd/(β m^α) when the kernel's first "
         "α + 1 derivatives decay like e^{−βt}: an upper bound, so a measured fall faster than "
         "its rate is consistent with it, a slower one (at the best fit) would contradict it. "
@@ -265,7 +266,7 @@ def _error_figure(best, projected):
     return figure
 
 
-def _findings(config, best, projected) -> str:
+def _findings(config, best, projected, rates) -> str:
     lines = []
     eps = min(config.tolerances)
     for family in dict.fromkeys(family for family, _ in best):
@@ -282,16 +283,15 @@ def _findings(config, best, projected) -> str:
             f"(ω = {omegas[-1]:g})."
         )
     for family in dict.fromkeys(family for family, _ in projected):
-        fitted = {omega: _rate_fits(errors) for (f, omega), errors in projected.items()
-                  if f == family}  # fmt: skip
-        fitted = {omega: fits for omega, fits in fitted.items() if fits is not None}
+        fitted = {omega: fits for (f, omega), fits in rates.items()
+                  if f == family and fits is not None}  # fmt: skip
         if len(fitted) < 2:
             continue
         alphas = [fits["alpha"] for fits in fitted.values()]  # ω from short memory to long
         aics = [fits["delta_aic"] for fits in fitted.values()]
         falling = all(a > b for a, b in itertools.pairwise(alphas))
-        law = ("the power law" if max(aics) < -2 else "the exponential law" if min(aics) > 2
-               else "neither law consistently")  # fmt: skip
+        law = ("the power law" if max(aics) < -AIC_EVIDENCE else "the exponential law"
+               if min(aics) > AIC_EVIDENCE else "neither law consistently")  # fmt: skip
         lines.append(
             f"- {family} rates: over m ≤ {max(next(iter(projected.values())))} {law} fits "
             f"better (ΔAIC {min(aics):+.1f} to {max(aics):+.1f}); the power α goes "
