@@ -12,17 +12,21 @@ from bends.errors import BendsError
 from bends.training.memory import (
     airy,
     as_arrays,
+    bump_energy,
     discretise,
     exponential_sum,
     exponential_sum_loss,
     init_parameters,
+    init_path_rnn,
     longest_plateau,
     model_kernel,
+    path_rnn_outputs,
     plateau_kernel,
     polynomial_decay,
     quadrature,
     rnn_outputs,
     sampled_mse,
+    sampled_plateau_level,
     target_outputs,
     user_kernel,
     white_noise,
@@ -64,9 +68,9 @@ def test_quadrature_integrates_every_kernel_family_like_scipy(kernel):
     assert float(np.sum(w * kernel(s) ** 2)) == pytest.approx(reference, rel=1e-6)
 
 
-@pytest.mark.parametrize("kind", ["diagonal", "full"])
+@pytest.mark.parametrize("kind", ["diagonal", "complex", "full"])
 def test_exact_discretisation_has_the_sampled_kernel_as_impulse_response(kind):
-    parameters = init_parameters(kind, 3, [1])
+    parameters = init_parameters(kind, 4, [1])
     w, u, c = as_arrays(parameters)
     step, length = 0.05, 200
     impulse = np.zeros((1, length))
@@ -87,6 +91,44 @@ def test_exact_discretisation_has_the_sampled_kernel_as_impulse_response(kind):
         euler = rnn_outputs(discretise(w, h, "euler"), u, c, impulse, h)[0, n] / h
         errors.append(abs(euler - c @ linalg.expm(2.0 * w) @ u))
     assert errors[1] < 0.6 * errors[0]
+
+
+def test_a_complex_model_fits_a_delayed_bump_that_real_decays_cannot():
+    # the same 16 state dimensions: 8 damped rotations against 16 real decays, each by Adam
+    kernel = plateau_kernel(1 / 6)
+    nodes = quadrature(kernel.horizon)
+    ends = {}
+    for kind in ("complex", "diagonal"):
+        parameters = init_parameters(kind, 16, [0])
+        optimiser = torch.optim.Adam(list(parameters.values()), lr=0.02)
+        for _ in range(1500):
+            optimiser.zero_grad()
+            loss = white_noise_loss(parameters, kernel, nodes).sum()
+            loss.backward()
+            optimiser.step()
+        ends[kind] = float(loss.detach()) / bump_energy()
+    assert ends["complex"] < 0.05 < 0.5 < ends["diagonal"]
+
+
+def test_the_linear_path_rnn_is_the_euler_discretisation():
+    parameters = init_path_rnn(4, [0, 1])
+    x = white_noise(3, 50, 0.1, seed=0)
+    with torch.no_grad():
+        ours = path_rnn_outputs(parameters, torch.from_numpy(x), 0.1, "linear").numpy()
+    for model in range(2):
+        w, u, c = (parameters[name][model].detach().numpy() for name in ("w", "u", "c"))
+        expected = rnn_outputs(discretise(w, 0.1, "euler"), u, c, x, 0.1)
+        np.testing.assert_allclose(ours[model], expected, rtol=1e-12, atol=1e-14)
+    with torch.no_grad():
+        squashed = path_rnn_outputs(parameters, torch.from_numpy(x), 0.1, "tanh")
+    assert squashed.shape == (2, 3, 50) and not torch.allclose(squashed, torch.from_numpy(ours))
+
+
+def test_the_sampled_plateau_level_tends_to_the_bump_energy_on_long_paths():
+    kernel = plateau_kernel(1 / 6)
+    short, long = (sampled_plateau_level(kernel, n, 0.01) for n in (2_000, 200_000))
+    assert short < 0.8 * bump_energy()  # a 20-long path holds the bump for 14 of its 20
+    assert long == pytest.approx(bump_energy(), rel=0.01)
 
 
 def test_fft_outputs_equal_direct_convolution():

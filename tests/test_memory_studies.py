@@ -23,6 +23,7 @@ def test_plateau_hitting_steps_are_read_off_the_stored_curves_and_do_not_depend_
         seeds=2,
         record_every=2,
         figure_one=False,
+        figure_four=(),
     )
     together = run_in_memory(study, study.Config(seeds_per_cell=2, **common))
     alone = run_in_memory(study, study.Config(seeds_per_cell=1, **common))
@@ -39,7 +40,26 @@ def test_plateau_hitting_steps_are_read_off_the_stored_curves_and_do_not_depend_
                 k.values, curves[(cell.params["memory"], k.seed)], rtol=1e-12
             )
     report = study.report(study.Config(**common), together, Figures())
-    assert "log τ" in report and "What these runs show" in report
+    assert "plateau band" in report and "What these runs show" in report
+
+
+def test_plateau_band_crossings_and_the_plateau_test():
+    from bends.studies.memory_plateau import _has_plateau, _plateau
+
+    energy = bump_energy()
+    # records every 5 steps: above the band for 4 records, in it for 40, then below
+    curve = np.concatenate([np.full(4, 2.0), np.full(40, 1.0), np.full(10, 0.3)]) * energy
+    p = {"record_every": 5, "steps": 270, "band": 0.1, "learned": 0.5}
+    crossings = _plateau(curve, p, energy)
+    assert crossings == {"enter_step": 20, "hit_step": 220, "learn_step": 220,
+                         "plateau_ratio": 10.0}  # fmt: skip
+    config = MemoryPlateau.Config(plateau_factor=3.0)
+    quick = {**crossings, "plateau_ratio": 1.0}
+    assert _has_plateau([crossings, crossings, quick], config)
+    assert not _has_plateau([quick, quick, crossings], config)
+    # a run that never leaves the band counts the steps it ran
+    stuck = _plateau(np.concatenate([np.full(4, 2.0), np.full(50, 1.0)]) * energy, p, energy)
+    assert stuck["hit_step"] is None and stuck["plateau_ratio"] == (270 - 20) / 20
 
 
 def test_memory_approx_keeps_the_best_start_and_tabulates_the_width_needed():

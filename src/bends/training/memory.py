@@ -11,8 +11,14 @@ bump delayed to 1/ω), and user kernels as safe NumPy expressions in ``s``.
 :math:`\hat y = c^\top h`, whose kernel is :math:`\hat\rho(s) = c^\top e^{Ws} U`. W is kept
 stable by its parameterisation: ``diagonal``: :math:`W = -\mathrm{diag}(e^{\theta})` (decay
 rates :math:`e^{\theta_i} > 0`, so :math:`\hat\rho(s) = \sum_i c_i u_i e^{-e^{\theta_i} s}`);
-``full``: :math:`W = (A - A^\top) - BB^\top - \epsilon I`, whose symmetric part is negative
-definite. Parameters carry a leading model axis, so many models train as one program.
+``complex``: W block diagonal with m/2 blocks :math:`\begin{pmatrix} -r_k & \phi_k \\ -\phi_k
+& -r_k \end{pmatrix}`, :math:`r_k = e^{\theta_k}` — the real form of a diagonal W with complex
+eigenvalues :math:`-r_k \pm i\phi_k`, i.e. every diagonalisable stable W up to a change of basis —
+so :math:`\hat\rho(s) = \sum_k e^{-r_k s} (\alpha_k \cos \phi_k s + \beta_k \sin \phi_k s)`
+with :math:`\alpha_k = c_k \cdot u_k`, :math:`\beta_k = c_k \times u_k` (damped oscillations
+can build a delayed bump, real decays cannot); ``full``:
+:math:`W = (A - A^\top) - BB^\top - \epsilon I`, whose symmetric part is negative definite.
+Parameters carry a leading model axis, so many models train as one program.
 
 **Losses.** With white-noise input the expected squared error is
 :math:`J = \int_0^\infty |\hat\rho(s) - \rho(s)|^2 ds`, computed by composite Gauss–Legendre
@@ -46,7 +52,7 @@ from bends.errors import BendsError
 from bends.training.loop import descend, every
 from bends.training.targets import target
 
-Kind = Literal["diagonal", "full"]
+Kind = Literal["diagonal", "complex", "full"]
 #: Stability margin ε of the full parameterisation.
 FULL_MARGIN = 1e-2
 #: Quadrature: Gauss–Legendre nodes per interval, and where unit intervals give way to doubling.
@@ -150,17 +156,22 @@ def exponential_sum_loss(p, lam, a, mu) -> float:
 
 def init_parameters(kind: Kind, width: int, seeds: Sequence[int], scale: float = 0.5):
     """Parameters of len(seeds) models (leading axis), each drawn from its own seed: log-rates
-    θ ~ N(0, scale²) (diagonal) or A, B ~ N(0, scale²/width) (full), and c, U ~
-    N(0, scale²/width)."""
+    θ ~ N(0, scale²) (diagonal; complex: one per block, with frequencies φ ~ N(0, scale²)) or
+    A, B ~ N(0, scale²/width) (full), and c, U ~ N(0, scale²/width)."""
     if width < 1:
         raise BendsError(f"width must be positive, got {width}")
-    if kind not in ("diagonal", "full"):
-        raise BendsError(f"kind must be diagonal or full, got {kind!r}")
+    if kind not in ("diagonal", "complex", "full"):
+        raise BendsError(f"kind must be diagonal, complex or full, got {kind!r}")
+    if kind == "complex" and width % 2:
+        raise BendsError(f"a complex-diagonal model has an even width, got {width}")
     draws = []
     for seed in seeds:
         rng = np.random.default_rng(seed)
         if kind == "diagonal":
             recurrent = {"theta": rng.normal(0.0, scale, width)}
+        elif kind == "complex":
+            recurrent = {"theta": rng.normal(0.0, scale, width // 2),
+                         "phi": rng.normal(0.0, scale, width // 2)}  # fmt: skip
         else:
             spread = scale / np.sqrt(width)
             recurrent = {"a": rng.normal(0.0, spread, (width, width)),
@@ -175,6 +186,10 @@ def init_parameters(kind: Kind, width: int, seeds: Sequence[int], scale: float =
 
 def recurrence(parameters) -> torch.Tensor:
     """W (models, m, m) from either parameterisation (module docstring)."""
+    if "phi" in parameters:
+        rates, phi = torch.exp(parameters["theta"]), parameters["phi"]
+        blocks = torch.stack([torch.stack([-rates, phi], -1), torch.stack([-phi, -rates], -1)], -2)
+        return torch.func.vmap(lambda b: torch.block_diag(*b))(blocks)
     if "theta" in parameters:
         return torch.diag_embed(-torch.exp(parameters["theta"]))
     a, b = parameters["a"], parameters["b"]
@@ -185,6 +200,15 @@ def recurrence(parameters) -> torch.Tensor:
 def model_kernel(parameters, s: torch.Tensor) -> torch.Tensor:
     """:math:`\\hat\\rho(s) = c^\\top e^{Ws} U` at nodes s: (models, len(s))."""
     c, u = parameters["c"], parameters["u"]
+    if "phi" in parameters:  # pairs (2k, 2k + 1) of c and u belong to block k
+        c, u = c.unflatten(-1, (-1, 2)), u.unflatten(-1, (-1, 2))
+        alpha = (c * u).sum(-1)
+        beta = c[..., 0] * u[..., 1] - c[..., 1] * u[..., 0]
+        decay = torch.exp(-torch.exp(parameters["theta"])[:, :, None] * s)
+        angle = parameters["phi"][:, :, None] * s
+        return torch.einsum("mk,mkn->mn", alpha, decay * torch.cos(angle)) + torch.einsum(
+            "mk,mkn->mn", beta, decay * torch.sin(angle)
+        )
     if "theta" in parameters:
         rates = torch.exp(parameters["theta"])
         return torch.einsum("mi,min->mn", c * u, torch.exp(-rates[:, :, None] * s))
@@ -278,6 +302,55 @@ def target_outputs(kernel: Kernel, x: np.ndarray, step: float) -> np.ndarray:
 def sampled_mse(prediction: np.ndarray, y: np.ndarray, burn_in: int) -> float:
     """Mean squared error after the first ``burn_in`` steps (the paths start at rest)."""
     return float(np.mean((prediction[:, burn_in:] - y[:, burn_in:]) ** 2))
+
+
+Activation = Literal["linear", "tanh"]
+
+
+def init_path_rnn(width: int, seeds: Sequence[int], scale: float = 0.5):
+    """Parameters of len(seeds) sampled-path RNNs (:func:`path_rnn_outputs`), each from its own
+    seed: an unrestricted W ~ N(0, scale²/width) and c, U ~ N(0, scale²/width)."""
+    if width < 1:
+        raise BendsError(f"width must be positive, got {width}")
+    draws = []
+    for seed in seeds:
+        rng = np.random.default_rng(seed)
+        spread = scale / np.sqrt(width)
+        draws.append({"w": rng.normal(0.0, spread, (width, width)),
+                      "c": rng.normal(0.0, spread, width),
+                      "u": rng.normal(0.0, spread, width)})  # fmt: skip
+    return {
+        name: torch.tensor(np.stack([d[name] for d in draws]), requires_grad=True)
+        for name in draws[0]
+    }
+
+
+def path_rnn_outputs(parameters, x: torch.Tensor, step: float, activation: Activation):
+    r"""Outputs (models, samples, length) of the residual RNN
+    :math:`h_k = h_{k-1} + \Delta\,\sigma(W h_{k-1} + U x_k)`, :math:`\hat y_k = c^\top h_k`,
+    on input paths x (samples, length), from rest. With σ the identity this is the Euler
+    discretisation of :math:`\dot h = Wh + Ux` (:func:`discretise`); W is not constrained to be
+    stable (the paper's Figure 4 setting)."""
+    if activation not in ("linear", "tanh"):
+        raise BendsError(f"activation must be linear or tanh, got {activation!r}")
+    w, u, c = parameters["w"], parameters["u"], parameters["c"]
+    h = torch.zeros(w.shape[0], x.shape[0], w.shape[-1], dtype=w.dtype)
+    outputs = []
+    for k in range(x.shape[1]):
+        drive = h @ w.transpose(-1, -2) + x[None, :, k, None] * u[:, None, :]
+        h = h + step * (torch.tanh(drive) if activation == "tanh" else drive)
+        outputs.append(h @ c[:, :, None])
+    return torch.cat(outputs, dim=-1)
+
+
+def sampled_plateau_level(kernel: Kernel, length: int, step: float) -> float:
+    r"""The expected MSE, over paths of ``length`` steps of white noise from rest, of a model
+    that has learned the plateau family's e^{−s} and none of its bump:
+    :math:`\frac1L\sum_{k<L} \Delta \sum_{j \le k} \rho_0(j\Delta - 1/\omega)^2`
+    (the bump energy :func:`bump_energy`, cut off where a path is shorter than the delay)."""
+    s = step * np.arange(length)
+    bump = kernel(s) - np.exp(-s)
+    return float(np.mean(step * np.cumsum(bump**2)))
 
 
 def family_kernel(family: str, omega: float, expression: str = "", horizon: float = 1.0) -> Kernel:
