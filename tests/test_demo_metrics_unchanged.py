@@ -13,6 +13,7 @@ on one thread (``PORTABLE``); the fixtures were made the same way.
 import os
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -58,10 +59,18 @@ def test_every_demo_study_has_a_fixture():
     assert sorted(p.stem for p in FIXTURES.glob("*.csv")) == sorted(DEMOS)
 
 
+@pytest.fixture(scope="module")
+def fresh_metrics(tmp_path_factory) -> dict[str, Path]:
+    """Every demo's metrics.csv, two subprocesses at a time (each runs on one thread)."""
+    root = tmp_path_factory.mktemp("demos")
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        futures = {name: pool.submit(demo_metrics, name, root / name) for name in DEMOS}
+    return {name: future.result() for name, future in futures.items()}
+
+
 @pytest.mark.parametrize("name", DEMOS)
-def test_demo_metrics_are_byte_identical(name, tmp_path):
-    metrics = demo_metrics(name, tmp_path)
-    assert metrics.read_bytes() == (FIXTURES / f"{name}.csv").read_bytes()
+def test_demo_metrics_are_byte_identical(name, fresh_metrics):
+    assert fresh_metrics[name].read_bytes() == (FIXTURES / f"{name}.csv").read_bytes()
 
 
 if __name__ == "__main__":
