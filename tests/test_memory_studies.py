@@ -50,7 +50,7 @@ def test_plateau_band_crossings_and_the_plateau_test():
     # records every 5 steps: above the band for 4 records, in it for 40, then below
     curve = np.concatenate([np.full(4, 2.0), np.full(40, 1.0), np.full(10, 0.3)]) * energy
     p = {"record_every": 5, "steps": 270, "band": 0.1, "learned": 0.5}
-    crossings = _plateau(curve, p, energy)
+    crossings = _plateau(curve, p, energy, 270)
     assert crossings == {"enter_step": 20, "hit_step": 220, "learn_step": 220,
                          "plateau_ratio": 10.0}  # fmt: skip
     config = MemoryPlateau.Config(plateau_factor=3.0)
@@ -58,7 +58,7 @@ def test_plateau_band_crossings_and_the_plateau_test():
     assert _has_plateau([crossings, crossings, quick], config)
     assert not _has_plateau([quick, quick, crossings], config)
     # a run that never leaves the band counts the steps it ran
-    stuck = _plateau(np.concatenate([np.full(4, 2.0), np.full(50, 1.0)]) * energy, p, energy)
+    stuck = _plateau(np.concatenate([np.full(4, 2.0), np.full(50, 1.0)]) * energy, p, energy, 270)
     assert stuck["hit_step"] is None and stuck["plateau_ratio"] == (270 - 20) / 20
 
 

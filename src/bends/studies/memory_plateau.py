@@ -38,6 +38,7 @@ import torch
 
 from bends.analysis.stats import (
     AIC_EVIDENCE,
+    GrowthFit,
     LineFit,
     Selection,
     growth_fits,
@@ -180,7 +181,7 @@ class MemoryPlateau(Study):
                    "trainer": p["trainer"], "seed": seed, "loss_start": float(curve[0]),
                    "loss_final": float(curve[-1])}  # fmt: skip
             if p["part"] == "plateau":
-                row.update(_plateau(curve, p, bump_energy()))
+                row.update(_plateau(curve, p, bump_energy(), p["steps"]))
                 row["hit_time"] = (
                     None if row["hit_step"] is None else row["hit_step"] * time_per_step
                 )
@@ -245,12 +246,11 @@ def _steps(config, trainer: str) -> int:
 FOUR_SETTINGS = ("figure_four", "four_steps", "paths", "path_step", "path_length")
 
 
-def _plateau(curve: np.ndarray, p: dict, energy: float) -> dict:
-    """When a run enters and leaves the plateau band around ``energy`` and learns the bump
-    (steps, None if never), and its plateau ratio (τ − enter)/enter (the steps run so far if
-    it never left)."""
+def _plateau(curve: np.ndarray, p: dict, energy: float, steps: int) -> dict:
+    """When a run of ``steps`` steps enters and leaves the plateau band around ``energy`` and
+    learns the bump (steps, None if never), and its plateau ratio (τ − enter)/enter (the steps
+    it ran if it never left)."""
     every_ = p["record_every"]
-    steps = p["steps"] if "steps" in p else p["four_steps"]
 
     def step(level: float) -> int | None:
         index = hitting_index(curve, level * energy)
@@ -273,9 +273,8 @@ def _count(key: str):
 
 
 def _has_plateau(rows: list[dict], config) -> bool:
-    ratios = [r["plateau_ratio"] for r in rows]
-    ranked = sorted(np.inf if r is None else r for r in ratios if r is not None)
-    return len(ranked) > len(rows) / 2 and float(np.median(ranked)) >= config.plateau_factor
+    ratios = [r["plateau_ratio"] for r in rows if r["plateau_ratio"] is not None]
+    return len(ratios) > len(rows) / 2 and float(np.median(ratios)) >= config.plateau_factor
 
 
 @dataclass(frozen=True)
@@ -283,7 +282,7 @@ class Law:
     """The growth of the median leave step τ over the memories with a plateau."""
 
     memories: list[float]
-    medians: list[float]
+    fits: dict[str, GrowthFit] | None
     selection: Selection | None
     power: dict[str, float] | None
     line: LineFit | None
@@ -304,13 +303,14 @@ def _law(rows: list[dict], config) -> Law:
     medians = [float(np.median([np.inf if r["hit_step"] is None else r["hit_step"]
                                 for r in fitted[m]])) for m in memories]  # fmt: skip
     hit = [r for m in memories for r in fitted[m] if r["hit_step"]]
-    selection = power = line = None
+    fits = selection = power = line = None
     if len(memories) >= 3 and min(memories) >= 1:
-        selection = select_growth(growth_fits(memories, medians))
+        fits = growth_fits(memories, medians)
+        selection = select_growth(fits)
         power = growth_power(memories, medians, simulations=500)
         line = line_fit(values(hit, "memory"), np.log(values(hit, "hit_step")))
     censored = sum(r["hit_step"] is None for m in memories for r in fitted[m])
-    return Law(memories, medians, selection, power, line, len(hit), censored,
+    return Law(memories, fits, selection, power, line, len(hit), censored,
                sorted(set(by) - set(plateau)))  # fmt: skip
 
 
@@ -354,8 +354,8 @@ def _hitting_figure(rows: list[dict], laws: dict[str, Law], config):
         ax.scatter(x[mask], y[mask], s=12, color=f"C{i}", label=f"{trainer}, plateau")
         ax.scatter(x[~mask], y[~mask], s=12, facecolors="none", edgecolors=f"C{i}",
                    label=f"{trainer}, no plateau")  # fmt: skip
-        if law.selection is not None:
-            fits = growth_fits(law.memories, law.medians)
+        if law.fits is not None:
+            fits = law.fits
             grid_ = np.linspace(min(law.memories), max(law.memories), 50)
             for model, style, regressor in (("exponential", "-", grid_),
                                             ("polynomial", ":", np.log(grid_))):  # fmt: skip
@@ -405,7 +405,7 @@ def _figure_four_cell(cell: Cell) -> CellResult:
         row = {"part": "figure four", "target": kernel.name, "memory": p["memory"],
                "trainer": "adam", "seed": seed, "loss_start": float(values_[0]),
                "loss_final": float(values_[-1]), "plateau_level": level}  # fmt: skip
-        row.update(_plateau(values_, p, level))
+        row.update(_plateau(values_, p, level, p["four_steps"]))
         result.rows.append(row)
         result.curves.append(Curve("loss", seed, values_))
     return result
