@@ -7,8 +7,10 @@ import os
 
 import numpy as np
 import pytest
+import torch
 from hypothesis import settings
 from hypothesis import strategies as st
+from torch import nn
 
 from bends.errors import BendsError
 from bends.nets import MLP, TiedRNN
@@ -114,3 +116,90 @@ def assert_same_regions(only, full):
     assert only.summary()["pieces"] is None and only.summary()["breakpoints"] is None
     assert only.describe() == f"{full.regions} activation regions"
     assert full.describe() == f"{full.pieces} pieces, {full.regions} activation regions"
+
+
+# Graph networks for the graph tracers: every kink type in residual blocks and branches.
+
+
+class Abs(nn.Module):
+    def forward(self, x):
+        return torch.abs(x) - 0.5
+
+
+class Maximum(nn.Module):
+    def forward(self, x):
+        return torch.maximum(x, 0.5 - x)
+
+
+class Clamp(nn.Module):
+    def forward(self, x):
+        return x.clamp(-0.5, 0.75)
+
+
+ACTIVATIONS = [
+    nn.ReLU, lambda: nn.LeakyReLU(0.1), lambda: nn.PReLU(4, 0.3), nn.ReLU6,
+    lambda: nn.Hardtanh(-0.5, 1.0), Abs, Maximum, Clamp,
+]  # fmt: skip
+
+
+class Residual(nn.Module):
+    def __init__(self, activation: nn.Module) -> None:
+        super().__init__()
+        self.inner, self.act, self.outer = nn.Linear(4, 4), activation, nn.Linear(4, 4)
+
+    def forward(self, x):
+        return x + self.outer(self.act(self.inner(x)))
+
+
+class Branches(nn.Module):
+    """Two branches joined by concatenation, a BatchNorm in eval mode, a scaled sum."""
+
+    def __init__(self, first: nn.Module, second: nn.Module) -> None:
+        super().__init__()
+        self.left, self.right = nn.Sequential(nn.Linear(4, 4), first), nn.Linear(4, 2)
+        self.second, self.norm, self.out = second, nn.BatchNorm1d(6), nn.Linear(6, 4)
+
+    def forward(self, x):
+        joined = torch.cat([self.left(x), self.second(self.right(x))], dim=1)
+        return 0.5 * self.out(self.norm(joined)) - x
+
+
+@st.composite
+def graph_models(draw):
+    torch.manual_seed(draw(st.integers(0, 2**31 - 1)))
+    acts = [draw(st.sampled_from(ACTIVATIONS))() for _ in range(4)]
+    blocks = [nn.Linear(2, 4), acts[0]]
+    for act in acts[1:3]:
+        blocks.append(draw(st.sampled_from([Residual, lambda a: Branches(a, nn.ReLU())]))(act))
+    blocks += [acts[3], nn.Linear(4, 2)]
+    model = nn.Sequential(*blocks).double().eval()
+    if draw(st.booleans()):  # degenerate weights: zeros and duplicated neurons
+        with torch.no_grad():
+            first = model[0]
+            first.weight[1] = first.weight[0]
+            first.bias[1] = first.bias[0]
+            first.weight[2] = 0.0
+    for module in model.modules():
+        if isinstance(module, nn.BatchNorm1d):
+            with torch.no_grad():
+                module.running_mean.uniform_(-1, 1)
+                module.running_var.uniform_(0.5, 2)
+    return model
+
+
+def _dyadic(model: nn.Module, draw) -> None:
+    """Weights on a coarse dyadic grid: crossings on knots and neurons crossing together."""
+    grid = torch.tensor([-1.0, -0.5, -0.25, 0.0, 0.25, 0.5, 1.0], dtype=torch.float64)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            picks = draw(st.lists(st.integers(0, 6), min_size=parameter.numel(),
+                                  max_size=parameter.numel()))  # fmt: skip
+            parameter.copy_(grid[picks].reshape(parameter.shape))
+
+
+@st.composite
+def small_graphs(draw):
+    model = draw(graph_models())
+    if draw(st.booleans()):
+        _dyadic(model, draw)
+    return model

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import mlps
+from conftest import graph_models, mlps, small_graphs
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import fx, nn
@@ -28,72 +28,6 @@ def test_graph_tracer_equals_the_mlp_tracer_on_mlps(net):
     assert (graph.pieces, graph.regions) == (fast.pieces, fast.regions)
     np.testing.assert_allclose(graph.knots, fast.knots, rtol=0, atol=1e-12)
     np.testing.assert_allclose(graph.values, fast.values, rtol=1e-12, atol=1e-12)
-
-
-class Abs(nn.Module):
-    def forward(self, x):
-        return torch.abs(x) - 0.5
-
-
-class Maximum(nn.Module):
-    def forward(self, x):
-        return torch.maximum(x, 0.5 - x)
-
-
-class Clamp(nn.Module):
-    def forward(self, x):
-        return x.clamp(-0.5, 0.75)
-
-
-ACTIVATIONS = [
-    nn.ReLU, lambda: nn.LeakyReLU(0.1), lambda: nn.PReLU(4, 0.3), nn.ReLU6,
-    lambda: nn.Hardtanh(-0.5, 1.0), Abs, Maximum, Clamp,
-]  # fmt: skip
-
-
-class Residual(nn.Module):
-    def __init__(self, activation: nn.Module) -> None:
-        super().__init__()
-        self.inner, self.act, self.outer = nn.Linear(4, 4), activation, nn.Linear(4, 4)
-
-    def forward(self, x):
-        return x + self.outer(self.act(self.inner(x)))
-
-
-class Branches(nn.Module):
-    """Two branches joined by concatenation, a BatchNorm in eval mode, a scaled sum."""
-
-    def __init__(self, first: nn.Module, second: nn.Module) -> None:
-        super().__init__()
-        self.left, self.right = nn.Sequential(nn.Linear(4, 4), first), nn.Linear(4, 2)
-        self.second, self.norm, self.out = second, nn.BatchNorm1d(6), nn.Linear(6, 4)
-
-    def forward(self, x):
-        joined = torch.cat([self.left(x), self.second(self.right(x))], dim=1)
-        return 0.5 * self.out(self.norm(joined)) - x
-
-
-@st.composite
-def graph_models(draw):
-    torch.manual_seed(draw(st.integers(0, 2**31 - 1)))
-    acts = [draw(st.sampled_from(ACTIVATIONS))() for _ in range(4)]
-    blocks = [nn.Linear(2, 4), acts[0]]
-    for act in acts[1:3]:
-        blocks.append(draw(st.sampled_from([Residual, lambda a: Branches(a, nn.ReLU())]))(act))
-    blocks += [acts[3], nn.Linear(4, 2)]
-    model = nn.Sequential(*blocks).double().eval()
-    if draw(st.booleans()):  # degenerate weights: zeros and duplicated neurons
-        with torch.no_grad():
-            first = model[0]
-            first.weight[1] = first.weight[0]
-            first.bias[1] = first.bias[0]
-            first.weight[2] = 0.0
-    for module in model.modules():
-        if isinstance(module, nn.BatchNorm1d):
-            with torch.no_grad():
-                module.running_mean.uniform_(-1, 1)
-                module.running_var.uniform_(0.5, 2)
-    return model
 
 
 def _kinks(model: fx.GraphModule, node: fx.Node) -> list[float]:
@@ -189,24 +123,6 @@ def test_a_product_of_two_tensors_is_refused():
 
     with pytest.raises(bends.BendsError, match="multiplies two tensors"):
         trace(Square(), np.zeros(2), np.ones(2))
-
-
-def _dyadic(model: nn.Module, draw) -> None:
-    """Weights on a coarse dyadic grid: crossings on knots and neurons crossing together."""
-    grid = torch.tensor([-1.0, -0.5, -0.25, 0.0, 0.25, 0.5, 1.0], dtype=torch.float64)
-    with torch.no_grad():
-        for parameter in model.parameters():
-            picks = draw(st.lists(st.integers(0, 6), min_size=parameter.numel(),
-                                  max_size=parameter.numel()))  # fmt: skip
-            parameter.copy_(grid[picks].reshape(parameter.shape))
-
-
-@st.composite
-def small_graphs(draw):
-    model = draw(graph_models())
-    if draw(st.booleans()):
-        _dyadic(model, draw)
-    return model
 
 
 @settings(max_examples=40, deadline=None)

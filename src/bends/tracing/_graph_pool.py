@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import fx, nn
 
 from bends.errors import BendsError
-from bends.tracing._graph_knots import Knots, insert, scale
+from bends.tracing._graph_knots import Knots, insert
 
 
 def windows(module, node: fx.Node, x_shape) -> torch.Tensor:
@@ -63,46 +63,65 @@ def pool_module(node: fx.Node, spatial: int) -> nn.Module:
     return pool(**given)
 
 
-def max_pool(graph, node, module, state: Knots, zero_tol: float) -> int:
+def max_pool(graph, node, module, state: Knots, zero_tol: float) -> torch.Tensor:
     """A running maximum over windows: insert a knot wherever the leader of a window is
-    overtaken inside an interval, until no interval changes hands."""
+    overtaken inside an interval, until no interval changes hands; per segment, how many
+    crossings were merged.
+
+    A maximum of affine functions is convex, so a window whose leader is the same at both
+    ends of an interval, ahead of the rest by more than the tolerance, leads throughout: only
+    the other intervals are searched. After an insertion only the intervals that begin at a
+    new knot can change hands again."""
     x_name = node.args[0].name
     x_shape = tuple(state.values[x_name].shape[1:])
     module = module or pool_module(node, len(x_shape) - 1)
     members = windows(module, node, x_shape)
-    valid, safe = members >= 0, members.clamp(min=0)
-    merged = 0
-    while True:
+    valid, flat = members >= 0, members.clamp(min=0).reshape(-1)
+    padded = not bool(valid.all())
+
+    def gathered(rows: torch.Tensor) -> torch.Tensor:  # (rows, outputs, window)
+        out = rows.index_select(1, flat).reshape(len(rows), *members.shape)
+        return torch.where(valid, out, -torch.inf) if padded else out
+
+    merged = torch.zeros(state.count, dtype=torch.long, device=state.t.device)
+    # interpolation never exceeds the ends, so each segment's scale stays what it is now
+    tol = zero_tol * state.largest(state.values[x_name]).clamp(min=1e-300)
+    v = state.values[x_name].reshape(len(state.t), -1)
+    active = state.inner
+    if members.shape[1] > 1:
+        top = gathered(v).topk(2, dim=-1)
+        clear = (top.values[..., 0] - top.values[..., 1]) > tol[state.segment][:, None]
+        leads = clear[:-1] & clear[1:] & (top.indices[:-1, :, 0] == top.indices[1:, :, 0])
+        active = active & ~leads.all(dim=-1)
+    active = active.nonzero(as_tuple=True)[0]
+    while len(active):
         v = state.values[x_name].reshape(len(state.t), -1)
         d = state.slopes[x_name].reshape(len(state.t) - 1, -1)
-        left = torch.where(valid, v[:-1, safe], -torch.inf)  # (K − 1, outputs, window)
-        slope = d[:, safe]
-        tol = zero_tol * scale(v, [])
-        tied = valid & (left >= left.max(dim=-1, keepdim=True).values - tol)
+        left, slope = gathered(v.index_select(0, active)), gathered(d.index_select(0, active))
+        near = tol[state.segment[active]].view(-1, 1, 1)
+        tied = valid & (left >= left.max(dim=-1, keepdim=True).values - near)
         # the leader: the largest at the interval's left end, ties to the steepest
         leader = torch.where(tied, slope, -torch.inf).argmax(dim=-1, keepdim=True)
         gap = left.gather(-1, leader) - left
         gain = slope - slope.gather(-1, leader)
-        behind = valid & (gain > 0) & (gap > tol)
+        behind = valid & (gain > 0) & (gap > near)
         catch = torch.where(behind, gap / torch.where(behind, gain, 1.0), torch.inf)
-        first = catch.min(dim=-1).values  # (K − 1, outputs): t after t_i of the first overtaking
-        length = (state.t[1:] - state.t[:-1])[:, None]
+        first = catch.min(dim=-1).values  # (active, outputs): t after t_i of the first overtaking
+        length = (state.t[active + 1] - state.t[active])[:, None]
         inside = first < length
         if not inside.any():
             break
-        interval, _ = inside.nonzero(as_tuple=True)
-        before = len(state.t)
-        merged += insert(state, [state.t[interval] + first[inside]])
-        if len(state.t) == before:  # only crossings on existing knots: nothing changes hands
-            break
+        row, _ = inside.nonzero(as_tuple=True)
+        interval = active[row]
+        merged += insert(state, [(interval, state.t[interval] + first[inside])])
+        active = state.added
     v = state.values[x_name].reshape(len(state.t), -1)
     d = state.slopes[x_name].reshape(len(state.t) - 1, -1)
-    window = torch.where(valid, v[:, safe], -torch.inf)
-    leader = ((window[1:] + window[:-1]) / 2).argmax(dim=-1)
+    leader = gathered((v[1:] + v[:-1]) / 2).argmax(dim=-1)  # (K − 1, outputs)
     state.values[node.name] = module(state.values[x_name])
     out_shape = state.values[node.name].shape[1:]
-    state.slopes[node.name] = (
-        d[:, safe].gather(-1, leader[..., None])[..., 0].reshape(len(state.t) - 1, *out_shape)
-    )
+    source = members.clamp(min=0)[None].expand(len(leader), -1, -1)
+    slopes = d.gather(1, source.gather(-1, leader[..., None])[..., 0])
+    state.slopes[node.name] = slopes.reshape(len(state.t) - 1, *out_shape)
     state.branches.append(leader)
     return merged

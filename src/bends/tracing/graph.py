@@ -35,8 +35,9 @@ Example:
 
 from __future__ import annotations
 
+import copy
 import operator
-import warnings
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -45,7 +46,7 @@ import torch
 import torch.nn.functional as F
 from torch import fx, nn
 
-from bends.errors import BendsError, ResolutionWarning
+from bends.errors import BendsError
 from bends.nets.graph import (
     AFFINE_FUNCTIONS,
     AFFINE_METHODS,
@@ -59,7 +60,8 @@ from bends.nets.graph import (
 from bends.tracing._graph_knots import Knots, insert, snapped
 from bends.tracing._graph_pool import max_pool
 from bends.tracing.result import Trace
-from bends.tracing.tolerance import RESOLUTION, SLOPE_RTOL, ZERO_TOL
+from bends.tracing.tolerance import SLOPE_RTOL, ZERO_TOL
+from bends.tracing.traces import Traces, output_breaks, warn_unresolved
 
 
 def trace_graph(
@@ -70,28 +72,81 @@ def trace_graph(
     slope_rtol: float = SLOPE_RTOL,
 ) -> Trace:
     """Trace ``net`` along the segment from ``start`` to ``end`` (see the module docstring)."""
-    a = torch.as_tensor(np.asarray(start, dtype=np.float64)).reshape(net.input_shape)
-    b = torch.as_tensor(np.asarray(end, dtype=np.float64)).reshape(net.input_shape)
-    graph = net.module
-    state = Knots(torch.tensor([0.0, 1.0], dtype=torch.float64))
-    merged, switches, dead, always_on = 0, [], [], []
+    starts = np.asarray(start, dtype=np.float64).reshape(1, *net.input_shape)
+    ends = np.asarray(end, dtype=np.float64).reshape(1, *net.input_shape)
+    return trace_graph_segments(net, starts, ends, zero_tol, slope_rtol)[0]
+
+
+def trace_graph_segments(
+    net: GraphNetwork,
+    starts,
+    ends,
+    zero_tol: float = ZERO_TOL,
+    slope_rtol: float = SLOPE_RTOL,
+    pieces: bool = True,
+    device=None,
+) -> Traces:
+    """Trace ``net`` along many segments at once, ``starts[s]`` to ``ends[s]`` (arrays of
+    shape (segments, *input_shape)): their knots lie end to end in one batch
+    (:class:`~bends.tracing._graph_knots.Knots`), every node runs once on all of them, and
+    each segment's trace equals its own :func:`trace_graph`. ``device``: a torch device to
+    run on (the network is copied there; default CPU)."""
+    device = torch.device("cpu") if device is None else torch.device(device)
+    a = torch.as_tensor(np.asarray(starts, dtype=np.float64), device=device)
+    b = torch.as_tensor(np.asarray(ends, dtype=np.float64), device=device)
+    count = len(a)
+    graph = net.module if device.type == "cpu" else _on_device(net, device)
+    state = Knots.ends(count, device)
+    merged = torch.zeros(count, dtype=torch.long, device=device)
+    switches, dead, always_on = [], [], []
     with torch.no_grad():
         for node, role in visit(graph, state.values, state.slopes):
             if role == "input":
-                state.values[node.name] = torch.stack([a, b])
-                state.slopes[node.name] = (b - a)[None]
+                state.values[node.name] = torch.stack([a, b], dim=1).reshape(
+                    2 * count, *a.shape[1:]
+                )
+                steps = torch.zeros_like(state.values[node.name][1:])
+                steps[0::2] = b - a  # the outer intervals between segments stay flat
+                state.slopes[node.name] = steps
             elif role == "kink":
                 merged += _kink(graph, node, state, zero_tol)
-                branch = state.branches[-1]
-                changes = (branch[1:] != branch[:-1]).sum(dim=0)  # zeros for one interval
-                switches.append(np.asarray(changes, dtype=np.int64).reshape(-1))
-                constant = (branch == branch[0]).all(dim=0).numpy()
-                dead.append(constant & (branch[0] == 0).numpy())
-                always_on.append(constant & (branch[0] != 0).numpy())
+                for stats, table in zip(_kink_statistics(state), (switches, dead, always_on),
+                                        strict=True):  # fmt: skip
+                    table.append(stats)
             else:
                 _affine(graph, node, state)
     output = output_node(list(graph.graph.nodes)).name
-    return _result(net, a, b, state, output, switches, dead, always_on, merged, slope_rtol)
+    return _results(net, a, b, state, output, switches, dead, always_on, merged, slope_rtol,
+                    pieces)  # fmt: skip
+
+
+def _on_device(net: GraphNetwork, device: torch.device) -> fx.GraphModule:
+    """The network's graph in float64 on ``device``, copied once per network and device."""
+    copies = _ON_DEVICE.setdefault(net, {})
+    if str(device) not in copies:
+        copies[str(device)] = copy.deepcopy(net.module).to(device)
+    return copies[str(device)]
+
+
+# Graph networks are immutable: each is copied to a device once, on its first trace there.
+_ON_DEVICE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _kink_statistics(state: Knots) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The last kink node's switches (how often each element changes branch inside a
+    segment), dead and always-on elements (on one branch, the first resp. another, on the
+    whole segment), each (segments, elements)."""
+    branch = state.branches[-1]
+    count, elements = state.count, branch.shape[1]
+    inner = state.inner
+    interior = inner[1:] & inner[:-1]  # knots with both neighbouring intervals in one segment
+    knot, element = ((branch[1:] != branch[:-1]) & interior[:, None]).nonzero(as_tuple=True)
+    which = state.segment[knot + 1] * elements + element
+    switches = torch.bincount(which, minlength=count * elements).reshape(count, elements)
+    first = branch[state.firsts]  # a segment's first interval: the branch it starts on
+    constant = switches == 0
+    return (switches.cpu().numpy(), (constant & (first == 0)).cpu().numpy(),
+            (constant & (first != 0)).cpu().numpy())  # fmt: skip
 
 
 def visit(graph: fx.GraphModule, *tables: dict):
@@ -235,8 +290,9 @@ def _linear_affine(call, node: fx.Node, slopes: tuple, values: tuple) -> torch.T
     return first * constants[1] if tensors[0] else constants[0] * second
 
 
-def _kink(graph: fx.GraphModule, node: fx.Node, state: Knots, zero_tol: float) -> int:
-    """Insert the node's crossings, then compute its values, slopes and branches."""
+def _kink(graph: fx.GraphModule, node: fx.Node, state: Knots, zero_tol: float) -> torch.Tensor:
+    """Insert the node's crossings, then compute its values, slopes and branches; per
+    segment, how many crossings were merged."""
     module = graph.get_submodule(node.target) if node.op == "call_module" else None
     target = node.target
     if isinstance(module, MAX_MODULES) or target in MAX_POOL_FUNCTIONS:
@@ -246,7 +302,8 @@ def _kink(graph: fx.GraphModule, node: fx.Node, state: Knots, zero_tol: float) -
     x_name = node.args[0].name
     kinks, slopes = _elementwise(graph, node, module, state.values[x_name])
     merged = _insert_crossings(state, x_name, kinks, zero_tol)
-    x = snapped(state.values[x_name], kinks, zero_tol)
+    x = state.values[x_name]
+    x = snapped(x, kinks, state.tolerance(x, kinks, zero_tol))
     mid = (x[1:] + x[:-1]) / 2
     branch = sum((mid > c).to(torch.int8) for c in kinks)
     args_v = (x, *_args(graph, node.args[1:], state.values))
@@ -304,22 +361,24 @@ def _elementwise(graph, node, module, x) -> tuple[list[float], list[Any]]:
     return [float(c) for c in kinks], slopes
 
 
-def _insert_crossings(state: Knots, name: str, kinks, zero_tol: float) -> int:
-    """Knots where the value ``name`` strictly crosses one of ``kinks`` inside an interval."""
-    x = snapped(state.values[name], kinks, zero_tol).reshape(len(state.t), -1)
+def _insert_crossings(state: Knots, name: str, kinks, zero_tol: float) -> torch.Tensor:
+    """Knots where the value ``name`` strictly crosses one of ``kinks`` inside an interval
+    (of a segment: never between two); per segment, how many crossings were merged."""
+    x = state.values[name]
+    x = snapped(x, kinks, state.tolerance(x, kinks, zero_tol)).reshape(len(state.t), -1)
     found = []
     for c in kinks:
         s = x - c
-        crossing = (s[:-1] * s[1:]) < 0
+        crossing = ((s[:-1] * s[1:]) < 0) & state.inner[:, None]
         if crossing.any():
             interval, element = crossing.nonzero(as_tuple=True)
             frac = s[interval, element] / (s[interval, element] - s[interval + 1, element])
             t0, t1 = state.t[interval], state.t[interval + 1]
-            found.append(t0 + (t1 - t0) * frac)
+            found.append((interval, t0 + (t1 - t0) * frac))
     return insert(state, found)
 
 
-def _pairwise(node: fx.Node, state: Knots, zero_tol: float) -> int:
+def _pairwise(node: fx.Node, state: Knots, zero_tol: float) -> torch.Tensor:
     """torch.maximum / minimum of two tensors: the winner changes where their difference
     changes sign."""
     first, second = node.args[0], node.args[1] if len(node.args) > 1 else None
@@ -329,7 +388,8 @@ def _pairwise(node: fx.Node, state: Knots, zero_tol: float) -> int:
     state.values[key] = state.values[first.name] - state.values[second.name]
     state.slopes[key] = state.slopes[first.name] - state.slopes[second.name]
     merged = _insert_crossings(state, key, [0.0], zero_tol)
-    difference = snapped(state.values.pop(key), [0.0], zero_tol)
+    difference = state.values.pop(key)
+    difference = snapped(difference, [0.0], state.tolerance(difference, [0.0], zero_tol))
     state.slopes.pop(key)
     mid = (difference[1:] + difference[:-1]) / 2
     larger = node.target in (torch.maximum, torch.max)
@@ -342,48 +402,55 @@ def _pairwise(node: fx.Node, state: Knots, zero_tol: float) -> int:
     return merged
 
 
-def _result(net, a, b, state: Knots, output, switches, dead, always_on, merged, slope_rtol):
-    t = state.t
-    values = state.values[output].reshape(len(t), -1)
-    slopes = state.slopes[output].reshape(len(t) - 1, -1)
-    region_breaks = torch.zeros(len(t), dtype=torch.bool)
+def _results(net, a, b, state: Knots, output, switches, dead, always_on, merged, slope_rtol,
+             pieces) -> Traces:  # fmt: skip
+    t, inner, count = state.t, state.inner, state.count
+    values = state.values[output].reshape(len(t), -1).cpu().numpy()
+    slopes = state.slopes[output].reshape(len(t) - 1, -1)[inner].cpu().numpy()
+    interior = inner[1:] & inner[:-1]
+    region_breaks = torch.zeros(len(t), dtype=torch.bool, device=t.device)
     for branch in state.branches:
-        if len(branch) > 1:
-            region_breaks[1:-1] |= (branch[1:] != branch[:-1]).any(dim=-1)
-    return graph_trace_result(net, a.reshape(-1).numpy(), b.reshape(-1).numpy(), t.numpy(),
-                              values.numpy(), slopes.numpy(), region_breaks.numpy(), switches,
-                              dead, always_on, merged, slope_rtol)  # fmt: skip
+        region_breaks[1:-1] |= (branch[1:] != branch[:-1]).any(dim=-1) & interior
+    region_breaks = region_breaks.cpu().numpy()
+    offsets = np.zeros(count + 1, dtype=np.int64)
+    offsets[1:] = torch.bincount(state.segment, minlength=count).cumsum(0).cpu().numpy()
+    knots = t.cpu().numpy()
+    breaks = output_breaks(offsets, values, slopes, region_breaks, slope_rtol) if pieces else None
+    warn_unresolved(knots, offsets, stacklevel=4)
+    return Traces(
+        network=net,
+        starts=a.reshape(count, -1).cpu().numpy(),
+        ends=b.reshape(count, -1).cpu().numpy(),
+        offsets=offsets,
+        knots=knots,
+        values=values,
+        slopes=slopes if pieces else None,
+        region_breaks=region_breaks,
+        piece_breaks=None if breaks is None else breaks.any(axis=1),
+        output_breaks=breaks,
+        switches=switches,
+        dead=dead,
+        always_on=always_on,
+        log_scale=np.zeros(count),
+        snapped=np.zeros(count, dtype=np.int64),
+        merged=merged.cpu().numpy(),
+    )
 
 
 def graph_trace_result(
     net, a, b, knots, values, slopes, region_breaks, switches, dead, always_on, merged,
     slope_rtol,
 ) -> Trace:  # fmt: skip
-    """The Trace of a graph network from its knots, the output's values (knots, outputs) and
-    slopes (intervals, outputs) and the region breaks: pieces where the output's slope
-    changes by more than ``slope_rtol`` times the larger of the two and by more than
-    ``RESOLUTION`` (2⁻⁴⁰) times that output's largest slope or value on the segment (t runs
-    over [0, 1], so a slope is the change it makes over the segment), at a region break (any
-    output). The second floor is for flat stretches: there the slopes are rounding noise of
-    terms that cancel (±10⁻¹⁶ where exact arithmetic has 0), and a rule relative to the two
-    alone sees a 100 % change. ``slopes`` None: regions only."""
+    """The Trace of a graph network along one segment from its knots, the output's values
+    (knots, outputs) and slopes (intervals, outputs) and the region breaks; pieces by
+    :func:`~bends.tracing.traces.output_breaks`. ``slopes`` None: regions only."""
+    offsets = np.array([0, len(knots)])
     if slopes is None:
-        piece_breaks = output_breaks = None
+        piece_breaks = breaks = None
     else:
-        size = np.maximum(np.abs(slopes[1:]), np.abs(slopes[:-1]))
-        floor = RESOLUTION * np.maximum(np.abs(slopes).max(axis=0, initial=0.0),
-                                        np.abs(values).max(axis=0, initial=0.0))  # fmt: skip
-        changed = np.abs(slopes[1:] - slopes[:-1]) > np.maximum(slope_rtol * size, floor)
-        output_breaks = np.zeros((len(knots), slopes.shape[1]), dtype=bool)
-        output_breaks[1:-1] = changed & region_breaks[1:-1, None]
-        piece_breaks = output_breaks.any(axis=1)
-    if len(knots) > 1 and float(np.diff(knots).min()) < RESOLUTION:
-        warnings.warn(
-            f"breakpoints closer than {RESOLUTION:.1e} in t: float64 cannot resolve them, "
-            "counts may be off",
-            ResolutionWarning,
-            stacklevel=4,
-        )
+        breaks = output_breaks(offsets, values, slopes, region_breaks, slope_rtol)
+        piece_breaks = breaks.any(axis=1)
+    warn_unresolved(knots, offsets, stacklevel=4)
     return Trace(
         network=net,
         start=a,
@@ -397,5 +464,5 @@ def graph_trace_result(
         dead=dead,
         always_on=always_on,
         merged=merged,
-        output_breaks=output_breaks,
+        output_breaks=breaks,
     )
