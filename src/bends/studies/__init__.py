@@ -2,8 +2,9 @@
 
 Example:
     >>> sorted(STUDIES)  # doctest: +NORMALIZE_WHITESPACE
-    ['conjecture', 'conjecture-local', 'count-depth', 'depth-width', 'manifold-tables',
-     'memory-approx', 'memory-lorenz', 'memory-plateau', 'random-baselines', 'selfcheck']
+    ['conjecture', 'conjecture-local', 'count-depth', 'depth-width', 'local-complexity',
+     'manifold-tables', 'memory-approx', 'memory-lorenz', 'memory-plateau', 'random-baselines',
+     'selfcheck']
     >>> get_study("count-depth").summary
     'exact pieces vs depth: sawtooth, Yarotsky, random MLPs and tied RNNs'
 """
@@ -16,6 +17,7 @@ from bends.studies.conjecture import Conjecture
 from bends.studies.conjecture_local import ConjectureLocal
 from bends.studies.count_depth import CountDepth
 from bends.studies.depth_width import DepthWidth
+from bends.studies.local_complexity import LocalComplexity
 from bends.studies.manifold_tables import ManifoldTables
 from bends.studies.memory_approx import MemoryApprox
 from bends.studies.memory_lorenz import MemoryLorenz
@@ -30,6 +32,7 @@ STUDIES: dict[str, Study] = {
         ConjectureLocal(),
         CountDepth(),
         DepthWidth(),
+        LocalComplexity(),
         ManifoldTables(),
         MemoryApprox(),
         MemoryLorenz(),

@@ -31,10 +31,12 @@ class Knots:
         self.added = torch.zeros(0, dtype=torch.long, device=t.device)  # the last insert's knots
 
     @classmethod
-    def ends(cls, count: int, device=None) -> Knots:
-        """The two ends t = 0, 1 of each of ``count`` segments."""
-        t = torch.tensor([0.0, 1.0], dtype=torch.float64, device=device).repeat(count)
-        segment = torch.arange(count, device=device).repeat_interleave(2)
+    def ends(cls, count: int, device=None, centred: bool = False) -> Knots:
+        """The two ends t = 0, 1 of each of ``count`` segments (and t = 1/2 if
+        ``centred``)."""
+        start = [0.0, 0.5, 1.0] if centred else [0.0, 1.0]
+        t = torch.tensor(start, dtype=torch.float64, device=device).repeat(count)
+        segment = torch.arange(count, device=device).repeat_interleave(len(start))
         return cls(t, segment, count)
 
     @property

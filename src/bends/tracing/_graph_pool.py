@@ -68,9 +68,12 @@ def max_pool(graph, node, module, state: Knots, zero_tol: float) -> torch.Tensor
     overtaken inside an interval, until no interval changes hands; per segment, how many
     crossings were merged.
 
-    A maximum of affine functions is convex, so a window whose leader is the same at both
-    ends of an interval, ahead of the rest by more than the tolerance, leads throughout: only
-    the other intervals are searched. After an insertion only the intervals that begin at a
+    A member overtakes inside an interval when it is behind the leader by more than the
+    tolerance at the left end and ahead by more than it at the right end (values within it
+    are level, as values within it of a kink are on it). A maximum of affine functions is
+    convex, so a window whose leader is the same at both ends of an interval, ahead of the
+    rest by more than the tolerance, leads throughout: only the other intervals are
+    searched. After an insertion only the intervals that begin at a
     new knot can change hands again."""
     x_name = node.args[0].name
     x_shape = tuple(state.values[x_name].shape[1:])
@@ -104,7 +107,11 @@ def max_pool(graph, node, module, state: Knots, zero_tol: float) -> torch.Tensor
         leader = torch.where(tied, slope, -torch.inf).argmax(dim=-1, keepdim=True)
         gap = left.gather(-1, leader) - left
         gain = slope - slope.gather(-1, leader)
-        behind = valid & (gain > 0) & (gap > near)
+        right = gathered(v.index_select(0, active + 1))
+        # ahead at both ends by more than the tolerance, as a sign change must be strict:
+        # one that only draws level at a knot overtakes there, not inside
+        ahead = right - right.gather(-1, leader) > near
+        behind = valid & (gain > 0) & (gap > near) & ahead
         catch = torch.where(behind, gap / torch.where(behind, gain, 1.0), torch.inf)
         first = catch.min(dim=-1).values  # (active, outputs): t after t_i of the first overtaking
         length = (state.t[active + 1] - state.t[active])[:, None]

@@ -49,6 +49,7 @@ def trace_segments(
     device=None,
     batch: int = BATCH,
     progress: bool = False,
+    centres=None,
 ) -> Traces:
     """Trace ``net`` along the segments ``starts[s]`` → ``ends[s]``.
 
@@ -61,6 +62,11 @@ def trace_segments(
         device: a torch device (``"cuda"``) to trace on; default: CPU.
         batch: how many segments the graph tracer holds at once (memory grows with it).
         progress: a progress bar over the batches.
+        centres: (segments, *input shape) each segment's midpoint, exactly (the sample a
+            chord is drawn around): graph networks then keep a knot there, so that what
+            happens at the sample itself (max-pool windows tied on an image's blank patches)
+            is read at a knot, not found as crossings that rounding spreads around it.
+            The compiled MLP tracer takes its ends only.
 
     Example:
         >>> from bends.constructions import sawtooth
@@ -78,6 +84,11 @@ def trace_segments(
     graph = type(net).__name__ == "GraphNetwork"
     shape = tuple(net.input_shape) if graph else (net.input_dim,)
     starts, ends = _checked(starts, _points(ends, "ends"), shape)
+    if centres is not None:
+        centres = _points(centres, "centres")
+        if centres.size != starts.size or not np.isfinite(centres).all():
+            raise BendsError("centres must be one finite point per segment")
+        centres = centres.reshape(starts.shape)
     if device is not None and not graph:
         from bends.nets.graph import GraphNetwork
         from bends.nets.torch_io import to_torch
@@ -90,8 +101,9 @@ def trace_segments(
         if graph:
             from bends.tracing.graph import trace_graph_segments
 
+            middle = None if centres is None else centres[part]
             parts.append(trace_graph_segments(net, starts[part], ends[part], zero_tol, slope_rtol,
-                                              pieces, device))  # fmt: skip
+                                              pieces, device, middle))  # fmt: skip
         else:
             from bends.tracing.tracer import _float_trace
 

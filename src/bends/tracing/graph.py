@@ -85,28 +85,36 @@ def trace_graph_segments(
     slope_rtol: float = SLOPE_RTOL,
     pieces: bool = True,
     device=None,
+    centres=None,
 ) -> Traces:
     """Trace ``net`` along many segments at once, ``starts[s]`` to ``ends[s]`` (arrays of
     shape (segments, *input_shape)): their knots lie end to end in one batch
     (:class:`~bends.tracing._graph_knots.Knots`), every node runs once on all of them, and
     each segment's trace equals its own :func:`trace_graph`. ``device``: a torch device to
-    run on (the network is copied there; default CPU)."""
+    run on (the network is copied there; default CPU). ``centres``: each segment's midpoint,
+    given exactly, becomes a knot (what happens *at* a sample, e.g. max-pool windows tied
+    there, is then read off at a knot instead of found as crossings that rounding spreads
+    around it)."""
     device = torch.device("cpu") if device is None else torch.device(device)
     a = torch.as_tensor(np.asarray(starts, dtype=np.float64), device=device)
     b = torch.as_tensor(np.asarray(ends, dtype=np.float64), device=device)
     count = len(a)
     graph = net.module if device.type == "cpu" else _on_device(net, device)
-    state = Knots.ends(count, device)
+    state = Knots.ends(count, device, centred=centres is not None)
+    ends_of = [a, b]
+    if centres is not None:
+        ends_of.insert(1, torch.as_tensor(np.asarray(centres, dtype=np.float64), device=device))
+    per = len(ends_of)
     merged = torch.zeros(count, dtype=torch.long, device=device)
     switches, dead, always_on = [], [], []
     with torch.no_grad():
         for node, role in visit(graph, state.values, state.slopes):
             if role == "input":
-                state.values[node.name] = torch.stack([a, b], dim=1).reshape(
-                    2 * count, *a.shape[1:]
-                )
-                steps = torch.zeros_like(state.values[node.name][1:])
-                steps[0::2] = b - a  # the outer intervals between segments stay flat
+                knots = torch.stack(ends_of, dim=1).reshape(per * count, *a.shape[1:])
+                state.values[node.name] = knots
+                steps = torch.zeros_like(knots[1:])
+                for k in range(per - 1):  # the outer intervals between segments stay flat
+                    steps[k::per] = b - a
                 state.slopes[node.name] = steps
             elif role == "kink":
                 merged += _kink(graph, node, state, zero_tol)

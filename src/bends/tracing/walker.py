@@ -34,7 +34,8 @@ from bends.tracing._graph_pool import pool_module, windows
 from bends.tracing.graph import _affine, _args, _elementwise, _method, visit
 
 #: Values within this fraction of their node's scale of a kink are on it (then the slope
-#: decides the side); steps shorter than ``STEP`` (in t) are not new regions.
+#: decides the side); crossings less than ``STEP`` (in t) ahead are where the walk stands
+#: already (rounding moved them off it), not new regions.
 ON_KINK = 1e-9
 STEP = 1e-12
 
@@ -95,7 +96,9 @@ def _kink(graph: fx.GraphModule, node: fx.Node, point: _Point) -> float:
         branch += ((gap > 0) | (level & (dx > 0))).long()
         heading = (~level) & (gap * dx < 0)
         if heading.any():
-            ahead = min(ahead, float((-gap[heading] / dx[heading]).min()))
+            steps = -gap[heading] / dx[heading]
+            if (steps > STEP).any():
+                ahead = min(ahead, float(steps[steps > STEP].min()))
     call = module if module is not None else (
         node.target if node.op == "call_function" else _method(node.target)
     )  # fmt: skip
@@ -105,7 +108,7 @@ def _kink(graph: fx.GraphModule, node: fx.Node, point: _Point) -> float:
     for number, s in enumerate(slopes):
         slope = torch.where(branch == number, s * dx, slope)
     point.slopes[node.name] = slope
-    return ahead if ahead > STEP else np.inf
+    return ahead
 
 
 def _leaders(values: torch.Tensor, slopes: torch.Tensor, valid: torch.Tensor) -> tuple:
@@ -118,8 +121,9 @@ def _leaders(values: torch.Tensor, slopes: torch.Tensor, valid: torch.Tensor) ->
     gap = values.gather(-1, leader) - values
     gain = slopes - slopes.gather(-1, leader)
     behind = valid & (gain > 0) & (gap > on)
-    ahead = float((gap[behind] / gain[behind]).min()) if behind.any() else np.inf
-    return leader[..., 0], ahead if ahead > STEP else np.inf
+    steps = gap[behind] / gain[behind]
+    ahead = float(steps[steps > STEP].min()) if (steps > STEP).any() else np.inf
+    return leader[..., 0], ahead
 
 
 def _window_maximum(node: fx.Node, module, point: _Point) -> float:
