@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 from bends.errors import BendsError
+from bends.nets import TiedRNN
 from bends.nets.graph import GraphNetwork
 from bends.tracing import trace
 from bends.tracing.batch import trace_segments
@@ -100,6 +101,17 @@ def test_mlps_in_a_batch_equal_the_compiled_tracer_and_on_a_device_the_graph_tra
         assert (traces.pieces[s], traces.regions[s]) == (alone.pieces, alone.regions)
         assert (on_device.pieces[s], on_device.regions[s]) == (alone.pieces, alone.regions)
         np.testing.assert_allclose(on_device[s].knots, alone.knots, rtol=0, atol=1e-12)
+
+
+def test_tied_rnns_in_a_batch_equal_the_compiled_tracer():
+    rnn = TiedRNN(np.random.default_rng(3).normal(size=(4, 4)), steps=12, output=0)
+    starts, ends = np.random.default_rng(4).normal(size=(2, 5, 4))
+    traces = trace_segments(rnn, starts, ends)
+    for s, (a, b) in enumerate(zip(starts, ends, strict=True)):
+        alone = trace(rnn, a, b)
+        np.testing.assert_array_equal(traces[s].knots, alone.knots)
+        assert (traces.pieces[s], traces.regions[s]) == (alone.pieces, alone.regions)
+        assert traces.log_scale[s] == alone.log_scale
 
 
 def test_regions_only_and_per_layer_crossings():

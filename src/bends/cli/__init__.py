@@ -1,5 +1,5 @@
-"""The ``bends`` command line: count, construct, plot; studies, run, report, export, demo;
-dynamics.
+"""The ``bends`` command line: count, construct, plot, local; studies, run, report, export,
+demo; dynamics.
 
 Every user error (missing or malformed file, wrong shapes, bad segment) prints one line on
 stderr and exits with status 2; float64 resolution problems print one warning line.
@@ -18,7 +18,7 @@ from typing import Annotated
 import typer
 
 from bends._version import __version__
-from bends.cli import dynamics, networks, studies
+from bends.cli import dynamics, local, networks, studies
 from bends.cli._common import err_console
 
 app = typer.Typer(
@@ -29,7 +29,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
     help="Exact affine pieces (bends) of ReLU networks and tied ReLU RNNs.",
 )
-for command in (networks.count, networks.construct, networks.plot):
+for command in (networks.count, networks.construct, networks.plot, local.local):
     app.command()(command)
 for command in (studies.studies, studies.run, studies.report, studies.export, studies.demo):
     app.command()(command)

@@ -60,16 +60,17 @@ Task = Literal["digits-cnn", "digits-mlp", "spiral-mlp"]
 @dataclass(frozen=True)
 class LocalComplexityConfig(StudyConfig):
     tasks: tuple[Task, ...] = setting(("digits-cnn", "digits-mlp", "spiral-mlp"), "tasks")
-    steps: int = setting(4000, "Adam steps", at_least=1)
+    steps: int = setting(40000, "Adam steps", at_least=1)
     lr: float = setting(0.003, "Adam learning rate", above=0)
     batch: int = setting(64, "minibatch size", at_least=1)
-    records: int = setting(14, "measurements, spaced geometrically over the steps", at_least=2)
+    records: int = setting(16, "measurements, spaced geometrically over the steps", at_least=2)
     points: int = setting(100, "probe points per set (train, test, decision pairs)", at_least=1)
     chords: int = setting(8, "chords per point", at_least=1)
     radius: float = setting(0.1, "chord half-length on digits (pixels in [0, 1])", above=0)
     spiral_radius: float = setting(0.05, "chord half-length on the spiral", above=0)
     width: int = setting(32, "MLP width", at_least=1)
     depth: int = setting(3, "MLP hidden layers", at_least=1)
+    device: str = setting("cpu", "torch device the traces run on (training stays on the CPU)")
     seeds: int = setting(4, "training runs per task")
     seeds_per_cell: int = setting(1, "runs per cell")
 
@@ -116,7 +117,7 @@ def _run_seed(p: dict, seed: int, result: CellResult) -> None:
     recorder = LocalRecorder(
         model, {"train": train, "test": test}, radius, every=schedule(p["steps"], p["records"]),
         chords=p["chords"], seed=seed, boundary_pairs=_pairs(data, p["points"], rng),
-        extra=extra, steps=p["steps"],
+        extra=extra, steps=p["steps"], device=p["device"],
     )  # fmt: skip
     if planar:
         result.networks.append(SavedNetwork("initial", seed, as_network(model)))

@@ -71,14 +71,15 @@ def max_pool(graph, node, module, state: Knots, zero_tol: float) -> torch.Tensor
     A member overtakes inside an interval when it is behind the leader by more than the
     tolerance at the left end and ahead by more than it at the right end (values within it
     are level, as values within it of a kink are on it). A maximum of affine functions is
-    convex, so a window whose leader is the same at both ends of an interval, ahead of the
-    rest by more than the tolerance, leads throughout: only the other intervals are
-    searched. After an insertion only the intervals that begin at a
-    new knot can change hands again."""
+    convex: a member that is a maximum at both ends of an interval is one throughout, and no
+    member can then be ahead of the leader by more than the tolerance at the right end. Only
+    the intervals where no one member is largest at both ends are searched (the largest
+    found by the pool itself, with its indices, where it is a MaxPool module). After an
+    insertion only the intervals that begin at a new knot can change hands again."""
     x_name = node.args[0].name
     x_shape = tuple(state.values[x_name].shape[1:])
     module = module or pool_module(node, len(x_shape) - 1)
-    members = windows(module, node, x_shape)
+    members = windows(module, node, x_shape).to(state.t.device)
     valid, flat = members >= 0, members.clamp(min=0).reshape(-1)
     padded = not bool(valid.all())
 
@@ -86,17 +87,24 @@ def max_pool(graph, node, module, state: Knots, zero_tol: float) -> torch.Tensor
         out = rows.index_select(1, flat).reshape(len(rows), *members.shape)
         return torch.where(valid, out, -torch.inf) if padded else out
 
+    def largest(rows: torch.Tensor) -> torch.Tensor:  # (rows, outputs): a maximal member
+        if isinstance(module, _FIXED_POOLS):
+            shaped = rows.reshape(len(rows), *x_shape)
+            _, at = _POOL_FUNCTIONS[len(x_shape) - 2](
+                shaped, module.kernel_size, module.stride, module.padding, module.dilation,
+                return_indices=True)  # fmt: skip
+            plane = int(np.prod(x_shape[1:]))  # indices count within each channel's plane
+            offset = torch.arange(x_shape[0], device=rows.device) * plane
+            return (at + offset.view(1, -1, *[1] * (at.dim() - 2))).reshape(len(rows), -1)
+        best = gathered(rows).argmax(dim=-1, keepdim=True)
+        return members.clamp(min=0)[None].expand(len(rows), -1, -1).gather(-1, best)[..., 0]
+
     merged = torch.zeros(state.count, dtype=torch.long, device=state.t.device)
     # interpolation never exceeds the ends, so each segment's scale stays what it is now
     tol = zero_tol * state.largest(state.values[x_name]).clamp(min=1e-300)
-    v = state.values[x_name].reshape(len(state.t), -1)
-    active = state.inner
-    if members.shape[1] > 1:
-        top = gathered(v).topk(2, dim=-1)
-        clear = (top.values[..., 0] - top.values[..., 1]) > tol[state.segment][:, None]
-        leads = clear[:-1] & clear[1:] & (top.indices[:-1, :, 0] == top.indices[1:, :, 0])
-        active = active & ~leads.all(dim=-1)
-    active = active.nonzero(as_tuple=True)[0]
+    at_knots = largest(state.values[x_name].reshape(len(state.t), -1))
+    same = (at_knots[1:] == at_knots[:-1]).all(dim=-1)
+    active = (state.inner & ~same).nonzero(as_tuple=True)[0]
     while len(active):
         v = state.values[x_name].reshape(len(state.t), -1)
         d = state.slopes[x_name].reshape(len(state.t) - 1, -1)
@@ -124,11 +132,14 @@ def max_pool(graph, node, module, state: Knots, zero_tol: float) -> torch.Tensor
         active = state.added
     v = state.values[x_name].reshape(len(state.t), -1)
     d = state.slopes[x_name].reshape(len(state.t) - 1, -1)
-    leader = gathered((v[1:] + v[:-1]) / 2).argmax(dim=-1)  # (K − 1, outputs)
+    leader = largest((v[1:] + v[:-1]) / 2)  # (K − 1, outputs): the input each one follows
     state.values[node.name] = module(state.values[x_name])
     out_shape = state.values[node.name].shape[1:]
-    source = members.clamp(min=0)[None].expand(len(leader), -1, -1)
-    slopes = d.gather(1, source.gather(-1, leader[..., None])[..., 0])
-    state.slopes[node.name] = slopes.reshape(len(state.t) - 1, *out_shape)
+    state.slopes[node.name] = d.gather(1, leader).reshape(len(state.t) - 1, *out_shape)
     state.branches.append(leader)
     return merged
+
+
+# Pools whose windows F.max_poolNd finds itself (with the index of each window's maximum).
+_FIXED_POOLS = (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d)
+_POOL_FUNCTIONS = (F.max_pool1d, F.max_pool2d, F.max_pool3d)

@@ -223,3 +223,53 @@ def _piece_breaks(slopes, size, region_breaks, slope_rtol, breaks, per_output): 
             change = max(change, mine)
             scale = max(scale, own)
         breaks[p] = change > slope_rtol * scale
+
+
+@numba.njit(**KERNEL)
+def _push_segments(
+    flat_w,
+    flat_b,
+    cols,
+    rows,
+    layer_of,
+    readout_w,
+    readout_b,
+    starts,
+    ends,
+    zero_tol,
+    slope_rtol,
+    merge_gap,
+    layout,
+    pieces,
+    max_knots,
+):  # pragma: no cover - compiled
+    """:func:`_push_through` on every segment ``starts[s]`` → ``ends[s]`` in one compiled
+    call (no Python between segments); per field, the list of the segments' results."""
+    counters = np.empty((starts.shape[0], 4))  # snapped, merged, log_scale, smallest gap
+    out = _push_through(
+        flat_w, flat_b, cols, rows, layer_of, readout_w, readout_b, starts[0], ends[0],
+        zero_tol, slope_rtol, merge_gap, layout, pieces, max_knots,
+    )  # fmt: skip
+    knots, values, slopes, region_breaks = [out[0]], [out[1]], [out[2]], [out[3]]
+    piece_breaks, switches, ever_on, always_on = [out[4]], [out[5]], [out[6]], [out[7]]
+    by_output = [out[12]]
+    counters[0, 0], counters[0, 1], counters[0, 2], counters[0, 3] = (
+        out[8], out[9], out[10], out[11])  # fmt: skip
+    for s in range(1, starts.shape[0]):
+        out = _push_through(
+            flat_w, flat_b, cols, rows, layer_of, readout_w, readout_b, starts[s], ends[s],
+            zero_tol, slope_rtol, merge_gap, layout, pieces, max_knots,
+        )  # fmt: skip
+        knots.append(out[0])
+        values.append(out[1])
+        slopes.append(out[2])
+        region_breaks.append(out[3])
+        piece_breaks.append(out[4])
+        switches.append(out[5])
+        ever_on.append(out[6])
+        always_on.append(out[7])
+        counters[s, 0], counters[s, 1], counters[s, 2], counters[s, 3] = (
+            out[8], out[9], out[10], out[11])  # fmt: skip
+        by_output.append(out[12])
+    return (knots, values, slopes, region_breaks, piece_breaks, switches, ever_on, always_on,
+            counters, by_output)  # fmt: skip

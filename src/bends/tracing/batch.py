@@ -8,8 +8,8 @@ tolerances are scaled by what that segment holds, and nothing crosses from one s
 the next, so every segment's trace equals its own :func:`~bends.tracing.trace` through the
 graph tracer (the tests check this knot for knot).
 
-MLPs and tied RNNs keep their compiled tracer, one segment after another in this process (it
-has no per-node overhead to share); with a ``device`` they are traced as a torch graph there.
+MLPs and tied RNNs keep their compiled tracer: one compiled call runs it on every segment in
+turn (no Python between segments); with a ``device`` they are traced as a torch graph there.
 
 Example:
     >>> import numpy as np, torch
@@ -27,12 +27,14 @@ Example:
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
-from bends.errors import BendsError
+from bends.errors import BendsError, ResolutionWarning
 from bends.nets import as_network, require_unbatched
-from bends.tracing.tolerance import SLOPE_RTOL, ZERO_TOL
-from bends.tracing.traces import Traces
+from bends.tracing.tolerance import MERGE_GAP, SLOPE_RTOL, ZERO_TOL
+from bends.tracing.traces import Traces, warn_unresolved
 
 #: Segments per batch of the graph tracer (its arrays grow with the knots of a whole batch).
 BATCH = 256
@@ -105,13 +107,55 @@ def trace_segments(
             parts.append(trace_graph_segments(net, starts[part], ends[part], zero_tol, slope_rtol,
                                               pieces, device, middle))  # fmt: skip
         else:
-            from bends.tracing.tracer import _float_trace
-
-            parts.append(Traces.from_traces([
-                _float_trace(net, a, b, zero_tol, slope_rtol, pieces=pieces)
-                for a, b in zip(starts[part], ends[part], strict=True)
-            ]))  # fmt: skip
+            parts.append(_compiled(net, starts[part], ends[part], zero_tol, slope_rtol, pieces))
     return parts[0] if len(parts) == 1 else Traces.joined(parts)
+
+
+def _compiled(net, starts, ends, zero_tol: float, slope_rtol: float, pieces: bool) -> Traces:
+    """An MLP's or tied RNN's segments through the compiled tracer, all in one call."""
+    from bends.budget import outgrown
+    from bends.tracing._push import _packed, _push_segments, subnormal
+    from bends.tracing.tracer import _check_budget, estimated_bytes
+
+    max_knots = _check_budget(net)
+    packed = _packed(net)
+    try:
+        traced = _push_segments(*packed.arrays, starts, ends, zero_tol, slope_rtol, MERGE_GAP, -1,
+                                pieces, max_knots)  # fmt: skip
+    except MemoryError as err:
+        outgrown(err, max_knots, lambda knots: estimated_bytes(net, knots),
+                 lambda: f"tracing {net!r}")  # fmt: skip
+    knots, values, slopes, region_breaks, piece_breaks = traced[:5]
+    switches, ever_on, always_on, counters, by_output = traced[5:]
+    if packed.subnormal or subnormal(starts, ends):
+        warnings.warn(
+            "the network or segments hold subnormal numbers (below 2.2e-308), which float64 "
+            "stores with fewer significant bits: counts may be off; try exact=True",
+            ResolutionWarning,
+            stacklevel=3,
+        )
+    offsets = np.cumsum([0] + [len(k) for k in knots])
+    knots = np.concatenate(knots)
+    warn_unresolved(knots, offsets, stacklevel=3)
+    switches, ever_on, always_on = np.stack(switches), np.stack(ever_on), np.stack(always_on)
+    return Traces(
+        network=net,
+        starts=starts,
+        ends=ends,
+        offsets=offsets,
+        knots=knots,
+        values=np.concatenate([v.T for v in values]),
+        slopes=np.concatenate([d.T for d in slopes]) if pieces else None,
+        region_breaks=np.concatenate(region_breaks),
+        piece_breaks=np.concatenate(piece_breaks) if pieces else None,
+        output_breaks=np.concatenate([o.T for o in by_output]) if pieces else None,
+        switches=[switches[:, layer] for layer in packed.layers],
+        dead=[~ever_on[:, layer] for layer in packed.layers],
+        always_on=[always_on[:, layer] for layer in packed.layers],
+        log_scale=counters[:, 2].copy(),
+        snapped=counters[:, 0].astype(np.int64),
+        merged=counters[:, 1].astype(np.int64),
+    )
 
 
 def _points(points, name: str) -> np.ndarray:

@@ -124,36 +124,6 @@ class Traces:
         return np.stack([layer.sum(axis=1) for layer in self.switches], axis=1)
 
     @classmethod
-    def from_traces(cls, traces: Sequence[Trace]) -> Traces:
-        """Traces of one network's segments traced one by one, as one batch."""
-        if not traces:
-            raise BendsError("no segments to trace")
-        first = traces[0]
-        pieces = first.has_pieces
-        per_output = pieces and first.output_breaks is not None
-        layers = range(len(first.switches))
-        return cls(
-            network=first.network,
-            starts=np.stack([tr.start for tr in traces]),
-            ends=np.stack([tr.end for tr in traces]),
-            offsets=np.cumsum([0] + [len(tr.knots) for tr in traces]),
-            knots=np.concatenate([tr.knots for tr in traces]),
-            values=np.concatenate([tr.values for tr in traces]),
-            slopes=np.concatenate([tr.slopes for tr in traces]) if pieces else None,
-            region_breaks=np.concatenate([tr.region_breaks for tr in traces]),
-            piece_breaks=np.concatenate([tr.piece_breaks for tr in traces]) if pieces else None,
-            output_breaks=(
-                np.concatenate([tr.output_breaks for tr in traces]) if per_output else None
-            ),
-            switches=[np.stack([tr.switches[k] for tr in traces]) for k in layers],
-            dead=[np.stack([tr.dead[k] for tr in traces]) for k in layers],
-            always_on=[np.stack([tr.always_on[k] for tr in traces]) for k in layers],
-            log_scale=np.array([tr.log_scale for tr in traces]),
-            snapped=np.array([tr.snapped for tr in traces]),
-            merged=np.array([tr.merged for tr in traces]),
-        )
-
-    @classmethod
     def joined(cls, parts: Sequence[Traces]) -> Traces:
         """Batches of one network's segments as one, in order."""
         first = parts[0]

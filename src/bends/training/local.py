@@ -24,6 +24,7 @@ Example:
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
@@ -31,7 +32,7 @@ import numpy as np
 from torch import nn
 
 from bends.analysis.local import decision_points, local_complexity
-from bends.errors import BendsError
+from bends.errors import BendsError, ResolutionWarning
 from bends.nets import as_network
 
 
@@ -100,14 +101,22 @@ class LocalRecorder:
         net = as_network(self.model, self.shape)
         extra = self.extra(self.model) if self.extra is not None else {}
         sets = dict(self.probes)
+        found = True  # float64 resolved the segments the boundary points were found on
         if self.boundary_pairs is not None:
-            sets["boundary"], _ = decision_points(net, *self.boundary_pairs, device=self.device)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", ResolutionWarning)
+                sets["boundary"], _ = decision_points(net, *self.boundary_pairs,
+                                                      device=self.device)  # fmt: skip
+            found = not any(issubclass(w.category, ResolutionWarning) for w in caught)
         for name, points in sets.items():
             row = {"step": self.step, "probe": name, "points": len(points), **extra}
             if len(points):
-                measured = local_complexity(net, points, self.radius, self.chords, self.seed,
-                                            device=self.device)  # fmt: skip
+                with warnings.catch_warnings():  # recorded in the row instead (``resolved``)
+                    warnings.simplefilter("ignore", ResolutionWarning)
+                    measured = local_complexity(net, points, self.radius, self.chords,
+                                                self.seed, device=self.device)  # fmt: skip
                 row.update(measured.summary())
+                row["resolved"] = row["resolved"] and (found or name != "boundary")
             self.rows.append(row)
 
     def close(self) -> None:
