@@ -94,7 +94,7 @@ def main() -> None:
         table.add_row(name, f"{seconds:.2f}", f"{regions.mean():.2f}",
                       f"{int((regions == batched).sum())}/{count}",
                       f"{seconds / batched_s:.1f}x")  # fmt: skip
-    console = Console()
+    console = Console(width=120)
     console.print(table)
 
     pairs = (data.test_x[-args.points :], data.test_x[-2 * args.points : -args.points])
