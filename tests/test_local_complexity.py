@@ -154,6 +154,7 @@ def test_bends_local_prints_json_and_names_bad_input(tmp_path):
         (["--points", str(tmp_path / "none.npy")], "cannot read"),
         (["--points", str(tmp_path / "p.npy"), "--boundary"], "needs --pairs"),
         (["--points", str(tmp_path / "p.npy"), "--chords", "0"], "chords"),
+        (["--points", str(tmp_path / "p.npy"), "--device", "tpu"], "unknown torch device"),
     ):
         bad = runner.invoke(app, ["local", str(net), *args])
         assert bad.exit_code == 2 and message in bad.output, bad.output

@@ -44,6 +44,7 @@ from bends.runner.figures import Figures
 from bends.runner.grid import grid
 from bends.runner.study import Cell, CellResult, Curve, SavedNetwork, StoredCell, Study
 from bends.studies._local_report import report
+from bends.tracing.batch import checked_device
 from bends.training.classifiers import (
     Dataset,
     accuracy,
@@ -73,6 +74,10 @@ class LocalComplexityConfig(StudyConfig):
     device: str = setting("cpu", "torch device the traces run on (training stays on the CPU)")
     seeds: int = setting(4, "training runs per task")
     seeds_per_cell: int = setting(1, "runs per cell")
+
+    def validate(self) -> None:
+        super().validate()
+        checked_device(self.device)
 
 
 class LocalComplexity(Study):

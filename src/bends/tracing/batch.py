@@ -91,6 +91,8 @@ def trace_segments(
         if centres.size != starts.size or not np.isfinite(centres).all():
             raise BendsError("centres must be one finite point per segment")
         centres = centres.reshape(starts.shape)
+    if device is not None:
+        device = checked_device(device)
     if device is not None and not graph:
         from bends.nets.graph import GraphNetwork
         from bends.nets.torch_io import to_torch
@@ -109,6 +111,22 @@ def trace_segments(
         else:
             parts.append(_compiled(net, starts[part], ends[part], zero_tol, slope_rtol, pieces))
     return parts[0] if len(parts) == 1 else Traces.joined(parts)
+
+
+def checked_device(device):
+    """``device`` as a torch device; a BendsError if torch does not know it or this machine
+    lacks it (a GPU torch cannot see)."""
+    import torch
+
+    try:
+        found = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise BendsError(f"unknown torch device {device!r} (cpu, cuda, cuda:1, mps, …)") from None
+    if found.type == "cuda" and not torch.cuda.is_available():
+        raise BendsError(f"device {device!r}: torch sees no CUDA GPU on this machine")
+    if found.type == "mps" and not torch.backends.mps.is_available():
+        raise BendsError(f"device {device!r}: torch sees no MPS device on this machine")
+    return found
 
 
 def _compiled(net, starts, ends, zero_tol: float, slope_rtol: float, pieces: bool) -> Traces:
