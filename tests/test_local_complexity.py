@@ -122,6 +122,12 @@ def test_the_recorder_measures_at_its_steps_inside_descend():
     assert all(r["loss"] == 1.0 and "density" in r for r in recorder.rows if r["points"])
     with pytest.raises(BendsError, match="every"):
         LocalRecorder(model, {"train": x[:4].numpy()}, radius=0.3, every=0)
+    shown = LocalRecorder(model, {"train": x[:4].numpy()}, radius=0.3, every=2, steps=4,
+                          progress=True)  # fmt: skip
+    for _ in range(4):
+        shown()
+    shown.close()
+    assert [r["step"] for r in shown.rows] == [0, 2, 4]
 
 
 def test_lightning_is_optional():
