@@ -203,3 +203,19 @@ def small_graphs(draw):
     if draw(st.booleans()):
         _dyadic(model, draw)
     return model
+
+
+def conv_pool_stack(seed: int, channels: int, dyadic: bool) -> nn.Module:
+    """Conv–BatchNorm–ReLU–MaxPool, Conv–LeakyReLU–AdaptiveMaxPool, Linear on (1, 4, 4) inputs,
+    float64; ``dyadic``: parameters rounded to quarters (crossings on knots, ties)."""
+    torch.manual_seed(seed)
+    cnn = nn.Sequential(
+        nn.Conv2d(1, channels, 3, padding=1), nn.BatchNorm2d(channels), nn.ReLU(),
+        nn.MaxPool2d(2), nn.Conv2d(channels, 2, 2), nn.LeakyReLU(0.25), nn.AdaptiveMaxPool2d(1),
+        nn.Flatten(), nn.Linear(2, 2),
+    ).double().eval()  # fmt: skip
+    if dyadic:
+        with torch.no_grad():
+            for parameter in cnn.parameters():
+                parameter.copy_(torch.round(parameter * 4) / 4)
+    return cnn

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import mlps, small_graphs
+from conftest import conv_pool_stack, mlps, small_graphs
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
@@ -68,16 +68,9 @@ def test_a_batch_of_segments_equals_tracing_each_alone(model, data, batch):
 @settings(max_examples=15, deadline=None)
 @given(seed=st.integers(0, 2**31 - 1), dyadic=st.booleans(), data=st.data())
 def test_a_batch_through_convolutions_and_pooling_equals_each_alone(seed, dyadic, data):
-    torch.manual_seed(seed)
-    cnn = nn.Sequential(
-        nn.Conv2d(1, 3, 3, padding=1), nn.BatchNorm2d(3), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(3, 2, 2), nn.LeakyReLU(0.25), nn.AdaptiveMaxPool2d(1), nn.Flatten(),
-        nn.Linear(2, 2),
-    ).double().eval()  # fmt: skip
+    cnn = conv_pool_stack(seed, channels=3, dyadic=dyadic)
     if dyadic:
         with torch.no_grad():
-            for parameter in cnn.parameters():
-                parameter.copy_(torch.round(parameter * 4) / 4)
             cnn[0].weight[1] = cnn[0].weight[0]  # duplicated channels tie in every pool window
             cnn[0].bias[1] = cnn[0].bias[0]
     starts, ends = data.draw(segments((1, 4, 4)))

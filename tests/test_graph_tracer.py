@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import graph_models, mlps, small_graphs
+from conftest import conv_pool_stack, graph_models, mlps, small_graphs
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import fx, nn
@@ -140,16 +140,7 @@ def test_graph_traces_equal_exact_rational_arithmetic(model, seed, dyadic_ends):
 @settings(max_examples=15, deadline=None)
 @given(seed=st.integers(0, 2**31 - 1), dyadic=st.booleans())
 def test_conv_pool_stacks_equal_exact_rational_arithmetic(seed, dyadic):
-    torch.manual_seed(seed)
-    cnn = nn.Sequential(
-        nn.Conv2d(1, 2, 3, padding=1), nn.BatchNorm2d(2), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(2, 2, 2), nn.LeakyReLU(0.25), nn.AdaptiveMaxPool2d(1), nn.Flatten(),
-        nn.Linear(2, 2),
-    ).double().eval()  # fmt: skip
-    if dyadic:
-        with torch.no_grad():
-            for parameter in cnn.parameters():
-                parameter.copy_(torch.round(parameter * 4) / 4)
+    cnn = conv_pool_stack(seed, channels=2, dyadic=dyadic)
     start, end = np.random.default_rng(seed).normal(size=(2, 1, 4, 4))
     fast, exact = trace(cnn, start, end), trace(cnn, start, end, exact=True)
     assert (fast.pieces, fast.regions) == (exact.pieces, exact.regions)

@@ -95,19 +95,24 @@ def describe(err: Exception) -> tuple[str, int]:
     )
 
 
+def read_array(path, name: str) -> np.ndarray:
+    """A ``.npy`` file of real numbers as float64; one line naming ``name`` otherwise."""
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as err:
+        fail(f"{name}: cannot read {path} as a NumPy array ({err})")
+    if not np.issubdtype(array.dtype, np.number) or np.iscomplexobj(array):
+        fail(f"{name}: {path} must hold real numbers")
+    return array.astype(np.float64)
+
+
 def parse_point(text: str | None, name: str) -> np.ndarray | None:
     """A comma-separated point such as ``0.5,1``, or a ``.npy`` file holding one (an image,
     say: it is flattened); None stays None."""
     if text is None:
         return None
     if text.endswith(".npy"):
-        try:
-            point = np.load(text, allow_pickle=False)
-        except (OSError, ValueError) as err:
-            fail(f"{name}: cannot read {text} as a NumPy array ({err})")
-        if not np.issubdtype(point.dtype, np.number) or np.iscomplexobj(point):
-            fail(f"{name}: {text} must hold real numbers")
-        return point.astype(np.float64).reshape(-1)
+        return read_array(text, name).reshape(-1)
     try:
         return np.array([float(v) for v in text.split(",")], dtype=np.float64)
     except ValueError:

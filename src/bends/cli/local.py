@@ -12,23 +12,18 @@ import numpy as np
 import typer
 from rich.table import Table
 
-from bends.cli._common import console, fail, guarded
+from bends.cli._common import console, fail, guarded, read_array
 from bends.cli.networks import NetArgument
 from bends.errors import BendsError
 
 
 def _samples(path: Path, option: str) -> np.ndarray:
     """A .npy array of samples, (samples, *input shape)."""
-    try:
-        array = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as err:
-        fail(f"{option}: cannot read {path} as a NumPy array ({err})")
-    if not np.issubdtype(array.dtype, np.number) or np.iscomplexobj(array):
-        fail(f"{option}: {path} must hold real numbers")
+    array = read_array(path, option)
     if array.ndim < 2 or len(array) == 0:
         fail(f"{option}: {path} must hold one sample per row, shape (samples, …); got "
              f"{array.shape}")  # fmt: skip
-    return array.astype(np.float64)
+    return array
 
 
 @guarded

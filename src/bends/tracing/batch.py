@@ -27,13 +27,11 @@ Example:
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 
-from bends.errors import BendsError, ResolutionWarning
+from bends.errors import BendsError
 from bends.nets import as_network, require_unbatched
-from bends.tracing.tolerance import MERGE_GAP, SLOPE_RTOL, ZERO_TOL
+from bends.tracing.tolerance import SLOPE_RTOL, ZERO_TOL
 from bends.tracing.traces import Traces, warn_unresolved
 
 #: Segments per batch of the graph tracer (its arrays grow with the knots of a whole batch).
@@ -131,27 +129,13 @@ def checked_device(device):
 
 def _compiled(net, starts, ends, zero_tol: float, slope_rtol: float, pieces: bool) -> Traces:
     """An MLP's or tied RNN's segments through the compiled tracer, all in one call."""
-    from bends.budget import outgrown
-    from bends.tracing._push import _packed, _push_segments, subnormal
-    from bends.tracing.tracer import _check_budget, estimated_bytes
+    from bends.tracing._push import _push_segments
+    from bends.tracing.tracer import compiled_push
 
-    max_knots = _check_budget(net)
-    packed = _packed(net)
-    try:
-        traced = _push_segments(*packed.arrays, starts, ends, zero_tol, slope_rtol, MERGE_GAP, -1,
-                                pieces, max_knots)  # fmt: skip
-    except MemoryError as err:
-        outgrown(err, max_knots, lambda knots: estimated_bytes(net, knots),
-                 lambda: f"tracing {net!r}")  # fmt: skip
+    packed, traced = compiled_push(net, _push_segments, starts, ends, zero_tol, slope_rtol, -1,
+                                   pieces)  # fmt: skip
     knots, values, slopes, region_breaks, piece_breaks = traced[:5]
     switches, ever_on, always_on, counters, by_output = traced[5:]
-    if packed.subnormal or subnormal(starts, ends):
-        warnings.warn(
-            "the network or segments hold subnormal numbers (below 2.2e-308), which float64 "
-            "stores with fewer significant bits: counts may be off; try exact=True",
-            ResolutionWarning,
-            stacklevel=3,
-        )
     offsets = np.cumsum([0] + [len(k) for k in knots])
     knots = np.concatenate(knots)
     warn_unresolved(knots, offsets, stacklevel=3)

@@ -191,7 +191,7 @@ _SIZES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 def _subnormal_segment(start: np.ndarray, end: np.ndarray) -> bool:
     if start.size <= 8:  # the common case, a few coordinates: cheaper without NumPy
         tiny = 2.2250738585072014e-308
-        return any(0.0 < abs(v) < tiny for v in (*start.tolist(), *end.tolist()))
+        return any(0.0 < abs(v) < tiny for v in (*start.ravel().tolist(), *end.ravel().tolist()))
     return subnormal(start, end)
 
 
@@ -231,19 +231,15 @@ def _graph_trace(net, start, end, exact, zero_tol, slope_rtol, pieces, lowered=T
 _PROGRAMS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def _float_trace(
-    net, start, end, zero_tol, slope_rtol, knot_rows: bool | None = None, *, pieces: bool = True
-) -> Trace:
-    """:func:`trace` in float64 on a checked segment. ``knot_rows`` picks the array layout
-    of :func:`_push_through` (both give the same trace; tests run both); by default rows are
-    knots when every hidden layer has at least WIDE neurons."""
+def compiled_push(net, kernel, start, end, zero_tol, slope_rtol, layout, pieces):
+    """``kernel`` (:func:`_push_through`, or ``_push_segments`` on arrays of ends) on the packed
+    ``net`` within the memory budget: (the packed network, the kernel's result). Warns when the
+    network or the ends hold subnormal numbers."""
     max_knots = _check_budget(net)
     packed = _packed(net)
-    layout = -1 if knot_rows is None else int(knot_rows)
     try:
-        traced = _push_through(
-            *packed.arrays, start, end, zero_tol, slope_rtol, MERGE_GAP, layout, pieces, max_knots
-        )
+        traced = kernel(*packed.arrays, start, end, zero_tol, slope_rtol, MERGE_GAP, layout,
+                        pieces, max_knots)  # fmt: skip
     except MemoryError as err:
         outgrown(err, max_knots, lambda knots: estimated_bytes(net, knots),
                  lambda: f"tracing {net!r}")  # fmt: skip
@@ -252,8 +248,20 @@ def _float_trace(
             "the network or segment holds subnormal numbers (below 2.2e-308), which float64 "
             "stores with fewer significant bits: counts may be off; try exact=True",
             ResolutionWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
+    return packed, traced
+
+
+def _float_trace(
+    net, start, end, zero_tol, slope_rtol, knot_rows: bool | None = None, *, pieces: bool = True
+) -> Trace:
+    """:func:`trace` in float64 on a checked segment. ``knot_rows`` picks the array layout
+    of :func:`_push_through` (both give the same trace; tests run both); by default rows are
+    knots when every hidden layer has at least WIDE neurons."""
+    layout = -1 if knot_rows is None else int(knot_rows)
+    packed, traced = compiled_push(net, _push_through, start, end, zero_tol, slope_rtol, layout,
+                                   pieces)  # fmt: skip
     t, values, slopes, region_breaks, piece_breaks = traced[:5]
     switches, ever_on, always, snapped, merged, log_scale, smallest_gap, by_output = traced[5:]
     never_on = ~ever_on
