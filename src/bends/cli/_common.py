@@ -13,7 +13,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
-import click
 import numpy as np
 import typer
 from rich.console import Console
@@ -45,7 +44,7 @@ def guarded(command: Callable[..., Any]) -> Callable[..., Any]:
             warnings.simplefilter("always", AssumptionWarning)
             try:
                 return command(*args, **kwargs)
-            except (typer.Exit, typer.Abort, click.ClickException):
+            except (typer.Exit, typer.Abort):
                 raise
             except KeyboardInterrupt:
                 err_console.print("interrupted", markup=False, highlight=False)
