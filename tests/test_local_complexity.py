@@ -24,8 +24,8 @@ from bends.constructions import sawtooth
 from bends.errors import BendsError
 from bends.nets import MLP
 from bends.nets.graph import GraphNetwork
-from bends.tracing.batch import trace_segments
-from bends.tracing.walker import walk
+from bends.tracing import trace_segments
+from bends.tracing.graph.walker import walk
 from bends.training.classifiers import classifier, digits, train_classifier
 from bends.training.local import LocalRecorder, lightning_callback
 from bends.training.loop import descend
@@ -130,14 +130,68 @@ def test_the_recorder_measures_at_its_steps_inside_descend():
     assert [r["step"] for r in shown.rows] == [0, 2, 4]
 
 
-def test_lightning_is_optional():
-    try:
-        import lightning  # noqa: F401
-    except ImportError:
-        with pytest.raises(BendsError, match="Lightning is not installed"):
-            lightning_callback(None)
-    else:  # pragma: no cover - only where Lightning is installed
-        assert hasattr(lightning_callback(None), "on_train_batch_end")
+@pytest.mark.parametrize("accumulate", [1, 2])
+def test_the_lightning_callback_records_once_per_optimiser_step(accumulate):
+    """Under a Lightning Trainer the recorder records at the steps of its schedule, counted
+    in optimiser steps (as a plain loop calling it after each step would), also when
+    gradient accumulation makes several batches one step, and measures the model as trained
+    so far (each row's step is the number of steps the optimiser had taken)."""
+    pl = pytest.importorskip("lightning.pytorch")
+    torch.manual_seed(0)
+    x = torch.randn(32, 2)
+    y = (x[:, 0] > 0).long()
+    data = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=8)
+
+    class Classifier(pl.LightningModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = torch.nn.Sequential(torch.nn.Linear(2, 8), torch.nn.ReLU(),
+                                           torch.nn.Linear(8, 2))  # fmt: skip
+            self.optimiser_steps = 0
+
+        def training_step(self, batch, batch_idx):
+            inputs, labels = batch
+            return torch.nn.functional.cross_entropy(self.net(inputs), labels)
+
+        def configure_optimizers(self):
+            optimiser = torch.optim.SGD(self.parameters(), lr=0.1)
+            optimiser.register_step_post_hook(lambda *_: self._stepped())
+            return optimiser
+
+        def _stepped(self) -> None:
+            self.optimiser_steps += 1
+
+    module = Classifier()
+    steps, every = 5, 2
+    recorder = LocalRecorder(module.net, {"train": x[:4].numpy()}, radius=0.3, every=every,
+                             extra=lambda m: {"taken": module.optimiser_steps})  # fmt: skip
+    trainer = pl.Trainer(max_steps=steps, accumulate_grad_batches=accumulate, logger=False,
+                         enable_checkpointing=False, enable_progress_bar=False,
+                         enable_model_summary=False, accelerator="cpu", devices=1,
+                         callbacks=[lightning_callback(recorder)])  # fmt: skip
+    trainer.fit(module, data)
+
+    plain = LocalRecorder(module.net, {"train": x[:4].numpy()}, radius=0.3, every=every)
+    for _ in range(steps):
+        plain()  # the schedule of a plain loop calling the recorder after each step
+    assert trainer.global_step == module.optimiser_steps == steps == recorder.step
+    assert [r["step"] for r in recorder.rows] == [r["step"] for r in plain.rows] == [0, 2, 4]
+    assert all(r["taken"] == r["step"] for r in recorder.rows)
+    assert all(r["probe"] == "train" and r["points"] == 4 and r["resolved"]
+               for r in recorder.rows)  # fmt: skip
+    densities = np.array([r["density"] for r in recorder.rows])
+    assert np.isfinite(densities).all() and (densities >= 0).all() and densities.any()
+    np.testing.assert_allclose([r["density_layer1"] for r in recorder.rows], densities)
+
+
+def test_the_lightning_callback_says_how_to_install_lightning(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "lightning", None)  # an import of it fails
+    monkeypatch.setitem(sys.modules, "lightning.pytorch", None)
+    with pytest.raises(BendsError, match="Lightning is not installed") as raised:
+        lightning_callback(None)
+    assert "pip install 'bends[lightning]'" in str(raised.value)
 
 
 def test_bends_local_prints_json_and_names_bad_input(tmp_path):

@@ -142,19 +142,24 @@ class _Bar:
 
 
 def lightning_callback(recorder: LocalRecorder):
-    """``recorder`` as a PyTorch Lightning callback (after every training batch); a
-    BendsError if Lightning is not installed."""
+    """``recorder`` as a PyTorch Lightning callback, called once per optimiser step (each
+    advance of ``trainer.global_step``, not each batch: with gradient accumulation a batch
+    need not step); a BendsError if Lightning is not installed."""
     try:
         import lightning.pytorch as pl
     except ImportError:
-        try:
-            import pytorch_lightning as pl
-        except ImportError:
-            raise BendsError("PyTorch Lightning is not installed (pip install lightning)") from None
+        raise BendsError("Lightning is not installed (pip install 'bends[lightning]')") from None
 
     class LocalComplexityCallback(pl.Callback):
+        seen = 0  # the trainer's global step when the recorder was last called
+
+        def on_train_start(self, trainer, pl_module) -> None:
+            self.seen = trainer.global_step
+
         def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-            recorder()
+            while self.seen < trainer.global_step:
+                self.seen += 1
+                recorder()
 
         def on_train_end(self, trainer, pl_module) -> None:
             recorder.close()
