@@ -1,15 +1,39 @@
-"""Every study's demo sweep exports the metric rows it exported before the refactor, byte for
-byte (tests/fixtures/demo_metrics/STUDY.csv; regenerate them only when a study's numbers are
-meant to change, and bump that study's version then):
+"""Every study's demo sweep exports the metric rows it exported before the refactor
+(tests/fixtures/demo_metrics/STUDY.csv; regenerate them only when a study's numbers are meant
+to change, and bump that study's version then):
 
     python tests/test_demo_metrics_unchanged.py STUDY [STUDY ...]
 
-Training is chaotic in the last bits: the same float64 program on two x86 CPUs (AVX2 against
-AVX-512 kernels in torch, NumPy, MKL, OpenBLAS and numba) ended with 11 pieces on one and 47
-on the other. So each demo runs in a subprocess whose libraries take their portable code paths
-on one thread (``PORTABLE``); the fixtures were made the same way.
+Four kinds of column, per study:
+
+* everything not named below (settings, seeds, counts of constructed or untrained networks,
+  closed forms, deterministic analyses) is compared **exactly**;
+* ``TRAINED`` values (losses, errors, local densities) are compared row by row within a
+  stated **relative tolerance**;
+* ``MEANS``: trained values that are chaotic row by row (a model that escapes a plateau or
+  collapses at another step) are compared by their **mean over the rows**, within a stated
+  relative tolerance;
+* ``DEPENDENT`` columns are discrete outcomes of training (pieces and switches of a trained
+  network, a flow's stop reason, step count and flow time, Hessian null-space counts). They
+  are compared **exactly in every row whose training reproduced**, that is, whose trained
+  values all agree with the fixture's to ``REPRODUCED`` (1e-12): there the weights are the
+  fixture's, so their counts must be too. Where training took another path, the count is a
+  new sample of a chaotic outcome and is not compared; the test prints how many rows that was.
+
+Why: training is chaotic in its last bits, and the same float64 program takes AVX2 or AVX-512
+kernels in torch, NumPy, OpenBLAS and numba. Each demo runs in a subprocess whose libraries take
+their portable code paths on one thread (``PORTABLE``); even so, an AVX2 and an AVX-512 machine
+disagree: manifold-tables' mse by up to 0.77 in one row (3e-4 in the mean) and the pieces of 3
+of its 36 trained networks, memory-approx's projected error by 1.2e-4. The tolerances are
+measured: ``python tests/test_demo_metrics_unchanged.py --spread`` runs every demo under
+``PORTABLE`` and again with this CPU's own vector kernels (``NATIVE``, another code path) and
+prints each column's largest difference, row by row and in the mean. Each tolerance is at least
+three times the larger of that spread and the difference between the two CPUs, and at least
+1e-2; the measurements are in ``benchmarks/README.md``.
 """
 
+import csv
+import math
 import os
 import subprocess
 import sys
@@ -33,13 +57,60 @@ PORTABLE = {
     "MKL_NUM_THREADS": "1",
     "OPENBLAS_NUM_THREADS": "1",
 }
+#: The same single thread with this CPU's own vector kernels: the spread's other side.
+NATIVE = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+
+#: Relative tolerance of each trained value, row by row, per study (module docstring).
+TRAINED: dict[str, dict[str, float]] = {
+    "conjecture": {"loss": 1e-2, "loss_init": 1e-2},
+    "conjecture-local": {"gradient_norm": 1e-2, "loss_start": 1e-2},
+    "depth-width": {"mse": 1e-2, "test_mse": 1e-2, "l1": 1e-2, "class_error": 1e-2},
+    "local-complexity": {"train_accuracy": 1e-2, "test_accuracy": 1e-2, "density": 1e-2,
+                         "nearest_median": 1e-2, "within_radius": 1e-2,
+                         "density_layer1": 1e-2, "density_layer2": 1e-2,
+                         "density_layer3": 1e-2, "density_layer4": 1e-2},
+    "memory-approx": {"loss": 1e-2, "relative_error": 1e-2},
+    "memory-lorenz": {"loss_start": 1e-2, "plateau_level": 1e-2},
+    "memory-plateau": {"loss_start": 1e-2, "loss_final": 1e-2, "plateau_ratio": 1e-2,
+                       "hit_time": 1e-2, "plateau_level": 1e-2},
+    "random-baselines": {"loss_init": 1e-2, "loss": 1e-2},
+}  # fmt: skip
+#: Relative tolerance of the mean over rows of each row-chaotic trained value (docstring).
+MEANS: dict[str, dict[str, float]] = {
+    "conjecture-local": {"loss": 1e-2, "largest": 5e-2},
+    "manifold-tables": {"mse": 1e-2, "test_mse": 1e-2},
+    "memory-approx": {"projected_error": 1e-2},
+    "memory-lorenz": {"loss_final": 5e-2, "test_mse": 0.2},
+}
+#: Discrete outcomes of training, exact where the row's training reproduced (module docstring).
+DEPENDENT: dict[str, set[str]] = {
+    "conjecture": {"dead", "stopped", "evaluations", "train_time", "pieces", "wide_pieces",
+                   "censored", "resolved", "zero_loss"},
+    "conjecture-local": {"steps", "pieces", "zero_eigenvalues", "negative", "symmetry",
+                         "inactive", "explained", "flat", "second_order", "higher_order",
+                         "zero_preactivations", "full_pieces", "pieces_start", "zero_loss",
+                         "stopped"},
+    "depth-width": {"pieces", "resolved", "hypothesis_holds"},
+    "local-complexity": {"resolved", "faces_near"},
+    "manifold-tables": {"collapsed", "pieces_stage1", "pieces_stage2", "pieces_stage3",
+                        "pieces", "resolved", "bend_depth", "switches_layer1",
+                        "switches_layer2", "switches_layer3", "switches_layer4",
+                        "switches_layer5"},
+    "memory-lorenz": {"plateau_epochs", "plateau_start"},
+    "memory-plateau": {"enter_step", "hit_step", "learn_step"},
+    "random-baselines": {"pieces", "wide_pieces"},
+}  # fmt: skip
+#: Trained values this close to the fixture's mean the row's training reproduced.
+REPRODUCED = 1e-12
+#: Below this, two trained values are equal whatever their ratio (a loss trained to zero).
+ABSOLUTE = 1e-12
 
 
-def demo_metrics(name: str, folder: Path) -> Path:
-    """Run ``name``'s demo sweep under ``PORTABLE`` into ``folder``; its metrics.csv."""
+def demo_metrics(name: str, folder: Path, env: dict[str, str] = PORTABLE) -> Path:
+    """Run ``name``'s demo sweep under ``env`` into ``folder``; its metrics.csv."""
     folder.mkdir(parents=True, exist_ok=True)
     subprocess.run([sys.executable, __file__, "--run", name, str(folder)], check=True,
-                   env={**os.environ, **PORTABLE})  # fmt: skip
+                   env={**os.environ, **env})  # fmt: skip
     return folder / "out" / "metrics.csv"
 
 
@@ -55,27 +126,173 @@ def _run_demo(name: str, folder: Path) -> None:
     export_run(folder / "run", folder / "out")
 
 
+def read_rows(path: Path) -> tuple[list[str], list[list[str]]]:
+    """A metrics.csv as its header and its rows of strings."""
+    with path.open(newline="") as file:
+        header, *rows = list(csv.reader(file))
+    return header, rows
+
+
+def relative_difference(a: str, b: str) -> float:
+    """|a − b| / max(|a|, |b|) of two numbers written as text; 0 below ``ABSOLUTE``."""
+    if a == b:
+        return 0.0
+    x, y = float(a), float(b)
+    if x == y or (math.isnan(x) and math.isnan(y)):
+        return 0.0
+    scale = max(abs(x), abs(y))
+    return 0.0 if abs(x - y) <= ABSOLUTE else abs(x - y) / scale
+
+
+def _mean(values: list[str]) -> float:
+    numbers = [float(v) for v in values if v]
+    return sum(numbers) / len(numbers) if numbers else 0.0
+
+
+def differences(name: str, fresh: Path, fixture: Path) -> tuple[list[str], int]:
+    """Every way ``fresh`` departs from ``fixture`` beyond what the module docstring allows,
+    and how many rows' training did not reproduce (their ``DEPENDENT`` columns unchecked)."""
+    header, rows = read_rows(fresh)
+    fixed_header, fixed_rows = read_rows(fixture)
+    if header != fixed_header:
+        return [f"columns {header} != {fixed_header}"], 0
+    if len(rows) != len(fixed_rows):
+        return [f"{len(rows)} rows != {len(fixed_rows)}"], 0
+    by_row, by_mean = TRAINED.get(name, {}), MEANS.get(name, {})
+    dependent = DEPENDENT.get(name, set())
+    found, diverged = [], 0
+    for number, (row, fixed) in enumerate(zip(rows, fixed_rows, strict=True)):
+        cells = list(zip(header, row, fixed, strict=True))
+        offs = {column: relative_difference(value, expected) if value and expected else
+                (0.0 if value == expected else math.inf)
+                for column, value, expected in cells if column in by_row | by_mean}  # fmt: skip
+        reproduced = all(off <= REPRODUCED for off in offs.values())
+        diverged += not reproduced
+        for column, value, expected in cells:
+            if column in by_mean:
+                if (value == "") != (expected == ""):
+                    found.append(f"row {number} {column}: {value!r} vs {expected!r}")
+            elif column in by_row:
+                if offs[column] > by_row[column]:
+                    found.append(f"row {number} {column}: {value} vs {expected} "
+                                 f"({offs[column]:.1e} > {by_row[column]:.0e})")  # fmt: skip
+            elif value != expected and (reproduced or column not in dependent):
+                found.append(f"row {number} {column}: {value!r} vs {expected!r} (exact)")
+    for column, tolerance in by_mean.items():
+        index = header.index(column)
+        mean, expected = (_mean([r[index] for r in table]) for table in (rows, fixed_rows))
+        off = relative_difference(repr(mean), repr(expected))
+        if off > tolerance:
+            found.append(f"mean {column}: {mean} vs {expected} ({off:.1e} > {tolerance:.0e})")
+    return found, diverged
+
+
+def _total(values: list[str]) -> float:
+    """A column's sum over rows (True counts 1; empty cells are left out)."""
+    return sum(float(v == "True") if v in ("True", "False") else float(v) for v in values if v)
+
+
+def spread(first: Path, second: Path) -> dict[str, tuple[float, float]]:
+    """Each column's largest relative difference between two runs of one demo, row by row
+    and of its total (numbers and flags only; text that differs reads ``inf``)."""
+    header, rows = read_rows(first)
+    _, others = read_rows(second)
+    if len(rows) != len(others):
+        return dict.fromkeys(header, (math.inf, math.inf))
+    found = {}
+    for number, column in enumerate(header):
+        a, b = [row[number] for row in rows], [row[number] for row in others]
+        try:
+            by_row = max(relative_difference(x, y) if x and y else (math.inf if x != y else 0.0)
+                         for x, y in zip(a, b, strict=True))  # fmt: skip
+            total = relative_difference(repr(_total(a)), repr(_total(b)))
+        except ValueError:
+            by_row = total = 0.0 if a == b else math.inf
+        found[column] = (by_row, total)
+    return found
+
+
 def test_every_demo_study_has_a_fixture():
     assert sorted(p.stem for p in FIXTURES.glob("*.csv")) == sorted(DEMOS)
 
 
+def test_every_tolerance_names_a_column_of_its_study():
+    for name in TRAINED.keys() | MEANS.keys() | DEPENDENT.keys():
+        header, _ = read_rows(FIXTURES / f"{name}.csv")
+        kinds = [set(TRAINED.get(name, {})), set(MEANS.get(name, {})), DEPENDENT.get(name, set())]
+        assert set.union(*kinds) <= set(header), name
+        assert sum(map(len, kinds)) == len(set.union(*kinds)), f"{name}: a column in two kinds"
+
+
+def test_the_guard_catches_a_count_and_a_trained_value(tmp_path):
+    """The comparison is not vacuous: one piece more, or a loss 5 % off, is a difference."""
+    fixture = FIXTURES / "depth-width.csv"
+    header, rows = read_rows(fixture)
+    assert differences("depth-width", fixture, fixture) == ([], 0)
+
+    def edited(changes: dict[str, object]) -> list[str]:
+        table = [list(row) for row in rows]
+        for column, change in changes.items():
+            table[0][header.index(column)] = change(table[0][header.index(column)])
+        path = tmp_path / "edited.csv"
+        with path.open("w", newline="") as file:
+            csv.writer(file).writerows([header, *table])
+        return differences("depth-width", path, fixture)[0]
+
+    more = {"pieces": lambda v: str(int(v) + 1)}
+    assert any("pieces" in line for line in edited(more))  # training reproduced: exact
+    off = {"mse": lambda v: repr(float(v) * 1.05)}
+    assert any("mse" in line for line in edited(off))  # 5 % is beyond the tolerance
+    near = {"mse": lambda v: repr(float(v) * (1 + 1e-6))}
+    assert edited({**near, **more}) == []  # another code path: a trained count may differ
+    assert any("depth" in line for line in edited({**near, "depth": lambda v: "9"}))
+
+
 @pytest.fixture(scope="module")
-def fresh_metrics(tmp_path_factory) -> dict[str, Path]:
-    """Every demo's metrics.csv, two subprocesses at a time (each runs on one thread)."""
+def fresh_metrics(request, tmp_path_factory) -> dict[str, Path]:
+    """The metrics.csv of every demo this session tests (``-k memory-plateau`` runs one), two
+    subprocesses at a time (each runs on one thread)."""
     root = tmp_path_factory.mktemp("demos")
+    chosen = {item.callspec.params["name"] for item in request.session.items
+              if getattr(item, "originalname", "") == "test_demo_metrics_are_unchanged"}
     with ThreadPoolExecutor(max_workers=2) as pool:
-        futures = {name: pool.submit(demo_metrics, name, root / name) for name in DEMOS}
+        futures = {name: pool.submit(demo_metrics, name, root / name) for name in chosen}
     return {name: future.result() for name, future in futures.items()}
 
 
 @pytest.mark.parametrize("name", DEMOS)
-def test_demo_metrics_are_byte_identical(name, fresh_metrics):
-    assert fresh_metrics[name].read_bytes() == (FIXTURES / f"{name}.csv").read_bytes()
+def test_demo_metrics_are_unchanged(name, fresh_metrics):
+    found, diverged = differences(name, fresh_metrics[name], FIXTURES / f"{name}.csv")
+    assert not found, "\n".join(found[:20])
+    if diverged:
+        print(f"{name}: {diverged} rows trained along another code path (counts not compared)")
+
+
+def _print_spread() -> None:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as scratch, ThreadPoolExecutor(max_workers=2) as pool:
+        runs = {(name, label): pool.submit(demo_metrics, name, Path(scratch) / label / name, env)
+                for name in DEMOS for label, env in (("portable", PORTABLE), ("native", NATIVE))}
+        print("| study | column | largest difference, by row | of the mean | tolerance |")
+        print("|---|---|---|---|---|")
+        for name in DEMOS:
+            found = spread(runs[name, "portable"].result(), runs[name, "native"].result())
+            for column, (by_row, total) in found.items():
+                allowed = TRAINED.get(name, {}).get(column, "exact")
+                if column in MEANS.get(name, {}):
+                    allowed = f"{MEANS[name][column]} (mean)"
+                if column in DEPENDENT.get(name, set()):
+                    allowed = "exact where training reproduced"
+                if by_row > 0 or allowed != "exact":
+                    print(f"| {name} | {column} | {by_row:.1e} | {total:.1e} | {allowed} |")
 
 
 if __name__ == "__main__":
     if sys.argv[1] == "--run":
         _run_demo(sys.argv[2], Path(sys.argv[3]))
+    elif sys.argv[1] == "--spread":
+        _print_spread()
     else:
         import tempfile
 
