@@ -29,7 +29,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bends.nets.random import random_mlp
-from bends.tracing.plane import trace_plane
+from bends.tracing import trace_plane
 
 
 def regioncam_faces(net) -> int:
@@ -55,7 +55,7 @@ def main(quick: bool = False) -> None:
         ours_s, ours = best_of(lambda net=net: trace_plane(net, [-2, -2], [2, -2], [-2, 2]),
                                rounds)  # fmt: skip
         cam_s, cam = best_of(lambda net=net: regioncam_faces(net), rounds)
-        table.add_row(str(widths), str(ours.faces), str(ours.pieces), f"{ours_s:.2f}", str(cam),
+        table.add_row(str(widths), str(ours.regions), str(ours.pieces), f"{ours_s:.2f}", str(cam),
                       f"{cam_s:.2f}", f"{cam_s / ours_s:.1f}x")  # fmt: skip
     Console(width=130).print(table)
 
@@ -70,7 +70,7 @@ def _one_large_run(tool: str) -> None:
         limit = int(0.75 * os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     began = time.perf_counter()
-    faces = (trace_plane(net, [-2, -2], [2, -2], [-2, 2]).faces if tool == "bends"
+    faces = (trace_plane(net, [-2, -2], [2, -2], [-2, 2]).regions if tool == "bends"
              else regioncam_faces(net))  # fmt: skip
     seconds = time.perf_counter() - began
     with open("/proc/self/status") as status:

@@ -2,7 +2,7 @@
 
 regioncam (PyPI, Rust, float32) takes residual blocks and LeakyReLU directly and counts the
 edges of the 1-D partition: activation regions. bends traces the same torch module (float64):
-`bends.trace` lowers it to one compiled program (bends.tracing.lowering); "node-by-node" is
+`bends.trace` lowers it to one compiled program (bends.tracing.graph.lowering); "node-by-node" is
 the general graph tracer on the same module, for reference. "regions-only" is
 `trace(..., pieces=False)`, which computes what regioncam computes. bends and regioncam
 take turns, best of a few rounds; the table gives counts and times.
@@ -22,8 +22,8 @@ from torch import nn
 
 from bends.nets.graph import GraphNetwork
 from bends.tracing import trace
+from bends.tracing.entry import graph_trace
 from bends.tracing.tolerance import SLOPE_RTOL, ZERO_TOL
-from bends.tracing.tracer import _graph_trace
 
 
 class Block(nn.Module):
@@ -83,7 +83,7 @@ def main() -> None:
         u = np.random.default_rng(width).normal(size=2)
         a, b = -2 * u / np.linalg.norm(u), 2 * u / np.linalg.norm(u)
         trace(net, a, b)  # warm-up: the lowered program, compiled once
-        node_s, node = best_of(lambda net=net, a=a, b=b: _graph_trace(
+        node_s, node = best_of(lambda net=net, a=a, b=b: graph_trace(
             net, a, b, False, ZERO_TOL, SLOPE_RTOL, True, lowered=False), rounds=3)  # fmt: skip
         ours_s, ours = best_of(lambda net=net, a=a, b=b: trace(net, a, b))
         only_s, only = best_of(lambda net=net, a=a, b=b: trace(net, a, b, pieces=False))

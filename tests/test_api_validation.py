@@ -79,3 +79,9 @@ def test_subnormal_weights_are_flagged_as_unresolved():
                            (np.array([[1.0, 1.0]]), np.zeros(1))])  # fmt: skip
     with pytest.warns(ResolutionWarning, match="subnormal"):
         trace(net, [-1.0], [1.0])
+
+
+def test_a_ragged_bias_is_a_user_error():
+    """A list numpy cannot make an array of (found by the CLI fuzzer in a JSON file)."""
+    with pytest.raises(BendsError, match="layer 0 bias must be an array of numbers"):
+        MLP((np.eye(2),), ([None, []],))

@@ -15,9 +15,8 @@ from torch import nn
 from bends.errors import BendsError
 from bends.nets import TiedRNN
 from bends.nets.graph import GraphNetwork
-from bends.tracing import trace
-from bends.tracing.batch import trace_segments
-from bends.tracing.graph import trace_graph
+from bends.tracing import trace, trace_segments
+from bends.tracing.graph.tracer import trace_graph
 
 
 def _same_trace(one, other) -> None:
@@ -139,3 +138,23 @@ def test_bad_batches_are_named(starts, ends, message):
     net = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 1))
     with pytest.raises(BendsError, match=message):
         trace_segments(net, starts, ends)
+
+
+@settings(max_examples=10, deadline=None)
+@given(model=small_graphs(), data=st.data())
+def test_exact_segments_are_each_segments_exact_trace(model, data):
+    """``exact=True`` in a batch: every segment is its own rational trace."""
+    net = GraphNetwork.from_module(model, (2,))
+    starts, ends = data.draw(segments((2,)))
+    exact = trace_segments(net, starts, ends, exact=True)
+    assert len(exact) == len(starts) and exact.starts.shape == starts.shape
+    for s, (a, b) in enumerate(zip(starts, ends, strict=True)):
+        one = trace(net, a, b, exact=True)
+        np.testing.assert_array_equal(exact[s].knots, one.knots)
+        assert (exact[s].regions, exact[s].pieces) == (one.regions, one.pieces)
+
+
+def test_exact_segments_refuse_a_gpu():
+    with pytest.raises(BendsError, match="CPU"):
+        trace_segments(TiedRNN(np.eye(2), steps=1, output=0), [[0.0, 1.0]], [[1.0, 1.0]],
+                       exact=True, device="meta")  # fmt: skip

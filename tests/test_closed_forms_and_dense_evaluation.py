@@ -70,7 +70,7 @@ def test_random_torch_network_matches_dense_grid_and_bounds(widths):
     t = np.linspace(0, 1, 100_001)
     dense = net(tr.points(t))[:, 0]
     np.testing.assert_allclose(tr(t)[:, 0], dense, atol=1e-10 * (1 + np.abs(dense).max()))
-    # Wide layers get their slopes by column updates (tracing._neuron_rows._slopes): still true.
+    # Wide layers get their slopes by column updates (kernels.neuron_rows._slopes): still true.
     mid, step = (tr.knots[1:] + tr.knots[:-1]) / 2, np.diff(tr.knots) / 4
     finite_diff = (net(tr.points(mid + step)) - net(tr.points(mid - step))) / (2 * step[:, None])
     np.testing.assert_allclose(tr.slopes, finite_diff, rtol=1e-6, atol=1e-9)

@@ -1,5 +1,7 @@
 """The import graph of src/bends: no cycles, and imports only point down the layer order that
-docs/architecture.md states (its line ``Layers, bottom first: a < b < ...``)."""
+docs/architecture.md states (its line ``Layers, bottom first: a < b < ...``) and, inside
+``tracing``, down the order of its rooms (the line ``Rooms of tracing, bottom first: ...``);
+no module imports another room's private (underscored) name."""
 
 import ast
 import re
@@ -13,9 +15,9 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "src" / "bends"
 
 
-def _layers() -> dict[str, int]:
+def _layers(heading: str = "Layers") -> dict[str, int]:
     text = (ROOT / "docs" / "architecture.md").read_text()
-    line = re.search(r"Layers, bottom first: `([^`]+)`", text).group(1)
+    line = re.search(heading + r", bottom first: `([^`]+)`", text).group(1)
     return {
         name.strip(): rank
         for rank, level in enumerate(line.split("<"))
@@ -46,6 +48,26 @@ def _imports(path: Path, known: set[str]) -> set[str]:
     return found
 
 
+def _private_imports(path: Path) -> list[tuple[str, str]]:
+    """(module, name) of every underscored name ``path`` imports from a bends module."""
+    return [
+        (node.module, alias.name)
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("bends")
+        for alias in node.names
+        if alias.name.startswith("_") and not alias.name.startswith("__")
+    ]
+
+
+def _room(module: str) -> str:
+    """A tracing module's room (``bends.tracing.graph.walker`` → ``graph``); elsewhere the
+    top-level layer (``bends.runner.store`` → ``runner``)."""
+    parts = module.split(".")
+    if parts[1:2] == ["tracing"] and len(parts) > 2:
+        return parts[2]
+    return parts[1] if len(parts) > 1 else parts[0]
+
+
 def _graph() -> dict[str, set[str]]:
     modules = _modules()
     return {name: _imports(path, set(modules)) - {name} for name, path in modules.items()}
@@ -72,6 +94,35 @@ def test_imports_point_down():
         and (_layer(target, layers) is None or _layer(target, layers) > _layer(source, layers))
     ]
     assert not upward, "imports pointing up the layers:\n" + "\n".join(sorted(upward))
+
+
+def test_every_tracing_room_has_a_place_in_the_order():
+    rooms = _layers("Rooms of tracing")
+    found = {_room(name) for name in _modules() if name.startswith("bends.tracing.")}
+    assert found == set(rooms)
+
+
+def test_tracing_rooms_import_only_down_their_order():
+    rooms = _layers("Rooms of tracing")
+    upward = [
+        f"{source} -> {target}"
+        for source, targets in _graph().items()
+        if source.startswith("bends.tracing.")
+        for target in targets
+        if target.startswith("bends.tracing.") and rooms[_room(target)] > rooms[_room(source)]
+    ]
+    assert not upward, "imports pointing up the rooms of tracing:\n" + "\n".join(sorted(upward))
+
+
+def test_no_private_name_crosses_a_room():
+    crossing = [
+        f"{source} imports {name} from {module}"
+        for source, path in _modules().items()
+        if "." in source
+        for module, name in _private_imports(path)
+        if _room(module) != _room(source)
+    ]
+    assert not crossing, "\n".join(sorted(crossing))
 
 
 def test_no_import_cycles():

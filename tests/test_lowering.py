@@ -14,9 +14,9 @@ from torch import nn
 
 from bends import BendsError, trace
 from bends.nets.graph import GraphNetwork
-from bends.tracing.lowering import lower
+from bends.tracing.entry import graph_trace
+from bends.tracing.graph.lowering import lower
 from bends.tracing.tolerance import RESOLUTION, SLOPE_RTOL, ZERO_TOL
-from bends.tracing.tracer import _graph_trace
 
 
 class Block(nn.Module):
@@ -94,7 +94,7 @@ def test_lowered_traces_equal_exact_arithmetic_and_the_graph_tracer(model, seed,
         end = start + 1.0
     lowered = trace(net, start, end)
     exact = trace(net, start, end, exact=True)
-    by_node = _graph_trace(net, start, end, False, ZERO_TOL, SLOPE_RTOL, True, lowered=False)
+    by_node = graph_trace(net, start, end, False, ZERO_TOL, SLOPE_RTOL, True, lowered=False)
     # exact knots closer than float64 resolves (hypothesis: a crossing 8.5e-18 inside the
     # segment's start, which float64 puts on it) cannot be asked of the float trace
     if np.diff(np.array(exact.knots, dtype=np.float64)).min() >= RESOLUTION:

@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from bends import MLP, BendsError, TiedRNN, load, save, trace
 from bends.nets import from_dict
 from bends.nets.torch_io import from_torch, to_torch
-from bends.tracing.segment import _segment
+from bends.tracing.arguments import segment
 
 
 @settings(max_examples=50, deadline=None)
@@ -137,7 +137,7 @@ def test_any_segment_of_finite_distinct_ends_is_accepted(start, end):
     """Scalars and lists mixed, ends 2e307 apart, ends 1e-300 apart."""
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no overflow warnings from the checks either
-        checked = _segment(_hinge(), start, end)
+        checked = segment(_hinge(), start, end)
     assert [p.tolist() for p in checked] == [np.ravel(start).tolist(), np.ravel(end).tolist()]
 
 

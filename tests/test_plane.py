@@ -1,4 +1,4 @@
-"""The planar tracer (bends.tracing.plane): a closed form (two summed sawtooths), Euler's
+"""The planar tracer (bends.tracing.plane.mlp): a closed form (two summed sawtooths), Euler's
 V − E + F = 1, areas that tile the parallelogram, agreement with an independent polygon
 splitter in exact rational arithmetic written here, and with the 1-D tracer on segments
 inside the plane."""
@@ -16,7 +16,7 @@ from scipy.linalg import block_diag
 
 from bends import MLP, BendsError, ResolutionWarning, trace
 from bends.constructions import sawtooth
-from bends.tracing.plane import trace_plane
+from bends.tracing import trace_plane
 
 
 def summed_sawtooths(depth: int) -> MLP:
@@ -30,9 +30,9 @@ def summed_sawtooths(depth: int) -> MLP:
 @pytest.mark.parametrize("depth", range(1, 10))
 def test_two_summed_sawtooths_have_4_to_the_L_faces_and_pieces(depth):
     partition = trace_plane(summed_sawtooths(depth), [0, 0], [1, 0], [0, 1])
-    assert partition.faces == partition.pieces == 4**depth
+    assert partition.regions == partition.pieces == 4**depth
     assert partition.vertices == (2**depth + 1) ** 2
-    assert partition.vertices - partition.edges + partition.faces == 1
+    assert partition.vertices - partition.edges + partition.regions == 1
 
 
 def _degenerate(net: MLP, draw) -> MLP:
@@ -57,9 +57,9 @@ def plane_networks(draw):
 @given(net=plane_networks())
 def test_euler_and_areas_hold_on_every_partition(net):
     partition = trace_plane(net, [-1, -1], [1, -1], [-1, 1])
-    assert partition.vertices - partition.edges + partition.faces == 1
+    assert partition.vertices - partition.edges + partition.regions == 1
     assert abs(partition.areas().sum() - 1.0) < 1e-12
-    assert partition.pieces <= partition.faces
+    assert partition.pieces <= partition.regions
 
 
 # --- an independent splitter: exact affine maps per face, Fractions throughout -----------
@@ -144,7 +144,7 @@ def _overlap(e, f) -> bool:
 def test_faces_and_pieces_equal_an_exact_polygon_splitter(net):
     corners = ([-1, -1], [1, -1], [-1, 1])
     partition = trace_plane(net, *corners)
-    assert (partition.faces, partition.pieces) == _exact_partition(net, *corners)
+    assert (partition.regions, partition.pieces) == _exact_partition(net, *corners)
 
 
 @settings(max_examples=30, deadline=None)
@@ -207,7 +207,7 @@ def test_count_plane_prints_faces_pieces_vertices_and_edges(tmp_path):
                                       "0,0;1,0;0,1", "--json"])  # fmt: skip
     assert result.exit_code == 0, result.output
     counts = json.loads(result.output)
-    assert (counts["faces"], counts["pieces"], counts["vertices"]) == (64, 64, 81)
+    assert (counts["regions"], counts["pieces"], counts["vertices"]) == (64, 64, 81)
     assert counts["edges"] == 81 + 64 - 1  # Euler
     bad = CliRunner().invoke(app, ["count", str(tmp_path / "saw.json"), "--plane", "0,0;1,0"])
     assert bad.exit_code == 2 and "three points" in bad.output
@@ -225,7 +225,7 @@ def test_region_maps_are_drawn_by_piece_and_by_output(tmp_path):
         plane = ["plot", str(tmp_path / "saw.json"), "--plane", "0,0;1,0;0,1"]
         result = CliRunner().invoke(app, [*plane, "--color", color, "-o", str(path)])
         assert result.exit_code == 0, result.output
-        assert path.stat().st_size > 10_000 and "16 faces, 16 pieces" in result.output
+        assert path.stat().st_size > 10_000 and "16 regions, 16 pieces" in result.output
     bad = CliRunner().invoke(app, [*plane, "--color", "rainbow", "-o", str(tmp_path / "x.png")])
     assert bad.exit_code == 2 and "pieces, random, output, gradient" in bad.output
 
@@ -273,7 +273,7 @@ def test_plane_square_is_a_2_input_networks_unit_square(tmp_path):
     save(summed_sawtooths(2), tmp_path / "saw.json")
     result = CliRunner().invoke(app, ["count", str(tmp_path / "saw.json"), "--plane", "square",
                                       "--json"])  # fmt: skip
-    assert result.exit_code == 0 and json.loads(result.output)["faces"] == 16
+    assert result.exit_code == 0 and json.loads(result.output)["regions"] == 16
     save(sawtooth(2), tmp_path / "one.json")
     bad = CliRunner().invoke(app, ["count", str(tmp_path / "one.json"), "--plane", "square"])
     assert bad.exit_code == 2 and "2-input networks" in bad.output
@@ -400,10 +400,10 @@ def test_marked_data_and_boundary_are_drawn(tmp_path):
 def test_an_exact_plane_equals_the_float_plane_and_the_independent_splitter(net):
     corners = ([-1, -1], [1, -1], [-1, 1])
     exact, ours = trace_plane(net, *corners, exact=True), trace_plane(net, *corners)
-    counts = lambda p: (p.faces, p.pieces, p.vertices, p.edges)  # noqa: E731
+    counts = lambda p: (p.regions, p.pieces, p.vertices, p.edges)  # noqa: E731
     assert counts(exact) == counts(ours)
-    assert (exact.faces, exact.pieces) == _exact_partition(net, *corners)
-    assert exact.vertices - exact.edges + exact.faces == 1
+    assert (exact.regions, exact.pieces) == _exact_partition(net, *corners)
+    assert exact.vertices - exact.edges + exact.regions == 1
     rational = np.array([[float(x) for x in p] for p in exact.rational_points])
     assert np.allclose(np.sort(rational, axis=0), np.sort(ours.points, axis=0), atol=1e-12)
     assert sorted(exact.edge_layers().tolist()) == sorted(ours.edge_layers().tolist())
@@ -422,7 +422,7 @@ def test_exact_planes_resolve_what_float64_cannot():
         floats = trace_plane(net, [0, 0], [1, 0], [0, 1])
     assert not floats.resolved
     exact = trace_plane(net, [0, 0], [1, 0], [0, 1], exact=True)
-    assert exact.resolved and exact.faces == 3 and exact.pieces == 3
+    assert exact.resolved and exact.regions == 3 and exact.pieces == 3
     assert Fraction(1, 2) + Fraction(gap) in {s for s, _ in exact.rational_points}
 
 
@@ -433,8 +433,14 @@ def test_a_tied_rnn_plane_is_its_unrolled_networks_plane(seed):
     rnn = random_rnn(4, 5, seed=seed)
     corners = ([0.5, -1, 1, 0.2], [1.5, 1, 0.5, -0.3], [0.3, 0.4, -1, 1])
     tied, unrolled = trace_plane(rnn, *corners), trace_plane(rnn.unroll(), *corners)
-    assert (tied.faces, tied.pieces, tied.vertices) == (unrolled.faces, unrolled.pieces,
+    assert (tied.regions, tied.pieces, tied.vertices) == (unrolled.regions, unrolled.pieces,
                                                         unrolled.vertices)  # fmt: skip
     assert tied.layer_sizes == (4,) * 5
     exact = trace_plane(rnn, *corners, exact=True)
-    assert (exact.faces, exact.pieces) == (tied.faces, tied.pieces)
+    assert (exact.regions, exact.pieces) == (tied.regions, tied.pieces)
+
+
+def test_faces_is_a_deprecated_name_of_regions():
+    partition = trace_plane(summed_sawtooths(1), [0, 0], [1, 0], [0, 1])
+    with pytest.warns(DeprecationWarning, match="regions"):
+        assert partition.faces == partition.regions == 4

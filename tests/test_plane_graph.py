@@ -1,4 +1,4 @@
-"""Planes of graph networks (bends.tracing.plane_graph): the same partition as the MLP
+"""Planes of graph networks (bends.tracing.graph.plane): the same partition as the MLP
 tracer where a module is an MLP, Euler's formula, and every segment inside the plane crossing
 as many faces as the 1-D graph tracer finds regions on it."""
 
@@ -12,7 +12,7 @@ from torch import nn
 
 from bends import BendsError, from_torch, trace
 from bends.nets.graph import GraphNetwork
-from bends.tracing.plane import trace_plane
+from bends.tracing import trace_plane
 
 CORNERS = ([-1.0, -1.0], [1.0, -1.0], [-1.0, 1.0])
 
@@ -30,8 +30,8 @@ def test_a_sequential_mlp_read_as_a_graph_has_the_mlps_plane(seed):
                                    nn.Linear(5, 2)), seed)  # fmt: skip
     graph = trace_plane(GraphNetwork.from_module(module, (2,)), *CORNERS)
     mlp = trace_plane(from_torch(module), *CORNERS)
-    assert (graph.faces, graph.pieces, graph.vertices, graph.edges) == (
-        mlp.faces, mlp.pieces, mlp.vertices, mlp.edges)  # fmt: skip
+    assert (graph.regions, graph.pieces, graph.vertices, graph.edges) == (
+        mlp.regions, mlp.pieces, mlp.vertices, mlp.edges)  # fmt: skip
     assert graph.layer_sizes == mlp.layer_sizes == (6, 5)
 
 
@@ -71,9 +71,9 @@ def test_graph_planes_hold_euler_and_agree_with_the_1d_graph_tracer(build, shape
     rng = np.random.default_rng(seed)
     corners = [rng.normal(size=int(np.prod(shape))) * 2 for _ in range(3)]
     partition = trace_plane(net, *corners)
-    assert partition.vertices - partition.edges + partition.faces == 1
+    assert partition.vertices - partition.edges + partition.regions == 1
     assert abs(partition.areas().sum() - 1) < 1e-12
-    assert partition.faces > 4 and partition.pieces <= partition.faces
+    assert partition.regions > 4 and partition.pieces <= partition.regions
     for _ in range(5):
         s0, u0, s1, u1 = rng.uniform(0.05, 0.95, size=4)
         start, end = partition.to_input(np.array([[s0, u0], [s1, u1]]))

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 
 from bends import TiedRNN, trace
 from bends.tracing import SLOPE_RTOL, ZERO_TOL, default_segment
-from bends.tracing.tracer import _float_trace
+from bends.tracing.line.tracer import float_trace
 
 
 @settings(max_examples=100, deadline=None)
@@ -82,8 +82,8 @@ def test_both_layouts_renormalise_long_rnns_alike(width, steps):
         start, end = default_segment(net)
         for knot_rows in (False, True):
             args = (net, start, end, ZERO_TOL, SLOPE_RTOL, knot_rows)
-            traces[scale, knot_rows] = _float_trace(*args)
-            assert_same_regions(_float_trace(*args, pieces=False), traces[scale, knot_rows])
+            traces[scale, knot_rows] = float_trace(*args)
+            assert_same_regions(float_trace(*args, pieces=False), traces[scale, knot_rows])
     small = traces[1.0, False]
     assert small.pieces > 1
     for (scale, _), tr in traces.items():

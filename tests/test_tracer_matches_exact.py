@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from bends import trace
 from bends.tracing import SLOPE_RTOL, ZERO_TOL
-from bends.tracing.tracer import _float_trace
+from bends.tracing.line.tracer import float_trace
 
 
 def assert_same_partition(net, start, end):
@@ -20,14 +20,14 @@ def assert_same_partition(net, start, end):
     exact = trace(net, start, end, exact=True)
     fast = trace(net, start, end)
     for knot_rows in (False, True):
-        ours = _float_trace(net, exact.start, exact.end, ZERO_TOL, SLOPE_RTOL, knot_rows)
+        ours = float_trace(net, exact.start, exact.end, ZERO_TOL, SLOPE_RTOL, knot_rows)
         assert ours.pieces == exact.pieces
         assert ours.regions == exact.regions
         np.testing.assert_allclose(ours.breakpoints, exact.breakpoints, rtol=0, atol=1e-12)
         for name in ("switches", "dead", "always_on"):
             for mine, theirs in zip(getattr(ours, name), getattr(exact, name), strict=True):
                 np.testing.assert_array_equal(mine, theirs)
-        only = _float_trace(
+        only = float_trace(
             net, exact.start, exact.end, ZERO_TOL, SLOPE_RTOL, knot_rows, pieces=False
         )
         assert_same_regions(only, ours)
@@ -118,7 +118,7 @@ def test_both_layouts_trace_wide_degenerate_networks_alike(seed, widths):
         layers.append((w, b))
     net = MLP.from_layers(layers)
     start, end = np.array([-3.0]), np.array([3.0])
-    rows, knots = (_float_trace(net, start, end, ZERO_TOL, SLOPE_RTOL, k) for k in (False, True))
+    rows, knots = (float_trace(net, start, end, ZERO_TOL, SLOPE_RTOL, k) for k in (False, True))
     assert trace(net, start, end).regions == knots.regions
     assert (rows.pieces, rows.regions) == (knots.pieces, knots.regions)
     np.testing.assert_allclose(rows.knots, knots.knots, rtol=0, atol=1e-12)
@@ -127,7 +127,7 @@ def test_both_layouts_trace_wide_degenerate_networks_alike(seed, widths):
         for mine, theirs in zip(getattr(rows, name), getattr(knots, name), strict=True):
             np.testing.assert_array_equal(mine, theirs)
     for knot_rows, full in ((False, rows), (True, knots)):
-        only = _float_trace(net, start, end, ZERO_TOL, SLOPE_RTOL, knot_rows, pieces=False)
+        only = float_trace(net, start, end, ZERO_TOL, SLOPE_RTOL, knot_rows, pieces=False)
         assert_same_regions(only, full)
     t = np.linspace(0.0, 1.0, 2001)
     np.testing.assert_allclose(knots(t), net(knots.points(t)), rtol=1e-9, atol=1e-9)
@@ -145,7 +145,7 @@ def test_slopes_where_every_input_is_flat_are_exactly_zero():
     start, end = np.array([-4.0, 2.0]), np.array([-4.0, -1.0])
     exact = trace(net, start, end, exact=True)
     for knot_rows in (False, True):
-        ours = _float_trace(net, start, end, ZERO_TOL, SLOPE_RTOL, knot_rows)
+        ours = float_trace(net, start, end, ZERO_TOL, SLOPE_RTOL, knot_rows)
         assert (ours.pieces, ours.regions) == (exact.pieces, exact.regions) == (6, 7)
 
 
@@ -156,6 +156,6 @@ def test_each_outputs_pieces_match_exact_arithmetic(data):
     start, end = np.zeros(net.input_dim), np.ones(net.input_dim)
     exact = trace(net, start, end, exact=True)
     for knot_rows in (False, True):
-        ours = _float_trace(net, exact.start, exact.end, ZERO_TOL, SLOPE_RTOL, knot_rows)
+        ours = float_trace(net, exact.start, exact.end, ZERO_TOL, SLOPE_RTOL, knot_rows)
         assert ours.output_pieces().tolist() == exact.output_pieces().tolist()
         assert max(ours.output_pieces()) <= ours.pieces

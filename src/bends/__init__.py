@@ -1,8 +1,9 @@
 """bends: exact affine pieces of ReLU networks and weight-tied ReLU RNNs.
 
 The public API: networks (:class:`MLP`, :class:`TiedRNN`, :func:`load`, :func:`save`,
-:func:`from_torch`), the tracer (:func:`trace` and its :class:`Trace`; :func:`trace_plane`
-and its :class:`Partition` for 2-D slices), and the two ways bends
+:func:`from_torch`), the tracers (:func:`trace` and its :class:`Trace`; :func:`trace_segments`
+and its :class:`Traces` for many segments at once; :func:`trace_plane` and its
+:class:`Partition` for 2-D slices), and the ways bends
 says something went wrong (:class:`BendsError`, :class:`ResolutionWarning`). Constructions
 from the theory are in :mod:`bends.constructions`; docs/architecture.md maps the rest.
 
@@ -18,7 +19,7 @@ from typing import Any
 from bends._version import __version__
 from bends.errors import AssumptionWarning, BendsError, ResolutionWarning
 from bends.nets import MLP, Network, TiedRNN, load, save
-from bends.tracing import Trace, trace
+from bends.tracing import Partition, Trace, Traces, trace, trace_plane, trace_segments
 
 __all__ = [
     "MLP",
@@ -29,13 +30,16 @@ __all__ = [
     "ResolutionWarning",
     "TiedRNN",
     "Trace",
+    "Traces",
     "__version__",
     "from_torch",
     "load",
+    "local_complexity",
     "save",
     "to_torch",
     "trace",
     "trace_plane",
+    "trace_segments",
 ]
 
 
@@ -45,8 +49,8 @@ def __getattr__(name: str) -> Any:
         from bends.nets import torch_io
 
         return getattr(torch_io, name)
-    if name in ("trace_plane", "Partition"):  # SciPy's sparse graphs load with it
-        from bends.tracing import plane
+    if name == "local_complexity":  # a measurement (analysis layer), re-exported for the README
+        from bends.analysis.local import local_complexity
 
-        return getattr(plane, name)
+        return local_complexity
     raise AttributeError(f"module 'bends' has no attribute {name!r}")

@@ -37,8 +37,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from bends.errors import BendsError
-from bends.tracing.batch import BATCH, trace_segments
-from bends.tracing.traces import Traces
+from bends.tracing.entry import BATCH, trace_segments
+from bends.tracing.results.traces import Traces
 
 
 def chord_ends(points: np.ndarray, radius: float, chords: int, seed: int = 0):
@@ -234,7 +234,7 @@ def faces_near(net, points, radius: float) -> np.ndarray:
         >>> faces_near(net, [[0.0, 0.0], [1.0, 1.0]], radius=0.5).tolist()
         [4, 1]
     """
-    from bends.tracing.plane import trace_plane
+    from bends.tracing import trace_plane
 
     points = np.asarray(points, dtype=np.float64)
     if points.ndim != 2 or points.shape[1] != 2:

@@ -57,7 +57,7 @@ def count(
     plane: Annotated[
         str | None,
         typer.Option(
-            help="count faces of the plane through A;B;C instead (e.g. '0,0;1,0;0,1'; "
+            help="count the regions of the plane through A;B;C instead (e.g. '0,0;1,0;0,1'; "
             "'square': a 2-input network's [0, 1]² or the square its segment spans)"
         ),
     ] = None,
@@ -66,7 +66,7 @@ def count(
     ] = False,
 ) -> None:
     """Count the pieces and activation regions of NET along a segment (or, with --plane, the
-    faces and pieces of a plane through three points)."""
+    regions and pieces of a plane through three points)."""
     from bends.nets import load
     from bends.tracing import trace
 
@@ -115,7 +115,7 @@ def _count_plane(net_file: Path, net, plane: str, as_json: bool, geometry: bool,
     """``bends count NET --plane A;B;C``: the planar partition's counts."""
     began = time.perf_counter()
     partition = _partition(net, plane, exact)
-    counts = {"faces": partition.faces, "pieces": partition.pieces,
+    counts = {"regions": partition.regions, "pieces": partition.pieces,
               "vertices": partition.vertices, "edges": partition.edges,
               "edge_density": partition.edge_density().tolist(), "resolved": partition.resolved,
               "exact": exact}  # fmt: skip
@@ -125,7 +125,7 @@ def _count_plane(net_file: Path, net, plane: str, as_json: bool, geometry: bool,
         return
     a, b, c = (p.tolist() for p in partition.corners)
     console.print(
-        f"{net_file}: [bold]{counts['faces']}[/] faces (activation regions), "
+        f"{net_file}: [bold]{counts['regions']}[/] activation regions, "
         f"[bold]{counts['pieces']}[/] pieces, {counts['vertices']} vertices, {counts['edges']} "
         f"edges on the plane {a} + s·(B − A) + u·(C − A), B = {b}, C = {c} "
         f"({'exact' if exact else 'float64'}, {time.perf_counter() - began:.3g} s)",
@@ -149,7 +149,7 @@ def _read_points(path: Path) -> np.ndarray:
 def _partition(net, plane: str, exact: bool = False):
     """The partition of the plane through ``--plane``'s three points A;B;C; ``square`` for a
     2-input network: the square its segment spans (default [0, 1]²)."""
-    from bends.tracing.plane import trace_plane
+    from bends.tracing import trace_plane
 
     if plane.strip() == "square":
         if net.input_dim != 2:
@@ -206,7 +206,7 @@ def construct(
     from bends.constructions import build
     from bends.nets import save
     from bends.tracing import trace
-    from bends.tracing.tracer import estimated_bytes
+    from bends.tracing.line.tracer import estimated_bytes
 
     if list_all or name is None:
         table = Table(title="constructions (bends construct NAME \\[options] -o net.json)")
@@ -276,7 +276,7 @@ def plot(
         raise BendsError("--neurons and --panels must be at least 1")
     if plane is not None:
         partition = _partition(load(net_file), plane)
-        title = f"{net_file.stem}: {partition.faces} faces, {partition.pieces} pieces"
+        title = f"{net_file.stem}: {partition.regions} regions, {partition.pieces} pieces"
         marks = None if mark is None else _read_points(mark)
         figure = plot_partition(partition, color=color, title=title, marks=marks,
                                 boundary=boundary)  # fmt: skip

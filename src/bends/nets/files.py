@@ -147,7 +147,7 @@ def as_network(value: Any, input_shape: tuple[int, ...] | None = None) -> Any:
     MLP (:func:`bends.from_torch`); any other torch module as a
     :class:`~bends.nets.graph.GraphNetwork` taking inputs of ``input_shape``; a BendsError
     naming what was given otherwise."""
-    if isinstance(value, MLP | TiedRNN) or type(value).__name__ == "GraphNetwork":
+    if isinstance(value, MLP | TiedRNN) or getattr(type(value), "is_graph", False):
         return value
     torch = sys.modules.get("torch")  # a module object means torch is imported already
     if torch is not None and isinstance(value, torch.nn.Module):

@@ -18,7 +18,7 @@ Programs saved by ``torch.export`` are read through their aten operators
 (:meth:`GraphNetwork.from_exported`). Anything else (GELU, SiLU, Tanh, Softmax, LayerNorm,
 attention, LSTM, GRU, BatchNorm in training mode, products of two tensors) is refused with one
 :class:`~bends.errors.BendsError` naming the node: "``blocks.2.act`` is GELU: not piecewise
-linear". :mod:`bends.tracing.graph` traces such a graph along a segment.
+linear". :mod:`bends.tracing.graph.tracer` traces such a graph along a segment.
 
 Example:
     >>> import torch
@@ -32,8 +32,10 @@ from __future__ import annotations
 
 import copy
 import operator
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -41,60 +43,49 @@ import torch.nn.functional as F
 from torch import fx, nn
 
 from bends.errors import BendsError
+from bends.nets.rules import (
+    AFFINE_FUNCTIONS,
+    AFFINE_METHODS,
+    AFFINE_MODULES,
+    KINK_FUNCTIONS,
+    KINK_METHODS,
+    KINK_MODULES,
+    LINEAR_FUNCTIONS,
+    LINEAR_METHODS,
+    MAX_MODULES,
+    MAX_POOL_FUNCTIONS,
+    PARAMETRIC_FUNCTIONS,
+    NodeKind,
+    batch_norm,
+    narrow,
+    node_kind,
+    node_kinds,
+)
 
-#: Modules that are affine maps of their input (in eval mode).
-AFFINE_MODULES = (
-    nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d,
-    nn.ConvTranspose3d, nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.AvgPool1d,
-    nn.AvgPool2d, nn.AvgPool3d, nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d,
-    nn.AdaptiveAvgPool3d, nn.Flatten, nn.Unflatten, nn.Identity, nn.Dropout, nn.Dropout1d,
-    nn.Dropout2d, nn.Dropout3d,
-)  # fmt: skip
-#: Elementwise piecewise-linear modules.
-KINK_MODULES = (nn.ReLU, nn.LeakyReLU, nn.PReLU, nn.ReLU6, nn.Hardtanh)
-#: Modules whose output is a running maximum over windows of their input.
-MAX_MODULES = (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d, nn.AdaptiveMaxPool1d,
-               nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d)  # fmt: skip
-
-
-def batch_norm(x, weight, bias, mean, var, training=False, momentum=0.0, eps=1e-5, *_):
-    """``aten.batch_norm`` in eval mode, in its argument order (weights before statistics)."""
-    if training:
-        raise BendsError("batch_norm in training mode: export the model after .eval()")
-    return F.batch_norm(x, mean, var, weight, bias, False, 0.0, eps)
-
-
-def narrow(x, dim=0, start=None, end=None, step=1):
-    """``aten.slice``: x[..., start:end:step] along ``dim``."""
-    index = [slice(None)] * x.dim()
-    index[dim] = slice(start, end, step)
-    return x[tuple(index)]
-
-
-#: Affine functions whose weights are arguments: their slopes use the weights, not zeros.
-PARAMETRIC_FUNCTIONS = {F.linear, F.conv1d, F.conv2d, F.conv3d, batch_norm}
-#: Functions and tensor methods that are linear in their tensor inputs (no constant term).
-LINEAR_FUNCTIONS = {
-    operator.neg, operator.getitem, torch.cat, torch.concat, torch.stack, torch.flatten,
-    torch.reshape, torch.permute, torch.transpose, torch.squeeze, torch.unsqueeze, torch.mean,
-    torch.sum, torch.neg, F.avg_pool1d, F.avg_pool2d, F.avg_pool3d, F.adaptive_avg_pool1d,
-    F.adaptive_avg_pool2d, F.adaptive_avg_pool3d, F.dropout, narrow,
-} | PARAMETRIC_FUNCTIONS  # fmt: skip
-LINEAR_METHODS = {"view", "reshape", "flatten", "permute", "transpose", "squeeze", "unsqueeze",
-                  "mean", "sum", "neg", "contiguous", "size", "dim"}  # fmt: skip
-#: Functions affine in their tensor inputs, with constants: x + c, c − x, c·x, x / c.
-AFFINE_FUNCTIONS = {operator.add, operator.sub, operator.mul, operator.truediv, torch.add,
-                    torch.sub, torch.mul, torch.div}  # fmt: skip
-AFFINE_METHODS = {"add", "sub", "mul", "div", "__add__", "__sub__", "__mul__", "__truediv__"}
-#: Functional max pooling (a running maximum over windows, like MAX_MODULES).
-MAX_POOL_FUNCTIONS = {F.max_pool1d, F.max_pool2d, F.max_pool3d, F.adaptive_max_pool1d,
-                      F.adaptive_max_pool2d, F.adaptive_max_pool3d}  # fmt: skip
-#: Functions and methods that are kinks.
-KINK_FUNCTIONS = {torch.relu, F.relu, F.leaky_relu, F.relu6, F.hardtanh, torch.abs,
-                  torch.clamp, torch.clip, torch.maximum, torch.minimum, torch.max, torch.min,
-                  F.max_pool1d, F.max_pool2d, F.max_pool3d, F.adaptive_max_pool1d,
-                  F.adaptive_max_pool2d, F.adaptive_max_pool3d}  # fmt: skip
-KINK_METHODS = {"relu", "abs", "clamp", "clip"}
+# The node rules live in bends.nets.rules; their tables, the kinds and batch_norm are read
+# from here too.
+__all__ = [
+    "AFFINE_FUNCTIONS",
+    "AFFINE_METHODS",
+    "AFFINE_MODULES",
+    "KINK_FUNCTIONS",
+    "KINK_METHODS",
+    "KINK_MODULES",
+    "LINEAR_FUNCTIONS",
+    "LINEAR_METHODS",
+    "MAX_MODULES",
+    "MAX_POOL_FUNCTIONS",
+    "PARAMETRIC_FUNCTIONS",
+    "GraphNetwork",
+    "NodeKind",
+    "UnrolledRNN",
+    "batch_norm",
+    "kind",
+    "narrow",
+    "node_kind",
+    "node_kinds",
+    "normalised",
+]
 
 
 def _aten_table() -> dict[Any, Any]:
@@ -249,6 +240,15 @@ class GraphNetwork:
     input_shape: tuple[int, ...]
     output_shape: tuple[int, ...]
     segment: tuple[Any, Any] | None = None
+    #: Every node's kind by node name, in graph order (:func:`~bends.nets.rules.node_kind`),
+    #: decided once when the network is built; the tracers dispatch on it.
+    kinds: Mapping[str, NodeKind] | None = field(default=None, compare=False, repr=False)
+    #: Traced node by node (MLPs and tied RNNs answer False).
+    is_graph: ClassVar[bool] = True
+
+    def __post_init__(self) -> None:
+        kinds = node_kinds(self.module) if self.kinds is None else self.kinds
+        object.__setattr__(self, "kinds", MappingProxyType(dict(kinds)))
 
     @classmethod
     def from_module(cls, module: nn.Module, input_shape) -> GraphNetwork:
@@ -279,13 +279,12 @@ class GraphNetwork:
                 f"cannot capture {type(module).__name__} with torch.fx ({type(err).__name__}: "
                 f"{str(err).splitlines()[0] if str(err) else 'no message'})"
             ) from None
-        for node in graph.graph.nodes:
-            _check(graph, node)
+        kinds = node_kinds(graph)
         with torch.no_grad():
             output = graph(torch.zeros((1, *shape), dtype=torch.float64))
         if not isinstance(output, torch.Tensor):
             raise BendsError("the module must return one tensor")
-        return cls(graph, shape, tuple(output.shape[1:]))
+        return cls(graph, shape, tuple(output.shape[1:]), kinds=kinds)
 
     @classmethod
     def from_exported(cls, program: Any) -> GraphNetwork:
@@ -297,15 +296,14 @@ class GraphNetwork:
         shape = tuple(int(n) for n in inputs[0].meta["val"].shape[1:])
         _real_only(graph)
         graph = graph.to(torch.float64)
-        for node in graph.graph.nodes:
-            _check(graph, node)
+        kinds = node_kinds(graph)
         with torch.no_grad():
             output = graph(torch.zeros((1, *shape), dtype=torch.float64))
         if isinstance(output, tuple | list) and len(output) == 1:
             output = output[0]
         if not isinstance(output, torch.Tensor):
             raise BendsError("the exported program must return one tensor")
-        return cls(graph, shape, tuple(output.shape[1:]))
+        return cls(graph, shape, tuple(output.shape[1:]), kinds=kinds)
 
     @property
     def input_dim(self) -> int:
@@ -321,7 +319,7 @@ class GraphNetwork:
 
     def kinks(self) -> int:
         """How many nodes are kinks (nonlinearities)."""
-        return sum(kind(self.module, node) == "kink" for node in self.module.graph.nodes)
+        return sum(k.is_kink for k in self.kinds.values())
 
     def __call__(self, x) -> Any:
         """The output at inputs x of shape (N, *input_shape), as a NumPy array (N, outputs)."""
@@ -334,12 +332,12 @@ class GraphNetwork:
     def kink_outputs(self, x) -> list[np.ndarray]:
         """Every kink node's output at inputs x (N, *input_shape), in graph order, each
         flattened to (N, elements): the graph's hidden layers, as plots draw them."""
-        graph, found = self.module, []
+        graph, kinds, found = self.module, self.kinds, []
 
         class Recorder(fx.Interpreter):
             def run_node(self, node):
                 result = super().run_node(node)
-                if kind(graph, node) == "kink":
+                if kinds[node.name].is_kink:
                     found.append(result.detach().reshape(len(result), -1).numpy().copy())
                 return result
 
@@ -350,7 +348,7 @@ class GraphNetwork:
         return found
 
     def __repr__(self) -> str:
-        nodes = [kind(self.module, n) for n in self.module.graph.nodes]
+        nodes = [k.role for k in self.kinds.values()]
         affine, kinks = nodes.count("affine"), nodes.count("kink")
         plural = "s" * (kinks != 1)
         return (
@@ -360,54 +358,6 @@ class GraphNetwork:
 
 
 def kind(graph: fx.GraphModule, node: fx.Node) -> str:
-    """'input', 'output', 'affine', 'kink' or 'other' (constants such as sizes)."""
-    if node.op == "placeholder":
-        return "input"
-    if node.op == "output":
-        return "output"
-    if node.op == "get_attr":
-        return "other"
-    if node.op == "call_module":
-        module = graph.get_submodule(node.target)
-        if isinstance(module, KINK_MODULES + MAX_MODULES):
-            return "kink"
-        return "affine"
-    target = node.target
-    if node.op == "call_method":
-        if target in KINK_METHODS:
-            return "kink"
-        return "other" if target in ("size", "dim") else "affine"
-    if target in KINK_FUNCTIONS:
-        return "kink"
-    return "affine"
-
-
-def _check(graph: fx.GraphModule, node: fx.Node) -> None:
-    """BendsError unless ``node`` is piecewise linear (see the module docstring)."""
-    where = f"`{node.target}`" if node.op == "call_module" else f"`{node.name}`"
-    if node.op == "call_module":
-        module = graph.get_submodule(node.target)
-        if isinstance(module, AFFINE_MODULES + KINK_MODULES + MAX_MODULES):
-            return
-        raise BendsError(f"{where} is {type(module).__name__}: not piecewise linear")
-    if node.op == "call_function":
-        if node.target in LINEAR_FUNCTIONS | AFFINE_FUNCTIONS | KINK_FUNCTIONS:
-            if node.target in (operator.mul, torch.mul) and _tensors(node.args) > 1:
-                raise BendsError(f"{where} multiplies two tensors: not piecewise linear")
-            if node.target in (operator.truediv, torch.div) and _tensors(node.args[1:]) > 0:
-                raise BendsError(f"{where} divides by a tensor: not piecewise linear")
-            return
-        name = getattr(node.target, "__name__", str(node.target))
-        raise BendsError(f"{where} is {name}: not piecewise linear")
-    if node.op == "call_method":
-        if node.target in LINEAR_METHODS | AFFINE_METHODS | KINK_METHODS:
-            if node.target in ("mul", "__mul__") and _tensors(node.args) > 1:
-                raise BendsError(f"{where} multiplies two tensors: not piecewise linear")
-            return
-        raise BendsError(f"{where} is the tensor method {node.target}: not piecewise linear")
-
-
-def _tensors(args) -> int:
-    """How many of ``args`` are graph values (tensors), not constants (a buffer read by
-    get_attr is a constant)."""
-    return sum(isinstance(a, fx.Node) and a.op != "get_attr" for a in args)
+    """'input', 'output', 'affine', 'kink' or 'other' (constants such as sizes): the coarse
+    :func:`~bends.nets.rules.node_kind`."""
+    return node_kind(graph, node).role

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -45,9 +45,9 @@ VERSION = 1
 
 
 def _as_float_array(value: Any, name: str, ndim: int) -> np.ndarray:
-    if np.iscomplexobj(value) or (hasattr(value, "is_complex") and value.is_complex()):
-        raise BendsError(f"{name} is complex: a network's weights are real numbers")
-    try:
+    try:  # iscomplexobj converts too: a ragged list fails there first
+        if np.iscomplexobj(value) or (hasattr(value, "is_complex") and value.is_complex()):
+            raise BendsError(f"{name} is complex: a network's weights are real numbers")
         array = np.array(value, dtype=np.float64)
     except (TypeError, ValueError) as err:
         raise BendsError(f"{name} must be an array of numbers ({err})") from None
@@ -69,6 +69,8 @@ class _Batched:
     """Iteration over the models of a network with a leading batch axis."""
 
     batch_shape: tuple[int, ...]
+    #: Traced node by node as a torch graph (GraphNetwork) or by the compiled tracer (False).
+    is_graph: ClassVar[bool] = False
 
     def __len__(self) -> int:
         if not self.batch_shape:

@@ -19,7 +19,7 @@ from bends.runner.summaries import (
     rows_of,
     values,
 )
-from bends.tracing.plane import trace_plane
+from bends.tracing import trace_plane
 
 PROBES = ("train", "test", "boundary")
 COLOURS = {"train": "tab:blue", "test": "tab:green", "boundary": "tab:red"}
@@ -215,7 +215,7 @@ def _partition_figure(cell: StoredCell, config):
         partition = trace_plane(net, corner, corner + np.array([side, 0.0]),
                                 corner + np.array([0.0, side]))  # fmt: skip
         plot_partition(partition, ax=ax, marks=marks, boundary=True,
-                       title=f"{name}: {partition.faces} faces")  # fmt: skip
+                       title=f"{name}: {partition.regions} regions")  # fmt: skip
     return figure
 
 

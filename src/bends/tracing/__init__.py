@@ -1,9 +1,15 @@
-"""Exact 1-D tracing of a network along a segment: :func:`trace` and its result :class:`Trace`.
+"""Tracing: a network's activation regions and affine pieces, exactly, along segments and on
+planes. The public names are here (and in :mod:`bends`); the rooms below are private:
 
-Modules: ``tracer`` (the algorithm and :func:`trace`), ``result`` (:class:`Trace`),
-``segment`` (default and checked segments), ``tolerance`` (the float64 policy), ``exact``
-(the rational-arithmetic oracle); the compiled kernels are private (``_push``, ``_neuron_rows``,
-``_knot_rows``, ``_shared_kernels``).
+* ``entry``: :func:`trace`, :func:`trace_segments`, :func:`trace_plane`, dispatching on the
+  network's kind; ``arguments``: every argument check of the three, side by side;
+* ``line/``: MLPs and tied RNNs along segments (compiled float64, rational);
+* ``plane/``: MLPs and tied RNNs on planes (float64, fractions);
+* ``graph/``: any piecewise-linear torch module, node by node (1-D, batched, exact, planar,
+  lowered, the region walker);
+* ``kernels/``: all numba code;
+* ``results/``: :class:`Trace`, :class:`Traces`, :class:`Partition`;
+* ``tolerance``: the float64 tolerance policy in five numbers.
 
 Example:
     >>> from bends.constructions import sawtooth
@@ -11,9 +17,23 @@ Example:
     32
 """
 
-from bends.tracing.result import Trace
-from bends.tracing.segment import default_segment
+from bends.tracing.arguments import default_segment
+from bends.tracing.entry import trace, trace_plane, trace_segments
+from bends.tracing.results.partition import Partition
+from bends.tracing.results.trace import Trace
+from bends.tracing.results.traces import Traces
 from bends.tracing.tolerance import MERGE_GAP, RESOLUTION, SLOPE_RTOL, ZERO_TOL
-from bends.tracing.tracer import trace
 
-__all__ = ["MERGE_GAP", "RESOLUTION", "SLOPE_RTOL", "ZERO_TOL", "Trace", "default_segment", "trace"]
+__all__ = [
+    "MERGE_GAP",
+    "RESOLUTION",
+    "SLOPE_RTOL",
+    "ZERO_TOL",
+    "Partition",
+    "Trace",
+    "Traces",
+    "default_segment",
+    "trace",
+    "trace_plane",
+    "trace_segments",
+]

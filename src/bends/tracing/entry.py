@@ -33,13 +33,14 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import weakref
 
 import numpy as np
 
+import bends.tracing.arguments as arguments
 from bends.errors import BendsError
 from bends.nets import Network, as_network, require_unbatched
-from bends.tracing import arguments
 from bends.tracing.line.tracer import compiled_segments, float_trace
 from bends.tracing.results.partition import Partition
 from bends.tracing.results.trace import Trace
@@ -105,6 +106,7 @@ def trace_segments(
     starts,
     ends,
     *,
+    exact: bool = False,
     pieces: bool = True,
     zero_tol: float = ZERO_TOL,
     slope_rtol: float = SLOPE_RTOL,
@@ -119,6 +121,8 @@ def trace_segments(
         net: an MLP, a TiedRNN, a graph network or a torch module (as for
             :func:`~bends.tracing.trace`).
         starts, ends: arrays (segments, *input shape) (or (segments, inputs)).
+        exact: trace each segment in rational arithmetic (:func:`trace` with ``exact=True``;
+            small networks, on the CPU); the knots are reported as floats.
         pieces: False skips the pieces (regions only; faster for MLPs).
         zero_tol, slope_rtol: the float64 tolerances (:mod:`bends.tracing.tolerance`).
         device: a torch device (``"cuda"``) to trace on; default: CPU.
@@ -136,7 +140,7 @@ def trace_segments(
         [8, 8]
     """
     zero_tol, slope_rtol = arguments.tolerances(zero_tol, slope_rtol)
-    arguments.flags(pieces=pieces, progress=progress)
+    arguments.flags(exact=exact, pieces=pieces, progress=progress)
     if not isinstance(batch, int) or isinstance(batch, bool) or batch < 1:
         raise BendsError(f"batch must be a positive number of segments, got {batch!r}")
     starts = arguments.point_array(starts, "starts")
@@ -152,6 +156,11 @@ def trace_segments(
         centres = centres.reshape(starts.shape)
     if device is not None:
         device = arguments.checked_device(device)
+    if exact:
+        if device is not None and device.type != "cpu":
+            raise BendsError("exact traces run on the CPU, in fractions: leave out device")
+        found = [trace(net, a, b, exact=True) for a, b in zip(starts, ends, strict=True)]
+        return dataclasses.replace(Traces.from_traces(found), starts=starts, ends=ends)
     if device is not None and not graph:
         from bends.nets.graph import GraphNetwork
         from bends.nets.torch_io import to_torch
@@ -210,11 +219,11 @@ def trace_plane(
     if net.is_graph:
         if exact:
             raise BendsError("exact planes are traced for MLPs and tied RNNs, not graphs")
-        from bends.tracing.plane_graph import trace_plane_graph
+        from bends.tracing.graph.plane import trace_plane_graph
 
         return trace_plane_graph(net, corners, zero_tol, slope_rtol)
     if exact:
-        from bends.tracing.plane_exact import trace_plane_exact
+        from bends.tracing.plane.exact import trace_plane_exact
 
         return trace_plane_exact(net, corners)
     from bends.tracing.plane.mlp import trace_plane_mlp
@@ -225,8 +234,8 @@ def trace_plane(
 def graph_trace(net, start, end, exact, zero_tol, slope_rtol, pieces, lowered=True) -> Trace:
     """:func:`trace` of a graph network: residual MLPs in one compiled call
     (:mod:`bends.tracing.graph.lowering`), any other graph node by node
-    (:mod:`bends.tracing.graph.tracer`); exact mode: :mod:`bends.tracing.graph.exact`. ``lowered=False`` forces the node-by-node
-    tracer (the tests compare the two)."""
+    (:mod:`bends.tracing.graph.tracer`); exact mode: :mod:`bends.tracing.graph.exact`.
+    ``lowered=False`` forces the node-by-node tracer (the tests compare the two)."""
     from bends.tracing.graph.exact import trace_graph_exact
     from bends.tracing.graph.lowering import lower, trace_program
     from bends.tracing.graph.tracer import trace_graph

@@ -28,24 +28,18 @@ import torch
 from torch import fx
 
 from bends.errors import BendsError
-from bends.nets.graph import (
-    AFFINE_FUNCTIONS,
-    AFFINE_METHODS,
-    MAX_MODULES,
-    PARAMETRIC_FUNCTIONS,
-    GraphNetwork,
-    kind,
-)
-from bends.tracing.graph.pool import pool_module, windows
-from bends.tracing.graph.tracer import (
-    _args,
-    _elementwise,
-    _linear_affine,
-    _linear_module,
-    _method,
+from bends.nets.graph import GraphNetwork
+from bends.nets.rules import (
+    NodeKind,
+    elementwise_kinks,
     linear_part,
-    output_node,
+    operation,
+    pairwise_inputs,
+    pool_module,
+    resolve_args,
 )
+from bends.tracing.graph.pool import windows
+from bends.tracing.graph.tracer import output_node
 from bends.tracing.results.trace import Trace
 
 #: Above this many features in one node the exact oracle would build huge matrices.
@@ -89,29 +83,21 @@ def trace_graph_exact(net: GraphNetwork, start, end) -> Trace:
         return t
 
     for node in nodes:
-        role = kind(graph, node)
-        if role == "input":
+        kind = net.kinds[node.name]
+        if kind is NodeKind.INPUT:
             values[node.name] = np.stack([a, b])
-        elif role == "output":
+        elif kind is NodeKind.OUTPUT:
             output = output_node(nodes).name
-        elif role == "kink":
-            module = graph.get_submodule(node.target) if node.op == "call_module" else None
-            if isinstance(module, MAX_MODULES) or "max_pool" in getattr(
-                node.target, "__name__", ""
-            ):
-                branch = _max_pool(node, module, values, shapes, t, insert)
-            elif node.target in (torch.maximum, torch.minimum, torch.max, torch.min):
-                branch = _pairwise(node, values, t, insert)
-            else:
-                branch = _elementwise_kink(graph, node, module, values, shapes, t, insert)
+        elif kind is NodeKind.AFFINE:
+            values[node.name] = _affine(graph, node, values, shapes)
+        elif kind.is_kink:
+            branch = KINKS[kind](graph, node, values, shapes, t, insert)
             branches.append(branch)
             changes = (branch[1:] != branch[:-1]).sum(axis=0)
             switches.append(changes.astype(np.int64))
             constant = (branch == branch[0]).all(axis=0)
             dead.append(constant & (branch[0] == 0))
             always_on.append(constant & (branch[0] != 0))
-        elif role == "affine":
-            values[node.name] = _affine(graph, node, values, shapes)
     return _result(net, a, b, t, values[output], branches, switches, dead, always_on)
 
 
@@ -159,18 +145,13 @@ def _affine(graph, node: fx.Node, values, shapes) -> np.ndarray:
 
 def _call(graph, node: fx.Node, table: dict, linear: bool) -> torch.Tensor:
     """The node's op on the tensors of ``table`` (its linear part when ``linear``)."""
-    args = _args(graph, node.args, table, slopes=linear)
-    kwargs = _args(graph, node.kwargs, table, slopes=linear)
-    if node.op == "call_module":
-        module = graph.get_submodule(node.target)
-        return _linear_module(module, *args) if linear else module(*args, **kwargs)
-    call = node.target if node.op == "call_function" else _method(node.target)
-    if linear and call in PARAMETRIC_FUNCTIONS:
-        weights = _args(graph, node.args[1:], table, slopes=False)
-        return linear_part(call, args[0], weights, _args(graph, node.kwargs, table))
-    if linear and (call in AFFINE_FUNCTIONS or node.target in AFFINE_METHODS):
-        return _linear_affine(call, node, args, _args(graph, node.args, table, slopes=False))
-    return call(*args, **kwargs)
+    args_v = resolve_args(graph, node.args, table)
+    kwargs_v = resolve_args(graph, node.kwargs, table)
+    if not linear:
+        return operation(graph, node)(*args_v, **kwargs_v)
+    args_d = resolve_args(graph, node.args, table, slopes=True)
+    kwargs_d = resolve_args(graph, node.kwargs, table, slopes=True)
+    return linear_part(graph, node, args_d, kwargs_d, args_v, kwargs_v)
 
 
 def _crossings(x: np.ndarray, t, kinks) -> list[Fraction]:
@@ -182,10 +163,10 @@ def _crossings(x: np.ndarray, t, kinks) -> list[Fraction]:
     return found
 
 
-def _elementwise_kink(graph, node, module, values, shapes, t, insert) -> np.ndarray:
+def _elementwise(graph, node, values, shapes, t, insert) -> np.ndarray:
     name = node.args[0].name
     shape = shapes[name]
-    kinks, slopes = _elementwise(graph, node, module, torch.zeros((1, *shape)))
+    kinks, slopes = elementwise_kinks(graph, node, torch.zeros((1, *shape)))
     kinks = [Fraction(float(c)) for c in kinks]
     insert(_crossings(values[name], t, kinks))
     x = values[name]
@@ -209,20 +190,19 @@ def _elementwise_kink(graph, node, module, values, shapes, t, insert) -> np.ndar
     return branch
 
 
-def _pairwise(node, values, t, insert) -> np.ndarray:
-    first, second = node.args[0].name, node.args[1].name
-    insert(_crossings(values[first] - values[second], t, [Fraction(0)]))
-    difference = values[first] - values[second]
+def _pairwise(graph, node, values, shapes, t, insert) -> np.ndarray:
+    first, second, larger = pairwise_inputs(node)
+    insert(_crossings(values[first.name] - values[second.name], t, [Fraction(0)]))
+    va, vb = values[first.name], values[second.name]
+    difference = va - vb
     mid = (difference[1:] + difference[:-1]) / 2
-    larger = node.target in (torch.maximum, torch.max)
-    pick = np.maximum if larger else np.minimum
-    values[node.name] = pick(values[first], values[second])
+    values[node.name] = np.maximum(va, vb) if larger else np.minimum(va, vb)
     return ((mid >= 0) if larger else (mid <= 0)).astype(np.int8)
 
 
-def _max_pool(node, module, values, shapes, t, insert) -> np.ndarray:
+def _max_pool(graph, node, values, shapes, t, insert) -> np.ndarray:
     name = node.args[0].name
-    module = module or pool_module(node, len(shapes[name]) - 1)
+    module = pool_module(graph, node, len(shapes[name]) - 1)
     members = windows(module, node, shapes[name]).numpy()
     while True:
         x = values[name]
@@ -250,6 +230,15 @@ def _max_pool(node, module, values, shapes, t, insert) -> np.ndarray:
                                  dtype=object)  # fmt: skip
     mid = (x[1:] + x[:-1]) / 2
     return np.array([[max(w, key=lambda m: row[m]) for w in groups] for row in mid])
+
+
+#: One handler per kind of nonlinearity: insert the node's crossings (exactly), compute its
+#: values; its branch on each interval.
+KINKS = {
+    NodeKind.ELEMENTWISE: _elementwise,
+    NodeKind.PAIRWISE_MAX: _pairwise,
+    NodeKind.POOL_MAX: _max_pool,
+}
 
 
 def _result(net, a, b, t, out, branches, switches, dead, always_on) -> Trace:

@@ -30,7 +30,7 @@ from torch import fx, nn
 
 from bends.budget import check_memory, memory_budget, outgrown
 from bends.nets.graph import GraphNetwork
-from bends.tracing.kernels.program import ADD, KINK, LINEAR, _run
+from bends.tracing.kernels.program import ADD, KINK, LINEAR, run_program
 from bends.tracing.results.trace import Trace
 from bends.tracing.tolerance import MERGE_GAP
 
@@ -40,7 +40,8 @@ _ADD = (operator.add, torch.add, "add", "__add__")
 
 @dataclass(frozen=True)
 class Program:
-    """The arguments of :func:`bends.tracing.kernels.program._run` that describe the network."""
+    """The arguments of :func:`~bends.tracing.kernels.program.run_program` that describe the
+    network."""
 
     ops: np.ndarray  # (instructions, 5): kind, dst, a, b, parameter
     flat_w: np.ndarray
@@ -148,7 +149,7 @@ def trace_program(
         check_memory(2 * per_knot, f"tracing {net!r}")
     max_knots = int(min(budget / per_knot, 2**62))
     try:
-        t, values, slopes, breaks, switches, ever_on, always_on, merged = _run(
+        t, values, slopes, breaks, switches, ever_on, always_on, merged = run_program(
             *program.arguments, a, b, zero_tol, MERGE_GAP, pieces, max_knots
         )
     except MemoryError as err:

@@ -30,9 +30,17 @@ import numpy as np
 import torch
 
 from bends.errors import BendsError
-from bends.nets.graph import MAX_MODULES, MAX_POOL_FUNCTIONS, GraphNetwork
+from bends.nets.graph import GraphNetwork
+from bends.nets.rules import (
+    NodeKind,
+    apply,
+    elementwise_kinks,
+    elementwise_value,
+    pairwise_inputs,
+    resolve_args,
+)
 from bends.tracing.graph.knots import scale
-from bends.tracing.graph.tracer import _args, _elementwise, _method, output_node, visit
+from bends.tracing.graph.tracer import output_node, visit
 from bends.tracing.plane.subdivision import Subdivision
 from bends.tracing.results.partition import Partition
 
@@ -46,14 +54,15 @@ def trace_plane_graph(net: GraphNetwork, corners: np.ndarray, zero_tol: float,
     span = np.stack([corners[1] - corners[0], corners[2] - corners[0]], axis=1)
     values: dict[str, torch.Tensor] = {}
     with torch.no_grad():
-        for node, role in visit(graph, values):
-            if role == "input":
+        for node, kind in visit(graph, net.kinds, values):
+            if kind is NodeKind.INPUT:
                 inputs = built.points[: built.count] @ span.T + corners[0]
                 values[node.name] = torch.from_numpy(inputs).reshape(-1, *net.input_shape)
-            elif role == "kink":
-                _kink(graph, node, values, built, zero_tol)
+            elif kind is NodeKind.AFFINE:
+                values[node.name] = apply(graph, node, resolve_args(graph, node.args, values),
+                                          values)  # fmt: skip
             else:
-                values[node.name] = _call(graph, node, values, _args(graph, node.args, values))
+                KINKS[kind](graph, node, values, built, zero_tol)
     out = values[output_node(list(graph.graph.nodes)).name].reshape(built.count, -1).numpy()
     # the gradients' rounding scale: the outputs' largest magnitude (a graph's term sizes
     # are not tracked)
@@ -61,34 +70,47 @@ def trace_plane_graph(net: GraphNetwork, corners: np.ndarray, zero_tol: float,
     return built.finish(net, corners, out, size, zero_tol, slope_rtol)
 
 
-def _call(graph, node, values, args):
-    """The node's own op on ``args`` (its inputs' values at the vertices)."""
-    kwargs = _args(graph, node.kwargs, values)
-    if node.op == "call_module":
-        return graph.get_submodule(node.target)(*args, **kwargs)
-    call = node.target if node.op == "call_function" else _method(node.target)
-    return call(*args, **kwargs)
-
-
-def _kink(graph, node, values, built: Subdivision, zero_tol: float) -> None:
-    """Cut along the node's kink lines, then compute its values."""
-    module = graph.get_submodule(node.target) if node.op == "call_module" else None
-    if isinstance(module, MAX_MODULES) or node.target in MAX_POOL_FUNCTIONS:
-        raise BendsError(
-            f"planes through `{node.name}` (a maximum over windows) are not traced yet; "
-            "trace segments through it with bends count"
-        )
-    pairwise = node.target in (torch.maximum, torch.minimum, torch.max, torch.min)
-    if pairwise:
-        first, second = node.args[0], node.args[1] if len(node.args) > 1 else None
-        if not hasattr(second, "name"):
-            raise BendsError(f"`{node.name}`: only the maximum of two tensors is supported")
-        x = values[first.name] - values[second.name]
-        kinks = [0.0]
-    else:
-        x = values[node.args[0].name]
-        kinks = _elementwise(graph, node, module, x)[0]
+def _elementwise(graph, node, values, built: Subdivision, zero_tol: float) -> None:
+    """Cut along the lines where the input crosses a kink, then run the node on the input
+    with vertices on a kink line set onto the kink."""
+    x = values[node.args[0].name]
     shape = x.shape[1:]
+    kinks = elementwise_kinks(graph, node, x)[0]
+    on_kink = _cut(values, built, x, kinks, zero_tol)
+    count = built.count
+    x = values[node.args[0].name].reshape(count, -1).clone()
+    for c, on in zip(kinks, on_kink, strict=True):  # a vertex on a kink line is on the kink
+        x[torch.from_numpy(on)] = c
+    values[node.name] = elementwise_value(graph, node, x.reshape(count, *shape), values)
+
+
+def _pairwise(graph, node, values, built: Subdivision, zero_tol: float) -> None:
+    """Cut along the line where the two inputs are equal, then take their maximum (minimum)."""
+    first, second, larger = pairwise_inputs(node)
+    _cut(values, built, values[first.name] - values[second.name], [0.0], zero_tol)
+    a, b = values[first.name], values[second.name]
+    values[node.name] = torch.maximum(a, b) if larger else torch.minimum(a, b)
+
+
+def _pool(graph, node, values, built: Subdivision, zero_tol: float) -> None:
+    raise BendsError(
+        f"planes through `{node.name}` (a maximum over windows) are not traced yet; "
+        "trace segments through it with bends count"
+    )
+
+
+#: One handler per kind of nonlinearity: cut the faces, then compute the node's values.
+KINKS = {
+    NodeKind.ELEMENTWISE: _elementwise,
+    NodeKind.PAIRWISE_MAX: _pairwise,
+    NodeKind.POOL_MAX: _pool,
+}
+
+
+def _cut(values, built: Subdivision, x: torch.Tensor, kinks, zero_tol: float) -> list[np.ndarray]:
+    """Cut every face along every line where an element of ``x`` crosses a kink, with every
+    live value (``values``) interpolated at the new vertices; per kink, which vertices (now)
+    lie on its lines."""
     flat = x.reshape(len(x), -1).numpy()
     tol = zero_tol * scale(x, kinks)
     lines = flat.shape[1] * len(kinks)
@@ -113,13 +135,4 @@ def _kink(graph, node, values, built: Subdivision, zero_tol: float) -> None:
     on_kink = [stacked[:count, k * flat.shape[1] : (k + 1) * flat.shape[1]] == 0.0
                for k in range(len(kinks))]  # fmt: skip
     del stacked
-    if pairwise:
-        a, b = values[node.args[0].name], values[node.args[1].name]
-        larger = node.target in (torch.maximum, torch.max)
-        values[node.name] = torch.maximum(a, b) if larger else torch.minimum(a, b)
-        return
-    x = values[node.args[0].name].reshape(count, -1).clone()
-    for c, on in zip(kinks, on_kink, strict=True):  # a vertex on a kink line is on the kink
-        x[torch.from_numpy(on)] = c
-    args = (x.reshape(count, *shape), *_args(graph, node.args[1:], values))
-    values[node.name] = _call(graph, node, values, args)
+    return on_kink

@@ -12,15 +12,16 @@ import torch.nn.functional as F
 from torch import fx, nn
 
 from bends.errors import BendsError
+from bends.nets.rules import pool_module
 from bends.tracing.graph.knots import Knots, insert
 
 
-def windows(module, node: fx.Node, x_shape) -> torch.Tensor:
+def windows(module: nn.Module, node: fx.Node, x_shape) -> torch.Tensor:
     """Indices (into one sample's flattened input) of each output element's window,
-    shape (outputs, window), −1 where the window covers padding."""
+    shape (outputs, window), −1 where the window covers padding; ``module``: the node's
+    pool (:func:`~bends.nets.rules.pool_module`)."""
     index = torch.arange(int(np.prod(x_shape)), dtype=torch.float64).reshape(x_shape)
     spatial = len(x_shape) - 1
-    module = module or pool_module(node, spatial)
 
     def per_dim(value) -> tuple:
         return (value,) * spatial if isinstance(value, int) or value is None else tuple(value)
@@ -49,21 +50,7 @@ def windows(module, node: fx.Node, x_shape) -> torch.Tensor:
     return grid.reshape(int(np.prod(grid.shape[: 1 + spatial])), -1).long()
 
 
-def pool_module(node: fx.Node, spatial: int) -> nn.Module:
-    """The nn.MaxPoolNd that a functional max_pool node computes."""
-    if "adaptive" in getattr(node.target, "__name__", ""):
-        size = node.args[1] if len(node.args) > 1 else node.kwargs["output_size"]
-        return (nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, nn.AdaptiveMaxPool3d)[spatial - 1](size)
-    names = ("kernel_size", "stride", "padding", "dilation", "ceil_mode")
-    given = dict(zip(names, node.args[1:], strict=False)) | dict(node.kwargs)
-    given.pop("return_indices", None)
-    if not given.get("stride"):
-        given["stride"] = None
-    pool = (nn.MaxPool1d, nn.MaxPool2d, nn.MaxPool3d)[spatial - 1]
-    return pool(**given)
-
-
-def max_pool(graph, node, module, state: Knots, zero_tol: float) -> torch.Tensor:
+def max_pool(graph: fx.GraphModule, node: fx.Node, state: Knots, zero_tol: float) -> torch.Tensor:
     """A running maximum over windows: insert a knot wherever the leader of a window is
     overtaken inside an interval, until no interval changes hands; per segment, how many
     crossings were merged.
@@ -78,7 +65,7 @@ def max_pool(graph, node, module, state: Knots, zero_tol: float) -> torch.Tensor
     insertion only the intervals that begin at a new knot can change hands again."""
     x_name = node.args[0].name
     x_shape = tuple(state.values[x_name].shape[1:])
-    module = module or pool_module(node, len(x_shape) - 1)
+    module = pool_module(graph, node, len(x_shape) - 1)
     members = windows(module, node, x_shape).to(state.t.device)
     valid, flat = members >= 0, members.clamp(min=0).reshape(-1)
     padded = not bool(valid.all())

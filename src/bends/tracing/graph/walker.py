@@ -29,9 +29,18 @@ import numpy as np
 import torch
 from torch import fx
 
-from bends.nets.graph import MAX_MODULES, MAX_POOL_FUNCTIONS, GraphNetwork
-from bends.tracing.graph.pool import pool_module, windows
-from bends.tracing.graph.tracer import _affine, _args, _elementwise, _method, visit
+from bends.nets.graph import GraphNetwork
+from bends.nets.rules import (
+    NodeKind,
+    affine,
+    branch_slopes,
+    elementwise_kinks,
+    elementwise_value,
+    pairwise_inputs,
+    pool_module,
+)
+from bends.tracing.graph.pool import windows
+from bends.tracing.graph.tracer import visit
 
 #: Values within this fraction of their node's scale of a kink are on it (then the slope
 #: decides the side); crossings less than ``STEP`` (in t) ahead are where the walk stands
@@ -56,58 +65,47 @@ def walk(net: GraphNetwork, start, end) -> np.ndarray:
     boundaries, t = [], 0.0
     with torch.no_grad():
         while True:
-            step = _next_boundary(net.module, a + t * (b - a), b - a)
+            step = _next_boundary(net, a + t * (b - a), b - a)
             t = t + step
             if t >= 1.0:
                 return np.array(boundaries)
             boundaries.append(t)
 
 
-def _next_boundary(graph: fx.GraphModule, x: torch.Tensor, direction: torch.Tensor) -> float:
+def _next_boundary(net: GraphNetwork, x: torch.Tensor, direction: torch.Tensor) -> float:
     """How far (in t) the region entered at ``x`` along ``direction`` extends."""
-    point = _Point()
+    graph, point = net.module, _Point()
     nearest = np.inf
-    for node, role in visit(graph, point.values, point.slopes):
-        if role == "input":
+    for node, kind in visit(graph, net.kinds, point.values, point.slopes):
+        if kind is NodeKind.INPUT:
             point.values[node.name], point.slopes[node.name] = x, direction
-        elif role == "kink":
-            nearest = min(nearest, _kink(graph, node, point))
+        elif kind is NodeKind.AFFINE:
+            affine(graph, node, point.values, point.slopes)
         else:
-            _affine(graph, node, point)
+            nearest = min(nearest, KINKS[kind](graph, node, point))
     return nearest
 
 
-def _kink(graph: fx.GraphModule, node: fx.Node, point: _Point) -> float:
+def _elementwise(graph: fx.GraphModule, node: fx.Node, point: _Point) -> float:
     """The node's value and slope on the region ahead; how far until its input reaches a
     kink (inf if never)."""
-    module = graph.get_submodule(node.target) if node.op == "call_module" else None
-    if isinstance(module, MAX_MODULES) or node.target in MAX_POOL_FUNCTIONS:
-        return _window_maximum(node, module, point)
-    if node.target in (torch.maximum, torch.minimum, torch.max, torch.min):
-        return _two_way(node, point)
     name = node.args[0].name
     x, dx = point.values[name], point.slopes[name]
-    kinks, slopes = _elementwise(graph, node, module, x)
+    kinks, slopes = elementwise_kinks(graph, node, x)
     on = ON_KINK * max(float(x.abs().max()), *[abs(c) for c in kinks], 1e-300)
     branch, ahead = torch.zeros_like(x, dtype=torch.long), np.inf
     for c in kinks:
         gap = x - c
         level = gap.abs() <= on
-        branch += ((gap > 0) | (level & (dx > 0))).long()
+        # on the kink (within rounding of it, on either side), the side it is heading to
+        branch += torch.where(level, dx > 0, gap > 0).long()
         heading = (~level) & (gap * dx < 0)
         if heading.any():
             steps = -gap[heading] / dx[heading]
             if (steps > STEP).any():
                 ahead = min(ahead, float(steps[steps > STEP].min()))
-    call = module if module is not None else (
-        node.target if node.op == "call_function" else _method(node.target)
-    )  # fmt: skip
-    args = (x, *_args(graph, node.args[1:], point.values))
-    point.values[node.name] = call(*args, **_args(graph, node.kwargs, point.values))
-    slope = torch.zeros_like(dx)
-    for number, s in enumerate(slopes):
-        slope = torch.where(branch == number, s * dx, slope)
-    point.slopes[node.name] = slope
+    point.values[node.name] = elementwise_value(graph, node, x, point.values)
+    point.slopes[node.name] = branch_slopes(slopes, branch, dx)
     return ahead
 
 
@@ -126,10 +124,11 @@ def _leaders(values: torch.Tensor, slopes: torch.Tensor, valid: torch.Tensor) ->
     return leader[..., 0], ahead
 
 
-def _window_maximum(node: fx.Node, module, point: _Point) -> float:
+def _window_maximum(graph: fx.GraphModule, node: fx.Node, point: _Point) -> float:
+    """A maximum over windows: each window's leader ahead; how far until one is overtaken."""
     name = node.args[0].name
     x, dx = point.values[name], point.slopes[name]
-    module = module or pool_module(node, x.dim() - 2)
+    module = pool_module(graph, node, x.dim() - 2)
     members = windows(module, node, tuple(x.shape[1:]))
     valid, safe = members >= 0, members.clamp(min=0)
     leader, ahead = _leaders(x.reshape(-1)[safe], dx.reshape(-1)[safe], valid)
@@ -139,9 +138,10 @@ def _window_maximum(node: fx.Node, module, point: _Point) -> float:
     return ahead
 
 
-def _two_way(node: fx.Node, point: _Point) -> float:
-    first, second = node.args[0].name, node.args[1].name
-    sign = 1.0 if node.target in (torch.maximum, torch.max) else -1.0
+def _two_way(graph: fx.GraphModule, node: fx.Node, point: _Point) -> float:
+    """The maximum (minimum) of two tensors: the leader ahead; how far until it changes."""
+    first_node, second_node, larger = pairwise_inputs(node)
+    first, second, sign = first_node.name, second_node.name, 1.0 if larger else -1.0
     pair = torch.stack([point.values[first], point.values[second]], dim=-1).reshape(-1, 2)
     rates = torch.stack([point.slopes[first], point.slopes[second]], dim=-1).reshape(-1, 2)
     leader, ahead = _leaders(sign * pair, sign * rates, torch.ones_like(pair, dtype=torch.bool))
@@ -149,3 +149,12 @@ def _two_way(node: fx.Node, point: _Point) -> float:
     point.values[node.name] = pair.gather(-1, leader[:, None]).reshape(shape)
     point.slopes[node.name] = rates.gather(-1, leader[:, None]).reshape(shape)
     return ahead
+
+
+#: One handler per kind of nonlinearity: its value and slope on the region ahead; how far
+#: (in t) until that region ends.
+KINKS = {
+    NodeKind.ELEMENTWISE: _elementwise,
+    NodeKind.PAIRWISE_MAX: _two_way,
+    NodeKind.POOL_MAX: _window_maximum,
+}

@@ -12,7 +12,7 @@ memory only when a vertex is written to it, so nothing is ever copied to grow.
 Which line made each edge is recorded without a table of edges: every vertex made on an edge
 keeps that edge's key (``parents``), and every chord a cut draws is listed with its line.
 An edge is either such a chord or a half of an edge split by its newer end (halves always
-contain the new vertex), so :func:`_edge_lines` reads every edge's line in one pass over the
+contain the new vertex), so :func:`edge_lines` reads every edge's line in one pass over the
 vertices in the order they were made.
 """
 
@@ -92,7 +92,7 @@ AMBIGUOUS = 2.0**-6
 
 
 @numba.njit(**KERNEL)
-def _crossing_lines(rows, corners, starts):  # pragma: no cover - compiled
+def crossing_lines(rows, corners, starts):  # pragma: no cover - compiled
     """Which lines cross each face strictly: ``(offsets, neurons, above)``, face f's in
     ``neurons[offsets[f]:offsets[f + 1]]``, increasing; ``above`` (faces, neurons): some
     vertex of the face is positive (for the lines that do not cross it, the face's side).
@@ -133,11 +133,11 @@ def _room_for(lines: int) -> int:  # pragma: no cover - compiled
 
 
 @numba.njit(**KERNEL)
-def _cut_layer(
+def cut_layer(
     points, values, parents, count, corners, starts, zero_at, offsets, lines, above
 ):  # pragma: no cover
     """Cut every face along the zero lines that cross it (``offsets``, ``lines``, ``above``:
-    see :func:`_crossing_lines`; a line crossing a part of a face crosses the face).
+    see :func:`crossing_lines`; a line crossing a part of a face crosses the face).
 
     Face by face (of the layer's start), lines in neuron order in every face, and a crossed
     edge's vertex is made once (``made``), so two faces beside an edge always agree on its
@@ -214,7 +214,7 @@ def _cut_layer(
 
 
 @numba.njit(**KERNEL)
-def _edge_lines(edge_keys, parents, chord_keys, chord_lines, corners):  # pragma: no cover
+def edge_lines(edge_keys, parents, chord_keys, chord_lines, corners):  # pragma: no cover
     """The line each edge lies on: a chord's own line; the parallelogram's sides (between
     two of its ``corners`` first vertices) −1; any other edge is a half of the edge its newer
     end split, whose line it keeps. ``chord_keys`` sorted, ``chord_lines`` beside them."""
@@ -238,7 +238,7 @@ def _line_of(key, on, chord_keys, chord_lines, corners):  # pragma: no cover - c
 
 
 @numba.njit(**KERNEL)
-def _face_maps(points, out, size, corners, starts):  # pragma: no cover - compiled
+def face_maps(points, out, size, corners, starts):  # pragma: no cover - compiled
     """Each face's affine output map from its vertices' outputs: the gradient solved on the
     widest triangle of the face's fan from its first corner, the offset at that corner, and
     the gradient's rounding scale: the outputs' term sizes over the triangle's height."""
@@ -272,7 +272,7 @@ def _face_maps(points, out, size, corners, starts):  # pragma: no cover - compil
 
 
 @numba.njit(**KERNEL)
-def _argmax_cells(points, scores, corners, starts, candidates):  # pragma: no cover - compiled
+def argmax_cells(points, scores, corners, starts, candidates):  # pragma: no cover - compiled
     """The decision boundary inside the ``candidates`` faces: each class's cell (the face
     clipped by the half-planes where its score is ≥ every other's; scores are affine in a
     face, so interpolated along edges exactly), and of its edges those made by a clip against

@@ -100,7 +100,7 @@ def _column_maxima(values):  # pragma: no cover - compiled
 
 
 @numba.njit(**KERNEL)
-def _run(
+def run_program(
     ops, flat_w, flat_b, w_at, b_at, rows, cols, alphas, widths, last_use, output,
     start, end, zero_tol, merge_gap, pieces, max_knots,
 ):  # pragma: no cover - compiled  # fmt: skip

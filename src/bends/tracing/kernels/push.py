@@ -29,7 +29,7 @@ _PACKED: weakref.WeakKeyDictionary[Network, _Packed] = weakref.WeakKeyDictionary
 
 
 class _Packed(NamedTuple):
-    """A network as :func:`_push_through` takes it: ``arrays`` are the distinct hidden
+    """A network as :func:`push_through` takes it: ``arrays`` are the distinct hidden
     layers' weights and biases, flat (a tied RNN stores one), their columns and rows, which
     one every step applies, and the readout; ``layers`` slice per-neuron results by layer;
     ``subnormal``: whether a weight or bias is subnormal (float64 holds it with fewer bits)."""
@@ -45,9 +45,9 @@ def subnormal(*arrays: np.ndarray) -> bool:
     return any(bool(np.any((a != 0) & (np.abs(a) < tiny))) for a in arrays)
 
 
-def _packed(net: Network) -> _Packed:
-    if (packed := _PACKED.get(net)) is not None:
-        return packed
+def pack_network(net: Network) -> _Packed:
+    if (found := _PACKED.get(net)) is not None:
+        return found
     index, stored, layer_of = {}, [], []
     for w, b in net.hidden_layers():
         layer_of.append(index.setdefault((id(w), id(b)), len(stored)))
@@ -70,7 +70,7 @@ def _packed(net: Network) -> _Packed:
 
 
 @numba.njit(**KERNEL)
-def _push_through(
+def push_through(
     flat_w,
     flat_b,
     cols,
@@ -226,7 +226,7 @@ def _piece_breaks(slopes, size, region_breaks, slope_rtol, breaks, per_output): 
 
 
 @numba.njit(**KERNEL)
-def _push_segments(
+def push_segments(
     flat_w,
     flat_b,
     cols,
@@ -243,10 +243,10 @@ def _push_segments(
     pieces,
     max_knots,
 ):  # pragma: no cover - compiled
-    """:func:`_push_through` on every segment ``starts[s]`` → ``ends[s]`` in one compiled
+    """:func:`push_through` on every segment ``starts[s]`` → ``ends[s]`` in one compiled
     call (no Python between segments); per field, the list of the segments' results."""
     counters = np.empty((starts.shape[0], 4))  # snapped, merged, log_scale, smallest gap
-    out = _push_through(
+    out = push_through(
         flat_w, flat_b, cols, rows, layer_of, readout_w, readout_b, starts[0], ends[0],
         zero_tol, slope_rtol, merge_gap, layout, pieces, max_knots,
     )  # fmt: skip
@@ -256,7 +256,7 @@ def _push_segments(
     counters[0, 0], counters[0, 1], counters[0, 2], counters[0, 3] = (
         out[8], out[9], out[10], out[11])  # fmt: skip
     for s in range(1, starts.shape[0]):
-        out = _push_through(
+        out = push_through(
             flat_w, flat_b, cols, rows, layer_of, readout_w, readout_b, starts[s], ends[s],
             zero_tol, slope_rtol, merge_gap, layout, pieces, max_knots,
         )  # fmt: skip

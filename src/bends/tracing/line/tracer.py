@@ -87,7 +87,7 @@ import numpy as np
 from bends.budget import check_memory, memory_budget, outgrown
 from bends.errors import ResolutionWarning
 from bends.nets import Network
-from bends.tracing.kernels.push import _packed, _push_segments, _push_through, subnormal
+from bends.tracing.kernels.push import pack_network, push_segments, push_through, subnormal
 from bends.tracing.results.trace import Trace
 from bends.tracing.results.traces import Traces, warn_unresolved
 from bends.tracing.tolerance import MERGE_GAP, RESOLUTION
@@ -146,11 +146,11 @@ def _subnormal_segment(start: np.ndarray, end: np.ndarray) -> bool:
 
 
 def compiled_push(net, kernel, start, end, zero_tol, slope_rtol, layout, pieces):
-    """``kernel`` (:func:`_push_through`, or ``_push_segments`` on arrays of ends) on the packed
+    """``kernel`` (:func:`push_through`, or ``push_segments`` on arrays of ends) on the packed
     ``net`` within the memory budget: (the packed network, the kernel's result). Warns when the
     network or the ends hold subnormal numbers."""
     max_knots = _check_budget(net)
-    packed = _packed(net)
+    packed = pack_network(net)
     try:
         traced = kernel(*packed.arrays, start, end, zero_tol, slope_rtol, MERGE_GAP, layout,
                         pieces, max_knots)  # fmt: skip
@@ -171,10 +171,10 @@ def float_trace(
     net, start, end, zero_tol, slope_rtol, knot_rows: bool | None = None, *, pieces: bool = True
 ) -> Trace:
     """:func:`~bends.tracing.trace` in float64 on a checked segment. ``knot_rows`` picks the
-    array layout of :func:`_push_through` (both give the same trace; tests run both); by default rows are
-    knots when every hidden layer has at least WIDE neurons."""
+    array layout of :func:`push_through` (both give the same trace; tests run both); by
+    default rows are knots when every hidden layer has at least WIDE neurons."""
     layout = -1 if knot_rows is None else int(knot_rows)
-    packed, traced = compiled_push(net, _push_through, start, end, zero_tol, slope_rtol, layout,
+    packed, traced = compiled_push(net, push_through, start, end, zero_tol, slope_rtol, layout,
                                    pieces)  # fmt: skip
     t, values, slopes, region_breaks, piece_breaks = traced[:5]
     switches, ever_on, always, snapped, merged, log_scale, smallest_gap, by_output = traced[5:]
@@ -211,7 +211,7 @@ def float_trace(
 def compiled_segments(net, starts, ends, zero_tol: float, slope_rtol: float,
                       pieces: bool) -> Traces:
     """An MLP's or tied RNN's segments through the compiled tracer, all in one call."""
-    packed, traced = compiled_push(net, _push_segments, starts, ends, zero_tol, slope_rtol, -1,
+    packed, traced = compiled_push(net, push_segments, starts, ends, zero_tol, slope_rtol, -1,
                                    pieces)  # fmt: skip
     knots, values, slopes, region_breaks, piece_breaks = traced[:5]
     switches, ever_on, always_on, counters, by_output = traced[5:]

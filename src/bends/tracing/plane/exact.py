@@ -13,7 +13,7 @@ Example:
     >>> net = MLP.from_layers([(np.array([[3.0, 0.0]]), np.array([-1.0])),
     ...                        (np.ones((1, 1)), np.zeros(1))])
     >>> partition = trace_plane_exact(net, np.array([[0.0, 0], [1, 0], [0, 1]]))
-    >>> partition.faces, sorted({s for s, _ in partition.rational_points})
+    >>> partition.regions, sorted({s for s, _ in partition.rational_points})
     (2, [Fraction(0, 1), Fraction(1, 3), Fraction(1, 1)])
 """
 

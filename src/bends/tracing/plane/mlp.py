@@ -49,7 +49,7 @@ Example:
     >>> net = MLP.from_layers([(np.eye(2), np.array([-0.5, -0.5])),
     ...                        (np.ones((1, 2)), np.zeros(1))])
     >>> partition = trace_plane(net, [0, 0], [1, 0], [0, 1])
-    >>> partition.faces, partition.pieces, partition.vertices, partition.edges
+    >>> partition.regions, partition.pieces, partition.vertices, partition.edges
     (4, 4, 9, 12)
 """
 

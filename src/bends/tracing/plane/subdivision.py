@@ -16,10 +16,10 @@ from bends.errors import ResolutionWarning
 from bends.tracing.kernels.plane import (
     AMBIGUOUS,
     KEY_STRIDE,
-    _crossing_lines,
-    _cut_layer,
-    _edge_lines,
-    _face_maps,
+    crossing_lines,
+    cut_layer,
+    edge_lines,
+    face_maps,
 )
 from bends.tracing.results.partition import Partition, edge_keys
 from bends.tracing.tolerance import RESOLUTION
@@ -71,8 +71,8 @@ class Subdivision:
         self.ambiguous += int(np.count_nonzero(unsure))
         rows[small] = 0.0
         del size, small
-        line_starts, crossing, above = _crossing_lines(rows, self.ids, self.starts)
-        count, starts, ids, origin, keys, made_by, ambiguous, on = _cut_layer(
+        line_starts, crossing, above = crossing_lines(rows, self.ids, self.starts)
+        count, starts, ids, origin, keys, made_by, ambiguous, on = cut_layer(
             self.points, values, self.parents, self.count, self.ids, self.starts, zero_at,
             line_starts, crossing, above,
         )  # fmt: skip
@@ -98,7 +98,7 @@ class Subdivision:
         of the terms each sums (``size``): face maps solved from vertex values, pieces joined
         where gradients agree to ``slope_rtol`` plus ``zero_tol`` times their rounding."""
         points = self.points[: self.count]
-        gradients, offsets, scales = _face_maps(points, out, size, self.ids, self.starts)
+        gradients, offsets, scales = face_maps(points, out, size, self.ids, self.starts)
 
         def same(first, second):
             larger = np.maximum(np.abs(gradients[first]), np.abs(gradients[second])).max(axis=2)
@@ -129,7 +129,7 @@ def assemble(net, corners, points, built, out, gradients, offsets, same,
     chord_keys = np.concatenate([np.zeros(0, np.int64), *built.chord_keys])
     chord_lines = np.concatenate([np.zeros(0, np.int64), *built.chord_lines])
     by_key = np.argsort(chord_keys)
-    lines = _edge_lines(unique, built.parents[: len(points)], chord_keys[by_key],
+    lines = edge_lines(unique, built.parents[: len(points)], chord_keys[by_key],
                         chord_lines[by_key], len(UNIT_SQUARE))  # fmt: skip
     ends = np.stack([unique // KEY_STRIDE, unique % KEY_STRIDE], axis=1)
     resolved = True

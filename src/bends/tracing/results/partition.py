@@ -4,9 +4,10 @@ of input space into a network's activation regions, and the statistics read off 
 The parallelogram is :math:`P(s, u) = A + s\,(B - A) + u\,(C - A)`, :math:`s, u \in [0, 1]`;
 its vertices are kept in plane coordinates (s, u), where its area is 1. Every edge lies on
 one line: the zero set of one neuron (or one kink of another nonlinearity), or a side of the
-parallelogram. Counts, never confused: ``faces`` are the activation regions, ``pieces`` the
-faces merged across shared edges where the output's affine map is the same; ``vertices`` and
-``edges`` those of the subdivision (Euler: :math:`V - E + F = 1`).
+parallelogram. Counts, never confused: ``regions`` are the activation regions (the faces of the
+subdivision), ``pieces`` the regions merged across shared edges where the output's affine map
+is the same; ``vertices`` and ``edges`` those of the subdivision (Euler: :math:`V - E + F = 1`
+with F = ``regions``).
 
 Example:
     >>> import numpy as np
@@ -23,13 +24,14 @@ Example:
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
 from bends.errors import BendsError
 from bends.nets import Network
-from bends.tracing.kernels.plane import KEY_STRIDE, _argmax_cells
+from bends.tracing.kernels.plane import KEY_STRIDE, argmax_cells
 
 
 @dataclass(frozen=True)
@@ -63,8 +65,16 @@ class Partition:
     rational_points: tuple | None = None
 
     @property
-    def faces(self) -> int:
+    def regions(self) -> int:
+        """Activation regions: the faces of the subdivision (as ``Trace.regions`` in 1-D)."""
         return self.starts.size - 1
+
+    @property
+    def faces(self) -> int:
+        """Deprecated name of :attr:`regions`."""
+        warnings.warn("Partition.faces is deprecated: use Partition.regions (the same count)",
+                      DeprecationWarning, stacklevel=2)  # fmt: skip
+        return self.regions
 
     @property
     def pieces(self) -> int:
@@ -163,7 +173,7 @@ class Partition:
                    != np.minimum.reduceat(per_corner, self.starts[:-1]))  # fmt: skip
         changes |= np.maximum.reduceat(tied[self.corner_ids], self.starts[:-1])
         candidates = np.flatnonzero(changes)
-        segments, pairs = _argmax_cells(self.points, scores, self.corner_ids, self.starts,
+        segments, pairs = argmax_cells(self.points, scores, self.corner_ids, self.starts,
                                         candidates)  # fmt: skip
         segments = segments.reshape(-1, 2, 2)
         return (segments, pairs) if classes else segments
@@ -181,9 +191,16 @@ class Partition:
 
     def __repr__(self) -> str:
         return (
-            f"Partition({self.network!r}: {self.faces} faces, {self.pieces} pieces, "
+            f"Partition({self.network!r}: {self.regions} regions, {self.pieces} pieces, "
             f"{self.vertices} vertices, {self.edges} edges)"
         )
+
+    def _repr_png_(self) -> bytes:
+        """What Jupyter shows: the region map, a partition of more than ``MAX_DRAWN_EDGES``
+        edges shaded by its boundaries' density (:mod:`bends.tracing.results.pictures`)."""
+        from bends.tracing.results import pictures
+
+        return pictures.png(pictures.partition_picture(self))
 
 
 def next_corner(ids: np.ndarray, starts: np.ndarray) -> np.ndarray:

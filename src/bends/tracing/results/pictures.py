@@ -1,7 +1,20 @@
-"""Figures of traces: the output over the segment with its bends marked, every neuron
-layer by layer, and region maps of planes (:func:`plot_partition`). Drawn without pyplot (no
-backend switched, nothing global), so they work the same in scripts, servers and notebooks
-(where a Figure shows itself).
+r"""Pictures of results: a trace's output with its bends marked (:func:`plot_trace`), every
+neuron layer by layer (:func:`plot_layers`), many segments' counts (:func:`plot_traces`) and
+region maps of planes (:func:`plot_partition`); and the small PNGs a notebook shows for a
+:class:`~bends.tracing.Trace`, :class:`~bends.tracing.Traces` or
+:class:`~bends.tracing.Partition` (their ``_repr_png_``: :func:`picture` and :func:`png`).
+:mod:`bends.plotting` is the public face of this module.
+
+Drawn with matplotlib's object API, never pyplot (no backend switched, nothing global), so the
+figures work the same in scripts, servers and notebooks. The results import this module (on
+first display only: ``import bends`` loads no matplotlib), so it imports none of them: its
+arguments are the results themselves, read by their attributes.
+
+A notebook must not freeze on a large result, so the pictures it shows are capped:
+:data:`MAX_DRAWN_KNOTS` knots of a curve (beyond, its envelope is drawn) and
+:data:`MAX_DRAWN_EDGES` edges of a partition (beyond, the density of its region boundaries),
+each time with a note on the figure. The ``plot_*`` functions draw everything unless given a
+cap.
 
 Example:
     >>> from bends import trace
@@ -9,30 +22,51 @@ Example:
     >>> figure = plot_trace(trace(sawtooth(3)))
     >>> len(figure.axes)
     1
+    >>> trace(sawtooth(3))._repr_png_()[:4]
+    b'\x89PNG'
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+import io
+from collections.abc import Callable
 
 import numpy as np
 from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import LineCollection, PolyCollection
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
-from bends._atomic import replaced
 from bends.errors import BendsError
 from bends.nets import TiedRNN
-from bends.tracing.partition import Partition
-from bends.tracing.result import Trace
 
 #: Above this many bends, marking each one would only paint the axis.
 MAX_MARKED_BENDS = 2000
+#: A notebook's picture of a curve draws at most this many of its knots; a longer curve is
+#: drawn as its envelope (the lowest and highest knot of each of MAX_DRAWN_KNOTS / 2 runs of
+#: consecutive knots: between knots the curve is a line, so it never leaves that range).
+MAX_DRAWN_KNOTS = 20_000
+#: A notebook's picture of a partition draws at most this many edges (and their faces); a
+#: larger partition is shaded by the length of region boundaries in each of
+#: DENSITY_BINS × DENSITY_BINS cells.
+MAX_DRAWN_EDGES = 30_000
+DENSITY_BINS = 80
+#: A notebook's picture of many segments draws the outputs of this many at most; more are
+#: shown as a histogram of their counts.
+MAX_DRAWN_SEGMENTS = 5
+#: The notebook's pictures: inches and dots per inch.
+PICTURE_SIZE = (4.5, 3.0)
+PICTURE_DPI = 100
 
 
-def plot_trace(tr: Trace, title: str | None = None, ax: Axes | None = None) -> Figure:
-    """Draw the output against t with the output's breakpoints marked (the region
-    boundaries for a trace taken with ``pieces=False``); legends sit beside the data."""
+def plot_trace(
+    tr, title: str | None = None, ax: Axes | None = None, max_knots: int | None = None
+) -> Figure:
+    """Draw the output of the :class:`~bends.tracing.Trace` ``tr`` against t with the
+    output's breakpoints marked (the region boundaries for a trace taken with
+    ``pieces=False``); legends sit beside the data. ``max_knots``: above this many knots, the
+    curve's envelope is drawn (:func:`knots_note` says so on the figure)."""
     if ax is None:
         ax = Figure(figsize=(7.5, 3.2), layout="constrained").subplots()
     # Long tied RNNs are rescaled: draw the stored values and say by how much.
@@ -40,7 +74,8 @@ def plot_trace(tr: Trace, title: str | None = None, ax: Axes | None = None) -> F
     scale = "" if tr.log_scale == 0 else f" (× e^{tr.log_scale:.4g})"
     axis, name = _axis(tr)
     for column in range(values.shape[1]):
-        ax.plot(axis, values[:, column], lw=0.9, label=f"output {column}")
+        ax.plot(*_drawn(axis, values[:, column], max_knots), lw=0.9, label=f"output {column}")
+    _note(ax, knots_note(len(axis), max_knots))
     # A regions-only trace marks where the pattern changes (where the output may bend).
     bends = tr.piece_breaks if tr.has_pieces else tr.region_breaks
     label = "bends" if tr.has_pieces else "region boundaries"
@@ -54,7 +89,49 @@ def plot_trace(tr: Trace, title: str | None = None, ax: Axes | None = None) -> F
     return ax.figure
 
 
-def _axis(tr: Trace) -> tuple[np.ndarray, str]:
+def knots_note(knots: int, max_knots: int | None) -> str | None:
+    """What a curve of ``knots`` knots drawn under the cap ``max_knots`` leaves out, in words
+    (None: it is drawn whole)."""
+    if max_knots is None or knots <= max_knots:
+        return None
+    return f"{knots:,} knots, over {max_knots:,}: drawn as their envelope"
+
+
+def envelope(x: np.ndarray, y: np.ndarray, runs: int) -> tuple[np.ndarray, np.ndarray]:
+    """At most 2·``runs`` + 2 points of the piecewise-linear curve through (x, y) that keep its
+    shape at any screen resolution: the ends, and the lowest and highest knot of each of
+    ``runs`` runs of consecutive knots, in order (between knots the curve is a line, so it
+    stays within the range of the knots kept around it).
+
+    >>> y = np.array([0, 3, 1, 2, 9, 0, 5, 4.0])  # two runs: 0 3 1 2 and 9 0 5 4
+    >>> envelope(np.arange(8.0), y, 2)
+    (array([0., 1., 4., 5., 7.]), array([0., 3., 9., 0., 4.]))
+    """
+    size = -(-len(y) // max(runs, 1))
+    padded = np.concatenate([y, np.full(-len(y) % size, y[-1])]).reshape(-1, size)
+    first = np.arange(0, len(y), size)
+    kept = np.concatenate([[0, len(y) - 1], first + padded.argmin(axis=1),
+                           first + padded.argmax(axis=1)])  # fmt: skip
+    kept = np.unique(np.minimum(kept, len(y) - 1))
+    return x[kept], y[kept]
+
+
+def _drawn(x: np.ndarray, y: np.ndarray, max_knots: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """The curve as drawn: whole, or its envelope above ``max_knots`` knots."""
+    if max_knots is None or len(y) <= max_knots:
+        return x, y
+    return envelope(x, y, max_knots // 2)
+
+
+def _note(ax: Axes, text: str | None) -> None:
+    """A cap's note, in small italics under the x label of ``ax`` (inside the layout)."""
+    if text:
+        ax.annotate(text, xy=(0.0, 0.0), xycoords=("axes fraction", ax.xaxis.label),
+                    xytext=(0.0, -2.0), textcoords="offset points", ha="left", va="top",
+                    fontsize=7, style="italic", color="0.3")  # fmt: skip
+
+
+def _axis(tr) -> tuple[np.ndarray, str]:
     """The knots in input coordinates for a 1-D input, else t, and the axis label."""
     if tr.start.size == 1:
         return tr.points()[:, 0], "x"
@@ -67,13 +144,13 @@ def _short(point: np.ndarray) -> str:
     return "(" + ", ".join(f"{v:.3g}" for v in point) + ")"
 
 
-def _shown_layers(tr: Trace, max_layers: int) -> np.ndarray:
+def _shown_layers(tr, max_layers: int) -> np.ndarray:
     """At most ``max_layers`` layers, evenly spaced, first and last included."""
     count = min(len(tr.switches), max_layers)
     return np.unique(np.linspace(0, len(tr.switches) - 1, count).round().astype(int))
 
 
-def layers_shown(tr: Trace, max_neurons: int = 16, max_layers: int = 11) -> str | None:
+def layers_shown(tr, max_neurons: int = 16, max_layers: int = 11) -> str | None:
     """What :func:`plot_layers` leaves out, in words (None when it draws everything)."""
     widest = max(len(c) for c in tr.switches) if tr.switches else 0
     notes = []
@@ -90,7 +167,7 @@ def layers_shown(tr: Trace, max_neurons: int = 16, max_layers: int = 11) -> str 
     return "; ".join(notes) or None
 
 
-def plot_layers(tr: Trace, max_neurons: int = 16, max_layers: int = 11) -> Figure:
+def plot_layers(tr, max_neurons: int = 16, max_layers: int = 11) -> Figure:
     """Every hidden neuron's output against t, one panel per layer (per step for a tied RNN),
     and the network output.
 
@@ -136,23 +213,76 @@ def plot_layers(tr: Trace, max_neurons: int = 16, max_layers: int = 11) -> Figur
     return figure
 
 
+def plot_traces(
+    traces,
+    title: str | None = None,
+    ax: Axes | None = None,
+    max_knots: int | None = None,
+    max_segments: int = MAX_DRAWN_SEGMENTS,
+) -> Figure:
+    """Many segments' traces (a :class:`~bends.tracing.Traces`): the first output of each
+    against t when there are at most ``max_segments`` of them, else a histogram of their
+    pieces per segment (activation regions for a regions-only trace). ``max_knots``: above
+    this many knots, a segment's curve is drawn as its envelope (as by :func:`plot_trace`)."""
+    if ax is None:
+        ax = Figure(figsize=(6.4, 3.2), layout="constrained").subplots()
+    has_pieces = traces.piece_breaks is not None
+    counts = traces.pieces if has_pieces else traces.regions
+    what = "pieces" if has_pieces else "activation regions"
+    if len(traces) <= max_segments:
+        for s in range(len(traces)):
+            knots = slice(traces.offsets[s], traces.offsets[s + 1])
+            x, y = _drawn(traces.knots[knots], traces.values[knots, 0], max_knots)
+            ax.plot(x, y, lw=0.9, label=f"segment {s}: {counts[s]:,} {what}")
+        _note(ax, knots_note(int(np.diff(traces.offsets).max()), max_knots))
+        scaled = " (rescaled: see log_scale)" if np.any(traces.log_scale != 0) else ""
+        ax.set_xlabel("t  (0 at each segment's start, 1 at its end)")
+        ax.set_ylabel("output 0" + scaled)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False)
+    else:
+        low, high = int(counts.min()), int(counts.max())
+        edges = (np.arange(low, high + 2) - 0.5 if high - low < 60
+                 else np.histogram_bin_edges(counts, bins=40))  # fmt: skip
+        heights, edges = np.histogram(counts, edges)
+        ax.stairs(heights, edges, fill=True, color="C0", alpha=0.85)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # counts: whole ticks
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlabel(f"{what} per segment")
+        ax.set_ylabel("segments")
+    ax.set_title(title or _spread(len(traces), counts, what))
+    return ax.figure
+
+
+def _spread(segments: int, counts: np.ndarray, what: str) -> str:
+    """'N segments: a to b pieces each (median m)'."""
+    low, high = int(counts.min()), int(counts.max())
+    head = f"{segments:,} segment{'s' * (segments != 1)}: "
+    if low == high:
+        return head + f"{low:,} {what}" + " each" * (segments != 1)
+    return head + f"{low:,} to {high:,} {what} (median {np.median(counts):,.4g})"
+
+
 def plot_partition(
-    partition: Partition,
+    partition,
     color: str = "pieces",
     title: str | None = None,
     ax: Axes | None = None,
     marks: np.ndarray | None = None,
     boundary: bool = False,
+    max_edges: int | None = None,
 ) -> Figure:
-    """The region map of a plane: every face filled, its edges shaded by the layer whose
-    neuron drew them (darkest first), a scale bar. ``color``: "pieces" gives each piece its
-    own colour (faces of one piece share it: where colours meet, the output bends), "random"
-    each face its own, "output" the first output's value at the face's centre, "gradient" the
-    norm of its gradient within the plane (input units). Axes are the input coordinates when
-    the plane is a rectangle of a 2-input network's axes, else the plane coordinates s (along
-    B − A) and u (along C − A). ``marks``: points (N, input_dim) drawn on the map (data, by
-    their projection onto the plane), coloured by class when a last column holds one;
-    ``boundary``: the decision boundary (:meth:`Partition.decision_boundary`) in red."""
+    """The region map of a plane (a :class:`~bends.tracing.Partition`): every face filled,
+    its edges shaded by the layer whose neuron drew them (darkest first), a scale bar.
+    ``color``: "pieces" gives each piece its own colour (faces of one piece share it: where
+    colours meet, the output bends), "random" each face its own, "output" the first output's
+    value at the face's centre, "gradient" the norm of its gradient within the plane (input
+    units). Axes are the input coordinates when the plane is a rectangle of a 2-input
+    network's axes, else the plane coordinates s (along B − A) and u (along C − A).
+    ``marks``: points (N, input_dim) drawn on the map (data, by their projection onto the
+    plane), coloured by class when a last column holds one; ``boundary``: the decision
+    boundary (:meth:`Partition.decision_boundary`) in red. ``max_edges``: above this many
+    edges, no face or edge is drawn but the density of region boundaries, shaded
+    (:func:`edges_note` says so on the figure)."""
     if color not in COLORINGS:
         raise BendsError(f"color must be one of {', '.join(COLORINGS)}, got {color!r}")
     if ax is None:
@@ -160,10 +290,15 @@ def plot_partition(
     a, b, c = partition.corners
     aligned = a.size == 2 and (b - a)[1] == 0 and (c - a)[0] == 0
     points = partition.to_input(partition.points) if aligned else partition.points
-    polygons = [points[face] for face in partition.polygons]
-    ax.add_collection(PolyCollection(polygons, facecolors=_face_colors(partition, color, ax),
-                                     edgecolors="none"))  # fmt: skip
-    _draw_edges(ax, partition, points)
+    note = edges_note(partition.edges, max_edges)
+    if note:
+        _edge_density(ax, partition, points)
+        _note(ax, note)
+    else:
+        polygons = [points[face] for face in partition.polygons]
+        ax.add_collection(PolyCollection(polygons, facecolors=_face_colors(partition, color, ax),
+                                         edgecolors="none"))  # fmt: skip
+        _draw_edges(ax, partition, points)
     if boundary:
         segments = partition.decision_boundary()
         if aligned:
@@ -187,19 +322,55 @@ def plot_partition(
     ax.set_xlabel("x₁" if aligned else "s (along B − A)")
     ax.set_ylabel("x₂" if aligned else "u (along C − A)")
     _scale_bar(ax, "" if aligned else " (s)")
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False)
-    ax.set_title(title or f"{partition.faces} faces, {partition.pieces} pieces")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False)
+    ax.set_title(title or f"{partition.regions:,} regions, {partition.pieces:,} pieces")
     return ax.figure
+
+
+def edges_note(edges: int, max_edges: int | None) -> str | None:
+    """What a partition of ``edges`` edges drawn under the cap ``max_edges`` leaves out, in
+    words (None: it is drawn whole)."""
+    if max_edges is None or edges <= max_edges:
+        return None
+    return f"{edges:,} edges, over {max_edges:,}: shaded by their density, not drawn"
+
+
+def _edge_density(ax: Axes, partition, points: np.ndarray) -> None:
+    """The region boundaries as a shade: their length in each of DENSITY_BINS² cells per unit
+    area (each edge counted at three points along it), and the sides in grey. The drawn
+    plane is a rectangle (input axes, or s and u), so the cells tile it."""
+    from matplotlib.colors import PowerNorm
+
+    inner = partition.edge_lines >= 0
+    ends = points[partition.edge_ends[inner]]
+    low, high = points.min(axis=0), points.max(axis=0)
+    # each edge's length shared by three points along it (its midpoint alone speckles)
+    share = np.array([1 / 6, 1 / 2, 5 / 6])[:, None, None]
+    along = (ends[:, 0] + share * (ends[:, 1] - ends[:, 0])).reshape(-1, 2)
+    length = np.linalg.norm(ends[:, 1] - ends[:, 0], axis=1) / 3
+    shade, xs, ys = np.histogram2d(
+        along[:, 0], along[:, 1], bins=DENSITY_BINS, weights=np.tile(length, 3),
+        range=[[low[0], high[0]], [low[1], high[1]]],
+    )  # fmt: skip
+    shade /= (xs[1] - xs[0]) * (ys[1] - ys[0])
+    image = ax.imshow(shade.T, origin="lower", extent=(low[0], high[0], low[1], high[1]),
+                      cmap="Greys", norm=PowerNorm(0.5), aspect="auto",
+                      interpolation="nearest")  # fmt: skip
+    ax.figure.colorbar(image, cax=ax.inset_axes([1.04, 0.0, 0.035, 0.6]),
+                       label="boundary length / area")  # fmt: skip
+    sides = points[partition.edge_ends[~inner]]
+    ax.add_collection(LineCollection(sides, colors="0.5", linewidths=0.6))
 
 
 COLORINGS = ("pieces", "random", "output", "gradient")
 
 
-def _face_colors(partition: Partition, color: str, ax: Axes) -> np.ndarray:
+def _face_colors(partition, color: str, ax: Axes) -> np.ndarray:
     """One RGBA row per face for the colouring ``color`` (see :func:`plot_partition`)."""
     rng = np.random.default_rng(0)
     if color in ("pieces", "random"):
-        groups = partition.piece_of if color == "pieces" else np.arange(partition.faces)
+        groups = partition.piece_of if color == "pieces" else np.arange(partition.regions)
         _, index = np.unique(groups, return_inverse=True)
         return rng.uniform(0.3, 0.95, size=(index.max() + 1, 3))[index]
     if color == "output":
@@ -217,14 +388,14 @@ def _face_colors(partition: Partition, color: str, ax: Axes) -> np.ndarray:
     return _viridis((value - low) / (high - low if high > low else 1.0))
 
 
-def _draw_edges(ax: Axes, partition: Partition, points: np.ndarray) -> None:
+def _draw_edges(ax: Axes, partition, points: np.ndarray) -> None:
     """Edges shaded by layer: the first layer's black, later layers lighter; the sides grey."""
     from matplotlib import colormaps
 
     layers = partition.edge_layers()
     segments = points[partition.edge_ends]
     count = max(len(partition.layer_sizes), 1)
-    width = 0.45 if partition.faces < 5000 else 0.15
+    width = 0.45 if partition.regions < 5000 else 0.15
     shades = colormaps["Greys"](np.linspace(0.95, 0.45, count))
     for layer in range(count):
         here = layers == layer
@@ -248,7 +419,7 @@ def _scale_bar(ax: Axes, unit: str) -> None:
                                   pad=0.4, sep=3, frameon=True, size_vertical=0))  # fmt: skip
 
 
-def _plane_coordinates(partition: Partition, points: np.ndarray) -> np.ndarray:
+def _plane_coordinates(partition, points: np.ndarray) -> np.ndarray:
     """Input points (N, input_dim) projected onto the plane, as (s, u) (least squares)."""
     a, b, c = partition.corners
     if points.ndim != 2 or points.shape[1] != a.size:
@@ -274,10 +445,36 @@ def _colorbar(ax: Axes, low: float, high: float, label: str) -> None:
     ax.figure.colorbar(mappable, cax=cax, label=label)
 
 
-def save_figure(figure: Figure, path: str | Path) -> Path:
-    """Save as PNG, SVG or PDF (by suffix)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with replaced(path) as partial:
-        figure.savefig(partial, dpi=150, bbox_inches="tight")
-    return path
+def picture(draw: Callable[..., Figure], result, **caps) -> Figure:
+    """The small figure a notebook shows of ``result``: ``draw(result, ax=…, **caps)`` on
+    PICTURE_SIZE inches at PICTURE_DPI, with small lettering."""
+    figure = Figure(figsize=PICTURE_SIZE, dpi=PICTURE_DPI, layout="constrained")
+    draw(result, ax=figure.subplots(), **caps)
+    for ax in figure.findobj(Axes):  # colour bars included
+        ax.title.set_fontsize(9)
+        ax.xaxis.label.set_fontsize(8)
+        ax.yaxis.label.set_fontsize(8)
+        ax.tick_params(labelsize=7)
+    return figure
+
+
+def trace_picture(tr) -> Figure:
+    """A Trace in a notebook: its output and bends, at most MAX_DRAWN_KNOTS knots drawn."""
+    return picture(plot_trace, tr, max_knots=MAX_DRAWN_KNOTS)
+
+
+def traces_picture(traces) -> Figure:
+    """Traces in a notebook: a few segments' outputs, or the histogram of many's pieces."""
+    return picture(plot_traces, traces, max_knots=MAX_DRAWN_KNOTS)
+
+
+def partition_picture(partition) -> Figure:
+    """A Partition in a notebook: its region map, at most MAX_DRAWN_EDGES edges drawn."""
+    return picture(plot_partition, partition, max_edges=MAX_DRAWN_EDGES)
+
+
+def png(figure: Figure) -> bytes:
+    """The figure as PNG bytes, at its own dpi (rendered by Agg, no pyplot)."""
+    buffer = io.BytesIO()
+    FigureCanvasAgg(figure).print_png(buffer)
+    return buffer.getvalue()

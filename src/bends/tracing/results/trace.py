@@ -67,6 +67,13 @@ class Trace:
         counts = f"{self.describe()}, {len(self.knots)} knots, {mode}"
         return f"Trace({self.network!r} on {segment}: {counts})"
 
+    def _repr_png_(self) -> bytes:
+        """What Jupyter shows: the output with its bends, a curve of more than
+        ``MAX_DRAWN_KNOTS`` knots as its envelope (:mod:`bends.tracing.results.pictures`)."""
+        from bends.tracing.results import pictures
+
+        return pictures.png(pictures.trace_picture(self))
+
     @property
     def exact(self) -> bool:
         return self.exact_knots is not None

@@ -91,6 +91,13 @@ class Traces:
     def __repr__(self) -> str:
         return f"Traces({self.network!r}: {len(self)} segments, {len(self.knots)} knots)"
 
+    def _repr_png_(self) -> bytes:
+        """What Jupyter shows: up to ``MAX_DRAWN_SEGMENTS`` segments' outputs, else the
+        histogram of pieces per segment (:mod:`bends.tracing.results.pictures`)."""
+        from bends.tracing.results import pictures
+
+        return pictures.png(pictures.traces_picture(self))
+
     def _per_segment(self, flags: np.ndarray) -> np.ndarray:
         return np.add.reduceat(flags.astype(np.int64), self.offsets[:-1])
 
@@ -122,6 +129,35 @@ class Traces:
         """(segments, layers) how many times the neurons of each hidden layer (kink node)
         switch along each segment: the region boundaries that layer puts there."""
         return np.stack([layer.sum(axis=1) for layer in self.switches], axis=1)
+
+    @classmethod
+    def from_traces(cls, traces: Sequence[Trace]) -> Traces:
+        """One network's segments traced one by one, as one (the inverse of indexing).
+
+        Example:
+            >>> from bends import trace
+            >>> from bends.constructions import sawtooth
+            >>> net = sawtooth(3)
+            >>> both = Traces.from_traces([trace(net, [0], [0.5]), trace(net, [0], [1])])
+            >>> both.pieces.tolist(), both[1].pieces
+            ([4, 8], 8)
+        """
+
+        def one(tr: Trace) -> Traces:
+            return cls(network=tr.network, starts=np.asarray(tr.start)[None],
+                       ends=np.asarray(tr.end)[None], offsets=np.array([0, len(tr.knots)]),
+                       knots=tr.knots, values=tr.values, slopes=tr.slopes,
+                       region_breaks=tr.region_breaks, piece_breaks=tr.piece_breaks,
+                       output_breaks=tr.output_breaks,
+                       switches=[layer[None] for layer in tr.switches],
+                       dead=[layer[None] for layer in tr.dead],
+                       always_on=[layer[None] for layer in tr.always_on],
+                       log_scale=np.array([tr.log_scale]), snapped=np.array([tr.snapped]),
+                       merged=np.array([tr.merged]))  # fmt: skip
+
+        if not traces:
+            raise BendsError("no traces to join")
+        return cls.joined([one(tr) for tr in traces])
 
     @classmethod
     def joined(cls, parts: Sequence[Traces]) -> Traces:
