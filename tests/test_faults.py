@@ -105,7 +105,9 @@ def _cmdline(pid: int) -> str:
 
 
 def test_fresh_while_another_run_holds_the_directory_is_refused(tmp_path):
-    first = _sweep(tmp_path / "run", "seeds=30", "delay=0.2")
+    # 30 s of cells: the first run still holds the directory while the second starts up,
+    # however loaded the machine (the second's start-up alone can take 10 s)
+    first = _sweep(tmp_path / "run", "seeds=150", "delay=0.2")
     assert _wait_for(lambda: _done_cells(tmp_path / "run") >= 1, 60), first.communicate()
     second = subprocess.run(
         [*BENDS, "run", "selfcheck", "--out", str(tmp_path / "run"), "--fresh",
@@ -117,9 +119,9 @@ def test_fresh_while_another_run_holds_the_directory_is_refused(tmp_path):
         f"error: {tmp_path / 'run'} is in use by another bends run: cannot empty it (--fresh) "
         "now; wait for that run to finish or use another --out"
     ]
-    _, err = first.communicate(timeout=120)
+    _, err = first.communicate(timeout=240)
     assert first.returncode == 0, err
-    assert _done_cells(tmp_path / "run") == 30  # the first run's results are all there
+    assert _done_cells(tmp_path / "run") == 150  # the first run's results are all there
 
 
 def test_runs_that_only_add_cells_share_a_directory(tmp_path):
