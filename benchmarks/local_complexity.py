@@ -8,7 +8,7 @@ study's chords) are traced three ways, each counting the regions of every chord:
 
 * batched: ``trace_segments`` on all chords at once (its default batch of 256);
 * one by one: the same tracer on one chord at a time (``trace`` does this for one segment);
-* walker: ``bends.tracing.graph.walker.walk``, one forward pass per region.
+* walker: ``bends.tracing._graph.walker.walk``, one forward pass per region.
 
 The table gives seconds, mean regions per chord, whether every chord's count agrees with the
 batched one, and the speed-up of the batched tracer. Then one checkpoint of the study's
@@ -33,7 +33,7 @@ from rich.table import Table
 from bends.analysis.local import chord_ends, decision_points, local_complexity
 from bends.nets.graph import GraphNetwork
 from bends.tracing import trace_segments
-from bends.tracing.graph.walker import walk
+from bends.tracing._graph.walker import walk
 from bends.training.classifiers import accuracy, classifier, digits, train_classifier
 
 

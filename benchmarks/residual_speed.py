@@ -2,7 +2,7 @@
 
 regioncam (PyPI, Rust, float32) takes residual blocks and LeakyReLU directly and counts the
 edges of the 1-D partition: activation regions. bends traces the same torch module (float64):
-`bends.trace` lowers it to one compiled program (bends.tracing.graph.lowering); "node-by-node" is
+`bends.trace` lowers it to one compiled program (bends.tracing._graph.lowering); "node-by-node" is
 the general graph tracer on the same module, for reference. "regions-only" is
 `trace(..., pieces=False)`, which computes what regioncam computes. bends and regioncam
 take turns, best of a few rounds; the table gives counts and times.
@@ -22,7 +22,7 @@ from torch import nn
 
 from bends.nets.graph import GraphNetwork
 from bends.tracing import trace
-from bends.tracing.entry import graph_trace
+from bends.tracing._entry import graph_trace
 from bends.tracing.tolerance import SLOPE_RTOL, ZERO_TOL
 
 

@@ -16,7 +16,7 @@ from bends.errors import BendsError
 from bends.nets import TiedRNN
 from bends.nets.graph import GraphNetwork
 from bends.tracing import trace, trace_segments
-from bends.tracing.graph.tracer import trace_graph
+from bends.tracing._graph.tracer import trace_graph
 
 
 def _same_trace(one, other) -> None:

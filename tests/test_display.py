@@ -15,7 +15,7 @@ import bends.plotting
 from bends import trace, trace_plane, trace_segments
 from bends.constructions import sawtooth
 from bends.nets.random import random_mlp
-from bends.tracing.results import pictures
+from bends.tracing._results import pictures
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

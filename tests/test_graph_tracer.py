@@ -1,4 +1,4 @@
-"""The graph tracer (bends.tracing.graph.tracer) on torch modules: equal to the MLP tracer on MLPs,
+"""The graph tracer (bends.tracing._graph.tracer) on torch modules: equal to the MLP tracer on MLPs,
 equal to torch's forward pass at the knots, affine between them, and no nonlinearity changes
 branch inside an interval; unsupported layers are named."""
 
@@ -16,7 +16,7 @@ import bends
 from bends.nets.graph import GraphNetwork, kind
 from bends.nets.torch_io import to_torch
 from bends.tracing import trace
-from bends.tracing.graph.tracer import trace_graph
+from bends.tracing._graph.tracer import trace_graph
 
 
 @settings(max_examples=60, deadline=None)

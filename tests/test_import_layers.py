@@ -60,7 +60,7 @@ def _private_imports(path: Path) -> list[tuple[str, str]]:
 
 
 def _room(module: str) -> str:
-    """A tracing module's room (``bends.tracing.graph.walker`` → ``graph``); elsewhere the
+    """A tracing module's room (``bends.tracing._graph.walker`` → ``graph``); elsewhere the
     top-level layer (``bends.runner.store`` → ``runner``)."""
     parts = module.split(".")
     if parts[1:2] == ["tracing"] and len(parts) > 2:
@@ -123,6 +123,27 @@ def test_no_private_name_crosses_a_room():
         if _room(module) != _room(source)
     ]
     assert not crossing, "\n".join(sorted(crossing))
+
+
+#: Public modules that re-export a private one's names (equinox's way), and so may import it.
+FACADES = {"bends.plotting": "bends.tracing"}
+
+
+def test_private_modules_are_imported_only_inside_their_package():
+    """``bends.tracing._line.tracer`` is for ``bends.tracing`` alone: the layers above import
+    the names ``bends.tracing`` re-exports."""
+    outside = []
+    for source, targets in _graph().items():
+        for target in targets:
+            parts = target.split(".")
+            private = [i for i, part in enumerate(parts) if part.startswith("_")]
+            if not private or parts[private[0]].startswith("__"):
+                continue
+            package = ".".join(parts[: private[0]])
+            inside = source == package or source.startswith(package + ".")
+            if not inside and FACADES.get(source) != package:
+                outside.append(f"{source} -> {target}")
+    assert not outside, "\n".join(sorted(outside))
 
 
 def test_no_import_cycles():

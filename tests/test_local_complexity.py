@@ -25,7 +25,7 @@ from bends.errors import BendsError
 from bends.nets import MLP
 from bends.nets.graph import GraphNetwork
 from bends.tracing import trace_segments
-from bends.tracing.graph.walker import walk
+from bends.tracing._graph.walker import walk
 from bends.training.classifiers import classifier, digits, train_classifier
 from bends.training.local import LocalRecorder, lightning_callback
 from bends.training.loop import descend

@@ -14,8 +14,8 @@ from torch import nn
 
 from bends import BendsError, trace
 from bends.nets.graph import GraphNetwork
-from bends.tracing.entry import graph_trace
-from bends.tracing.graph.lowering import lower
+from bends.tracing._entry import graph_trace
+from bends.tracing._graph.lowering import lower
 from bends.tracing.tolerance import RESOLUTION, SLOPE_RTOL, ZERO_TOL
 
 

@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from bends import MLP, BendsError, TiedRNN, load, save, trace
 from bends.nets import from_dict
 from bends.nets.torch_io import from_torch, to_torch
-from bends.tracing.arguments import segment
+from bends.tracing._arguments import segment
 
 
 @settings(max_examples=50, deadline=None)

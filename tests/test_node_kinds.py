@@ -21,10 +21,10 @@ from torch import nn
 import bends
 from bends.nets.graph import GraphNetwork, kind
 from bends.nets.rules import KINK_KINDS, NodeKind, node_kind
-from bends.tracing.graph import exact, plane, tracer, walker
-from bends.tracing.graph.plane import trace_plane_graph
-from bends.tracing.graph.tracer import trace_graph
-from bends.tracing.graph.walker import walk
+from bends.tracing._graph import exact, plane, tracer, walker
+from bends.tracing._graph.plane import trace_plane_graph
+from bends.tracing._graph.tracer import trace_graph
+from bends.tracing._graph.walker import walk
 from bends.tracing.tolerance import SLOPE_RTOL, ZERO_TOL
 
 

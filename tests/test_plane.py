@@ -1,4 +1,4 @@
-"""The planar tracer (bends.tracing.plane.mlp): a closed form (two summed sawtooths), Euler's
+"""The planar tracer (bends.tracing._plane.mlp): a closed form (two summed sawtooths), Euler's
 V − E + F = 1, areas that tile the parallelogram, agreement with an independent polygon
 splitter in exact rational arithmetic written here, and with the 1-D tracer on segments
 inside the plane."""

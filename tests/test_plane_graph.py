@@ -1,4 +1,4 @@
-"""Planes of graph networks (bends.tracing.graph.plane): the same partition as the MLP
+"""Planes of graph networks (bends.tracing._graph.plane): the same partition as the MLP
 tracer where a module is an MLP, Euler's formula, and every segment inside the plane crossing
 as many faces as the 1-D graph tracer finds regions on it."""
 

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 
 from bends import TiedRNN, trace
 from bends.tracing import SLOPE_RTOL, ZERO_TOL, default_segment
-from bends.tracing.line.tracer import float_trace
+from bends.tracing._line.tracer import float_trace
 
 
 @settings(max_examples=100, deadline=None)

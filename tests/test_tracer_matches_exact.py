@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from bends import trace
 from bends.tracing import SLOPE_RTOL, ZERO_TOL
-from bends.tracing.line.tracer import float_trace
+from bends.tracing._line.tracer import float_trace
 
 
 def assert_same_partition(net, start, end):

@@ -4,7 +4,7 @@ every neuron layer by layer (:func:`plot_layers`), many segments at once
 :func:`save_figure`. Drawn without pyplot (no backend switched, nothing global), so they work
 the same in scripts, servers and notebooks (where a Figure shows itself).
 
-The drawing code lives in :mod:`bends.tracing.results.pictures`, beside the results: a
+The drawing code lives in :mod:`bends.tracing._results.pictures`, beside the results: a
 :class:`~bends.Trace`, :class:`~bends.Traces` or :class:`~bends.Partition` shows a small
 picture of itself in Jupyter with it (``_repr_png_``), capped so that a large result still
 shows at once (``MAX_DRAWN_KNOTS``, ``MAX_DRAWN_EDGES``). This module is its public face.
@@ -24,16 +24,16 @@ from pathlib import Path
 from matplotlib.figure import Figure
 
 from bends._atomic import replaced
-from bends.tracing.results.pictures import COLORINGS as COLORINGS
-from bends.tracing.results.pictures import MAX_DRAWN_EDGES as MAX_DRAWN_EDGES
-from bends.tracing.results.pictures import MAX_DRAWN_KNOTS as MAX_DRAWN_KNOTS
-from bends.tracing.results.pictures import MAX_MARKED_BENDS as MAX_MARKED_BENDS
-from bends.tracing.results.pictures import envelope as envelope
-from bends.tracing.results.pictures import layers_shown as layers_shown
-from bends.tracing.results.pictures import plot_layers as plot_layers
-from bends.tracing.results.pictures import plot_partition as plot_partition
-from bends.tracing.results.pictures import plot_trace as plot_trace
-from bends.tracing.results.pictures import plot_traces as plot_traces
+from bends.tracing._results.pictures import COLORINGS as COLORINGS
+from bends.tracing._results.pictures import MAX_DRAWN_EDGES as MAX_DRAWN_EDGES
+from bends.tracing._results.pictures import MAX_DRAWN_KNOTS as MAX_DRAWN_KNOTS
+from bends.tracing._results.pictures import MAX_MARKED_BENDS as MAX_MARKED_BENDS
+from bends.tracing._results.pictures import envelope as envelope
+from bends.tracing._results.pictures import layers_shown as layers_shown
+from bends.tracing._results.pictures import plot_layers as plot_layers
+from bends.tracing._results.pictures import plot_partition as plot_partition
+from bends.tracing._results.pictures import plot_trace as plot_trace
+from bends.tracing._results.pictures import plot_traces as plot_traces
 
 
 def save_figure(figure: Figure, path: str | Path) -> Path:

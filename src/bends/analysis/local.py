@@ -37,8 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bends.errors import BendsError
-from bends.tracing.entry import BATCH, trace_segments
-from bends.tracing.results.traces import Traces
+from bends.tracing import BATCH, Traces, trace_segments
 
 
 def chord_ends(points: np.ndarray, radius: float, chords: int, seed: int = 0):

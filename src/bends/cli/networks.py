@@ -205,8 +205,7 @@ def construct(
     """
     from bends.constructions import build
     from bends.nets import save
-    from bends.tracing import trace
-    from bends.tracing.line.tracer import estimated_bytes
+    from bends.tracing import estimated_bytes, trace
 
     if list_all or name is None:
         table = Table(title="constructions (bends construct NAME \\[options] -o net.json)")

@@ -18,7 +18,7 @@ Programs saved by ``torch.export`` are read through their aten operators
 (:meth:`GraphNetwork.from_exported`). Anything else (GELU, SiLU, Tanh, Softmax, LayerNorm,
 attention, LSTM, GRU, BatchNorm in training mode, products of two tensors) is refused with one
 :class:`~bends.errors.BendsError` naming the node: "``blocks.2.act`` is GELU: not piecewise
-linear". :mod:`bends.tracing.graph.tracer` traces such a graph along a segment.
+linear". :mod:`bends.tracing._graph.tracer` traces such a graph along a segment.
 
 Example:
     >>> import torch

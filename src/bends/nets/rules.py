@@ -16,7 +16,7 @@ The **kind** of a node (:class:`NodeKind`, decided by :func:`node_kind` from one
 A node that is none of these (GELU, a product of two tensors, …) has no kind:
 :func:`node_kind` raises a :class:`~bends.errors.BendsError` naming it. Adding a layer type
 is one entry in a table and, if it is elementwise, its kinks in :func:`elementwise_kinks`;
-only a new *kind* needs a handler in each tracer (:mod:`bends.tracing.graph`).
+only a new *kind* needs a handler in each tracer (:mod:`bends.tracing._graph`).
 
 Example:
     >>> import torch

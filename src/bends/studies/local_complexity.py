@@ -44,7 +44,7 @@ from bends.runner.figures import Figures
 from bends.runner.grid import grid
 from bends.runner.study import Cell, CellResult, Curve, SavedNetwork, StoredCell, Study
 from bends.studies._local_report import report
-from bends.tracing.arguments import checked_device
+from bends.tracing import checked_device
 from bends.training.classifiers import (
     Dataset,
     accuracy,

@@ -1,15 +1,18 @@
 """Tracing: a network's activation regions and affine pieces, exactly, along segments and on
 planes. The public names are here (and in :mod:`bends`); the rooms below are private:
 
-* ``entry``: :func:`trace`, :func:`trace_segments`, :func:`trace_plane`, dispatching on the
-  network's kind; ``arguments``: every argument check of the three, side by side;
-* ``line/``: MLPs and tied RNNs along segments (compiled float64, rational);
-* ``plane/``: MLPs and tied RNNs on planes (float64, fractions);
-* ``graph/``: any piecewise-linear torch module, node by node (1-D, batched, exact, planar,
+* ``_entry``: :func:`trace`, :func:`trace_segments`, :func:`trace_plane`, dispatching on the
+  network's kind; ``_arguments``: every argument check of the three, side by side;
+* ``_line/``: MLPs and tied RNNs along segments (compiled float64, rational);
+* ``_plane/``: MLPs and tied RNNs on planes (float64, fractions);
+* ``_graph/``: any piecewise-linear torch module, node by node (1-D, batched, exact, planar,
   lowered, the region walker);
-* ``kernels/``: all numba code;
-* ``results/``: :class:`Trace`, :class:`Traces`, :class:`Partition`;
+* ``_kernels/``: all numba code;
+* ``_results/``: :class:`Trace`, :class:`Traces`, :class:`Partition`;
 * ``tolerance``: the float64 tolerance policy in five numbers.
+
+Also here for the layers above: ``BATCH`` (segments per batch of the graph tracer),
+:func:`checked_device` and :func:`estimated_bytes` (what a float64 trace needs at its peak).
 
 Example:
     >>> from bends.constructions import sawtooth
@@ -17,14 +20,16 @@ Example:
     32
 """
 
-from bends.tracing.arguments import default_segment
-from bends.tracing.entry import trace, trace_plane, trace_segments
-from bends.tracing.results.partition import Partition
-from bends.tracing.results.trace import Trace
-from bends.tracing.results.traces import Traces
+from bends.tracing._arguments import checked_device, default_segment
+from bends.tracing._entry import BATCH, trace, trace_plane, trace_segments
+from bends.tracing._line.tracer import estimated_bytes
+from bends.tracing._results.partition import Partition
+from bends.tracing._results.trace import Trace
+from bends.tracing._results.traces import Traces
 from bends.tracing.tolerance import MERGE_GAP, RESOLUTION, SLOPE_RTOL, ZERO_TOL
 
 __all__ = [
+    "BATCH",
     "MERGE_GAP",
     "RESOLUTION",
     "SLOPE_RTOL",
@@ -32,7 +37,9 @@ __all__ = [
     "Partition",
     "Trace",
     "Traces",
+    "checked_device",
     "default_segment",
+    "estimated_bytes",
     "trace",
     "trace_plane",
     "trace_segments",

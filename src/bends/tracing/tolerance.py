@@ -1,5 +1,5 @@
 """The float64 tolerance policy of the tracers, in five numbers (the reasons:
-:mod:`bends.tracing.line.tracer`).
+:mod:`bends.tracing._line.tracer`).
 
 * ``ZERO_TOL``: a pre-activation at a knot is zero when at most this times its terms' size;
 * ``SLOPE_RTOL``: a slope (and a difference of two output slopes) is zero when at most this

@@ -1,4 +1,4 @@
-"""Every argument check of the entry points (:mod:`bends.tracing.entry`), side by side: the
+"""Every argument check of the entry points (:mod:`bends.tracing._entry`), side by side: the
 default segment and checked ends of one segment, many segments, a plane's corners, the float64
 tolerances, flags and devices. Each raises a one-line :class:`~bends.errors.BendsError` (a
 ``TypeError`` for an argument of the wrong kind).

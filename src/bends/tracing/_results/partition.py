@@ -31,7 +31,7 @@ import numpy as np
 
 from bends.errors import BendsError
 from bends.nets import Network
-from bends.tracing.kernels.plane import KEY_STRIDE, argmax_cells
+from bends.tracing._kernels.plane import KEY_STRIDE, argmax_cells
 
 
 @dataclass(frozen=True)
@@ -197,8 +197,8 @@ class Partition:
 
     def _repr_png_(self) -> bytes:
         """What Jupyter shows: the region map, a partition of more than ``MAX_DRAWN_EDGES``
-        edges shaded by its boundaries' density (:mod:`bends.tracing.results.pictures`)."""
-        from bends.tracing.results import pictures
+        edges shaded by its boundaries' density (:mod:`bends.tracing._results.pictures`)."""
+        from bends.tracing._results import pictures
 
         return pictures.png(pictures.partition_picture(self))
 

@@ -1,13 +1,13 @@
 """Kernels of the rows-per-neuron layout: arrays (neurons, knots), for narrow networks
 (sawtooths, tied RNNs) whose rows are millions of knots long
-(see :mod:`bends.tracing.line.tracer`)."""
+(see :mod:`bends.tracing._line.tracer`)."""
 
 from __future__ import annotations
 
 import numba
 import numpy as np
 
-from bends.tracing.kernels.shared import (
+from bends.tracing._kernels.shared import (
     KERNEL,
     _advised,
     _crosses,

@@ -2,9 +2,9 @@ r"""Exact 2-D partitions: a network's activation regions on a parallelogram of i
 
 :func:`trace_plane` takes an MLP or a tied RNN (its k steps are k layers sharing one W; the
 network is homogeneous, so a plane through the origin meets every region there), a graph
-network (:mod:`bends.tracing.graph.plane`), or, with ``exact=True``, computes the same
-partition in fractions (:mod:`bends.tracing.plane.exact`). The result is a
-:class:`~bends.tracing.results.partition.Partition`.
+network (:mod:`bends.tracing._graph.plane`), or, with ``exact=True``, computes the same
+partition in fractions (:mod:`bends.tracing._plane.exact`). The result is a
+:class:`~bends.tracing._results.partition.Partition`.
 
 The parallelogram is :math:`P(s, u) = A + s\,(B - A) + u\,(C - A)`, :math:`s, u \in [0, 1]`.
 The rule is the 1-D tracer's, one dimension up: inside every face of the partition made by
@@ -35,7 +35,7 @@ neuron keeps its sign); ``pieces`` are faces merged across shared edges where th
 affine map is the same; ``vertices`` and ``edges`` those of the subdivision, which satisfies
 Euler's :math:`V - E + F = 1`.
 
-A layer's cuts are one compiled pass over its faces (:mod:`bends.tracing.kernels.plane`),
+A layer's cuts are one compiled pass over its faces (:mod:`bends.tracing._kernels.plane`),
 each face cut only along the lines that cross it. Each face's affine map is solved from the
 outputs at the widest triangle of its vertices (a face where the last layer is off gets
 exactly the bias: gradient 0); two faces beside an edge are one piece when their gradients
@@ -58,8 +58,8 @@ from __future__ import annotations
 import numpy as np
 
 from bends.nets import MLP, TiedRNN
-from bends.tracing.plane.subdivision import Subdivision
-from bends.tracing.results.partition import Partition
+from bends.tracing._plane.subdivision import Subdivision
+from bends.tracing._results.partition import Partition
 
 
 def trace_plane_mlp(net: MLP | TiedRNN, corners: np.ndarray, zero_tol: float,

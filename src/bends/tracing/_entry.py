@@ -1,17 +1,17 @@
 r"""The entry points: :func:`trace` (one segment), :func:`trace_segments` (many segments in one
 batch) and :func:`trace_plane` (a 2-D slice). Each checks its arguments
-(:mod:`bends.tracing.arguments`) and sends the network to the room that traces its kind:
+(:mod:`bends.tracing._arguments`) and sends the network to the room that traces its kind:
 
-* ``line/``: MLPs and tied RNNs along segments, compiled (the algorithm and the float64
-  tolerance policy: :mod:`bends.tracing.line.tracer`), and in rational arithmetic;
-* ``graph/``: any piecewise-linear torch module, node by node (1-D, batched, exact, planar,
+* ``_line/``: MLPs and tied RNNs along segments, compiled (the algorithm and the float64
+  tolerance policy: :mod:`bends.tracing._line.tracer`), and in rational arithmetic;
+* ``_graph/``: any piecewise-linear torch module, node by node (1-D, batched, exact, planar,
   lowered to a compiled program when it is a residual MLP, and the region walker);
-* ``plane/``: MLPs and tied RNNs on planes (float64 and fractions).
+* ``_plane/``: MLPs and tied RNNs on planes (float64 and fractions).
 
 Batches. Local measurements (regions along chords around thousands of samples) trace short
 segments by the thousand. One at a time, a graph network's trace is dominated by the per-node
 cost of small torch calls; :func:`trace_segments` lays the knots of a whole batch end to end
-in one set of arrays (:mod:`bends.tracing.graph.knots`), so every node runs once per batch.
+in one set of arrays (:mod:`bends.tracing._graph.knots`), so every node runs once per batch.
 Each segment's tolerances are scaled by what that segment holds, and nothing crosses from one
 segment to the next, so every segment's trace equals its own :func:`trace` through the graph
 tracer (the tests check this knot for knot). MLPs and tied RNNs keep their compiled tracer:
@@ -38,13 +38,13 @@ import weakref
 
 import numpy as np
 
-import bends.tracing.arguments as arguments
+import bends.tracing._arguments as arguments
 from bends.errors import BendsError
 from bends.nets import Network, as_network, require_unbatched
-from bends.tracing.line.tracer import compiled_segments, float_trace
-from bends.tracing.results.partition import Partition
-from bends.tracing.results.trace import Trace
-from bends.tracing.results.traces import Traces
+from bends.tracing._line.tracer import compiled_segments, float_trace
+from bends.tracing._results.partition import Partition
+from bends.tracing._results.trace import Trace
+from bends.tracing._results.traces import Traces
 from bends.tracing.tolerance import SLOPE_RTOL, ZERO_TOL
 
 #: Segments per batch of the graph tracer (its arrays grow with the knots of a whole batch).
@@ -63,16 +63,16 @@ def trace(
     pieces: bool = True,
 ) -> Trace:
     """Trace ``net`` along the segment from ``start`` to ``end`` (the algorithm:
-    :mod:`bends.tracing.line.tracer`).
+    :mod:`bends.tracing._line.tracer`).
 
     Args:
         net: an unbatched MLP or TiedRNN (iterate over a batched one), or a torch module:
             ``nn.Sequential`` of Linear and ReLU is converted by :func:`bends.from_torch`, any
-            other piecewise-linear module is traced as a graph (:mod:`bends.tracing.graph`:
+            other piecewise-linear module is traced as a graph (:mod:`bends.tracing._graph`:
             convolutions, pooling, residual sums, LeakyReLU, BatchNorm in eval mode, …).
         start, end: input-space end points (for a graph: arrays of the module's input shape,
             without the batch axis); default: :func:`default_segment`.
-        exact: use rational arithmetic (:mod:`bends.tracing.line.exact`); slow, for small
+        exact: use rational arithmetic (:mod:`bends.tracing._line.exact`); slow, for small
             networks.
         zero_tol, slope_rtol: the float64 tolerances (:mod:`bends.tracing.tolerance`).
         progress: show a progress bar in exact mode (which can take minutes).
@@ -95,7 +95,7 @@ def trace(
         return graph_trace(net, start, end, exact, zero_tol, slope_rtol, pieces)
     start, end = arguments.segment(net, start, end)
     if exact:
-        from bends.tracing.line.exact import trace_exact
+        from bends.tracing._line.exact import trace_exact
 
         return trace_exact(net, start, end, progress=progress)
     return float_trace(net, start, end, zero_tol, slope_rtol, pieces=pieces)
@@ -171,7 +171,7 @@ def trace_segments(
     for first in _progress(chunks, progress, len(starts), batch):
         part = slice(first, first + (batch if graph else len(starts)))
         if graph:
-            from bends.tracing.graph.tracer import trace_graph_segments
+            from bends.tracing._graph.tracer import trace_graph_segments
 
             middle = None if centres is None else centres[part]
             parts.append(trace_graph_segments(net, starts[part], ends[part], zero_tol, slope_rtol,
@@ -194,13 +194,13 @@ def trace_plane(
 ) -> Partition:
     """The partition of the parallelogram with corners a, b, c (``Partition.corners``): the
     points a + s (b − a) + u (c − a), s, u ∈ [0, 1]; the algorithm:
-    :mod:`bends.tracing.plane.mlp`.
+    :mod:`bends.tracing._plane.mlp`.
 
     Args:
         net: an MLP, a tied RNN or a graph network (a torch module is read as by
             :func:`trace`).
         a, b, c: three input points not on one line (for a graph: of its input shape).
-        exact: in fractions (:mod:`bends.tracing.plane.exact`; small MLPs and tied RNNs).
+        exact: in fractions (:mod:`bends.tracing._plane.exact`; small MLPs and tied RNNs).
         zero_tol, slope_rtol: the float64 tolerances (:mod:`bends.tracing.tolerance`).
 
     Example:
@@ -219,26 +219,26 @@ def trace_plane(
     if net.is_graph:
         if exact:
             raise BendsError("exact planes are traced for MLPs and tied RNNs, not graphs")
-        from bends.tracing.graph.plane import trace_plane_graph
+        from bends.tracing._graph.plane import trace_plane_graph
 
         return trace_plane_graph(net, corners, zero_tol, slope_rtol)
     if exact:
-        from bends.tracing.plane.exact import trace_plane_exact
+        from bends.tracing._plane.exact import trace_plane_exact
 
         return trace_plane_exact(net, corners)
-    from bends.tracing.plane.mlp import trace_plane_mlp
+    from bends.tracing._plane.mlp import trace_plane_mlp
 
     return trace_plane_mlp(net, corners, zero_tol, slope_rtol)
 
 
 def graph_trace(net, start, end, exact, zero_tol, slope_rtol, pieces, lowered=True) -> Trace:
     """:func:`trace` of a graph network: residual MLPs in one compiled call
-    (:mod:`bends.tracing.graph.lowering`), any other graph node by node
-    (:mod:`bends.tracing.graph.tracer`); exact mode: :mod:`bends.tracing.graph.exact`.
+    (:mod:`bends.tracing._graph.lowering`), any other graph node by node
+    (:mod:`bends.tracing._graph.tracer`); exact mode: :mod:`bends.tracing._graph.exact`.
     ``lowered=False`` forces the node-by-node tracer (the tests compare the two)."""
-    from bends.tracing.graph.exact import trace_graph_exact
-    from bends.tracing.graph.lowering import lower, trace_program
-    from bends.tracing.graph.tracer import trace_graph
+    from bends.tracing._graph.exact import trace_graph_exact
+    from bends.tracing._graph.lowering import lower, trace_program
+    from bends.tracing._graph.tracer import trace_graph
 
     flat = [
         None if p is None else np.asarray(p, dtype=np.float64).reshape(-1) for p in (start, end)

@@ -1,11 +1,11 @@
-"""Residual MLPs lowered to one compiled program (:mod:`bends.tracing.kernels.program`).
+"""Residual MLPs lowered to one compiled program (:mod:`bends.tracing._kernels.program`).
 
 A graph network is lowered when its input is a vector and every node is one of: a Linear
 layer (module or ``F.linear``), ReLU or LeakyReLU (module, function or method), the sum of
 two vectors (``+``, ``torch.add`` without ``alpha``), or a no-op (``Identity``, ``Dropout`` in
 eval mode). Residual LeakyReLU MLPs, the architecture regioncam takes, are such graphs.
 Anything else (convolutions, pooling, other kinks) returns None and is traced node by node by
-:mod:`bends.tracing.graph.tracer`; both give the same trace (``tests/test_graph_tracer.py``).
+:mod:`bends.tracing._graph.tracer`; both give the same trace (``tests/test_graph_tracer.py``).
 
 Example:
     >>> import torch
@@ -30,8 +30,8 @@ from torch import fx, nn
 
 from bends.budget import check_memory, memory_budget, outgrown
 from bends.nets.graph import GraphNetwork
-from bends.tracing.kernels.program import ADD, KINK, LINEAR, run_program
-from bends.tracing.results.trace import Trace
+from bends.tracing._kernels.program import ADD, KINK, LINEAR, run_program
+from bends.tracing._results.trace import Trace
 from bends.tracing.tolerance import MERGE_GAP
 
 _RELU = (F.relu, torch.relu, "relu")
@@ -40,7 +40,7 @@ _ADD = (operator.add, torch.add, "add", "__add__")
 
 @dataclass(frozen=True)
 class Program:
-    """The arguments of :func:`~bends.tracing.kernels.program.run_program` that describe the
+    """The arguments of :func:`~bends.tracing._kernels.program.run_program` that describe the
     network."""
 
     ops: np.ndarray  # (instructions, 5): kind, dst, a, b, parameter
@@ -140,7 +140,7 @@ def trace_program(
     pieces: bool = True,
 ) -> Trace:  # fmt: skip
     """:func:`bends.trace` of a lowered graph network: one compiled call, then the trace."""
-    from bends.tracing.graph.tracer import graph_trace_result
+    from bends.tracing._graph.tracer import graph_trace_result
 
     a = np.ascontiguousarray(start, dtype=np.float64).reshape(-1)
     b = np.ascontiguousarray(end, dtype=np.float64).reshape(-1)

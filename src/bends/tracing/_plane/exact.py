@@ -1,7 +1,7 @@
 r"""The planar tracer in rational arithmetic (``fractions.Fraction``): exact planes on request.
 
 Every float64 weight and corner is a dyadic rational, so the partition is computed exactly as
-stored: the same cuts as :mod:`bends.tracing.plane.mlp` (faces cut neuron by neuron, a crossed
+stored: the same cuts as :mod:`bends.tracing._plane.mlp` (faces cut neuron by neuron, a crossed
 edge's vertex made once and shared by both its faces) with no tolerance anywhere — a value is
 zero only when it is 0, and two faces are one piece only when their output maps are equal.
 Vertices are kept as fractions (``Partition.rational_points``). The cost grows with the size
@@ -25,9 +25,9 @@ from types import SimpleNamespace
 import numpy as np
 
 from bends.nets import Network
-from bends.tracing.kernels.plane import KEY_STRIDE
-from bends.tracing.plane.subdivision import UNIT_SQUARE, assemble
-from bends.tracing.results.partition import Partition
+from bends.tracing._kernels.plane import KEY_STRIDE
+from bends.tracing._plane.subdivision import UNIT_SQUARE, assemble
+from bends.tracing._results.partition import Partition
 
 STRIDE = int(KEY_STRIDE)
 

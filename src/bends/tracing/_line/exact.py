@@ -30,7 +30,7 @@ import numpy as np
 
 from bends.errors import BendsError
 from bends.nets import Network
-from bends.tracing.results.trace import Trace
+from bends.tracing._results.trace import Trace
 
 Matrix = list[list[Fraction]]
 Vector = list[Fraction]

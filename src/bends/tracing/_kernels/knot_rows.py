@@ -1,12 +1,12 @@
 """Kernels of the rows-per-knot layout: arrays (knots, neurons), for wide networks, where
-each new knot is one interpolation across all neurons (see :mod:`bends.tracing.line.tracer`)."""
+each new knot is one interpolation across all neurons (see :mod:`bends.tracing._line.tracer`)."""
 
 from __future__ import annotations
 
 import numba
 import numpy as np
 
-from bends.tracing.kernels.shared import (
+from bends.tracing._kernels.shared import (
     KERNEL,
     _advised,
     _count_zeros,
@@ -105,7 +105,7 @@ def _snap_rows(z, zero_at, dz, abs_w, dh, dh_top, slope_rtol):  # pragma: no cov
 def _insert_crossings_rows(t, z, dz, region_breaks, merge_gap, max_knots):  # pragma: no cover
     """:func:`_insert_crossings` with one row per knot: count, place, write; also returns
     where inside its old interval each new knot lies (``knot_frac``, slot order), with which
-    other arrays are interpolated at the new knots (:mod:`bends.tracing.kernels.program`)."""
+    other arrays are interpolated at the new knots (:mod:`bends.tracing._kernels.program`)."""
     n, width = z.shape
     offset = np.zeros(n, dtype=np.int64)
     for i in range(n - 1):

@@ -1,7 +1,7 @@
 """A planar subdivision built cut by cut, and its assembly into a
-:class:`~bends.tracing.results.partition.Partition`: what the planar tracers of MLPs and tied RNNs
-(:mod:`bends.tracing.plane.mlp`), graph networks (:mod:`bends.tracing.graph.plane`) and the exact
-tracer (:mod:`bends.tracing.plane.exact`) share."""
+:class:`~bends.tracing._results.partition.Partition`: what the planar tracers of MLPs and tied RNNs
+(:mod:`bends.tracing._plane.mlp`), graph networks (:mod:`bends.tracing._graph.plane`) and the exact
+tracer (:mod:`bends.tracing._plane.exact`) share."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from scipy.sparse.csgraph import connected_components
 
 from bends.budget import check_memory, memory_budget, outgrown
 from bends.errors import ResolutionWarning
-from bends.tracing.kernels.plane import (
+from bends.tracing._kernels.plane import (
     AMBIGUOUS,
     KEY_STRIDE,
     crossing_lines,
@@ -21,7 +21,7 @@ from bends.tracing.kernels.plane import (
     edge_lines,
     face_maps,
 )
-from bends.tracing.results.partition import Partition, edge_keys
+from bends.tracing._results.partition import Partition, edge_keys
 from bends.tracing.tolerance import RESOLUTION
 
 UNIT_SQUARE = np.array([[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]])
@@ -29,7 +29,7 @@ UNIT_SQUARE = np.array([[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]])
 
 class Subdivision:
     """The unit square of plane coordinates, cut layer after layer (see
-    :mod:`bends.tracing.kernels.plane` for the arrays)."""
+    :mod:`bends.tracing._kernels.plane` for the arrays)."""
 
     def __init__(self, what):
         self.what = what  # names the work in a refusal: a callable giving the text

@@ -1,5 +1,5 @@
 """The compiled driver: a packed network pushed through layer by layer in either layout,
-then the readout and its pieces (see :mod:`bends.tracing.line.tracer`)."""
+then the readout and its pieces (see :mod:`bends.tracing._line.tracer`)."""
 
 from __future__ import annotations
 
@@ -11,14 +11,14 @@ import numba
 import numpy as np
 
 from bends.nets import Network
-from bends.tracing.kernels.knot_rows import (
+from bends.tracing._kernels.knot_rows import (
     _affine_rows,
     _insert_crossings_rows,
     _slopes_rows,
     _snap_rows,
 )
-from bends.tracing.kernels.neuron_rows import _affine, _insert_crossings, _slopes, _snap
-from bends.tracing.kernels.shared import KERNEL, _advised
+from bends.tracing._kernels.neuron_rows import _affine, _insert_crossings, _slopes, _snap
+from bends.tracing._kernels.shared import KERNEL, _advised
 from bends.tracing.tolerance import RESCALE_ABOVE, RESCALE_BELOW
 
 WIDE = 32  # hidden widths from which rows per knot are faster (benchmarks/README.md)

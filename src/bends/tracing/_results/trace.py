@@ -69,8 +69,8 @@ class Trace:
 
     def _repr_png_(self) -> bytes:
         """What Jupyter shows: the output with its bends, a curve of more than
-        ``MAX_DRAWN_KNOTS`` knots as its envelope (:mod:`bends.tracing.results.pictures`)."""
-        from bends.tracing.results import pictures
+        ``MAX_DRAWN_KNOTS`` knots as its envelope (:mod:`bends.tracing._results.pictures`)."""
+        from bends.tracing._results import pictures
 
         return pictures.png(pictures.trace_picture(self))
 

@@ -1,4 +1,4 @@
-r"""The graph tracer (:mod:`bends.tracing.graph.tracer`) in exact rational arithmetic: the
+r"""The graph tracer (:mod:`bends.tracing._graph.tracer`) in exact rational arithmetic: the
 oracle the tests hold the float64 tracer to, for small graphs.
 
 Every affine node is the exact affine map its float64 weights define: its linear part, read
@@ -38,9 +38,9 @@ from bends.nets.rules import (
     pool_module,
     resolve_args,
 )
-from bends.tracing.graph.pool import windows
-from bends.tracing.graph.tracer import output_node
-from bends.tracing.results.trace import Trace
+from bends.tracing._graph.pool import windows
+from bends.tracing._graph.tracer import output_node
+from bends.tracing._results.trace import Trace
 
 #: Above this many features in one node the exact oracle would build huge matrices.
 MAX_FEATURES = 4096

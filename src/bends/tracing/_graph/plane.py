@@ -1,5 +1,5 @@
 r"""The planar tracer on graph networks (:class:`bends.nets.graph.GraphNetwork`): the plane of
-:mod:`bends.tracing.plane.mlp` pushed through any piecewise-linear torch module, node by node.
+:mod:`bends.tracing._plane.mlp` pushed through any piecewise-linear torch module, node by node.
 
 Every node keeps its values at the vertices, a batch (V, …). An **affine** node (Linear,
 convolutions, BatchNorm in eval mode, average pooling, sums, reshapes) runs its own op on that
@@ -39,10 +39,10 @@ from bends.nets.rules import (
     pairwise_inputs,
     resolve_args,
 )
-from bends.tracing.graph.knots import scale
-from bends.tracing.graph.tracer import output_node, visit
-from bends.tracing.plane.subdivision import Subdivision
-from bends.tracing.results.partition import Partition
+from bends.tracing._graph.knots import scale
+from bends.tracing._graph.tracer import output_node, visit
+from bends.tracing._plane.subdivision import Subdivision
+from bends.tracing._results.partition import Partition
 
 
 def trace_plane_graph(net: GraphNetwork, corners: np.ndarray, zero_tol: float,

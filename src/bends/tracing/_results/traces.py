@@ -23,7 +23,7 @@ import numpy as np
 
 from bends.errors import BendsError, ResolutionWarning
 from bends.nets import Network
-from bends.tracing.results.trace import Trace
+from bends.tracing._results.trace import Trace
 from bends.tracing.tolerance import RESOLUTION
 
 
@@ -93,8 +93,8 @@ class Traces:
 
     def _repr_png_(self) -> bytes:
         """What Jupyter shows: up to ``MAX_DRAWN_SEGMENTS`` segments' outputs, else the
-        histogram of pieces per segment (:mod:`bends.tracing.results.pictures`)."""
-        from bends.tracing.results import pictures
+        histogram of pieces per segment (:mod:`bends.tracing._results.pictures`)."""
+        from bends.tracing._results import pictures
 
         return pictures.png(pictures.traces_picture(self))
 

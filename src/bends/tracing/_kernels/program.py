@@ -1,9 +1,9 @@
 r"""Residual MLPs in one compiled call: a straight-line program over vectors, pushed through
-with the rows-per-knot kernels of the MLP tracer (:mod:`bends.tracing.kernels.knot_rows`).
+with the rows-per-knot kernels of the MLP tracer (:mod:`bends.tracing._kernels.knot_rows`).
 
 A graph network whose nodes are affine maps of vectors (``Linear``), elementwise kinks at 0
 (ReLU, LeakyReLU: :math:`h = z` for :math:`z > 0`, else :math:`\alpha z`) and sums of two
-vectors is lowered (:mod:`bends.tracing.graph.lowering`) to a program of three instructions over
+vectors is lowered (:mod:`bends.tracing._graph.lowering`) to a program of three instructions over
 registers, each register holding a vector's values at the knots (K, n) and its slopes on
 the intervals (K − 1, n):
 
@@ -27,8 +27,8 @@ import numba
 import numpy as np
 from numba.typed import List
 
-from bends.tracing.kernels.knot_rows import _affine_rows, _insert_crossings_rows
-from bends.tracing.kernels.shared import KERNEL
+from bends.tracing._kernels.knot_rows import _affine_rows, _insert_crossings_rows
+from bends.tracing._kernels.shared import KERNEL
 
 LINEAR, KINK, ADD = 0, 1, 2
 

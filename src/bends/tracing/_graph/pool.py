@@ -1,4 +1,4 @@
-"""Maxima over windows in a graph trace (:mod:`bends.tracing.graph.tracer`): MaxPool and
+"""Maxima over windows in a graph trace (:mod:`bends.tracing._graph.tracer`): MaxPool and
 AdaptiveMaxPool, the window of every output element, and knots where a window's leader is
 overtaken."""
 
@@ -13,7 +13,7 @@ from torch import fx, nn
 
 from bends.errors import BendsError
 from bends.nets.rules import pool_module
-from bends.tracing.graph.knots import Knots, insert
+from bends.tracing._graph.knots import Knots, insert
 
 
 def windows(module: nn.Module, node: fx.Node, x_shape) -> torch.Tensor:

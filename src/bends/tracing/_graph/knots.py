@@ -1,4 +1,4 @@
-"""The knots of a graph trace and what lives on them (:mod:`bends.tracing.graph.tracer`): values at
+"""The knots of a graph trace and what lives on them (:mod:`bends.tracing._graph.tracer`): values at
 the knots, slopes and branches on the intervals, and the insertion of new knots.
 
 Many segments are traced at once by laying their knots end to end: ``segment`` says whose

@@ -1,6 +1,6 @@
 r"""Exact 1-D tracing of a graph network (:class:`bends.nets.graph.GraphNetwork`).
 
-The same rule as for MLPs (:mod:`bends.tracing.line.tracer`): along :math:`x(t) = a + t(b - a)`
+The same rule as for MLPs (:mod:`bends.tracing._line.tracer`): along :math:`x(t) = a + t(b - a)`
 every node's value is affine in t between consecutive knots, so its values at the knots are
 the whole truth. Nodes are visited in the graph's order, each handled by its kind
 (:class:`~bends.nets.rules.NodeKind`, with the rules of :mod:`bends.nets.rules`); every node
@@ -55,10 +55,10 @@ from bends.nets.rules import (
     elementwise_value,
     pairwise_inputs,
 )
-from bends.tracing.graph.knots import Knots, insert, snapped
-from bends.tracing.graph.pool import max_pool
-from bends.tracing.results.trace import Trace
-from bends.tracing.results.traces import Traces, output_breaks, warn_unresolved
+from bends.tracing._graph.knots import Knots, insert, snapped
+from bends.tracing._graph.pool import max_pool
+from bends.tracing._results.trace import Trace
+from bends.tracing._results.traces import Traces, output_breaks, warn_unresolved
 from bends.tracing.tolerance import SLOPE_RTOL, ZERO_TOL
 
 
@@ -87,7 +87,7 @@ def trace_graph_segments(
 ) -> Traces:
     """Trace ``net`` along many segments at once, ``starts[s]`` to ``ends[s]`` (arrays of
     shape (segments, *input_shape)): their knots lie end to end in one batch
-    (:class:`~bends.tracing.graph.knots.Knots`), every node runs once on all of them, and
+    (:class:`~bends.tracing._graph.knots.Knots`), every node runs once on all of them, and
     each segment's trace equals its own :func:`trace_graph`. ``device``: a torch device to
     run on (the network is copied there; default CPU). ``centres``: each segment's midpoint,
     given exactly, becomes a knot (what happens *at* a sample, e.g. max-pool windows tied
@@ -304,7 +304,7 @@ def graph_trace_result(
 ) -> Trace:  # fmt: skip
     """The Trace of a graph network along one segment from its knots, the output's values
     (knots, outputs) and slopes (intervals, outputs) and the region breaks; pieces by
-    :func:`~bends.tracing.results.traces.output_breaks`. ``slopes`` None: regions only."""
+    :func:`~bends.tracing._results.traces.output_breaks`. ``slopes`` None: regions only."""
     offsets = np.array([0, len(knots)])
     if slopes is None:
         piece_breaks = breaks = None

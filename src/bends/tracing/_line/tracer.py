@@ -56,7 +56,7 @@ exactly on knots, neurons are identically zero on intervals, duplicated neurons 
   same point do so in float64 only up to rounding. ``Trace.merged`` counts such merges.
 * When two knots that were not merged come closer than ``RESOLUTION``, float64 cannot locate
   them reliably any more and a :class:`~bends.errors.ResolutionWarning` says so; ``exact=True``
-  (rational arithmetic, :mod:`bends.tracing.line.exact`) settles such cases for small networks.
+  (rational arithmetic, :mod:`bends.tracing._line.exact`) settles such cases for small networks.
 * ``exact=True`` counts the pieces of the network *as stored*: weights meant to be 1/3 or
   1/(a − a²) are binary fractions near them, and where the ideal network has an exact zero the
   stored one may have slivers of width ~1e-17, finer than float64 can represent in t. The
@@ -87,9 +87,9 @@ import numpy as np
 from bends.budget import check_memory, memory_budget, outgrown
 from bends.errors import ResolutionWarning
 from bends.nets import Network
-from bends.tracing.kernels.push import pack_network, push_segments, push_through, subnormal
-from bends.tracing.results.trace import Trace
-from bends.tracing.results.traces import Traces, warn_unresolved
+from bends.tracing._kernels.push import pack_network, push_segments, push_through, subnormal
+from bends.tracing._results.trace import Trace
+from bends.tracing._results.traces import Traces, warn_unresolved
 from bends.tracing.tolerance import MERGE_GAP, RESOLUTION
 
 

@@ -8,7 +8,7 @@ kink c: :math:`x + s\,\dot x = c`; a maximum: where another input of a window ov
 leader). One forward pass per region, one region after another.
 
 It shares nothing with the tracer but the affine layers' arithmetic, so the tests use it as
-an independent reference for :func:`~bends.tracing.entry.trace_segments`, and
+an independent reference for :func:`~bends.tracing._entry.trace_segments`, and
 ``benchmarks/local_complexity.py`` as the baseline a batched trace is measured against.
 
 Example:
@@ -39,8 +39,8 @@ from bends.nets.rules import (
     pairwise_inputs,
     pool_module,
 )
-from bends.tracing.graph.pool import windows
-from bends.tracing.graph.tracer import visit
+from bends.tracing._graph.pool import windows
+from bends.tracing._graph.tracer import visit
 
 #: Values within this fraction of their node's scale of a kink are on it (then the slope
 #: decides the side); crossings less than ``STEP`` (in t) ahead are where the walk stands

@@ -1,4 +1,4 @@
-"""Compiled kernels of the planar tracer (:mod:`bends.tracing.plane.mlp`): cutting every face of a
+"""Compiled kernels of the planar tracer (:mod:`bends.tracing._plane.mlp`): cutting every face of a
 planar subdivision along one neuron's zero line, and reading the faces' patterns.
 
 The subdivision is flat arrays: ``points`` (room, 2) and ``values`` (room, neurons: one
@@ -23,7 +23,7 @@ import numpy as np
 from numba import types
 from numba.typed import Dict, List
 
-from bends.tracing.kernels.shared import KERNEL
+from bends.tracing._kernels.shared import KERNEL
 
 
 @numba.njit(**KERNEL)
