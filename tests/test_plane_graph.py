@@ -81,7 +81,7 @@ def test_graph_planes_hold_euler_and_agree_with_the_1d_graph_tracer(build, shape
         assert tr.regions == _faces_crossed(partition, np.array([s0, u0]), np.array([s1, u1]))
     # the output's affine map on each face reproduces the module at the face's centre
     centres = np.array([partition.points[f].mean(axis=0) for f in partition.polygons])
-    mapped = partition.offsets + np.einsum("fok,fk->fo", partition.gradients, centres)
+    mapped = partition.intercepts + np.einsum("fok,fk->fo", partition.gradients, centres)
     inputs = torch.from_numpy(partition.to_input(centres)).reshape(-1, *shape)
     with torch.no_grad():
         assert np.allclose(mapped, module(inputs).numpy(), atol=1e-9)

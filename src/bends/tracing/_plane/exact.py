@@ -82,7 +82,7 @@ def trace_plane_exact(net: Network, corners: np.ndarray) -> Partition:
     built.starts = np.cumsum([0, *map(len, faces)]).astype(np.int64)
     built.parents, built.patterns = np.array(parents, dtype=np.int64), patterns
     gradients = np.array([[[float(g) for g in grad] for grad in m[0]] for m in maps])
-    offsets = np.array([[float(o) for o in m[1]] for m in maps])
+    intercepts = np.array([[float(o) for o in m[1]] for m in maps])
 
     def same(first, second):
         return np.array([maps[i][0] == maps[j][0] for i, j in zip(first, second, strict=True)],
@@ -90,7 +90,7 @@ def trace_plane_exact(net: Network, corners: np.ndarray) -> Partition:
 
     floats = np.array([[float(x) for x in p] for p in points])
     return assemble(net, corners, floats, built, np.array(out, dtype=np.float64), gradients,
-                    offsets, same, rational_points=tuple(points))  # fmt: skip
+                    intercepts, same, rational_points=tuple(points))  # fmt: skip
 
 
 def _split(polygon, j, z, points, parents, made, chords, lines) -> list[list[int]]:
@@ -130,7 +130,7 @@ def _split(polygon, j, z, points, parents, made, chords, lines) -> list[list[int
 
 def _face_map(face, points, out):
     """A face's exact affine output map (gradients per output in plane coordinates, and
-    offsets), from the first triangle of its fan that is not flat."""
+    intercepts), from the first triangle of its fan that is not flat."""
     p0 = points[face[0]]
     for k in range(1, len(face) - 1):
         p1, p2 = points[face[k]], points[face[k + 1]]
@@ -139,10 +139,10 @@ def _face_map(face, points, out):
         if det != 0:
             break
     o0, o1, o2 = out[face[0]], out[face[k]], out[face[k + 1]]
-    gradients, offsets = [], []
+    gradients, intercepts = [], []
     for x, y, w in zip(o0, o1, o2, strict=True):
         da, db = y - x, w - x
         gs, gu = (da * b1 - db * a1) / det, (db * a0 - da * b0) / det
         gradients.append((gs, gu))
-        offsets.append(x - gs * p0[0] - gu * p0[1])
-    return tuple(gradients), offsets
+        intercepts.append(x - gs * p0[0] - gu * p0[1])
+    return tuple(gradients), intercepts

@@ -98,7 +98,7 @@ class Subdivision:
         of the terms each sums (``size``): face maps solved from vertex values, pieces joined
         where gradients agree to ``slope_rtol`` plus ``zero_tol`` times their rounding."""
         points = self.points[: self.count]
-        gradients, offsets, scales = face_maps(points, out, size, self.ids, self.starts)
+        gradients, intercepts, scales = face_maps(points, out, size, self.ids, self.starts)
 
         def same(first, second):
             larger = np.maximum(np.abs(gradients[first]), np.abs(gradients[second])).max(axis=2)
@@ -106,10 +106,10 @@ class Subdivision:
             change = np.abs(gradients[first] - gradients[second]).max(axis=2)
             return (change <= slope_rtol * larger + zero_tol * rounding).all(axis=1)
 
-        return assemble(net, corners, points.copy(), self, out, gradients, offsets, same)
+        return assemble(net, corners, points.copy(), self, out, gradients, intercepts, same)
 
 
-def assemble(net, corners, points, built, out, gradients, offsets, same,
+def assemble(net, corners, points, built, out, gradients, intercepts, same,
              rational_points=None) -> Partition:  # fmt: skip
     """The Partition of a finished subdivision ``built`` (a :class:`Subdivision`, or the exact
     tracer's equivalent: ``ids``, ``starts``, ``parents``, ``patterns``, ``chord_keys``,
@@ -148,5 +148,5 @@ def assemble(net, corners, points, built, out, gradients, offsets, same,
                 stacklevel=4,
             )
     return Partition(net, corners, points, built.ids, built.starts, built.patterns, gradients,
-                     offsets, piece_of, out, ends, lines, tuple(built.layer_sizes), resolved,
+                     intercepts, piece_of, out, ends, lines, tuple(built.layer_sizes), resolved,
                      rational_points)  # fmt: skip

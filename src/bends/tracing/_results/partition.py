@@ -40,9 +40,10 @@ class Partition:
 
     ``points`` (V, 2) are the vertices in plane coordinates (s, u) (``rational_points`` the
     same as exact fractions, for an exact trace); face f is the counter-clockwise polygon
-    ``corner_ids[starts[f]:starts[f + 1]]``; ``patterns`` (F, lines) each face's activation
+    ``corner_ids[offsets[f]:offsets[f + 1]]`` (``offsets`` as in :class:`Traces`: where each item's
+    entries begin); ``patterns`` (F, lines) each face's activation
     pattern (True: the face lies on the positive side of the line: a ReLU is on); ``gradients``
-    (F, outputs, 2) and ``offsets`` (F, outputs) the output's affine map on each face, in
+    (F, outputs, 2) and ``intercepts`` (F, outputs) the output's affine map on each face, in
     plane coordinates; ``piece_of`` (F,) the piece each face belongs to; ``edge_ends`` (E, 2)
     every edge's vertex ids and ``edge_lines`` (E,) the line it lies on (a column of
     ``patterns``; −1 for the parallelogram's sides); ``layer_sizes`` the lines per layer;
@@ -52,10 +53,10 @@ class Partition:
     corners: np.ndarray  # (3, input_dim): A, B, C
     points: np.ndarray
     corner_ids: np.ndarray
-    starts: np.ndarray
+    offsets: np.ndarray
     patterns: np.ndarray
     gradients: np.ndarray
-    offsets: np.ndarray
+    intercepts: np.ndarray
     piece_of: np.ndarray
     outputs: np.ndarray  # (V, outputs): the network's output at each vertex
     edge_ends: np.ndarray
@@ -67,7 +68,7 @@ class Partition:
     @property
     def regions(self) -> int:
         """Activation regions: the faces of the subdivision (as ``Trace.regions`` in 1-D)."""
-        return self.starts.size - 1
+        return self.offsets.size - 1
 
     @property
     def faces(self) -> int:
@@ -91,7 +92,7 @@ class Partition:
     @property
     def polygons(self) -> list[np.ndarray]:
         """Each face's vertex ids, counter-clockwise."""
-        return np.split(self.corner_ids, self.starts[1:-1])
+        return np.split(self.corner_ids, self.offsets[1:-1])
 
     def edge_layers(self) -> np.ndarray:
         """The layer (0 = first hidden layer) whose neuron made each edge; −1 for the sides."""
@@ -102,9 +103,9 @@ class Partition:
     def areas(self) -> np.ndarray:
         """Each face's area in plane coordinates (the parallelogram has area 1)."""
         here = self.points[self.corner_ids]
-        following = self.points[next_corner(self.corner_ids, self.starts)]
+        following = self.points[next_corner(self.corner_ids, self.offsets)]
         cross = here[:, 0] * following[:, 1] - here[:, 1] * following[:, 0]
-        return 0.5 * np.add.reduceat(cross, self.starts[:-1])
+        return 0.5 * np.add.reduceat(cross, self.offsets[:-1])
 
     def area_histogram(self, bins: int = 20) -> tuple[np.ndarray, np.ndarray]:
         """Counts of faces by log10 of their area (the parallelogram's area is 1), and the
@@ -121,15 +122,15 @@ class Partition:
         if not radius >= 0:
             raise BendsError(f"radius must be non-negative, got {radius}")
         here = self.points[self.corner_ids]
-        following = self.points[next_corner(self.corner_ids, self.starts)]
+        following = self.points[next_corner(self.corner_ids, self.offsets)]
         # distance from the centre to each edge segment, then per face the nearest edge
         edge = following - here
         along = np.einsum("ij,ij->i", centre - here, edge)
         share = np.clip(along / np.maximum(np.einsum("ij,ij->i", edge, edge), 1e-300), 0.0, 1.0)
         gap = np.linalg.norm(here + share[:, None] * edge - centre, axis=1)
-        nearest = np.minimum.reduceat(gap, self.starts[:-1])
+        nearest = np.minimum.reduceat(gap, self.offsets[:-1])
         cross = edge[:, 0] * (centre - here)[:, 1] - edge[:, 1] * (centre - here)[:, 0]
-        inside = np.minimum.reduceat(cross, self.starts[:-1]) >= 0  # left of every edge
+        inside = np.minimum.reduceat(cross, self.offsets[:-1]) >= 0  # left of every edge
         return int(np.count_nonzero((nearest <= radius) | inside))
 
     def edge_length(self) -> float:
@@ -169,11 +170,11 @@ class Partition:
         top = scores.max(axis=1)
         tied = (scores == top[:, None]).sum(axis=1) > 1
         per_corner = winner[self.corner_ids]
-        changes = (np.maximum.reduceat(per_corner, self.starts[:-1])
-                   != np.minimum.reduceat(per_corner, self.starts[:-1]))  # fmt: skip
-        changes |= np.maximum.reduceat(tied[self.corner_ids], self.starts[:-1])
+        changes = (np.maximum.reduceat(per_corner, self.offsets[:-1])
+                   != np.minimum.reduceat(per_corner, self.offsets[:-1]))  # fmt: skip
+        changes |= np.maximum.reduceat(tied[self.corner_ids], self.offsets[:-1])
         candidates = np.flatnonzero(changes)
-        segments, pairs = argmax_cells(self.points, scores, self.corner_ids, self.starts,
+        segments, pairs = argmax_cells(self.points, scores, self.corner_ids, self.offsets,
                                         candidates)  # fmt: skip
         segments = segments.reshape(-1, 2, 2)
         return (segments, pairs) if classes else segments

@@ -375,7 +375,8 @@ def _face_colors(partition, color: str, ax: Axes) -> np.ndarray:
         return rng.uniform(0.3, 0.95, size=(index.max() + 1, 3))[index]
     if color == "output":
         centres = np.array([partition.points[f].mean(axis=0) for f in partition.polygons])
-        value = partition.offsets[:, 0] + np.einsum("fk,fk->f", partition.gradients[:, 0], centres)
+        slopes = np.einsum("fk,fk->f", partition.gradients[:, 0], centres)
+        value = partition.intercepts[:, 0] + slopes
         label = "output 0 at the face's centre"
     else:  # the gradient within the plane, in input units: g (SᵀS)⁻¹ gᵀ with S the sides
         a, b, c = partition.corners
