@@ -22,7 +22,8 @@ Four kinds of column, per study:
 
 Why: training is chaotic in its last bits, and the same float64 program takes AVX2 or AVX-512
 kernels in torch, NumPy, OpenBLAS and numba. Each demo runs in a subprocess whose libraries take
-their portable code paths on one thread (``PORTABLE``); even so, an AVX2 and an AVX-512 machine
+their portable code paths on one thread (``PORTABLE``, tests/_demos.py: the run is shared with
+the demo report test); even so, an AVX2 and an AVX-512 machine
 disagree: manifold-tables' mse by up to 0.77 in one row (3e-4 in the mean) and the pieces of 3
 of its 36 trained networks, memory-approx's projected error by 1.2e-4. The tolerances are
 measured: ``python tests/test_demo_metrics_unchanged.py --spread`` runs every demo under
@@ -34,32 +35,17 @@ three times the larger of that spread and the difference between the two CPUs, a
 
 import csv
 import math
-import os
-import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from _demos import NATIVE, PORTABLE, metrics_of, run_demo
 
 from bends.studies import STUDIES
 
 FIXTURES = Path(__file__).parent / "fixtures" / "demo_metrics"
 DEMOS = [name for name, study in STUDIES.items() if study.demo is not None]
-#: CPU dispatch pinned to code every x86-64 machine runs the same way, one thread each.
-PORTABLE = {
-    "ATEN_CPU_CAPABILITY": "default",
-    "MKL_CBWR": "COMPATIBLE",
-    "OPENBLAS_CORETYPE": "Nehalem",
-    "NPY_DISABLE_CPU_FEATURES": "X86_V3 X86_V4 AVX512_ICL AVX512_SPR",
-    "NUMBA_CPU_NAME": "generic",
-    "OMP_NUM_THREADS": "1",
-    "MKL_NUM_THREADS": "1",
-    "OPENBLAS_NUM_THREADS": "1",
-}
-#: The same single thread with this CPU's own vector kernels: the spread's other side.
-NATIVE = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
-
 #: Relative tolerance of each trained value, row by row, per study (module docstring).
 TRAINED: dict[str, dict[str, float]] = {
     "conjecture": {"loss": 1e-2, "loss_init": 1e-2},
@@ -104,26 +90,6 @@ DEPENDENT: dict[str, set[str]] = {
 REPRODUCED = 1e-12
 #: Below this, two trained values are equal whatever their ratio (a loss trained to zero).
 ABSOLUTE = 1e-12
-
-
-def demo_metrics(name: str, folder: Path, env: dict[str, str] = PORTABLE) -> Path:
-    """Run ``name``'s demo sweep under ``env`` into ``folder``; its metrics.csv."""
-    folder.mkdir(parents=True, exist_ok=True)
-    subprocess.run([sys.executable, __file__, "--run", name, str(folder)], check=True,
-                   env={**os.environ, **env})  # fmt: skip
-    return folder / "out" / "metrics.csv"
-
-
-def _run_demo(name: str, folder: Path) -> None:
-    from bends.runner.config import resolve
-    from bends.runner.executors import LocalExecutor
-    from bends.runner.export import export_run
-    from bends.runner.sweep import run_sweep
-
-    study = STUDIES[name]
-    config = resolve(study.Config, base=study.demo)
-    run_sweep(study, config, folder / "run", LocalExecutor(), progress=False)
-    export_run(folder / "run", folder / "out")
 
 
 def read_rows(path: Path) -> tuple[list[str], list[list[str]]]:
@@ -248,21 +214,10 @@ def test_the_guard_catches_a_count_and_a_trained_value(tmp_path):
     assert any("depth" in line for line in edited({**near, "depth": lambda v: "9"}))
 
 
-@pytest.fixture(scope="module")
-def fresh_metrics(request, tmp_path_factory) -> dict[str, Path]:
-    """The metrics.csv of every demo this session tests (``-k memory-plateau`` runs one), two
-    subprocesses at a time (each runs on one thread)."""
-    root = tmp_path_factory.mktemp("demos")
-    chosen = {item.callspec.params["name"] for item in request.session.items
-              if getattr(item, "originalname", "") == "test_demo_metrics_are_unchanged"}
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        futures = {name: pool.submit(demo_metrics, name, root / name) for name in chosen}
-    return {name: future.result() for name, future in futures.items()}
-
-
+@pytest.mark.xdist_group("demos")  # one worker runs the demos, two at a time, once
 @pytest.mark.parametrize("name", DEMOS)
-def test_demo_metrics_are_unchanged(name, fresh_metrics):
-    found, diverged = differences(name, fresh_metrics[name], FIXTURES / f"{name}.csv")
+def test_demo_metrics_are_unchanged(name, demo_runs):
+    found, diverged = differences(name, metrics_of(name, demo_runs), FIXTURES / f"{name}.csv")
     assert not found, "\n".join(found[:20])
     if diverged:
         print(f"{name}: {diverged} rows trained along another code path (counts not compared)")
@@ -272,7 +227,7 @@ def _print_spread() -> None:
     import tempfile
 
     with tempfile.TemporaryDirectory() as scratch, ThreadPoolExecutor(max_workers=2) as pool:
-        runs = {(name, label): pool.submit(demo_metrics, name, Path(scratch) / label / name, env)
+        runs = {(name, label): pool.submit(run_demo, name, Path(scratch) / label, env)
                 for name in DEMOS for label, env in (("portable", PORTABLE), ("native", NATIVE))}
         print("| study | column | largest difference, by row | of the mean | tolerance |")
         print("|---|---|---|---|---|")
@@ -289,15 +244,13 @@ def _print_spread() -> None:
 
 
 if __name__ == "__main__":
-    if sys.argv[1] == "--run":
-        _run_demo(sys.argv[2], Path(sys.argv[3]))
-    elif sys.argv[1] == "--spread":
+    if sys.argv[1] == "--spread":
         _print_spread()
     else:
         import tempfile
 
         for study_name in sys.argv[1:]:
             with tempfile.TemporaryDirectory() as scratch:
-                fresh = demo_metrics(study_name, Path(scratch))
+                fresh = run_demo(study_name, Path(scratch))
                 (FIXTURES / f"{study_name}.csv").write_bytes(fresh.read_bytes())
                 print(f"{study_name}: fixture written")
