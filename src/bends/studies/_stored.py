@@ -26,3 +26,15 @@ def memory_approx_error(row: Mapping[str, Any], key: str) -> float:
     """A ``memory-approx`` row's error ``key``: stores from before the variable-projection
     polish (version < 2) have no ``projected_error`` and read Adam's ``relative_error``."""
     return row.get(key, row["relative_error"])
+
+
+def random_baselines_live_init(row: Mapping[str, Any]) -> bool:
+    """Whether a ``random-baselines`` RNN row's W₀ gave a nonzero output on the line: stores
+    from before ``live_init`` existed (version < 2) count every network as live."""
+    return row.get("live_init", True)
+
+
+def count_depth_live(row: Mapping[str, Any]) -> bool:
+    """Whether a ``count-depth`` row's network is live (output not ≡ 0 on the segment): stores
+    from before the flag existed (version < 2) count every network as live."""
+    return row.get("live", True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Literal
 
 import numpy as np
@@ -41,14 +41,29 @@ class TrainingSettings(StudyConfig):
     gradient_tol: float = setting(1e-10, "limit: critical when |∇L| ≤ this · (1 + L)", at_least=0)
 
 
-_TRAINING = ("time_limit", "loss_threshold", "rtol", "method", "max_evaluations", "lr",
-             "train_steps", "record", "step", "tolerance", "integrator", "max_steps",
-             "stall_steps", "stall_rtol", "gradient_tol")  # fmt: skip
+@dataclass(frozen=True)
+class Training:
+    """The training settings a cell carries (those of :class:`TrainingSettings`)."""
+
+    trainer: str
+    time_limit: float
+    loss_threshold: float
+    rtol: float
+    method: str
+    max_evaluations: int
+    lr: float
+    train_steps: int
+    record: int
+    step: float
+    tolerance: float
+    integrator: str
+    max_steps: int
+    stall_steps: int
+    stall_rtol: float
+    gradient_tol: float
 
 
-def train_runs(problem: TiedProblem, starts: np.ndarray, p: dict) -> list[Run]:
-    """Train each W in ``starts`` by the training settings in cell parameters ``p`` (stores
-    from before a setting existed lack it: its default)."""
-    defaults = TrainingSettings().as_dict()
-    settings = {k: p.get(k, defaults[k]) for k in _TRAINING}
-    return train_tied(problem, starts, p["trainer"], **settings)
+def train_runs(problem: TiedProblem, starts: np.ndarray, p: Training) -> list[Run]:
+    """Train each W in ``starts`` by the training settings ``p``."""
+    settings = {f.name: getattr(p, f.name) for f in fields(p) if f.name != "trainer"}
+    return train_tied(problem, starts, p.trainer, **settings)

@@ -45,7 +45,7 @@ from bends.runner.grid import grid
 from bends.runner.study import Cell, CellResult, Curve, SavedNetwork, StoredCell, Study
 from bends.studies._conjecture_report import report
 from bends.studies._params import typed
-from bends.studies._tied import TrainingSettings, train_runs
+from bends.studies._tied import Training, TrainingSettings, train_runs
 from bends.training.tied import (
     DATASETS,
     TiedProblem,
@@ -184,9 +184,8 @@ class Conjecture(Study):
         result = CellResult()
         data = {"dataset": p.dataset, "width": p.width, "placement": p.placement,
                 "points": p.points}  # fmt: skip
-        for seed, start, run in zip(
-            cell.seeds, starts, train_runs(problem, starts, cell.params), strict=True
-        ):
+        runs = train_runs(problem, starts, typed(Training, cell.params))
+        for seed, start, run in zip(cell.seeds, starts, runs, strict=True):
             first, last = problem.network(start), problem.network(run.weight)
             counts = [_count(first), _count(last), _count(first, *wide), _count(last, *wide)]
             marks = np.unique(np.linspace(0, len(run.times) - 1, p.checkpoints).astype(int))

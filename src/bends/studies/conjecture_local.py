@@ -35,13 +35,15 @@ from typing import Literal
 
 import numpy as np
 
+from bends.nets import TiedRNN
 from bends.runner.config import setting
 from bends.runner.counting import count
-from bends.runner.figures import Figures, new_figure, plot_means
+from bends.runner.figures import Figures
 from bends.runner.grid import grid
 from bends.runner.study import Cell, CellResult, Curve, StoredCell, Study
-from bends.runner.summaries import findings, group, interval, median, rows_of, share, table
-from bends.studies._tied import TrainingSettings, train_runs
+from bends.studies._conjecture_local_report import report
+from bends.studies._params import typed
+from bends.studies._tied import Training, TrainingSettings, train_runs
 from bends.training.landscape import analyse_minimum
 from bends.training.tied import TiedProblem, tied_construction
 
@@ -69,7 +71,27 @@ class ConjectureLocalConfig(TrainingSettings):
             tied_construction(spec)
 
 
-TITLES = {"construction": "W*", "epsilon": "ε"}
+@dataclass(frozen=True)
+class HessianParams:
+    """A Hessian cell's parameters: the construction W*, its data and the zero threshold."""
+
+    construction: str
+    points: int
+    placement: str
+    data_seed: int
+    zero_tol: float
+
+
+@dataclass(frozen=True)
+class BasinParams:
+    """A basin cell's parameters: the construction W*, its data and the perturbation ε (how
+    the runs train: :class:`~._tied.Training`)."""
+
+    construction: str
+    points: int
+    placement: str
+    data_seed: int
+    epsilon: float
 
 
 class ConjectureLocal(Study):
@@ -94,149 +116,56 @@ class ConjectureLocal(Study):
         )
 
     def run_cell(self, cell: Cell) -> CellResult:
-        p = cell.params
-        net = tied_construction(p["construction"])
-        problem = TiedProblem.from_network(net, p["points"], p["placement"], p["data_seed"])
-        # pieces on the construction's whole segment t ∈ [0, 1], not the data's range (which
-        # placements other than uniform narrow): W*'s own count, 2^(j+1) − 1 for the staircase
-        segment = problem.segment(0.0, 1.0)
-        full = count(problem.network(net.weight), *segment).pieces
-        if p["part"] == "hessian":
-            local = analyse_minimum(problem, net.weight, p["zero_tol"])
-            spectrum = Curve("spectrum", 0, local.pop("eigenvalues"))
-            row = {"construction": p["construction"], "width": problem.width,
-                   "steps": problem.steps, "pieces": full, **local}  # fmt: skip
-            return CellResult([row], [spectrum])
-        noise = [np.random.default_rng(s).standard_normal((net.width,) * 2) for s in cell.seeds]
-        starts = np.array([net.weight + p["epsilon"] * z for z in noise])
-        result = CellResult()
-        for seed, start, run in zip(
-            cell.seeds, starts, train_runs(problem, starts, p), strict=True
-        ):
-            result.rows.append(
-                {
-                    **{key: p[key] for key in ("construction", "epsilon")},
-                    "seed": seed,
-                    "full_pieces": full,
-                    "pieces_start": count(problem.network(start), *segment).pieces,
-                    "pieces": count(problem.network(run.weight), *segment).pieces,
-                    "loss_start": float(run.losses[0]),
-                    "loss": float(run.loss),
-                    "zero_loss": bool(run.loss < p["loss_threshold"]),
-                    "stopped": run.stopped,
-                }
-            )
-            result.curves.append(Curve("loss", seed, run.losses))
-        return result
+        if cell.params["part"] == "hessian":
+            return _hessian(typed(HessianParams, cell.params))
+        return _basin(typed(BasinParams, cell.params), typed(Training, cell.params), cell.seeds)
 
     def report(
         self, config: ConjectureLocalConfig, results: list[StoredCell], figures: Figures
     ) -> str:
-        hessian = [c for c in results if c.params["part"] == "hessian"]
-        basin = [
-            {**r, "reached": r["pieces"] >= r["full_pieces"],
-             "start_reached": r["pieces_start"] >= r["full_pieces"]}
-            for c in results if c.params["part"] == "basin" for r in c.rows
-        ]  # fmt: skip
-        parts = []
-        if hessian:
-            columns = {"w": "width", "k": "steps", "pieces": "pieces", "loss": "loss",
-                       "‖∇L‖": "gradient_norm", "λ_max": "largest", "zero λ": "zero_eigenvalues",
-                       "negative λ": "negative", "symmetry": "symmetry", "inactive": "inactive",
-                       "explained": "explained", "exactly flat": "flat",
-                       "L ∝ δ²": "second_order", "L ∝ δ^≥3": "higher_order",
-                       "zero pre-activations": "zero_preactivations"}  # fmt: skip
-            parts += [
-                table(rows_of(hessian), ["construction"], columns, titles=TITLES),
-                figures.add(_spectrum_figure(hessian), "hessian_spectrum",
-                            "Hessian eigenvalues at W* (|λ|, sorted; hollow markers: negative), "
-                            "zero threshold dashed"),
-            ]  # fmt: skip
-        if basin:
-            columns = {"runs": len, "W* pieces": "full_pieces",
-                       "start ≥ W* pieces": share(lambda r: r["start_reached"]),
-                       "trained ≥ W* pieces": share(lambda r: r["reached"]),
-                       "E[pieces] trained": interval("pieces"),
-                       "zero loss": share(lambda r: r["zero_loss"]),
-                       "median loss start": median("loss_start"),
-                       "median loss trained": median("loss")}  # fmt: skip
-            parts += [
-                f"Basin test (trainer `{config.trainer}`):\n\n"
-                + table(basin, ["construction", "epsilon"], columns, titles=TITLES),
-                figures.add(_basin_figure(basin), "basin",
-                            "Basin test: fraction of runs from W* + εN(0, 1) that end with W*'s "
-                            "piece count (solid) or at zero loss (dashed), against the perturbed "
-                            "start (dotted)"),
-            ]  # fmt: skip
-        parts.append(_findings(hessian, basin))
-        return "\n\n".join(parts)
+        return report(config, results, figures)
 
 
-def _spectrum_figure(cells: list[StoredCell]):
-    figure, ax = new_figure(figsize=(6, 3.8), layout="constrained")
-    for i, cell in enumerate(cells):
-        values = cell.curves[0].values
-        order = np.argsort(-np.abs(values))
-        magnitude = np.maximum(np.abs(values[order]), 1e-300)
-        index = np.arange(1, len(values) + 1)
-        ax.plot(index, magnitude, marker="o", ms=3, lw=0.8, color=f"C{i}",
-                label=cell.params["construction"])  # fmt: skip
-        negative = values[order] < 0
-        ax.scatter(index[negative], magnitude[negative], facecolors="white",
-                   edgecolors=f"C{i}", s=18, zorder=3)  # fmt: skip
-        ax.axhline(cell.params["zero_tol"] * np.abs(values).max(), color=f"C{i}", ls="--", lw=0.6)
-    top = max(np.abs(c.curves[0].values).max() for c in cells)
-    ax.set(yscale="log", xlabel="eigenvalue index (by |λ|)", ylabel="|λ|", ylim=(1e-18, 10 * top))
-    ax.legend(fontsize=8)
-    return figure
+def _construction(
+    p: HessianParams | BasinParams,
+) -> tuple[TiedRNN, TiedProblem, tuple[np.ndarray, np.ndarray], int]:
+    """W*, its data set, its segment t ∈ [0, 1] and its pieces there: pieces are counted on
+    the construction's whole segment, not the data's range (which placements other than
+    uniform narrow), so W*'s own count is 2^(j+1) − 1 for the staircase."""
+    net = tied_construction(p.construction)
+    problem = TiedProblem.from_network(net, p.points, p.placement, p.data_seed)
+    segment = problem.segment(0.0, 1.0)
+    return net, problem, segment, count(problem.network(net.weight), *segment).pieces
 
 
-def _basin_figure(basin: list[dict]):
-    figure, ax = new_figure(figsize=(6, 3.8), layout="constrained")
-    for i, (spec, rows) in enumerate(group(basin, "construction").items()):
-        for key, style in (("reached", "-"), ("zero_loss", "--"), ("start_reached", ":")):
-            plot_means(
-                ax,
-                rows,
-                "epsilon",
-                key,
-                spread=None,
-                color=f"C{i}",
-                ls=style,
-                marker="o" if key == "reached" else "",
-                label=spec if key == "reached" else None,
-            )
-    ax.set(xscale="log", xlabel="perturbation ε", ylabel="fraction of runs", ylim=(-0.03, 1.03))
-    ax.legend(fontsize=8)
-    return figure
+def _hessian(p: HessianParams) -> CellResult:
+    net, problem, _, full = _construction(p)
+    local = analyse_minimum(problem, net.weight, p.zero_tol)
+    spectrum = Curve("spectrum", 0, local.pop("eigenvalues"))
+    row = {"construction": p.construction, "width": problem.width, "steps": problem.steps,
+           "pieces": full, **local}  # fmt: skip
+    return CellResult([row], [spectrum])
 
 
-def _findings(hessian: list[StoredCell], basin: list[dict]) -> str:
-    lines = []
-    for r in rows_of(hessian):
-        unexplained = r["zero_eigenvalues"] - r["explained"]
-        isolation = (
-            "is not an isolated minimum (rescaling symmetries move it without changing f)"
-            if r["symmetry"]
-            else "has no rescaling symmetry"
+def _basin(p: BasinParams, training: Training, seeds: tuple[int, ...]) -> CellResult:
+    net, problem, segment, full = _construction(p)
+    noise = [np.random.default_rng(s).standard_normal((net.width,) * 2) for s in seeds]
+    starts = np.array([net.weight + p.epsilon * z for z in noise])
+    result = CellResult()
+    for seed, start, run in zip(seeds, starts, train_runs(problem, starts, training), strict=True):
+        result.rows.append(
+            {
+                "construction": p.construction,
+                "epsilon": p.epsilon,
+                "seed": seed,
+                "full_pieces": full,
+                "pieces_start": count(problem.network(start), *segment).pieces,
+                "pieces": count(problem.network(run.weight), *segment).pieces,
+                "loss_start": float(run.losses[0]),
+                "loss": float(run.loss),
+                "zero_loss": bool(run.loss < training.loss_threshold),
+                "stopped": run.stopped,
+            }
         )
-        lines.append(
-            f"- {r['construction']}: {r['zero_eigenvalues']} of {r['width'] ** 2} Hessian "
-            f"eigenvalues are zero, {r['explained']} explained by symmetries or unused weights, "
-            f"{max(unexplained, 0)} not; along the zero directions the loss is exactly flat in "
-            f"{r['flat']}, rises like δ² in {r['second_order']} (the Hessian misses them: "
-            f"{r['zero_preactivations']} pre-activations are exactly 0 at the data, where ReLU "
-            f"is not differentiable) and at higher order in {r['higher_order']}; W* {isolation}."
-        )
-    for spec, rows in group(basin, "construction").items():
-        by = group(rows, "epsilon")
-        kept = [f"ε = {e:g}: {share(lambda r: r['reached'])(g)}" for e, g in by.items()]
-        zero = [np.mean([r["zero_loss"] for r in g]) for g in by.values()]
-        lines.append(
-            f"- {spec}, runs ending with at least W*'s piece count: "
-            + "; ".join(kept)
-            + f". Runs reaching zero loss: {min(zero):.0%}–{max(zero):.0%} per ε (a piece "
-            "count at or above W*'s is not a return to W*: small perturbations tilt flat "
-            "pieces and split breakpoints, so read it beside the losses in the table)."
-        )
-    return findings(lines)
+        result.curves.append(Curve("loss", seed, run.losses))
+    return result

@@ -44,6 +44,7 @@ from bends.runner.figures import Figures
 from bends.runner.grid import grid
 from bends.runner.study import Cell, CellResult, Curve, SavedNetwork, StoredCell, Study
 from bends.studies._local_report import report
+from bends.studies._params import typed
 from bends.tracing import checked_device
 from bends.training.classifiers import (
     Dataset,
@@ -80,6 +81,24 @@ class LocalComplexityConfig(StudyConfig):
         checked_device(self.device)
 
 
+@dataclass(frozen=True)
+class Params:
+    """A cell's parameters: the task, its model's size and training, and the probes."""
+
+    task: str
+    width: int
+    depth: int
+    steps: int
+    lr: float
+    batch: int
+    records: int
+    points: int
+    chords: int
+    radius: float
+    spiral_radius: float
+    device: str
+
+
 class LocalComplexity(Study):
     name = "local-complexity"
     summary = "region boundaries at train, test and decision-boundary points during training"
@@ -93,9 +112,10 @@ class LocalComplexity(Study):
         return grid(self, {"task": config.tasks}, config.seed_groups(), shared)
 
     def run_cell(self, cell: Cell) -> CellResult:
+        p = typed(Params, cell.params)
         result = CellResult()
         for seed in cell.seeds:
-            _run_seed(cell.params, seed, result)
+            _run_seed(p, seed, result)
         return result
 
     def report(self, config: LocalComplexityConfig, results: list[StoredCell],
@@ -103,16 +123,16 @@ class LocalComplexity(Study):
         return report(config, results, figures)
 
 
-def _run_seed(p: dict, seed: int, result: CellResult) -> None:
-    data_name, model_kind = p["task"].split("-")
+def _run_seed(p: Params, seed: int, result: CellResult) -> None:
+    data_name, model_kind = p.task.split("-")
     data = digits(seed) if data_name == "digits" else spiral(seed)
-    model = classifier(model_kind, data, seed, p["width"], p["depth"])
+    model = classifier(model_kind, data, seed, p.width, p.depth)
     rng = np.random.default_rng([seed, 7])
-    train = data.train_x[rng.choice(len(data.train_x), min(p["points"], len(data.train_x)),
+    train = data.train_x[rng.choice(len(data.train_x), min(p.points, len(data.train_x)),
                                     replace=False)]  # fmt: skip
-    test = data.test_x[rng.choice(len(data.test_x), min(p["points"], len(data.test_x)),
+    test = data.test_x[rng.choice(len(data.test_x), min(p.points, len(data.test_x)),
                                   replace=False)]  # fmt: skip
-    radius = p["radius"] if data_name == "digits" else p["spiral_radius"]
+    radius = p.radius if data_name == "digits" else p.spiral_radius
     planar = data_name == "spiral"
 
     def extra(m) -> dict:
@@ -120,19 +140,19 @@ def _run_seed(p: dict, seed: int, result: CellResult) -> None:
                 "test_accuracy": accuracy(m, data.test_x, data.test_y)}  # fmt: skip
 
     recorder = LocalRecorder(
-        model, {"train": train, "test": test}, radius, every=schedule(p["steps"], p["records"]),
-        chords=p["chords"], seed=seed, boundary_pairs=_pairs(data, p["points"], rng),
-        extra=extra, steps=p["steps"], device=p["device"],
+        model, {"train": train, "test": test}, radius, every=schedule(p.steps, p.records),
+        chords=p.chords, seed=seed, boundary_pairs=_pairs(data, p.points, rng),
+        extra=extra, steps=p.steps, device=p.device,
     )  # fmt: skip
     if planar:
         result.networks.append(SavedNetwork("initial", seed, as_network(model)))
         _planar_row(model, train, radius, recorder)
-    run = train_classifier(model, data, p["steps"], p["lr"], p["batch"], seed, recorder)
+    run = train_classifier(model, data, p.steps, p.lr, p.batch, seed, recorder)
     if planar:
         result.networks.append(SavedNetwork("trained", seed, as_network(model)))
         _planar_row(model, train, radius, recorder)
     for row in recorder.rows:
-        result.rows.append({"task": p["task"], "seed": seed, **row})
+        result.rows.append({"task": p.task, "seed": seed, **row})
     result.curves.append(Curve("loss", seed, run.curve[0]))
 
 

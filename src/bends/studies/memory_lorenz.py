@@ -35,6 +35,7 @@ from bends.runner.figures import Figures, new_figure
 from bends.runner.grid import grid
 from bends.runner.study import Cell, CellResult, Curve, StoredCell, Study, curves
 from bends.runner.summaries import findings, group, rows_of, table
+from bends.studies._params import typed
 from bends.training.loop import descend
 from bends.training.lorenz import lorenz96_data
 from bends.training.memory import longest_plateau
@@ -65,6 +66,25 @@ class MemoryLorenzConfig(StudyConfig):
         require(max(self.outputs) < self.variables, "outputs must be coordinates 0..variables − 1")
 
 
+@dataclass(frozen=True)
+class Params:
+    """A cell's parameters: the coordinate predicted, the Lorenz 96 data and the training."""
+
+    output: int
+    variables: int
+    forcing: float
+    strength: float
+    step: float
+    sequences: int
+    length: int
+    hidden: int
+    epochs: int
+    lr: float
+    clip: float
+    plateau_window: int
+    data_seed: int
+
+
 class MemoryLorenz(Study):
     name = "memory-lorenz"
     summary = "tanh RNN on an input-driven Lorenz 96 system: plateaus in training?"
@@ -77,14 +97,14 @@ class MemoryLorenz(Study):
         return grid(self, {"output": config.outputs}, config.seed_groups(), shared)
 
     def run_cell(self, cell: Cell) -> CellResult:
-        p = cell.params
-        train_x, train_y = _data(p, p["data_seed"])
-        test_x, test_y = _data(p, p["data_seed"] + 1)
+        p = typed(Params, cell.params)
+        train_x, train_y = _data(p, p.data_seed)
+        test_x, test_y = _data(p, p.data_seed + 1)
         result = CellResult()
         for seed in cell.seeds:
             torch.manual_seed(seed)
-            rnn = torch.nn.RNN(1, p["hidden"], batch_first=True, dtype=torch.float64)
-            readout = torch.nn.Linear(p["hidden"], 1, dtype=torch.float64)
+            rnn = torch.nn.RNN(1, p.hidden, batch_first=True, dtype=torch.float64)
+            readout = torch.nn.Linear(p.hidden, 1, dtype=torch.float64)
 
             def predict(x: torch.Tensor) -> torch.Tensor:
                 return readout(rnn(x)[0])[..., 0]  # noqa: B023 - used within this iteration
@@ -94,14 +114,14 @@ class MemoryLorenz(Study):
             def losses() -> torch.Tensor:
                 return torch.mean((predict(train_x) - train_y) ** 2)
 
-            curve = descend(parameters, losses, p["epochs"], p["lr"], clip=p["clip"]).curve
+            curve = descend(parameters, losses, p.epochs, p.lr, clip=p.clip).curve
             with torch.no_grad():
                 test = torch.mean((predict(test_x) - test_y) ** 2).item()
             final = float(curve[-1])
-            plateau = longest_plateau(curve, p["plateau_window"])
+            plateau = longest_plateau(curve, p.plateau_window)
             result.rows.append(
                 {
-                    "output": p["output"],
+                    "output": p.output,
                     "seed": seed,
                     "loss_start": float(curve[0]),
                     "loss_final": final,
@@ -132,11 +152,9 @@ class MemoryLorenz(Study):
         ])  # fmt: skip
 
 
-def _data(p: dict, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    u, x = lorenz96_data(
-        p["sequences"], p["length"], seed, p["variables"], p["forcing"], p["strength"], p["step"]
-    )
-    y = x[:, :, p["output"]]
+def _data(p: Params, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    u, x = lorenz96_data(p.sequences, p.length, seed, p.variables, p.forcing, p.strength, p.step)
+    y = x[:, :, p.output]
     y = (y - y.mean()) / y.std()
     return torch.from_numpy(u)[..., None], torch.from_numpy(y)
 

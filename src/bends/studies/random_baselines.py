@@ -29,14 +29,14 @@ from typing import Literal
 import numpy as np
 import torch
 
-from bends.analysis.stats import growth_fits, select_growth
 from bends.nets.random import random_mlp
 from bends.runner.config import StudyConfig, require, setting
 from bends.runner.counting import count
-from bends.runner.figures import Figures, new_figure, plot_means
+from bends.runner.figures import Figures
 from bends.runner.grid import grid
 from bends.runner.study import Cell, CellResult, Curve, StoredCell, Study
-from bends.runner.summaries import findings, group, interval, mean, median, rows_of, share, table
+from bends.studies._params import typed
+from bends.studies._random_baselines_report import report
 from bends.training.flows import descend_tied
 from bends.training.loop import descend
 from bends.training.mlp import mlp_forward, mse, networks_of, trainable_layers
@@ -66,6 +66,37 @@ class RandomBaselinesConfig(StudyConfig):
         require(self.window_low < self.window_high, "need window_low < window_high")
 
 
+@dataclass(frozen=True)
+class Fit:
+    """What both families' cells share: the data, Adam's steps and rate, the wide window."""
+
+    target: str
+    points: int
+    epochs: int
+    lr: float
+    window_low: float
+    window_high: float
+
+
+@dataclass(frozen=True)
+class MlpParams(Fit):
+    """An MLP cell's parameters: ``depth`` hidden layers of ``width``, initialised by ``init``."""
+
+    family: str
+    init: str
+    depth: int
+    width: int
+
+
+@dataclass(frozen=True)
+class RnnParams(Fit):
+    """A tied-RNN cell's parameters: width w and steps k."""
+
+    family: str
+    width: int
+    k: int
+
+
 class RandomBaselines(Study):
     name = "random-baselines"
     summary = "pieces of random MLPs (depth, width) and tied RNNs (k, w), at init and trained"
@@ -89,73 +120,19 @@ class RandomBaselines(Study):
 
     def run_cell(self, cell: Cell) -> CellResult:
         if cell.params["family"] == "mlp":
-            return _mlp_cell(cell)
-        return _rnn_cell(cell)
+            return _mlp_cell(typed(MlpParams, cell.params), cell.seeds)
+        return _rnn_cell(typed(RnnParams, cell.params), cell.seeds)
 
     def report(
         self, config: RandomBaselinesConfig, results: list[StoredCell], figures: Figures
     ) -> str:
-        rows = group(rows_of(results), "family")
-        mlp, rnn = rows.get("mlp", []), rows.get("rnn", [])
-        parts = []
-        if mlp:
-            parts += [
-                "Random MLPs (pieces on the data's range and on the wide window):\n\n"
-                + table(
-                    mlp,
-                    ["init", "depth", "width"],
-                    {
-                        "neurons": "neurons",
-                        "nets": len,
-                        "E[pieces] init": mean("pieces_init"),
-                        "E[pieces] trained": mean("pieces"),
-                        "wide init": mean("wide_pieces_init"),
-                        "wide trained": mean("wide_pieces"),
-                        "median loss trained": median("loss"),
-                    },
-                ),
-                figures.add(
-                    _mlp_figure(mlp),
-                    "mlp_pieces",
-                    "Random MLPs: E[pieces] on the data's range against depth (left, "
-                    "one line per width and initialisation) and against total neurons "
-                    "(right); hollow: at initialisation, filled: trained",
-                ),
-            ]
-        if rnn:
-            parts += [
-                "Random tied RNNs:\n\n"
-                + table(
-                    rnn,
-                    ["width", "k"],
-                    {
-                        "nets": len,
-                        "E[pieces] init": interval("pieces_init"),
-                        "E[pieces] trained": interval("pieces"),
-                        "wide init": mean("wide_pieces_init"),
-                        "wide trained": mean("wide_pieces"),
-                        "init not affine": share(lambda r: r["pieces_init"] > 1),
-                        "live at init": share(lambda r: r.get("live_init", True)),
-                        "E[pieces | live] trained": _live_mean,
-                        "median loss trained": median("loss"),
-                    },
-                ),
-                figures.add(
-                    _rnn_figure(rnn),
-                    "rnn_pieces",
-                    "Random tied RNNs: E[pieces] against k per width w (95 % bootstrap "
-                    "interval); dashed: at initialisation, solid: trained by Adam",
-                ),
-            ]
-        parts.append(_findings(mlp, rnn))
-        return "\n\n".join(parts)
+        return report(config, results, figures)
 
 
-def _mlp_cell(cell: Cell) -> CellResult:
-    p = cell.params
-    t = placement_points("uniform", p["points"])
-    y = target_values(p["target"], t)
-    nets = [random_mlp([1, *[p["width"]] * p["depth"], 1], seed, p["init"]) for seed in cell.seeds]
+def _mlp_cell(p: MlpParams, seeds: tuple[int, ...]) -> CellResult:
+    t = placement_points("uniform", p.points)
+    y = target_values(p.target, t)
+    nets = [random_mlp([1, *[p.width] * p.depth, 1], seed, p.init) for seed in seeds]
     layers = trainable_layers(nets)
     x = torch.from_numpy(t)[:, None]
     target = torch.from_numpy(y).expand(len(nets), -1)
@@ -163,43 +140,37 @@ def _mlp_cell(cell: Cell) -> CellResult:
     def losses() -> torch.Tensor:
         return mse(mlp_forward(layers, x)[..., 0], target)
 
-    curve = descend([a for layer in layers for a in layer], losses, p["epochs"], p["lr"]).curve
+    curve = descend([a for layer in layers for a in layer], losses, p.epochs, p.lr).curve
     result = CellResult()
     trained = networks_of(layers)
-    for m, (seed, start, net) in enumerate(zip(cell.seeds, nets, trained, strict=True)):
-        row = {
-            **{key: p[key] for key in ("family", "init", "depth", "width")},
-            "neurons": p["depth"] * p["width"],
-            "seed": seed,
-        }
+    for m, (seed, start, net) in enumerate(zip(seeds, nets, trained, strict=True)):
+        row = {"family": p.family, "init": p.init, "depth": p.depth, "width": p.width,
+               "neurons": p.depth * p.width, "seed": seed}  # fmt: skip
         for label, network in (("_init", start), ("", net)):
             row[f"pieces{label}"] = count(network, [0.0], [1.0]).pieces
-            row[f"wide_pieces{label}"] = count(
-                network, [p["window_low"]], [p["window_high"]]
-            ).pieces
+            row[f"wide_pieces{label}"] = count(network, [p.window_low], [p.window_high]).pieces
         row["loss_init"], row["loss"] = float(curve[m, 0]), float(curve[m, -1])
         result.rows.append(row)
-        if p["epochs"]:
-            result.curves.append(Curve("loss", seed, curve[m, :: max(1, p["epochs"] // 100)]))
+        if p.epochs:
+            result.curves.append(Curve("loss", seed, curve[m, :: max(1, p.epochs // 100)]))
     return result
 
 
-def _rnn_cell(cell: Cell) -> CellResult:
-    p = cell.params
-    problem = TiedProblem.from_target(p["target"], p["width"], p["k"], p["points"])
-    starts = np.array(
-        [np.random.default_rng(s).standard_normal((p["width"], p["width"])) for s in cell.seeds]
-    )
-    run = descend_tied(problem, starts, "adam", p["lr"], p["epochs"]) if p["epochs"] else None
-    wide = problem.segment(p["window_low"], p["window_high"])
+def _rnn_cell(p: RnnParams, seeds: tuple[int, ...]) -> CellResult:
+    problem = TiedProblem.from_target(p.target, p.width, p.k, p.points)
+    starts = np.array([np.random.default_rng(s).standard_normal((p.width, p.width)) for s in seeds])
+    run = descend_tied(problem, starts, "adam", p.lr, p.epochs) if p.epochs else None
+    wide = problem.segment(p.window_low, p.window_high)
     result = CellResult()
-    for m, (seed, start) in enumerate(zip(cell.seeds, starts, strict=True)):
+    for m, (seed, start) in enumerate(zip(seeds, starts, strict=True)):
         end = start if run is None else run.weight[m]
         first, last = problem.network(start), problem.network(end)
         result.rows.append(
             {
-                **{key: p[key] for key in ("family", "width", "k")},
-                "neurons": p["width"] * p["k"],
+                "family": p.family,
+                "width": p.width,
+                "k": p.k,
+                "neurons": p.width * p.k,
                 "seed": seed,
                 "pieces_init": count(first).pieces,
                 "pieces": count(last).pieces,
@@ -207,83 +178,9 @@ def _rnn_cell(cell: Cell) -> CellResult:
                 "wide_pieces": count(last, *wide).pieces,
                 "loss_init": float(problem.losses(start)),
                 "loss": float(problem.losses(end)),
-                "live_init": bool(np.any(outputs(start, problem.inputs, p["k"]) != 0)),
+                "live_init": bool(np.any(outputs(start, problem.inputs, p.k) != 0)),
             }
         )
         if run is not None:
             result.curves.append(Curve("loss", seed, run.losses[:, m]))
     return result
-
-
-def _mlp_figure(rows: list[dict]):
-    figure, (depth_ax, neuron_ax) = new_figure(1, 2, figsize=(10, 3.8), layout="constrained")
-    for i, ((init, width), members) in enumerate(group(rows, "init", "width").items()):
-        for key, fill in (("pieces_init", "white"), ("pieces", f"C{i}")):
-            label = f"{init}, width {width}" if key == "pieces" else None
-            plot_means(depth_ax, members, "depth", key, spread=None, color=f"C{i}", mfc=fill,
-                       ls="-" if key == "pieces" else ":", label=label)  # fmt: skip
-            plot_means(neuron_ax, members, "neurons", key, spread=None, color=f"C{i}",
-                       mfc=fill, ls="none")  # fmt: skip
-    depth_ax.set(xlabel="depth (hidden layers)", ylabel="E[pieces]", yscale="log")
-    neuron_ax.set(xlabel="total neurons", ylabel="E[pieces]", xscale="log", yscale="log")
-    depth_ax.legend(fontsize=7, ncol=2)
-    return figure
-
-
-def _live_mean(rows: list[dict]) -> str:
-    live = [r["pieces"] for r in rows if r.get("live_init", True)]
-    return f"{np.mean(live):.3g}" if live else "—"
-
-
-def _rnn_figure(rows: list[dict]):
-    figure, ax = new_figure(figsize=(6, 3.8), layout="constrained")
-    for i, (width, members) in enumerate(group(rows, "width").items()):
-        # init and trained often coincide (a dead W₀ stays dead): markers apart, side by side
-        for key, style, marker, fill, shift in (
-            ("pieces_init", "--", "o", "white", 0.97),
-            ("pieces", "-", "s", f"C{i}", 1.03),
-        ):
-            shifted = [{**r, "k": r["k"] * shift} for r in members]
-            plot_means(
-                ax,
-                shifted,
-                "k",
-                key,
-                spread="interval",
-                color=f"C{i}",
-                ls=style,
-                marker=marker,
-                mfc=fill,
-                label=f"w = {width}, " + ("init" if key == "pieces_init" else "trained"),
-            )
-    ax.set(xlabel="steps k", ylabel="E[pieces] (data range)", yscale="log", xscale="log")
-    ax.legend(fontsize=8)
-    return figure
-
-
-def _findings(mlp: list[dict], rnn: list[dict]) -> str:
-    lines = []
-    if mlp:
-        most = max(mlp, key=lambda r: r["pieces"])
-        spans = {
-            key: [mean(key)(g) for g in group(mlp, "init", "depth", "width").values()]
-            for key in ("pieces_init", "pieces")
-        }
-        lines.append(
-            f"- MLPs: E[pieces] on the data's range spans {min(spans['pieces_init']):.3g}–"
-            f"{max(spans['pieces_init']):.3g} at initialisation and {min(spans['pieces']):.3g}–"
-            f"{max(spans['pieces']):.3g} after training over the grid; the most any trained MLP "
-            f"had is {most['pieces']} (depth {most['depth']}, width {most['width']}, "
-            f"{most['init']})."
-        )
-    for width, members in group(rnn, "width").items():
-        by_k = group(members, "k")
-        if len(by_k) < 3:
-            continue
-        fits = {
-            label: select_growth(growth_fits(list(by_k), [mean(key)(g) for g in by_k.values()]))
-            for key, label in (("pieces_init", "at initialisation"), ("pieces", "trained"))
-        }
-        statements = [f"{label}: {fit.statement}" for label, fit in fits.items()]
-        lines.append(f"- Tied RNNs, w = {width}: " + "; ".join(statements) + ".")
-    return findings(lines)
