@@ -43,7 +43,7 @@ from bends.runner.config import StudyConfig, setting
 from bends.runner.figures import Figures
 from bends.runner.grid import grid
 from bends.runner.study import Cell, CellResult, Curve, SavedNetwork, StoredCell, Study
-from bends.studies._local_report import report
+from bends.studies._local_complexity_report import report
 from bends.studies._params import typed
 from bends.tracing import checked_device
 from bends.training.classifiers import (
