@@ -21,7 +21,7 @@ demo: $(BIN)/.installed
 
 test: $(BIN)/.installed
 	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/python -m pytest -n auto --dist loadgroup --durations=15
+	$(BIN)/python -m pytest -n auto --dist loadfile --durations=15
 
 bench: $(BIN)/.installed
 	$(BIN)/python benchmarks/count_speed.py

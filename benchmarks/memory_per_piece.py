@@ -27,7 +27,7 @@ import numpy as np
 from bends import trace
 from bends.constructions import sawtooth
 from bends.nets.random import random_mlp
-from bends.tracing._line.tracer import estimated_bytes
+from bends.tracing import estimated_bytes
 kind, size = sys.argv[1], int(sys.argv[2])
 if kind == "sawtooth":
     net, segment = sawtooth(size), (None, None)

@@ -224,7 +224,8 @@ def conv_pool_stack(seed: int, channels: int, dyadic: bool) -> nn.Module:
 @pytest.fixture(scope="session")
 def demo_runs(request, tmp_path_factory):
     """The demos this session's tests read, run once (tests/_demos.py): every study's if the
-    demo report test runs, else those the demo-metric guard was asked for (``-k STUDY``)."""
+    demo report test runs, else those the demo-metric guard was asked for (``-k STUDY``). Both
+    live in one module, which ``--dist loadfile`` keeps on one xdist worker."""
     from _demos import run_demos
 
     from bends.studies import STUDIES
@@ -233,8 +234,13 @@ def demo_runs(request, tmp_path_factory):
     if "test_demo_runs_every_study_into_one_report" in names:
         chosen = [name for name, study in STUDIES.items() if study.demo is not None]
     else:
-        chosen = sorted({item.callspec.params["name"] for item in request.session.items
-                         if getattr(item, "originalname", "") == "test_demo_metrics_are_unchanged"})
+        chosen = sorted(
+            {
+                item.callspec.params["name"]
+                for item in request.session.items
+                if getattr(item, "originalname", "") == "test_demo_metrics_are_unchanged"
+            }
+        )
     root = tmp_path_factory.mktemp("demos")
     run_demos(chosen, root)
     return root

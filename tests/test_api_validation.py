@@ -7,7 +7,18 @@ import numpy as np
 import pytest
 import torch
 
-from bends import MLP, BendsError, TiedRNN, from_torch, load, save, to_torch, trace
+from bends import (
+    MLP,
+    BendsError,
+    TiedRNN,
+    from_torch,
+    load,
+    save,
+    to_torch,
+    trace,
+    trace_plane,
+    trace_segments,
+)
 
 NET = MLP.from_layers([(np.ones((2, 1)), np.zeros(2)), (np.ones((1, 2)), np.zeros(1))])
 
@@ -85,3 +96,29 @@ def test_a_ragged_bias_is_a_user_error():
     """A list numpy cannot make an array of (found by the CLI fuzzer in a JSON file)."""
     with pytest.raises(BendsError, match="layer 0 bias must be an array of numbers"):
         MLP((np.eye(2),), ([None, []],))
+
+
+PLANE_NET = MLP.from_layers([(np.eye(2), np.zeros(2)), (np.ones((1, 2)), np.zeros(1))])
+ENTRY_POINTS = {
+    "trace_plane": lambda **k: trace_plane(PLANE_NET, [0, 0], [1, 0], [0, 1], **k),
+    "trace_segments": lambda **k: trace_segments(NET, [[0.0]], [[1.0]], **k),
+}
+
+
+@pytest.mark.parametrize("name", ENTRY_POINTS)
+def test_every_entry_point_checks_its_tolerances_and_flags(name):
+    """trace_plane and trace_segments check what trace checks, in the same words."""
+    call = ENTRY_POINTS[name]
+    with pytest.raises(BendsError, match="zero_tol must lie in"):
+        call(zero_tol=-1.0)
+    with pytest.raises(BendsError, match="slope_rtol must lie in"):
+        call(slope_rtol=1.5)
+    with pytest.raises(TypeError, match="slope_rtol must be a number"):
+        call(slope_rtol="a")
+    with pytest.raises(TypeError, match="exact must be True or False"):
+        call(exact="yes")
+
+
+def test_tolerances_are_keyword_only():
+    with pytest.raises(TypeError):
+        trace_plane(PLANE_NET, [0, 0], [1, 0], [0, 1], 2**-40)

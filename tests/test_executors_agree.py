@@ -12,9 +12,6 @@ from bends.runner.store import Store
 from bends.runner.sweep import run_sweep
 from bends.studies import get_study
 
-# one worker under pytest-xdist: the Ray tests start one local cluster, not two at once
-pytestmark = pytest.mark.xdist_group("ray")
-
 COUNT_DEPTH = ["depths=1,2,4,7", "seeds=4", "seeds_per_cell=2", "exact_depth=2"]
 
 

@@ -259,7 +259,7 @@ def test_the_plane_tracer_is_public():
     import bends
 
     assert bends.trace_plane is trace_plane
-    assert bends.trace_plane(summed_sawtooths(1), [0, 0], [1, 0], [0, 1]).faces == 4
+    assert bends.trace_plane(summed_sawtooths(1), [0, 0], [1, 0], [0, 1]).regions == 4
 
 
 def test_plane_square_is_a_2_input_networks_unit_square(tmp_path):

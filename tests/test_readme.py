@@ -33,5 +33,12 @@ def test_the_example_runs_and_prints_what_its_comments_say():
     with contextlib.redirect_stdout(printed):
         exec(compile(_example(), str(README), "exec"), {})
     lines = printed.getvalue().splitlines()
-    assert lines[0].startswith("Trace(MLP [1, 64, 1]")
-    assert "1048576 1048576" in lines
+    assert lines[0].startswith("Trace(MLP [1, 64, 1] on [-10.0] → [10.0]: 60 pieces, 60 ")
+    assert lines[1:3] == ["[0 1 1 1 1 1 0 1]", "60"]
+    float_regions, exact_regions = lines[3].split()
+    assert float_regions == exact_regions  # float64 = rational
+    assert lines[4:6] == ["1048576 1048576", "[9.53674316e-07 1.90734863e-06 2.86102295e-06]"]
+    assert lines[6] == ("Partition(MLP [2, 32, 32, 1]: 1423 regions, 1423 pieces, "
+                        "1490 vertices, 2912 edges)")  # fmt: skip
+    assert lines[7] == "43"
+    assert lines[8] == "(Fraction(0, 1), Fraction(1, 16), Fraction(1, 8))"

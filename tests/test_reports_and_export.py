@@ -6,7 +6,6 @@ import csv
 import json
 
 import pyarrow.parquet as pq
-import pytest
 from typer.testing import CliRunner
 
 from bends.cli import app
@@ -73,22 +72,6 @@ def test_export_writes_curves_in_long_format(tmp_path):
     with (tmp_path / "curves.csv").open() as handle:
         points = list(csv.DictReader(handle))
     assert len(points) == 2 * 32 and {p["curve"] for p in points} == {"walk"}
-
-
-@pytest.mark.xdist_group("demos")  # beside the demo-metric runs, not against them
-def test_demo_runs_every_study_into_one_report(demo_runs):
-    """`bends demo` over the session's demo runs (tests/_demos.py sweeps every study's demo
-    into the directories `bends demo` uses): it finds every cell stored and writes one report."""
-    result = invoke("demo", "--out", demo_runs)
-    assert result.exit_code == 0, result.output
-    assert "0 run now" in result.stdout  # the demo reads the store the sweeps left
-    assert result.stdout.strip().endswith(f"report: {demo_runs / 'report.md'}")
-    report = (demo_runs / "report.md").read_text()
-    assert "## count-depth" in report and "| 10 | 1024 | 1024 |" in report
-    assert "](count-depth/figures/pieces_vs_depth.png)" in report
-    assert (demo_runs / "count-depth" / "figures" / "pieces_vs_depth.png").exists()
-    for study in ("conjecture", "memory-plateau", "local-complexity"):
-        assert f"## {study}" in report
 
 
 def test_studies_lists_and_describes(tmp_path):

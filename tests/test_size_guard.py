@@ -20,7 +20,7 @@ def high_water_mark():  # VmHWM: peak resident memory of this program (reset by 
         return next(int(l.split()[1]) * 1024 for l in f if l.startswith("VmHWM"))
 from bends import trace
 from bends.constructions import sawtooth
-from bends.tracing._line.tracer import estimated_bytes
+from bends.tracing import estimated_bytes
 trace(sawtooth(3))  # load the kernels before the baseline
 with open("/proc/self/statm") as f:
     before = int(f.read().split()[1]) * resource.getpagesize()

@@ -115,8 +115,9 @@ def _count_plane(net_file: Path, net, plane: str, as_json: bool, geometry: bool,
     """``bends count NET --plane A;B;C``: the planar partition's counts."""
     began = time.perf_counter()
     partition = _partition(net, plane, exact)
-    counts = {"regions": partition.regions, "pieces": partition.pieces,
-              "vertices": partition.vertices, "edges": partition.edges,
+    # "faces": the old key of "regions", kept for scripts that read it
+    counts = {"regions": partition.regions, "faces": partition.regions,
+              "pieces": partition.pieces, "vertices": partition.vertices, "edges": partition.edges,
               "edge_density": partition.edge_density().tolist(), "resolved": partition.resolved,
               "exact": exact}  # fmt: skip
     if as_json:

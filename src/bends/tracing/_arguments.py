@@ -92,6 +92,7 @@ def tolerance(value, name: str) -> float:
         raise BendsError(f"{name} must lie in [0, 1), got {value}")
     return float(value)
 
+
 def tolerances(zero_tol, slope_rtol) -> tuple[float, float]:
     """Both float64 tolerances (:mod:`bends.tracing.tolerance`), checked."""
     return tolerance(zero_tol, "zero_tol"), tolerance(slope_rtol, "slope_rtol")

@@ -7,8 +7,8 @@ A node's kind and its rules (value, slope, where its branch changes) come from t
 * ``knots``: a graph trace's knots and what lives on them; inserting knots;
 * ``pool``: maxima over windows (MaxPool): windows, knots where leaders change;
 * ``exact``: the 1-D graph tracer in rational arithmetic (the oracle for small graphs);
-* ``lowering``: residual MLPs lowered to one compiled program (``kernels/program.py``);
-* ``plane``: the planar tracer on graphs (on ``plane/subdivision.py``);
+* ``lowering``: residual MLPs lowered to one compiled program (``_kernels/program.py``);
+* ``plane``: the planar tracer on graphs (on ``_plane/subdivision.py``);
 * ``walker``: the region walker, one forward pass per region (the independent reference).
 
 Importing this room imports torch.

@@ -20,7 +20,7 @@ Example:
     >>> with torch.no_grad():
     ...     _ = block[0].weight.copy_(torch.eye(2)), block[0].bias.zero_()
     >>> net = GraphNetwork.from_module(block, (2,))
-    >>> trace_plane(net, [-1, -1], [1, -1], [-1, 1]).faces  # the four quadrants
+    >>> trace_plane(net, [-1, -1], [1, -1], [-1, 1]).regions  # the four quadrants
     4
 """
 

@@ -1,6 +1,6 @@
 """The compiled (numba) kernels, all in this room, so numba's cache caveat covers one folder:
 numba re-compiles a kernel when its own file changes, not when a kernel it calls in another
-file does; after editing one, delete ``kernels/__pycache__`` before measuring or testing.
+file does; after editing one, delete ``_kernels/__pycache__`` before measuring or testing.
 
 * ``shared``: what both 1-D layouts share: merging crossings into knots, small loops;
 * ``neuron_rows``: the rows-per-neuron layout (narrow, deep networks: sawtooths, tied RNNs);

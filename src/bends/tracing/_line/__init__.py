@@ -4,5 +4,5 @@
   docstring), one segment or many in one call, within the memory budget;
 * ``exact``: the same trace in rational arithmetic (the oracle for small networks).
 
-A faster 1-D kernel goes in ``tracing/kernels``; its driver is ``kernels/push.py``.
+A faster 1-D kernel goes in ``tracing/_kernels``; its driver is ``_kernels/push.py``.
 """

@@ -208,8 +208,9 @@ def float_trace(
     )
 
 
-def compiled_segments(net, starts, ends, zero_tol: float, slope_rtol: float,
-                      pieces: bool) -> Traces:
+def compiled_segments(
+    net, starts, ends, zero_tol: float, slope_rtol: float, pieces: bool
+) -> Traces:
     """An MLP's or tied RNN's segments through the compiled tracer, all in one call."""
     packed, traced = compiled_push(net, push_segments, starts, ends, zero_tol, slope_rtol, -1,
                                    pieces)  # fmt: skip

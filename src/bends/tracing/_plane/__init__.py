@@ -5,5 +5,5 @@
   (shared with the graph room's planar tracer);
 * ``exact``: the planar tracer in fractions.
 
-A new planar statistic goes on :class:`~bends.tracing.Partition` (``results/partition.py``).
+A new planar statistic goes on :class:`~bends.tracing.Partition` (``_results/partition.py``).
 """

@@ -62,8 +62,9 @@ from bends.tracing._plane.subdivision import Subdivision
 from bends.tracing._results.partition import Partition
 
 
-def trace_plane_mlp(net: MLP | TiedRNN, corners: np.ndarray, zero_tol: float,
-                    slope_rtol: float) -> Partition:
+def trace_plane_mlp(
+    net: MLP | TiedRNN, corners: np.ndarray, zero_tol: float, slope_rtol: float
+) -> Partition:
     """The partition of the parallelogram ``corners`` (3, inputs) by ``net``'s layers (see the
     module docstring); arguments checked by :func:`~bends.tracing.trace_plane`."""
     built = Subdivision(lambda: f"tracing a plane of {net!r}")
