@@ -3,6 +3,7 @@ src, tests and benchmarks), the versions `make` installs are pinned (constraints
 the package works without its extras: `bends -h`, `count`, `construct`, `plot` and a study
 sweep run with every extra's modules hidden."""
 
+import ast
 import shutil
 import subprocess
 import sys
@@ -87,3 +88,45 @@ def test_the_commands_run_without_extras(tmp_path):
                              capture_output=True, text=True, timeout=300)  # fmt: skip
         assert run.returncode == 0, f"bends {' '.join(arguments)}:\n{run.stdout}{run.stderr}"
     assert (tmp_path / "saw.png").stat().st_size > 0
+
+
+#: Tools of the dev and bench extras: tests and benchmarks import them, the package never.
+TOOLS = {"pytest", "hypothesis", "nbclient", "nbformat", "ipykernel", "deptry", "regioncam"}
+#: Runtime extras: imported only inside the functions that need them.
+RUNTIME_EXTRAS = {"ray": "cluster", "onnx": "onnx", "lightning": "lightning"}
+
+
+def test_the_package_imports_extras_only_where_they_are_needed():
+    """No module of bends imports a dev or bench tool, and none imports a runtime extra at
+    module level: a base install imports every module (checked below by importing them all)."""
+    found = []
+    for path in sorted((ROOT / "src" / "bends").rglob("*.py")):
+        tree = ast.parse(path.read_text())
+        top_level = {id(node) for node in tree.body}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names = [node.module]
+            else:
+                continue
+            for name in (n.split(".")[0] for n in names):
+                where = path.relative_to(ROOT)
+                if name in TOOLS:
+                    found.append(f"{where}:{node.lineno} imports the tool {name}")
+                elif name in RUNTIME_EXTRAS and id(node) in top_level:
+                    found.append(f"{where}:{node.lineno} imports {name} (extra "
+                                 f"'{RUNTIME_EXTRAS[name]}') at module level")  # fmt: skip
+    assert not found, "\n".join(found)
+
+
+def test_every_module_imports_without_extras():
+    code = HIDE_EXTRAS.split("from bends.cli")[0] + (
+        "import importlib, pkgutil, bends\n"
+        "for module in pkgutil.walk_packages(bends.__path__, 'bends.'):\n"
+        "    importlib.import_module(module.name)\n"
+        "print('imported')\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=300)  # fmt: skip
+    assert run.returncode == 0 and run.stdout.strip() == "imported", run.stderr

@@ -44,7 +44,11 @@ def test_plateau_hitting_steps_are_read_off_the_stored_curves_and_do_not_depend_
 
 
 def test_plateau_band_crossings_and_the_plateau_test():
-    from bends.studies.memory_plateau import _has_plateau, _plateau
+    from bends.studies._memory_plateau_parts import band_crossings
+    from bends.studies._memory_plateau_report import _has_plateau
+
+    def _plateau(curve, p, energy, steps):
+        return band_crossings(curve, energy, steps, p["record_every"], p["band"], p["learned"])
 
     energy = bump_energy()
     # records every 5 steps: above the band for 4 records, in it for 40, then below
@@ -157,7 +161,7 @@ def test_a_user_expression_kernel_reproduces_the_built_in_family_it_spells_out()
 
 
 def test_rate_fits_recover_a_power_law_and_an_exponential_law_and_tell_them_apart():
-    from bends.studies.memory_approx import _rate_fits
+    from bends.studies._memory_approx_report import _rate_fits
 
     widths = [1, 2, 3, 4, 6, 8]
     power = _rate_fits({m: 0.3 * m**-2.5 for m in widths})

@@ -38,7 +38,7 @@ import torch
 from bends.runner.config import StudyConfig, require, setting
 from bends.runner.figures import Figures
 from bends.runner.study import Cell, CellResult, Curve, StoredCell, Study
-from bends.studies._memory_approx_report import _rate_fits, report
+from bends.studies._memory_approx_report import report
 from bends.training.memory import (
     family_kernel,
     init_parameters,
@@ -155,6 +155,3 @@ class MemoryApprox(Study):
         self, config: MemoryApproxConfig, results: list[StoredCell], figures: Figures
     ) -> str:
         return report(config, results, figures)
-
-
-__all__ = ["MemoryApprox", "MemoryApproxConfig", "_rate_fits"]

@@ -29,11 +29,8 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
-
-import numpy as np
+from typing import Literal
 
 from bends.runner.config import StudyConfig, require, setting
 from bends.runner.figures import Figures
@@ -43,13 +40,12 @@ from bends.studies._memory_plateau_parts import (
     FIGURE_ONE,
     FourParams,
     WhiteNoiseParams,
-    band_crossings,
     figure_four,
     figure_one,
     plateau,
     trainer_steps,
 )
-from bends.studies._memory_plateau_report import _has_plateau, report
+from bends.studies._memory_plateau_report import report
 
 
 @dataclass(frozen=True)
@@ -156,9 +152,4 @@ class MemoryPlateau(Study):
 FOUR_SETTINGS = ("figure_four", "four_steps", "paths", "path_step", "path_length")
 
 
-def _plateau(curve: np.ndarray, p: Mapping[str, Any], energy: float, steps: int) -> dict:
-    """:func:`band_crossings` with the band settings read from a cell's parameters ``p``."""
-    return band_crossings(curve, energy, steps, p["record_every"], p["band"], p["learned"])
-
-
-__all__ = ["FIGURE_ONE", "MemoryPlateau", "MemoryPlateauConfig", "_has_plateau", "_plateau"]
+__all__ = ["FIGURE_ONE", "MemoryPlateau", "MemoryPlateauConfig"]
