@@ -20,7 +20,8 @@ Four kinds of column, per study:
   the fixture's to ``REPRODUCED`` (1e-12): there the weights are the fixture's, so their
   counts must be too. Where training took another path, the count is a new sample of a
   chaotic outcome and is not compared; the test prints how many rows that was, and fails if
-  it was every row (then the counts were compared with nothing). NaN or ±inf beside a number
+  it was every row (then the counts were compared with nothing) unless the study is one whose
+  rows all diverged between two CPUs (``MAY_ALL_DIVERGE``). NaN or ±inf beside a number
   is always a difference.
 
 Why: training is chaotic in its last bits, and the same float64 program takes AVX2 or AVX-512
@@ -95,6 +96,10 @@ DEPENDENT: dict[str, set[str]] = {
 WITNESSES: dict[str, set[str]] = {"conjecture": {"train_time"}}
 #: Trained values this close to the fixture's mean the row's training reproduced.
 REPRODUCED = 1e-12
+#: Studies none of whose rows need reproduce on another CPU, measured: both of memory-lorenz's
+#: tanh RNNs end 2.5e-2 and 1e-11 apart on the fixtures' CPU and an AVX-512 one. In every other
+#: study at least one row must reproduce, or its trained counts were compared with nothing.
+MAY_ALL_DIVERGE = {"memory-lorenz"}
 #: Below this, two trained values are equal whatever their ratio (a loss trained to zero).
 ABSOLUTE = 1e-12
 
@@ -162,7 +167,7 @@ def differences(name: str, fresh: Path, fixture: Path) -> tuple[list[str], int]:
         off = relative_difference(repr(mean), repr(expected))
         if off > tolerance:
             found.append(f"mean {column}: {mean} vs {expected} ({off:.1e} > {tolerance:.0e})")
-    if dependent and diverged == len(rows):
+    if dependent and diverged == len(rows) and name not in MAY_ALL_DIVERGE:
         found.append(
             "no row's training reproduced the fixture's: the trained counts compared "
             "nothing (a new CPU's code path? see --spread)"
