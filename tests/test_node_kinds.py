@@ -240,8 +240,22 @@ def test_the_tests_activations_are_kinks(activation):
         (_sequential(nn.GELU()), "`1` is GELU: not piecewise linear"),
         (Between(lambda h: h * h), "multiplies two tensors"),
         (Between(lambda h: h.exp()), "tensor method exp"),
+        (Between(lambda h: h / h), "divides by a tensor"),
+        (Between(lambda h: h.div(h + 1.0)), "divides by a tensor"),  # was taken as affine
     ],
 )
 def test_a_node_of_no_kind_is_named(module, message):
     with pytest.raises(bends.BendsError, match=message):
         GraphNetwork.from_module(module, (2,))
+
+
+def test_a_copy_is_affine_and_traced_like_no_copy():
+    """torch.clone (what .pt2 programs' clone and contiguous become) is the identity."""
+    torch.manual_seed(0)
+    copied = Between(lambda h: torch.relu(torch.clone(h)))
+    plain = Between(torch.relu)
+    plain.load_state_dict(copied.state_dict())
+    start, end = np.array([-2.0, 1.0]), np.array([2.0, -1.0])
+    ours, theirs = (bends.trace(m.double(), start, end) for m in (copied, plain))
+    assert (ours.regions, ours.pieces) == (theirs.regions, theirs.pieces)
+    np.testing.assert_array_equal(ours.knots, theirs.knots)

@@ -109,6 +109,7 @@ LINEAR_FUNCTIONS = {
     torch.reshape, torch.permute, torch.transpose, torch.squeeze, torch.unsqueeze, torch.mean,
     torch.sum, torch.neg, F.avg_pool1d, F.avg_pool2d, F.avg_pool3d, F.adaptive_avg_pool1d,
     F.adaptive_avg_pool2d, F.adaptive_avg_pool3d, F.dropout, narrow,
+    torch.clone,  # the .pt2 reader maps aten's clone and contiguous to it
 } | PARAMETRIC_FUNCTIONS  # fmt: skip
 LINEAR_METHODS = {"view", "reshape", "flatten", "permute", "transpose", "squeeze", "unsqueeze",
                   "mean", "sum", "neg", "contiguous", "size", "dim"}  # fmt: skip
@@ -182,6 +183,8 @@ def node_kind(graph: fx.GraphModule, node: fx.Node) -> NodeKind:
             raise BendsError(f"{where} is the tensor method {node.target}: not piecewise linear")
         if node.target in ("mul", "__mul__") and _tensors(node.args) > 1:
             raise BendsError(f"{where} multiplies two tensors: not piecewise linear")
+        if node.target in ("div", "__truediv__") and _tensors(node.args[1:]) > 0:
+            raise BendsError(f"{where} divides by a tensor: not piecewise linear")
         return found
     raise BendsError(f"{where} is a `{node.op}` node: not piecewise linear")  # pragma: no cover
 
