@@ -158,3 +158,19 @@ def test_exact_segments_refuse_a_gpu():
     with pytest.raises(BendsError, match="CPU"):
         trace_segments(TiedRNN(np.eye(2), steps=1, output=0), [[0.0, 1.0]], [[1.0, 1.0]],
                        exact=True, device="meta")  # fmt: skip
+
+
+def test_trace_on_a_device_is_the_one_segment_batch():
+    """trace(..., device=) takes the torch-graph path of trace_segments; on the CPU it counts
+    what the compiled tracer and the graph tracer count."""
+    cnn = conv_pool_stack(seed=3, channels=2, dyadic=False)
+    a, b = np.random.default_rng(3).normal(size=(2, 1, 4, 4))
+    on_cpu, here = trace(cnn, a, b, device="cpu"), trace(cnn, a, b)
+    assert (on_cpu.regions, on_cpu.pieces) == (here.regions, here.pieces)
+    rnn = TiedRNN(np.random.default_rng(0).normal(size=(3, 3)), steps=4, output=0)
+    assert trace(rnn, device="cpu").regions == trace(rnn).regions
+    with pytest.raises(BendsError, match="CPU"):
+        trace(rnn, exact=True, device="cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(BendsError, match="no CUDA GPU"):
+            trace(rnn, device="cuda")

@@ -61,6 +61,7 @@ def trace(
     slope_rtol: float = SLOPE_RTOL,
     progress: bool = False,
     pieces: bool = True,
+    device=None,
 ) -> Trace:
     """Trace ``net`` along the segment from ``start`` to ``end`` (the algorithm:
     :mod:`bends.tracing._line.tracer`).
@@ -80,10 +81,14 @@ def trace(
             switches, dead and always-on neurons are the same, about twice as fast for
             wide networks; ``pieces`` and ``breakpoints`` then raise. (Exact mode always
             finds both.)
+        device: a torch device (``"cuda"``) to trace on, as a torch graph (the one-segment
+            case of :func:`trace_segments`); default: the CPU's compiled or graph tracer.
 
     Example:
         >>> from bends.constructions import sawtooth
         >>> trace(sawtooth(4), pieces=False).regions
+        16
+        >>> trace(sawtooth(4), device="cpu").pieces  # as a torch graph
         16
     """
     zero_tol, slope_rtol = arguments.tolerances(zero_tol, slope_rtol)
@@ -91,6 +96,15 @@ def trace(
     shape = None if start is None else np.shape(start)
     net = as_network(net, shape if shape else None)
     require_unbatched(net)
+    if device is not None:
+        if exact:
+            raise BendsError("exact traces run on the CPU, in fractions: leave out device")
+        start, end = arguments.segment(net, *(None if p is None else np.ravel(p)
+                                              for p in (start, end)))  # fmt: skip
+        # copies: a network's own segment is read-only, which torch warns about
+        start, end = np.array(start)[None], np.array(end)[None]
+        return trace_segments(net, start, end, pieces=pieces, zero_tol=zero_tol,
+                              slope_rtol=slope_rtol, device=device)[0]  # fmt: skip
     if net.is_graph:
         return graph_trace(net, start, end, exact, zero_tol, slope_rtol, pieces)
     start, end = arguments.segment(net, start, end)
