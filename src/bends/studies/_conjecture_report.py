@@ -9,7 +9,7 @@ from typing import Any
 import matplotlib
 import numpy as np
 
-from bends.analysis.stats import growth_fits, growth_rate, mean_interval, select_growth
+from bends.analysis.stats import growth_fits, growth_rate, mean_interval, select_growth, tail
 from bends.runner.figures import Figures, new_figure, plot_means
 from bends.runner.study import StoredCell, curves
 from bends.runner.summaries import (
@@ -78,6 +78,23 @@ def _quartiles(group_rows) -> str:
     return f"{q2:.3g} [{q1:.3g}, {q3:.3g}]"
 
 
+def _log_mean(group_rows) -> str:
+    pieces = values(_live_rows(group_rows), "pieces")
+    return f"{np.mean(np.log(pieces)):.3g}" if pieces else "—"
+
+
+def _tail(group_rows) -> str:
+    """The live runs' tail: Hill's index (a mean carried by a few runs where α ≲ 2) and the
+    share of their sum the largest run holds."""
+    pieces = values(_live_rows(group_rows), "pieces")
+    return str(tail(pieces)) if len(pieces) >= 3 else "—"
+
+
+def _grew(group_rows) -> str:
+    live = _live_rows(group_rows)
+    return f"{np.mean([r['pieces'] > r['pieces_init'] for r in live]):.0%}" if live else "—"
+
+
 _COLUMNS = {
     "runs": len,
     "L(W*)": lambda g: "—" if g[0]["loss_solution"] is None else f"{g[0]['loss_solution']:.2g}",
@@ -88,6 +105,9 @@ _COLUMNS = {
     "E[pieces | live] trained": lambda g: interval("pieces")(_live_rows(g)) if _live_rows(g)
                                 else "—",
     "median [IQR] live": _quartiles,
+    "E[log pieces] live": _log_mean,
+    "tail of the live runs": _tail,
+    "live runs that grew": _grew,
     "max": lambda g: max(values(g, "pieces")),
     "censored": lambda g: sum(values(g, "censored")),
     "median loss, live": lambda g: median("loss", "—")(_live_rows(g)),
