@@ -93,21 +93,18 @@ def test_implicit_and_explicit_steps_follow_the_same_smooth_flow():
 
 
 def test_tightening_the_tolerance_keeps_where_most_flows_end():
-    # Near switching surfaces the end is sensitive (measured: at a quarter of the tolerance
-    # one of these six W₀ ends with 3 pieces instead of 4, at a loss 4·10⁻⁷ away); the
-    # others keep their piece count exactly.
+    # Near switching surfaces the end is sensitive (measured: between tolerances 10⁻² and
+    # 2.5·10⁻³ one of these six W₀ slides to a neighbouring kink, 1 piece instead of 2, at a
+    # loss 17 % away); the others keep their piece count exactly and their loss to 10⁻³.
     problem = TiedProblem.from_target("cantor", width=4, steps=3, points=32)
     starts = np.random.default_rng(3).standard_normal((6, 4, 4))
     ends = [follow_flow(problem, starts, tolerance=tolerance) for tolerance in (1e-2, 2.5e-3)]
-    # one of the twelve flows may run out of steps: which one is CPU-dependent (on an
-    # AVX-512 machine the last start's coarse flow used all 10,000 steps, at the same level)
-    assert sum(run.stopped == "budget" for run in ends[0] + ends[1]) <= 1
+    assert not any(run.stopped == "budget" for run in ends[0] + ends[1])
     kept = 0
     for coarse, fine in zip(*ends, strict=True):
-        assert abs(coarse.loss - fine.loss) <= 1e-3 * coarse.loss  # the same level, always
         pieces = [trace(problem.network(run.weight)).pieces for run in (coarse, fine)]
-        kept += pieces[0] == pieces[1]
-    assert kept >= 4
+        kept += pieces[0] == pieces[1] and abs(coarse.loss - fine.loss) <= 1e-3 * coarse.loss
+    assert kept >= 5
 
 
 def test_a_kink_is_where_sampled_gradients_cancel_and_sliding_is_not():

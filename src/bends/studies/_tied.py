@@ -34,7 +34,9 @@ class TrainingSettings(StudyConfig):
     integrator: Literal["implicit", "explicit"] = setting(
         "implicit", "limit: linearly implicit (Gauss–Newton) or explicit Euler steps"
     )
-    max_steps: int = setting(10_000, "limit: steps per run at most", at_least=1)
+    max_steps: int = setting(30_000, "limit: steps per run at most", at_least=1)
+    slide: bool = setting(True, "limit: slide along switching surfaces the field points "
+                                "into from both sides (Filippov), not zig-zag across")  # fmt: skip
     stall_steps: int = setting(200, "limit: a stall is checked over this many steps", at_least=2)
     stall_rtol: float = setting(1e-6, "limit: stalled when L falls less than this share",
                                 above=0)  # fmt: skip
@@ -58,6 +60,7 @@ class Training:
     tolerance: float
     integrator: str
     max_steps: int
+    slide: bool
     stall_steps: int
     stall_rtol: float
     gradient_tol: float

@@ -24,6 +24,7 @@ import numpy as np
 from scipy.integrate import DOP853, RK23, RK45
 
 from bends.errors import BendsError, ResolutionWarning
+from bends.training._sliding import JOIN, Surfaces, glide_share, implicit_step, local_error
 from bends.training.loop import Method, descend, geometric
 from bends.training.tied import TiedProblem
 
@@ -121,6 +122,7 @@ def follow_flow(
     pieces=None,
     integrator: Literal["implicit", "explicit"] = "implicit",
     tolerance: float = 1e-2,
+    slide: bool = True,
 ) -> list[Run]:
     r"""Gradient flow followed to its end, for many W at once (``starts``: (seeds, w, w)).
 
@@ -145,11 +147,12 @@ def follow_flow(
     at most the largest of the last 8 accepted losses; then h scales by 0.9·√(tolerance /
     error) (within ×¼…×4; first order: the error grows like h²); a rejected step is undone
     and h shrinks. No step moves W by more than ``step`` · ‖W‖. Across a switching surface (a
-    pre-activation at a data point = 0) the field jumps, so the estimate keeps each crossing
-    step short: the zig-zag across a surface that the field points into from both sides
-    converges to the sliding (Filippov) motion as the tolerance goes to 0.
+    pre-activation at a data point = 0) the field jumps. Where it points into the surface
+    from both sides, the zig-zag across it would collapse the steps; with ``slide`` (the
+    default) a run whose rejected step crossed such a surface holds it and slides along it
+    (Filippov's motion: :mod:`bends.training._sliding`) until the field leaves it.
     ``integrator="explicit"`` (G = 0) is explicit Euler under the same control.
-    ``benchmarks/conjecture_flow.py`` measures how the ends move with the tolerance.
+    ``benchmarks/conjecture_speed.py`` measures how the ends move with the tolerance.
 
     A run ends by the first criterion it meets (``stopped``): ``threshold`` (L below
     ``loss_threshold``), ``critical`` (‖∇L‖ ≤ ``gradient_tol`` · (1 + L): a critical point,
@@ -159,8 +162,9 @@ def follow_flow(
     not — while the flow time t at least doubled), ``kink`` (the same, without the doubling,
     where the last 16 gradients have a convex combination shorter than 5 % of their mean
     length: the flow sits at a kink minimum, a Clarke critical point, and the steps zig-zag
-    on the spot), or ``budget`` (``max_steps`` steps: among them runs whose steps collapse
-    while the flow still moves). ``times`` are flow times t.
+    on the spot; or, sliding, where the field's component along the held surfaces is below
+    10⁻³ of its length — at once below 10⁻⁶), or ``budget`` (``max_steps`` steps: among
+    them runs whose steps collapse while the flow still moves). ``times`` are flow times t.
     """
     implicit = integrator == "implicit"
     weight = np.array(starts, dtype=np.float64)
@@ -178,24 +182,44 @@ def follow_flow(
     sampled = np.zeros((runs, SAMPLES, weight[0].size))  # ∇L at the last accepted points
     evaluations = np.ones(runs, dtype=np.int64)  # per run: its gradient evaluations
     recent = np.tile(loss, (WINDOW, 1))  # the losses of the last WINDOW accepted steps
+    surfaces = Surfaces(runs, problem.width) if slide else None
+    pattern = _pattern(problem, weight) if slide else None
+    glide = np.ones(runs)  # |P∇L| / |∇L| on the held surfaces (1: none held)
     for count in range(1, max_steps + 1):
         size = np.sqrt((gradient**2).sum(axis=(-2, -1)))
         stopped[(stopped == "") & (loss < loss_threshold)] = "threshold"
         stopped[(stopped == "") & (size <= gradient_tol * (1 + loss))] = "critical"
-        live = np.flatnonzero(stopped == "")
+        live = np.flatnonzero(stopped == "")  # ended runs are computed no further
         if not live.size:
             break
-        proposal, h = _implicit_step(weight[live], loss[live], gradient[live],
-                                     curvature[live], rate[live], step)  # fmt: skip
+        held = surfaces.constraints(problem, weight[live], live) if slide and surfaces.any(
+            live) else None  # fmt: skip
+        for _ in range(3):  # release the surfaces the field no longer slides along
+            proposal, h, multipliers = implicit_step(
+                weight[live], loss[live], gradient[live], curvature[live], rate[live], step, held
+            )
+            if held is None or not surfaces.release(live, held, multipliers):
+                break
+        glide[live] = 1.0
+        if held is not None:  # the surfaces' glide has stopped: a kink reached by sliding
+            glide[live] = np.where(held["valid"].any(axis=1), glide_share(gradient[live], held),
+                                   1.0)  # fmt: skip
+            stopped[live[glide[live] <= GLIDE_STOPPED]] = "kink"
         new_loss, new_gradient, new_curvature = _linearised(problem, proposal, implicit)
         evaluations[live] += 1
-        error = _local_error(weight[live], loss[live], gradient[live], curvature[live], h,
-                             new_loss, new_gradient)  # fmt: skip
+        error = local_error(weight[live], loss[live], gradient[live], curvature[live], h,
+                            new_loss, new_gradient, held)  # fmt: skip
         better = (new_loss <= recent.max(axis=0)[live]) & (error <= tolerance)
         # first order: the error grows like h², so h scales by the square root
         factor = np.clip(0.9 * np.sqrt(tolerance / np.maximum(error, 1e-300)), 0.25, 4.0)
-        rate[live] = np.minimum(h * np.where(better, factor, np.minimum(factor, 0.5)), 1e12)
+        rate[live] = np.clip(h * np.where(better, factor, np.minimum(factor, 0.5)), 1e-200, 1e12)
         won = live[better]
+        if slide:
+            lost = live[~better]
+            reach = np.sqrt(((proposal[~better] - weight[lost]) ** 2).sum(axis=(-2, -1)))
+            _join_crossed(surfaces, problem, weight[lost], reach, lost, pattern[lost],
+                          _pattern(problem, proposal[~better]))  # fmt: skip
+            pattern[won] = _pattern(problem, proposal[better])
         time[won] += h[better] / (1 + loss[won])
         weight[won] = proposal[better]
         loss[won], gradient[won], curvature[won] = (new_loss[better], new_gradient[better],
@@ -217,6 +241,7 @@ def follow_flow(
             stopped[still & doubled] = "stalled"
             at_kink = still & ~doubled
             stopped[np.flatnonzero(at_kink)[_cancels(sampled[at_kink])]] = "kink"
+            stopped[at_kink & (glide <= GLIDE_STALLED)] = "kink"
             restart = due & (doubled | ~still)
             anchor.restart(restart, weight, loss, time, now, problem, pieces is None)
             accepted[due] = 0
@@ -230,6 +255,10 @@ def follow_flow(
                           str(stopped[i]), int(evaluations[i]), np.array(weights)))  # fmt: skip
     return result
 
+
+#: A sliding run is at a kink when its glide (|P∇L| / |∇L|) is below GLIDE_STOPPED, or below
+#: GLIDE_STALLED while L and the pieces stand still (the kink test of sampled gradients).
+GLIDE_STOPPED, GLIDE_STALLED = 1e-6, 1e-3
 
 #: A step is accepted when the loss stays at most the largest of the last WINDOW accepted
 #: losses: across a switching surface the zig-zag that approximates sliding may raise the
@@ -252,44 +281,26 @@ def _linearised(problem: TiedProblem, weight: np.ndarray, implicit: bool):
     return np.mean(residual**2, axis=-1), gradient, curvature
 
 
-def _implicit_step(weight, loss, gradient, curvature, rate, step):
-    """W + ΔW with (G + (1 + L)/h I) ΔW = −∇L, h lowered until |ΔW| ≤ step·|W|; and the h
-    used. With G = 0 this is the explicit step −h ∇L/(1 + L)."""
-    d = curvature.shape[-1]
-    flat = gradient.reshape(len(weight), d, 1)
-    radius = step * np.sqrt((weight**2).sum(axis=(-2, -1)))
-    damping = np.maximum((1 + loss) / rate, _least_damping(curvature))
-    delta = np.empty_like(flat)
-    for _ in range(3):  # |ΔW| falls like 1/damping where damping dominates G
-        delta = -np.linalg.solve(curvature + damping[:, None, None] * np.eye(d), flat)
-        length = np.sqrt((delta**2).sum(axis=(-2, -1)))
-        over = length > radius
-        if not over.any():
-            break
-        damping = np.where(over, damping * length / np.maximum(radius, 1e-300), damping)
-    length = np.sqrt((delta**2).sum(axis=(-2, -1)))
-    delta *= np.minimum(1.0, radius / np.maximum(length, 1e-300))[:, None, None]
-    return weight + delta.reshape(weight.shape), (1 + loss) / damping
-
-
-def _least_damping(curvature: np.ndarray) -> np.ndarray:
-    """The smallest damping that keeps G + damping·I solvable in float64 (condition ≤ 10¹⁰)."""
-    return 1e-10 * np.diagonal(curvature, axis1=-2, axis2=-1).max(axis=-1) + 1e-300
-
-
-def _local_error(weight, loss, gradient, curvature, h, new_loss, new_gradient):
-    """The step's local error relative to |W|: h/2 times the change of the field F = dW/ds
-    along it, filtered through the step's own matrix, (I + hG/(1 + L))⁻¹ (h/2) ΔF (Shampine's
-    estimate for stiff problems: unfiltered, the stiff components' decay to 0 within one
-    implicit step reads as a large error and forces explicit-sized steps)."""
-    d = curvature.shape[-1]
-    change = (
-        gradient / (1 + loss)[:, None, None] - new_gradient / (1 + new_loss)[:, None, None]
-    ).reshape(len(weight), d, 1)
-    damping = np.maximum((1 + loss) / h, _least_damping(curvature))
-    filtered = np.linalg.solve(curvature + damping[:, None, None] * np.eye(d), change)
-    size = (1 + loss) / 2 * np.sqrt((filtered**2).sum(axis=(-2, -1)))
-    return size / np.maximum(np.sqrt((weight**2).sum(axis=(-2, -1))), 1e-300)
+def _join_crossed(surfaces: Surfaces, problem, weight, reach, runs, before, after) -> None:
+    """Runs whose step was rejected hold the switching surfaces it crossed across which the
+    gradient jumps most (at most JOIN of them): the zig-zag across those is what collapses
+    the steps; surfaces whose jump is nil (a neuron whose output nothing downstream reads at
+    that point) are crossed freely."""
+    crossed = [np.argwhere(b != a)[: 16 * JOIN] for b, a in zip(before, after, strict=True)]
+    rows = np.array([(n, s + 1, j, i) for n, c in enumerate(crossed) for s, j, i in c],
+                    dtype=np.int64).reshape(-1, 4)  # fmt: skip
+    if not len(rows):
+        return
+    values, normals, jumps, _ = problem.switching(weight, rows)
+    length = np.sqrt((normals**2).sum(axis=(-2, -1)))
+    strength = np.abs(jumps) * length
+    for n, r in enumerate(runs):
+        mine = np.flatnonzero(rows[:, 0] == n)
+        # the surfaces the step crossed in its linearisation, not by upstream flips
+        near = np.abs(values[mine]) <= reach[n] * length[mine]
+        mine = mine[near & (strength[mine] > 1e-3 * strength[mine].max(initial=0.0))]
+        strongest = mine[np.argsort(-strength[mine])][:JOIN]
+        surfaces.join(r, rows[strongest, 1:])
 
 
 def _pieces_of(problem: TiedProblem):
@@ -448,6 +459,7 @@ def train_tied(
     stall_steps: int = 200,
     stall_rtol: float = 1e-6,
     gradient_tol: float = 1e-10,
+    slide: bool = True,
 ) -> list[Run]:
     """Train each W in ``starts`` (seeds, w, w): the flow one seed at a time (its steps adapt
     per seed), the flow to its end (``limit``: :func:`follow_flow`), GD and Adam all seeds as
@@ -455,7 +467,7 @@ def train_tied(
     if trainer == "limit":
         return follow_flow(problem, starts, loss_threshold, gradient_tol, step, stall_steps,
                            stall_rtol, max_steps, record, _pieces_of(problem), integrator,
-                           tolerance)  # fmt: skip
+                           tolerance, slide)  # fmt: skip
     if trainer == "flow":
         return [
             gradient_flow(problem, start, time_limit, loss_threshold, rtol, method,

@@ -247,6 +247,47 @@ class TiedProblem:
             delta = transposed @ g
         return states[-1][..., 0, :] - self.y, jacobian
 
+    def switching(self, weight: np.ndarray, surfaces: np.ndarray):
+        r"""The switching surfaces :math:`z_a(W) = (W h_{s-1}(x_i))_j = 0` named by
+        ``surfaces`` (m, 4) rows (run r, step s ∈ 1…k, neuron j, data point i) of a batch of W
+        (runs, w, w): their values :math:`z_a` (m,), normals :math:`\nabla_W z_a` (m, w, w),
+        the loss's jump :math:`\partial L / \partial h_{s,j,i}` across each (m,) and which
+        side W is on (m,: z_a > 0).
+
+        ReLU makes L continuous and piecewise smooth; at :math:`z_a = 0` the forward states do
+        not depend on the side, so the gradient with the neuron on minus the gradient with it
+        off is exactly the jump times the normal: the Clarke subdifferential there is the
+        segment :math:`\nabla L_{\text{off}} + \theta\,\text{jump}\,\nabla z_a`,
+        θ ∈ [0, 1] (:mod:`bends.training.flows` slides along it).
+        """
+        run, step, neuron, point = np.asarray(surfaces, dtype=np.int64).reshape(-1, 4).T
+        used, run = np.unique(run, return_inverse=True)  # only the runs that have surfaces
+        weight = np.asarray(weight, dtype=np.float64)[used]
+        states = [np.broadcast_to(self.inputs, (len(used), *self.inputs.shape))]
+        for _ in range(self.steps):
+            states.append((weight @ states[-1]).clip(min=0))
+        delta = np.zeros_like(states[-1])
+        delta[..., 0, :] = 2 * (states[-1][..., 0, :] - self.y) / self.y.size
+        signals = [delta]  # ∂L/∂h_j for j = k, k − 1, …, 1
+        transposed = np.swapaxes(weight, -1, -2)
+        for j in range(self.steps, 1, -1):
+            signals.append(transposed @ (signals[-1] * (states[j] > 0)))
+        # (m, k + 1, w): the states at each surface's data point
+        along = np.stack([h[run, :, point] for h in states], axis=1)
+        rows = weight[run, neuron]  # (m, w): the row of W that makes z_a
+        values = np.einsum("mw,mw->m", rows, along[np.arange(len(run)), step - 1])
+        signal = np.array([g[run, neuron, point] for g in signals[::-1]])  # (k, m)
+        jumps = signal[step - 1, np.arange(len(run))]
+        normals = np.zeros((len(run), *weight.shape[-2:]))
+        normals[np.arange(len(run)), neuron] = along[np.arange(len(run)), step - 1]
+        adjoint, matrices = rows, weight[run]  # ∂z_a/∂h_q, for q = s − 1 first
+        for q in range(self.steps - 1, 0, -1):
+            reached = (q <= step - 1)[:, None]
+            g = np.where(reached, adjoint * (along[:, q] > 0), 0.0)
+            normals += g[:, :, None] * along[:, q - 1, None, :]
+            adjoint = np.where(reached, np.einsum("mab,ma->mb", matrices, g), adjoint)
+        return values, normals, jumps, values > 0
+
     def hessian(self, weight: np.ndarray) -> np.ndarray:
         """∇²L(W) as a (w², w²) matrix (row-major flattening of W), by PyTorch autograd."""
         import torch
