@@ -17,6 +17,11 @@ p parameters):
 lower is better; a difference below 2 is no evidence either way (Burnham & Anderson's rule of
 thumb), which :func:`select_growth` says in words.
 
+**Heavy tails and paired changes.** :func:`tail` (Hill's index and the largest value's share
+of the sum), :func:`seeds_for_share` (how many runs until no one run carries a mean) and
+:func:`paired_change` (the same runs before and after). Growth *rates* in k of paired runs,
+with their power: :mod:`bends.analysis.rates`.
+
 Example:
     >>> k = np.arange(1, 11)
     >>> fits = growth_fits(k, 3.0 * 2.0**k)
@@ -26,11 +31,13 @@ Example:
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats
+
+# growth rates in k of paired runs live in bends.analysis.rates; these names stay importable here
+from bends.analysis.rates import Rate, growth_rate  # noqa: F401
 
 #: AIC differences below this are not evidence for one model over another.
 AIC_EVIDENCE = 2.0
@@ -179,63 +186,6 @@ def growth_power(k, means, simulations: int = 1000, seed: int = 0) -> dict[str, 
 
 
 @dataclass(frozen=True)
-class Rate:
-    """An exponential growth rate b (E ∝ e^{bk}) and its 95 % bootstrap interval."""
-
-    rate: float
-    low: float
-    high: float
-
-    def __str__(self) -> str:
-        return f"{self.rate:.3g} [{self.low:.3g}, {self.high:.3g}]"
-
-
-def growth_rate(k, samples, resamples: int = 2000, seed: int = 0, baseline=None) -> Rate:
-    r"""The rate b of :math:`E_k \approx a\,e^{bk}`: the least-squares slope of log E_k
-    against k, where E_k is the mean of column k of ``samples`` (runs × len(k); NaN where a
-    run does not count at that k) — with a *paired* percentile bootstrap interval: the runs
-    are resampled, the same runs at every k (a run is one seed's W₀ trained at each k).
-
-    A true rate above ``high`` would, at this sample, have given an interval excluding the
-    rate measured: ``high`` bounds the exponential rates the data could have hidden. With
-    ``baseline`` (the same runs measured otherwise, e.g. at initialisation) the rate is the
-    difference, samples' rate minus baseline's, resampled jointly.
-
-    Example:
-        >>> k = np.arange(1, 9)
-        >>> rng = np.random.default_rng(0)
-        >>> samples = 2.0 ** k * rng.uniform(0.5, 1.5, (40, 8))
-        >>> r = growth_rate(k, samples)
-        >>> bool(r.low < np.log(2) < r.high), round(r.rate, 2)
-        (True, 0.69)
-    """
-    k = np.asarray(k, dtype=np.float64)
-    samples = np.asarray(samples, dtype=np.float64)
-
-    def slope(rows: np.ndarray) -> float:
-        with np.errstate(all="ignore"), warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # a k left without runs
-            means = np.nanmean(rows, axis=0)
-        if not np.all(np.isfinite(means) & (means > 0)):
-            return np.nan
-        return float(np.polyfit(k, np.log(means), 1)[0])
-
-    base = None if baseline is None else np.asarray(baseline, dtype=np.float64)
-
-    def statistic(index) -> float:
-        rate = slope(samples[index])
-        return rate if base is None else rate - slope(base[index])
-
-    rate = statistic(np.arange(len(samples)))
-    rng = np.random.default_rng(seed)
-    draws = np.array([statistic(rng.integers(0, len(samples), len(samples)))
-                      for _ in range(resamples)])  # fmt: skip
-    draws = draws[np.isfinite(draws)]
-    low, high = np.percentile(draws, [2.5, 97.5]) if draws.size else (np.nan, np.nan)
-    return Rate(rate, float(low), float(high))
-
-
-@dataclass(frozen=True)
 class LineFit:
     """y = intercept + slope·x by least squares, with the slope's two-sided 95 % interval."""
 
@@ -322,3 +272,63 @@ def tail(values, top: int | None = None) -> Tail:
     spread = float(np.mean(np.log(x[:k] / x[k])))
     alpha = float("inf") if spread == 0 else 1.0 / spread
     return Tail(alpha, alpha / np.sqrt(k), k, share)
+
+
+def seeds_for_share(share: float, seeds: int, alpha: float, target: float = 0.25) -> float:
+    r"""The runs it would take for the largest of them to hold no more than ``target`` of
+    their sum, where ``seeds`` runs gave it ``share``, under a tail of index ``alpha``
+    (:func:`tail`).
+
+    With :math:`P(X > x) \sim x^{-\alpha}` and α > 1 the largest of n runs grows like
+    :math:`n^{1/\alpha}` and their sum like n, so the share falls like :math:`n^{1/\alpha - 1}`:
+
+    .. math:: n' = n\,(\mathrm{share}/\mathrm{target})^{\alpha/(\alpha - 1)} ,
+
+    which for α = ∞ (no tail, or a finite-variance tail much lighter than the sample shows)
+    is the 1/n law of equal runs. For α ≤ 1 the mean is infinite and the share does not fall:
+    inf (as for more than 10⁹ runs). ``seeds`` where the share is already at most
+    ``target``; NaN for an unknown index. A rough guide: Hill's index from a few runs is
+    itself uncertain (± α/√top).
+
+    >>> seeds_for_share(0.5, 8, float("inf")), seeds_for_share(0.5, 8, 2.0)
+    (16, 32)
+    >>> seeds_for_share(0.5, 8, 0.9), seeds_for_share(0.2, 8, 1.5)
+    (inf, 8)
+    """
+    if share <= target:
+        return seeds
+    if np.isnan(alpha):
+        return float("nan")
+    if alpha <= 1:
+        return float("inf")
+    exponent = 1.0 if np.isinf(alpha) else alpha / (alpha - 1)
+    needed = np.log(seeds) + exponent * np.log(share / target)
+    return float("inf") if needed > np.log(1e9) else int(np.ceil(np.exp(needed) - 1e-9))
+
+
+@dataclass(frozen=True)
+class Change:
+    """How paired runs changed from ``before`` to ``after`` (see :func:`paired_change`)."""
+
+    median_difference: float
+    log_ratio: Interval
+    grew: float
+
+
+def paired_change(after, before) -> Change:
+    """The change of each run from ``before`` to ``after`` (both > 0, run by run): the median
+    of after − before, the mean of log(after / before) with its BCa bootstrap interval
+    (:func:`mean_interval`), and the fraction of runs that grew (after > before).
+
+    >>> change = paired_change([2, 4, 8], [1, 4, 2])
+    >>> change.median_difference, round(change.log_ratio.mean, 4), round(change.grew, 3)
+    (1.0, 0.6931, 0.667)
+    """
+    after, before = (np.asarray(v, dtype=np.float64) for v in (after, before))
+    if after.shape != before.shape or after.size == 0:
+        raise ValueError("a paired change needs the same, nonempty runs before and after")
+    return Change(
+        float(np.median(after - before)),
+        mean_interval(np.log(after / before)),
+        float(np.mean(after > before)),
+    )

@@ -1,21 +1,33 @@
 """The report of ``conjecture``: the data sets ranked by E[pieces | live] at their largest k,
-the growth laws and rates in k, a table per data set and width, pieces against k, the loss
-and piece curves, and findings on the conjecture."""
+the growth in k of the median, E[log pieces] and the mean (:mod:`._conjecture_growth`), two
+tables per data set and width (how the runs ended; the live runs' pieces, their tail and their
+change from initialisation), pieces against k, the loss and piece curves, and findings.
+
+The piece statistics of a cell are computed once (:class:`Pieces`) and read by its table, the
+ranking and the findings alike."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import matplotlib
 import numpy as np
 
-from bends.analysis.stats import growth_fits, growth_rate, mean_interval, select_growth, tail
+from bends.analysis.stats import (
+    Change,
+    Interval,
+    Tail,
+    mean_interval,
+    paired_change,
+    seeds_for_share,
+    tail,
+)
 from bends.runner.figures import Figures, new_figure, plot_means
 from bends.runner.study import StoredCell, curves
 from bends.runner.summaries import (
     findings,
     group,
-    interval,
     markdown_table,
     median,
     resolution_finding,
@@ -23,16 +35,33 @@ from bends.runner.summaries import (
     table,
     values,
 )
+from bends.studies._conjecture_growth import (
+    DATA,
+    data_label,
+    growth,
+    growth_table,
+    live_rows,
+    units,
+    verdicts,
+)
+from bends.studies._init_law import init_law_section
 from bends.studies._stored import conjecture_data, conjecture_row
+
+#: A mean whose largest run holds more of its sum than this rests on one run.
+SHARE = 0.25
 
 
 def report(config: Any, results: list[StoredCell], figures: Figures) -> str:
     rows = [conjecture_row(row, cell.params) for cell in results for row in cell.rows]
-    # the paired bootstraps are the report's slow part: once per data set, for both uses
-    upper = {key: _upper_rates(members) for key, members in group(rows, *DATA).items()}
-    parts = [_ranking(rows), _growth_table(rows, upper)]
+    # the paired bootstraps are the report's slow part: once per data set, for every use
+    found = [(unit, growth(unit.rows)) for unit in units(rows)]
+    cells = {key: {k: _pieces(at_k) for k, at_k in group(members, "k").items()}
+             for key, members in group(rows, *DATA).items()}  # fmt: skip
+    parts = [_ranking(found, cells), growth_table(found)]
+    parts.append(init_law_section())  # the very section random-baselines prints
     for key, members in group(rows, *DATA).items():
-        parts += [f"### {_data_label(key)}", table(members, ["k"], _COLUMNS)]
+        parts += [f"### {data_label(key)}", table(members, ["k"], _ENDS),
+                  _pieces_table(cells[key])]  # fmt: skip
     parts += [
         figures.add(_pieces_figure(rows), "pieces_vs_k",
                     "E[pieces | live at init] of the trained networks on the data's range "
@@ -41,22 +70,9 @@ def report(config: Any, results: list[StoredCell], figures: Figures) -> str:
         figures.add(_curves_figure(results), "loss_curves",
                     "Training loss (left) and pieces on the data's range (right) along every "
                     "run of the first data set and width; colour = k"),
-        _findings(config, rows, upper),
+        _findings(config, rows, found, cells),
     ]  # fmt: skip
     return "\n\n".join(parts)
-
-
-#: What identifies a data set in the rows (with the width: what a growth law is fitted over).
-DATA = ("dataset", "width", "placement", "points")
-
-
-def _data_label(key) -> str:
-    dataset, width, placement, points = key
-    return f"{dataset}, width {width}, n = {points} ({placement})"
-
-
-def _live_rows(group_rows):
-    return [r for r in group_rows if r["live_init"] and not r["censored"]]
 
 
 def _ends(group_rows) -> str:
@@ -69,126 +85,115 @@ def _ends(group_rows) -> str:
 #: How a run of the flow followed to its end can end, in the report's order.
 ENDS = ("threshold", "critical", "kink", "stalled", "budget")
 
-
-def _quartiles(group_rows) -> str:
-    pieces = values(_live_rows(group_rows), "pieces")
-    if not pieces:
-        return "—"
-    q1, q2, q3 = np.percentile(pieces, [25, 50, 75])
-    return f"{q2:.3g} [{q1:.3g}, {q3:.3g}]"
-
-
-def _log_mean(group_rows) -> str:
-    pieces = values(_live_rows(group_rows), "pieces")
-    return f"{np.mean(np.log(pieces)):.3g}" if pieces else "—"
-
-
-def _tail(group_rows) -> str:
-    """The live runs' tail: Hill's index (a mean carried by a few runs where α ≲ 2) and the
-    share of their sum the largest run holds."""
-    pieces = values(_live_rows(group_rows), "pieces")
-    return str(tail(pieces)) if len(pieces) >= 3 else "—"
-
-
-def _grew(group_rows) -> str:
-    live = _live_rows(group_rows)
-    return f"{np.mean([r['pieces'] > r['pieces_init'] for r in live]):.0%}" if live else "—"
-
-
-_COLUMNS = {
+_ENDS = {
     "runs": len,
     "L(W*)": lambda g: "—" if g[0]["loss_solution"] is None else f"{g[0]['loss_solution']:.2g}",
     "dead at init": share(lambda r: not r["live_init"]),
-    "live: threshold / critical / kink / stalled / budget": _ends,
-    "E[pieces] init": lambda g: interval("pieces_init")([r for r in g if not r["censored"]]),
-    "E[pieces] trained": lambda g: interval("pieces")([r for r in g if not r["censored"]]),
-    "E[pieces | live] trained": lambda g: interval("pieces")(_live_rows(g)) if _live_rows(g)
-                                else "—",
-    "median [IQR] live": _quartiles,
-    "E[log pieces] live": _log_mean,
-    "tail of the live runs": _tail,
-    "live runs that grew": _grew,
-    "max": lambda g: max(values(g, "pieces")),
     "censored": lambda g: sum(values(g, "censored")),
-    "median loss, live": lambda g: median("loss", "—")(_live_rows(g)),
+    "live: threshold / critical / kink / stalled / budget": _ends,
+    "median loss, live": lambda g: median("loss", "—")(live_rows(g)),
 }  # fmt: skip
 
 
-def _live_matrix(members, key: str = "pieces"):
-    """(seeds × k) values of ``key`` of the runs live at initialisation (NaN elsewhere), and k."""
-    ks = sorted({r["k"] for r in members})
-    seeds = sorted({r["seed"] for r in members})
-    matrix = np.full((len(seeds), len(ks)), np.nan)
-    for r in _live_rows(members):
-        matrix[seeds.index(r["seed"]), ks.index(r["k"])] = r[key]
-    return np.array(ks), matrix
+@dataclass(frozen=True)
+class Pieces:
+    """One cell's pieces over its live, uncensored runs (those that ended on the step budget
+    included): trained, at initialisation, and the change of each run between them."""
+
+    seeds: int  # every run of the cell, live or not
+    runs: int
+    quartiles: tuple[float, float, float]
+    log_mean: float
+    mean: Interval
+    tail: Tail
+    init_median: float
+    init_mean: float
+    init_tail: Tail
+    change: Change
+    budget: int
+    largest: int
+
+    def needed(self, initial: bool = False) -> float:
+        """Seeds for the largest run's share of the mean to fall to :data:`SHARE`."""
+        found = self.init_tail if initial else self.tail
+        return seeds_for_share(found.largest_share, self.seeds, found.alpha, SHARE)
 
 
-def _upper_rates(members):
-    """Rates in the upper half of k: trained, at initialisation, and trained minus init (on
-    the same seeds); None for fewer than two such k."""
-    ks, trained = _live_matrix(members)
-    initial = _live_matrix(members, "pieces_init")[1]
-    upper = ks >= np.median(ks)
-    if upper.sum() < 2:
+def _pieces(rows) -> Pieces | None:
+    live = live_rows(rows)
+    if not live:
         return None
-    return (
-        growth_rate(ks[upper], trained[:, upper]),
-        growth_rate(ks[upper], initial[:, upper]),
-        growth_rate(ks[upper], trained[:, upper], baseline=initial[:, upper]),
-        ks[upper][0],
-    )
+    trained = np.array(values(live, "pieces"), dtype=np.float64)
+    initial = np.array(values(live, "pieces_init"), dtype=np.float64)
+    q1, q2, q3 = np.percentile(trained, [25, 50, 75])
+    return Pieces(
+        len(rows), len(live), (float(q1), float(q2), float(q3)),
+        float(np.mean(np.log(trained))), mean_interval(trained), tail(trained),
+        float(np.median(initial)), float(initial.mean()), tail(initial),
+        paired_change(trained, initial), sum(r["stopped"] == "budget" for r in live),
+        int(trained.max()),
+    )  # fmt: skip
 
 
-def _law(ks, matrix) -> str:
-    means = np.nanmean(matrix, axis=0)
-    if len(ks) < 3 or not np.all(np.isfinite(means) & (means > 0)) or np.any(ks < 1):
+def _alpha(found: Tail) -> str:
+    if np.isnan(found.alpha):
         return "—"
-    fit = select_growth(growth_fits(ks, means))
-    return f"{fit.model} (ΔAIC {fit.margin:.2g})"
+    if np.isinf(found.alpha):
+        return f"no tail (top {found.top + 1} equal)"
+    return f"{found.alpha:.2g} ± {found.error:.1g}"
 
 
-def _growth_table(rows, upper) -> str:
+def _alpha_text(found: Tail) -> str:
+    return "too few runs for α" if np.isnan(found.alpha) else f"α {_alpha(found)}"
+
+
+def _needed(cell: Pieces, initial: bool = False) -> str:
+    found = cell.init_tail if initial else cell.tail
+    if found.largest_share <= SHARE:
+        return "(met)"
+    seeds = cell.needed(initial)
+    if np.isnan(seeds):  # too few runs for α: equal runs' 1/n law, which any tail exceeds
+        return f"≥ {seeds_for_share(found.largest_share, cell.seeds, np.inf, SHARE)}"
+    if np.isinf(seeds):
+        return "∞ (α ≤ 1)" if found.alpha <= 1 else "> 10⁹"
+    return str(seeds)
+
+
+def _pieces_table(cells: dict[int, Pieces | None]) -> str:
     body = []
-    for key, members in group(rows, *DATA).items():
-        ks, matrix = _live_matrix(members)
-        whole = growth_rate(ks, matrix) if len(ks) >= 3 else None
-        rates = upper[key]
-        top, initial, gained, first = rates if rates else (None, None, None, None)
-        body.append([_data_label(key), _law(ks, matrix),
-                     "—" if whole is None else str(whole),
-                     "—" if top is None else f"{top} (k ≥ {first})",
-                     "—" if top is None else f"{np.exp(top.high):.3g}",
-                     "—" if initial is None else str(initial),
-                     "—" if gained is None else str(gained)])  # fmt: skip
-    header = ["data", "growth law of E[pieces | live] (AIC)", "rate b over all k [95 %]",
-              "rate b, upper half of k [95 %]", "factor per step excluded above",
-              "same runs at init: b, upper half", "trained − init: b, upper half"]  # fmt: skip
-    return (
-        "**Growth with k** (E[pieces | live] ≈ a·e^{bk}: b by least squares on log E, "
-        "interval by a paired bootstrap over seeds; a power law k^p has a local rate p/k, "
-        "so an exponential law shows as the same b in the upper half of k. 'Factor per step "
-        "excluded above' is e^{high} of the upper-half interval: faster exponential growth "
-        "would have been detected by these runs. The last two columns: the same live runs' "
-        "W₀, and the difference of rates, trained minus init, resampled jointly):\n\n"
-        + markdown_table(header, body)
-    )
+    for k, c in cells.items():
+        if c is None:
+            body.append([k, 0, *["—"] * 12])
+            continue
+        q1, q2, q3 = c.quartiles
+        body.append([k, c.runs, f"{q2:.3g} [{q1:.3g}, {q3:.3g}]", f"{c.log_mean:.3g}",
+                     str(c.mean), f"{c.tail.largest_share:.0%}", _alpha(c.tail), _needed(c),
+                     f"{c.init_median:.3g}; {c.init_mean:.3g} "
+                     f"({c.init_tail.largest_share:.0%})",
+                     f"{c.change.median_difference:.3g}", str(c.change.log_ratio),
+                     f"{c.change.grew:.0%}", f"{c.budget} ({c.budget / c.runs:.0%})",
+                     c.largest])  # fmt: skip
+    header = ["k", "live runs", "median [IQR]", "E[log pieces]", "E[pieces] [95 %]",
+              "largest run's share", "tail α (Hill)", f"seeds for largest ≤ {SHARE:.0%}",
+              "init: median; E (largest's share)", "median of trained − init",
+              "E[log(trained / init)] [95 %]", "grew", "budget-ended (kept)", "max"]  # fmt: skip
+    return markdown_table(header, body)
 
 
-def _ranking(rows) -> str:
-    """The data sets ranked by E[pieces | live] at their largest k: the search's answer."""
+def _ranking(found, cells) -> str:
+    """The data sets (coinciding ones once) ranked by E[pieces | live] at their largest k."""
     scored = []
-    for key, members in group(rows, *DATA).items():
-        top = max(r["k"] for r in members)
-        at_top = [r for r in members if r["k"] == top]
-        live = _live_rows(at_top)
-        if live:
-            scored.append((float(np.mean(values(live, "pieces"))), key, top, live))
+    for unit, _ in found:
+        top = max(r["k"] for r in unit.rows)
+        cell = cells[unit.keys[0]][top]
+        if cell is not None:
+            scored.append((cell.mean.mean, unit.label, top, cell))
     scored.sort(key=lambda item: -item[0])
-    body = [[_data_label(key), top, str(mean_interval(values(live, "pieces"))),
-             max(values(live, "pieces"))] for _, key, top, live in scored]  # fmt: skip
+    body = [[label, top, str(c.mean), f"{c.tail.largest_share:.0%}", f"{c.quartiles[1]:.3g}",
+             c.largest] for _, label, top, c in scored]  # fmt: skip
     return "**Data sets ranked by E[pieces | live] at their largest k:**\n\n" + markdown_table(
-        ["data", "k", "E[pieces | live] trained", "max"], body
+        ["data", "k", "E[pieces | live] trained [95 %]", "largest run's share", "median", "max"],
+        body,
     )
 
 
@@ -199,10 +204,10 @@ def _pieces_figure(rows):
     for ax, width in zip(axes[0], widths, strict=True):
         members = [r for r in rows if r["width"] == width]
         for key, data_rows in group(members, *DATA).items():
-            live = _live_rows(data_rows)
+            live = live_rows(data_rows)
             if not live:
                 continue
-            plot_means(ax, live, "k", "pieces", spread="interval", label=_data_label(key)[:-9])
+            plot_means(ax, live, "k", "pieces", spread="interval", label=data_label(key)[:-9])
             plot_means(ax, live, "k", "pieces_init", spread=None, color="0.7", lw=0.8, ms=0)
         ax.set(yscale="log", xlabel="steps k", title=f"width {width}")
         ax.legend(fontsize=7)
@@ -233,7 +238,7 @@ def _curves_figure(results: list[StoredCell]):
     return figure
 
 
-def _findings(config, rows, upper) -> str:
+def _findings(config, rows, found, cells) -> str:
     live = [r for r in rows if r["live_init"]]
     lines = [
         f"- {len(rows)} runs: data sets {', '.join(dict.fromkeys(values(rows, 'dataset')))}; "
@@ -257,35 +262,83 @@ def _findings(config, rows, upper) -> str:
         switched = np.mean([r["dead"] for r in live])
         lines.append(f"- Training switched off {switched:.0%} of the live runs (f ≡ 0 on the "
                      "data after training: loss = mean y², one piece).")  # fmt: skip
-    exponential, faster, slower, tested = [], [], [], 0
-    for key, members in group(rows, *DATA).items():
-        rates = upper[key]
-        if rates is None or len({r["k"] for r in members}) < 3:
-            continue
-        tested += 1
-        top, _, gained, _ = rates
-        label = _data_label(key)
-        if np.isfinite(top.low) and top.low > 0:
-            exponential.append(label)
-        if np.isfinite(gained.low) and gained.low > 0:
-            faster.append(f"{label} (+{gained.rate:.2g})")
-        if np.isfinite(gained.high) and gained.high < 0:
-            slower.append(f"{label} ({gained.rate:.2g})")
-    if tested:
-        lines.append(
-            f"- Growth in the upper half of k: the trained rate's 95 % interval excludes 0 for "
-            f"{len(exponential)} of {tested} data sets. Beside the same runs at "
-            f"initialisation, the trained rate is higher for {len(faster)} (interval of the "
-            "difference above 0" + (f": {'; '.join(faster)}" if faster else "") + ") and "
-            f"lower for {len(slower)}"
-            + (f" ({'; '.join(slower)})" if slower else "")
-            + "; elsewhere the runs cannot tell trained growth from the growth the random W₀ "
-            "already had. A rate above 0 in the upper half is necessary for exponential "
-            "growth but not sufficient over a finite range of k; a finite sweep cannot "
-            "settle the conjecture either way."
-        )
+    lines += [_budget(cells), *_coincidences(found), *verdicts(found), _one_run(found, cells)]
     censored = sum(values(rows, "censored"))
     if censored:
         lines.append(f"- {censored} runs had more pieces than the tracer's memory budget "
-                     "holds (censored; left out of the means).")  # fmt: skip
+                     "holds (censored; left out of the statistics).")  # fmt: skip
     return findings([*lines, resolution_finding(rows, "k")])
+
+
+def _budget(cells) -> str | None:
+    """The runs that ended on the step budget: counted, and kept in every statistic."""
+    counted = [c for by_k in cells.values() for c in by_k.values() if c is not None]
+    if not counted:
+        return None
+    budget, runs = sum(c.budget for c in counted), sum(c.runs for c in counted)
+    if not budget:
+        return f"- None of the {runs} live, uncensored runs ended on the step budget."
+    return (
+        f"- {budget} of the {runs} live, uncensored runs ({budget / runs:.0%}) ended on the "
+        "step budget: their counts are of W part-way along the flow. They are kept in every "
+        "statistic, not dropped; the per-k tables count them ('budget-ended')."
+    )
+
+
+def _coincidences(found) -> list[str]:
+    """Data sets whose rows coincide exactly (counted once), and the staircase and cantor
+    data where they differ (both kept)."""
+    lines = []
+    for unit, _ in found:
+        if len(unit.keys) > 1:
+            names = " and ".join(key[0] for key in unit.keys)
+            lines.append(
+                f"- {names} coincide exactly at {unit.label.split(', ', 1)[1]}: the same "
+                "pieces at initialisation and trained for every seed and k (their losses "
+                "may differ). They are one row of the growth table and the ranking and "
+                "count once in every 'x of N' here."
+            )
+    where = {}
+    for unit, _ in found:
+        for key in unit.keys:
+            where.setdefault(key[1:], {})[key[0]] = id(unit)
+    for (width, placement, points), data in where.items():
+        if {"staircase", "cantor"} <= data.keys() and data["staircase"] != data["cantor"]:
+            lines.append(f"- staircase and cantor differ at width {width}, n = {points} "
+                         f"({placement}): both are kept.")  # fmt: skip
+    return lines
+
+
+def _one_run(found, cells) -> str | None:
+    """The means whose largest run holds more than :data:`SHARE` of their sum."""
+    flagged, counted = [], 0
+    for unit, _ in found:
+        for k, c in cells[unit.keys[0]].items():
+            if c is None:
+                continue
+            counted += 1
+            for initial, found_tail in ((False, c.tail), (True, c.init_tail)):
+                if found_tail.largest_share > SHARE:
+                    flagged.append((found_tail.largest_share, unit.label, k, initial, c))
+    if not counted:
+        return None
+    trained = sum(not initial for *_, initial, _ in flagged)
+    worst = sorted(flagged, key=lambda item: (-item[0], item[1], item[2]))[:6]
+    listed = "; ".join(
+        f"{label}, k = {k}{' (init)' if initial else ''}: {share:.0%} of {c.runs} live runs, "
+        f"{_alpha_text(c.init_tail if initial else c.tail)} → {_needed(c, initial)} seeds"
+        for share, label, k, initial, c in worst
+    )  # fmt: skip
+    if not flagged:
+        return (f"- In none of the {counted} cells does the largest run hold more than "
+                f"{SHARE:.0%} of the sum behind E[pieces] (trained or at init).")  # fmt: skip
+    return (
+        f"- **Means that rest on one run.** In {trained} of {counted} cells (data set × width "
+        f"× k, coinciding data sets once) the largest live run holds more than {SHARE:.0%} of "
+        f"the sum behind the trained E[pieces], and in {len(flagged) - trained} of the means "
+        "at initialisation: those means rest on one run, their bootstrap intervals (and the "
+        "rates of the mean fitted through them) are too narrow, and more seeds are needed. "
+        f"Seeds for the largest run's share to fall to {SHARE:.0%}, from Hill's index α "
+        "(largest ∝ n^{1/α}, sum ∝ n; ∞ where α ≤ 1: the mean may not exist; α from a few "
+        f"runs is rough), largest shares first: {listed}."
+    )

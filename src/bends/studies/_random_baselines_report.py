@@ -1,6 +1,7 @@
 """The report of ``random-baselines``: pieces of random MLPs against depth, width and neurons
-and of random tied RNNs against k and w, at initialisation and trained, their figures, and the
-growth laws fitted to E[pieces] against k."""
+and of random tied RNNs against k and w, at initialisation and trained, their figures, the
+growth laws fitted to the trained E[pieces] against k, and the growth law at initialisation
+from the computation the ``conjecture`` report prints too (:mod:`bends.studies._init_law`)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from bends.analysis.stats import growth_fits, select_growth
 from bends.runner.figures import Figures, new_figure, plot_means
 from bends.runner.study import StoredCell
 from bends.runner.summaries import findings, group, interval, mean, median, rows_of, share, table
+from bends.studies._init_law import SEEDS, STEPS, init_law_section
 from bends.studies._stored import random_baselines_live_init
 
 
@@ -69,6 +71,8 @@ def report(config: Any, results: list[StoredCell], figures: Figures) -> str:
             ),
         ]
     parts.append(_findings(mlp, rnn))
+    if rnn:  # the law at initialisation: one computation, the same text as conjecture's
+        parts.append(init_law_section())
     return "\n\n".join(parts)
 
 
@@ -137,10 +141,16 @@ def _findings(mlp: list[dict], rnn: list[dict]) -> str:
         by_k = group(members, "k")
         if len(by_k) < 3:
             continue
-        fits = {
-            label: select_growth(growth_fits(list(by_k), [mean(key)(g) for g in by_k.values()]))
-            for key, label in (("pieces_init", "at initialisation"), ("pieces", "trained"))
-        }
-        statements = [f"{label}: {fit.statement}" for label, fit in fits.items()]
-        lines.append(f"- Tied RNNs, w = {width}: " + "; ".join(statements) + ".")
+        fit = select_growth(growth_fits(list(by_k), [mean("pieces")(g) for g in by_k.values()]))
+        lines.append(
+            f"- Tied RNNs, w = {width}, trained by Adam (k from {min(by_k)} to {max(by_k)}, "
+            f"{len(members) // len(by_k)} seeds): E[pieces]: {fit.statement}."
+        )
+    if rnn:
+        lines.append(
+            "- Tied RNNs at initialisation: these runs' E[pieces] is in the table; its growth "
+            "law is not fitted to them but taken from the one computation this report shares "
+            f"with `conjecture` (the next section: k = {STEPS[0]}…{STEPS[-1]}, {SEEDS} seeds, "
+            "the typical run and the mean apart)."
+        )
     return findings(lines)
