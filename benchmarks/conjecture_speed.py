@@ -1,6 +1,7 @@
 """The conjecture study's speed and its flows: today's flow beside the SciPy one, on 2 workers.
 
-    python benchmarks/conjecture_speed.py [--workers 2] [--quick] [--skip-full] [--out DIR]
+    python benchmarks/conjecture_speed.py [--workers 2] [--quick] [--steps 4,8,16,32]
+                                          [--skip-full] [--out DIR]
 
 Three tables in one run:
 
@@ -108,9 +109,8 @@ def live_rows(cells):
     return [r for c in cells for r in c.rows if r["live_init"]]
 
 
-def flows_table(console: Console, workers: int, quick: bool) -> None:
-    sample = ["datasets=staircase,control", "widths=7", "seeds=16",
-              "steps=2,4" if quick else "steps=4,8,16,32"]  # fmt: skip
+def flows_table(console: Console, workers: int, steps: str) -> None:
+    sample = ["datasets=staircase,control", "widths=7", "seeds=16", f"steps={steps}"]
     variants = {
         "flow (SciPy RK23, the filed default)": [*sample, "trainer=flow"],
         "limit, zig-zag across surfaces (slide=false)": [*sample, "trainer=limit",
@@ -177,12 +177,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="k = 2, 4 and no full study")
+    parser.add_argument("--steps", default="4,8,16,32", help="the flows' sample: its k")
     parser.add_argument("--skip-full", action="store_true", help="leave out the full study")
     parser.add_argument("--out", type=Path, help="keep the full study here (bends report OUT)")
     args = parser.parse_args()
     console = Console(width=160)
     gradient_table(console, repeats=3 if args.quick else 50)
-    flows_table(console, args.workers, args.quick)
+    flows_table(console, args.workers, "2,4" if args.quick else args.steps)
     if not (args.quick or args.skip_full):
         full_table(console, args.workers, args.out)
 
