@@ -86,9 +86,6 @@ class Surfaces:
         if 0 < len(new) <= JOIN and len(held) + len(new) <= self.most:
             self.held[run] = np.vstack([self.held[run], np.array(new, dtype=np.int64)])
 
-    def forget(self, run: int) -> None:
-        self.held[run] = self.held[run][:0]
-
 
 def implicit_step(weight, loss, gradient, curvature, rate, step, constraints=None):
     """W + ΔW with (G + (1 + L)/h I) ΔW = −∇L − Nᵀλ and N ΔW = −z on the held surfaces, h
@@ -140,11 +137,17 @@ def glide_share(gradient: np.ndarray, constraints: dict) -> np.ndarray:
     where ≈ 0 (and every θ in [0, 1]) the minimal-norm element of the Clarke subdifferential
     is 0 and the sliding flow has reached a kink (a Clarke critical point)."""
     flat = gradient.reshape(len(gradient), -1, 1)
-    normals, valid = constraints["normals"], constraints["valid"]
-    gram = normals @ np.swapaxes(normals, 1, 2) + np.eye(valid.shape[1]) * ~valid[:, None, :]
-    along = flat - np.swapaxes(normals, 1, 2) @ (np.linalg.pinv(gram) @ (normals @ flat))
+    along = _along(flat, constraints)
     size = np.sqrt((flat**2).sum(axis=(-2, -1)))
     return np.sqrt((along**2).sum(axis=(-2, -1))) / np.maximum(size, 1e-300)
+
+
+def _along(vectors: np.ndarray, constraints: dict) -> np.ndarray:
+    """``vectors`` (runs, w², 1) projected onto the tangent space of each run's held surfaces
+    (Euclidean: minus their component along the normals' span)."""
+    normals, valid = constraints["normals"], constraints["valid"]
+    gram = normals @ np.swapaxes(normals, 1, 2) + np.eye(valid.shape[1]) * ~valid[:, None, :]
+    return vectors - np.swapaxes(normals, 1, 2) @ (np.linalg.pinv(gram) @ (normals @ vectors))
 
 
 def _least_damping(curvature: np.ndarray) -> np.ndarray:
@@ -163,9 +166,7 @@ def local_error(weight, loss, gradient, curvature, h, new_loss, new_gradient, co
         gradient / (1 + loss)[:, None, None] - new_gradient / (1 + new_loss)[:, None, None]
     ).reshape(len(weight), d, 1)
     if constraints is not None:
-        normals, valid = constraints["normals"], constraints["valid"]
-        gram = normals @ np.swapaxes(normals, 1, 2) + np.eye(valid.shape[1]) * ~valid[:, None, :]
-        change = change - np.swapaxes(normals, 1, 2) @ (np.linalg.pinv(gram) @ (normals @ change))
+        change = _along(change, constraints)
     damping = np.maximum((1 + loss) / h, _least_damping(curvature))
     filtered = np.linalg.solve(curvature + damping[:, None, None] * np.eye(d), change)
     size = (1 + loss) / 2 * np.sqrt((filtered**2).sum(axis=(-2, -1)))
