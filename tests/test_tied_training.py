@@ -107,6 +107,22 @@ def test_tightening_the_tolerance_keeps_where_most_flows_end():
     assert kept >= 5
 
 
+def test_a_flow_creeping_without_doubling_its_time_ends_stalled_where_the_budget_would():
+    # Measured: this W₀ creeps towards a degenerate minimum at L ≈ 3·10⁻³ (flow time ~10⁴,
+    # too slow to double within a stall window), so without stall windows it runs out of
+    # steps; with them it ends as stalled, at the same pieces and nearly the same loss.
+    problem = dataset_problem("control", 4, 16, 64, "uniform", 0)[0]
+    start = np.random.default_rng(12).standard_normal((1, 4, 4))
+    creeping, stalled = (follow_flow(problem, start, max_steps=8000, stall_windows=windows,
+                                     pieces=lambda w: trace(problem.network(w)).pieces)[0]
+                         for windows in (0, 10))  # fmt: skip
+    assert (creeping.stopped, stalled.stopped) == ("budget", "stalled")
+    assert stalled.evaluations < creeping.evaluations
+    assert abs(stalled.loss - creeping.loss) <= 1e-3 * creeping.loss
+    pieces = [trace(problem.network(run.weight)).pieces for run in (creeping, stalled)]
+    assert pieces[0] == pieces[1]
+
+
 def test_a_kink_is_where_sampled_gradients_cancel_and_sliding_is_not():
     rng = np.random.default_rng(0)
     normal, tangent = np.eye(16)[0], np.eye(16)[1]

@@ -41,6 +41,9 @@ class TrainingSettings(StudyConfig):
     stall_rtol: float = setting(1e-6, "limit: stalled when L falls less than this share",
                                 above=0)  # fmt: skip
     gradient_tol: float = setting(1e-10, "limit: critical when |∇L| ≤ this · (1 + L)", at_least=0)
+    stall_windows: int = setting(
+        0, "limit: also stalled after this many still stall checks in a row at flow time ≥ 1 "
+           "(0: only when the flow time doubled)", at_least=0)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,7 @@ class Training:
     stall_steps: int
     stall_rtol: float
     gradient_tol: float
+    stall_windows: int
 
 
 def train_runs(problem: TiedProblem, starts: np.ndarray, p: Training) -> list[Run]:

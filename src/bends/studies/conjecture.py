@@ -88,6 +88,9 @@ class ConjectureConfig(TrainingSettings):
     window_low: float = setting(-1.0, "wide window: lowest t")
     window_high: float = setting(2.0, "wide window: highest t")
     checkpoints: int = setting(6, "pieces counted at this many recorded times per run", at_least=2)
+    stall_windows: int = setting(
+        10, "limit: also stalled after this many still stall checks in a row at flow time ≥ 1 "
+            "(0: only when the flow time doubled)", at_least=0)  # fmt: skip
 
     def validate(self) -> None:
         super().validate()
@@ -169,7 +172,7 @@ class Conjecture(Study):
     summary = "pieces of gradient-flow-trained tied ReLU RNNs vs steps k, against initialisation"
     Config = ConjectureConfig
     guide = "studies/conjecture.md"
-    version = 4  # 4: sliding along switching surfaces, n = 4w², 30,000 steps
+    version = 5  # 4: sliding, n = 4w², 30,000 steps; 5: stalled after 10 still checks in a row
     demo = {"steps": [1, 2, 4, 8], "seeds": 8, "seeds_per_cell": 8,  # noqa: RUF012
             "widths": [7], "datasets": ["staircase", "control"], "points": [32],
             "max_steps": 2000}  # fmt: skip

@@ -123,6 +123,7 @@ def follow_flow(
     integrator: Literal["implicit", "explicit"] = "implicit",
     tolerance: float = 1e-2,
     slide: bool = True,
+    stall_windows: int = 0,
 ) -> list[Run]:
     r"""Gradient flow followed to its end, for many W at once (``starts``: (seeds, w, w)).
 
@@ -159,8 +160,11 @@ def follow_flow(
     such as a network whose output is 0 on every data point), ``stalled`` (over the last
     ``stall_steps`` accepted steps L fell by less than ``stall_rtol`` · L and the piece count
     ``pieces(W)`` did not change — without ``pieces``, the activation pattern on the data did
-    not — while the flow time t at least doubled), ``kink`` (the same, without the doubling,
-    where the last 16 gradients have a convex combination shorter than 5 % of their mean
+    not — while the flow time t at least doubled, or, with ``stall_windows`` > 0, through
+    that many such checks in a row (``stall_windows`` · ``stall_steps`` accepted steps) at
+    flow time t ≥ 1 without the doubling: a run creeping towards a degenerate minimum, whose
+    time grows too slowly to double, stands still as surely), ``kink`` (the same, without the
+    doubling, where the last 16 gradients have a convex combination shorter than 5 % of their mean
     length: the flow sits at a kink minimum, a Clarke critical point, and the steps zig-zag
     on the spot; or, sliding, where the field's component along the held surfaces is below
     10⁻³ of its length — at once below 10⁻⁶), or ``budget`` (``max_steps`` steps: among
@@ -185,6 +189,7 @@ def follow_flow(
     surfaces = Surfaces(runs, problem.width) if slide else None
     pattern = _pattern(problem, weight) if slide else None
     glide = np.ones(runs)  # |P∇L| / |∇L| on the held surfaces (1: none held)
+    standing = np.zeros(runs, dtype=np.int64)  # stall checks in a row that found L still
     for count in range(1, max_steps + 1):
         size = np.sqrt((gradient**2).sum(axis=(-2, -1)))
         stopped[(stopped == "") & (loss < loss_threshold)] = "threshold"
@@ -243,6 +248,9 @@ def follow_flow(
             stopped[np.flatnonzero(at_kink)[_cancels(sampled[at_kink])]] = "kink"
             stopped[at_kink & (glide <= GLIDE_STALLED)] = "kink"
             restart = due & (doubled | ~still)
+            standing[due] = np.where(restart[due], 0, standing[due] + 1)
+            if stall_windows:
+                stopped[(stopped == "") & (standing >= stall_windows) & (time >= 1)] = "stalled"
             anchor.restart(restart, weight, loss, time, now, problem, pieces is None)
             accepted[due] = 0
     stopped[stopped == ""] = "budget"
@@ -460,6 +468,7 @@ def train_tied(
     stall_rtol: float = 1e-6,
     gradient_tol: float = 1e-10,
     slide: bool = True,
+    stall_windows: int = 0,
 ) -> list[Run]:
     """Train each W in ``starts`` (seeds, w, w): the flow one seed at a time (its steps adapt
     per seed), the flow to its end (``limit``: :func:`follow_flow`), GD and Adam all seeds as
@@ -467,7 +476,7 @@ def train_tied(
     if trainer == "limit":
         return follow_flow(problem, starts, loss_threshold, gradient_tol, step, stall_steps,
                            stall_rtol, max_steps, record, _pieces_of(problem), integrator,
-                           tolerance, slide)  # fmt: skip
+                           tolerance, slide, stall_windows)  # fmt: skip
     if trainer == "flow":
         return [
             gradient_flow(problem, start, time_limit, loss_threshold, rtol, method,
