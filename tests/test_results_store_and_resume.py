@@ -77,7 +77,13 @@ def test_rerun_skips_finished_cells_and_fresh_starts_over(tmp_path):
 
 def test_per_seed_numbers_do_not_depend_on_the_grouping_of_seeds(tmp_path):
     study = get_study("count-depth")
-    settings = ["depths=1,3,6", "seeds=6", "families=random-mlp,random-rnn"]
+    settings = [
+        "depths=1,3,6",
+        "seeds=6",
+        "families=random-mlp,random-rnn",
+        "inits=torch",
+        "offsets=0",
+    ]
     rows = []
     for per_cell in (1, 4):
         config = resolve(study.Config, assignments=[*settings, f"seeds_per_cell={per_cell}"])

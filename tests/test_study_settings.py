@@ -67,5 +67,6 @@ def test_seeds_split_into_cells_of_consecutive_groups():
     study = get_study("count-depth")
     cells = study.cells(resolve(CountDepthConfig, assignments=["depths=1,2", "seeds=5"]))
     seeded = [c for c in cells if c.params["family"].startswith("random")]
-    assert len(seeded) == 2 * 2 * 1 and all(c.seeds == (0, 1, 2, 3, 4) for c in seeded)
+    # per depth: the MLPs' 2 initialisations × 2 offsets, and the tied RNNs; one seed group
+    assert len(seeded) == 2 * (2 * 2 + 1) and all(c.seeds == (0, 1, 2, 3, 4) for c in seeded)
     assert len({c.key for c in cells}) == len(cells)

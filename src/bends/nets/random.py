@@ -6,6 +6,11 @@ r"""Random networks at initialisation, drawn with NumPy from a seed.
 * ``init="he-bias"``: He-normal weights with PyTorch's default biases (uniform on
   :math:`\pm 1/\sqrt{\text{fan\_in}}`), so that only the weight law differs from ``torch``
   (zero biases put every breakpoint of a 1-D input network at x = 0);
+* ``init="hanin-rolnick"``: He-normal weights and biases :math:`N(0, 10^{-6})`, the
+  initialisation of Hanin & Rolnick's experiments (ICML 2019, §3: small biases keep regions
+  from collapsing, as they would with all biases 0). The network is then nearly positively
+  homogeneous: along a line through the origin its breakpoints crowd near it (a first
+  layer's within ~10⁻² of it, measured at width 16);
 * tied RNNs: W with standard normal entries (the conjecture's initialisation).
 
 Example:
@@ -27,7 +32,7 @@ import numpy as np
 from bends.errors import BendsError
 from bends.nets.networks import MLP, TiedRNN
 
-Init = Literal["torch", "he", "he-bias"]
+Init = Literal["torch", "he", "he-bias", "hanin-rolnick"]
 #: An integer seed or a NumPy Generator (draws continue from its state).
 Seed = int | np.random.Generator
 
@@ -43,14 +48,18 @@ def random_mlp(widths: Sequence[int], seed: Seed, init: Init = "torch") -> MLP:
             bound = 1.0 / np.sqrt(fan_in)
             weights.append(rng.uniform(-bound, bound, size=(fan_out, fan_in)))
             biases.append(rng.uniform(-bound, bound, size=fan_out))
-        elif init in ("he", "he-bias"):
+        elif init in ("he", "he-bias", "hanin-rolnick"):
             weights.append(rng.normal(0.0, np.sqrt(2.0 / fan_in), size=(fan_out, fan_in)))
             bound = 1.0 / np.sqrt(fan_in)
             biases.append(
-                rng.uniform(-bound, bound, size=fan_out) if init == "he-bias" else np.zeros(fan_out)
-            )
+                rng.uniform(-bound, bound, size=fan_out) if init == "he-bias"
+                else rng.normal(0.0, 1e-3, size=fan_out) if init == "hanin-rolnick"
+                else np.zeros(fan_out)
+            )  # fmt: skip
         else:
-            raise BendsError(f"unknown initialisation {init!r}; use torch, he or he-bias")
+            raise BendsError(
+                f"unknown initialisation {init!r}; use torch, he, he-bias or hanin-rolnick"
+            )
     return MLP(tuple(weights), tuple(biases))
 
 

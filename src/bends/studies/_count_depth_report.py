@@ -1,6 +1,7 @@
 """The report of ``count-depth``: pieces against depth per family (the constructions' counts,
 the random networks' means with the share that is live), the figure against 2^L, and findings
-on the growth, the closed forms and the exact recount."""
+on the growth, Hanin & Rolnick's law (regions linear in the number of neurons), the closed
+forms and the exact recount. Random MLPs form one series per initialisation and offset."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from bends.analysis.stats import mean_interval
+from bends.analysis.stats import line_fit, mean_interval
 from bends.runner.figures import Figures, new_figure, plot_means
 from bends.runner.study import StoredCell
 from bends.runner.summaries import (
@@ -27,17 +28,31 @@ SEEDED = ("random-mlp", "random-rnn")
 
 def report(config: Any, results: list[StoredCell], figures: Figures) -> str:
     rows = rows_of(results)
-    by = group(rows, "family")
-    families = [f for f in dict.fromkeys(config.families) if f in by]
+    series = _series(rows, config)
     body = []
     for depth, members in group(rows, "depth").items():
-        cells = group(members, "family")
-        body.append([depth, *[_summary(f, cells.get(f, [])) for f in families], 2**depth])
-    table = markdown_table(["depth", *[_label(f, config) for f in families], "2^depth"], body)
-    figure = figures.add(
-        _figure(families, by, config), "pieces_vs_depth", "Exact pieces against depth"
-    )
-    return "\n\n".join([table, figure, _findings(families, by, rows, config)])
+        body.append([depth, *[_summary(family, [r for r in members if r in chosen])
+                              for family, _, chosen in series], 2**depth])  # fmt: skip
+    table = markdown_table(["depth", *[label for _, label, _ in series], "2^depth"], body)
+    figure = figures.add(_figure(series), "pieces_vs_depth", "Exact pieces against depth")
+    return "\n\n".join([table, figure, _findings(series, rows, config)])
+
+
+def _series(rows: list[dict], config: Any) -> list[tuple[str, str, list[dict]]]:
+    """(family, label, rows) per family, random MLPs split by initialisation and offset."""
+    by = group(rows, "family")
+    series = []
+    for family in dict.fromkeys(config.families):
+        if family not in by:
+            continue
+        if family != "random-mlp":
+            series.append((family, _label(family, config), by[family]))
+            continue
+        for (init, offset), chosen in group(by[family], "init", "offset").items():
+            where = "through 0" if not offset else f"offset {offset:g}"
+            label = f"random MLP (width {config.width}, {init}, {where}): E [95 %]"
+            series.append((family, label, chosen))
+    return series
 
 
 def _summary(family: str, rows: list[dict]) -> object:
@@ -54,29 +69,29 @@ def _summary(family: str, rows: list[dict]) -> object:
 
 
 def _label(family: str, config: Any) -> str:
-    widths = {"random-mlp": ("MLP", config.width), "random-rnn": ("tied RNN", config.rnn_width)}
-    kind, width = widths.get(family, (None, None))
-    return family if kind is None else f"random {kind} (width {width}): E [95 %]"
+    if family == "random-rnn":
+        return f"random tied RNN (width {config.rnn_width}): E [95 %]"
+    return family
 
 
-def _figure(families, by, config):
+def _figure(series):
     figure, ax = new_figure(figsize=(6, 4), layout="constrained")
-    depths = sorted({r["depth"] for f in families for r in by[f]})
+    depths = sorted({r["depth"] for _, _, rows in series for r in rows})
     ax.plot(depths, [2.0**d for d in depths], "k:", lw=1, label="$2^L$")
     # The constructions coincide with 2^L: distinct markers keep both visible.
     markers = iter(["s", "x", "^", "v"])
-    for family in families:
+    for family, label, rows in series:
+        label = label.split(":")[0]
         if family in SEEDED:
-            label = _label(family, config).split(":")[0]
-            line = plot_means(ax, by[family], "depth", "pieces", spread="interval",
+            line = plot_means(ax, rows, "depth", "pieces", spread="interval",
                               label=f"{label}, all")  # fmt: skip
-            live = [r for r in by[family] if count_depth_live(r)]
-            if len(live) == len(by[family]):
+            live = [r for r in rows if count_depth_live(r)]
+            if len(live) == len(rows):
                 continue  # no dead network: the live-only curve would hide under this one
             plot_means(ax, live, "depth", "pieces", spread=None, ls="--", marker="d", ms=3,
                        color=line[0].get_color(), label=f"{label}, live only")  # fmt: skip
         else:
-            plot_means(ax, by[family], "depth", "pieces", spread=None, ls="none",
+            plot_means(ax, rows, "depth", "pieces", spread=None, ls="none",
                        marker=next(markers), mfc="none", ms=6, label=family)  # fmt: skip
     ax.set_yscale("log", base=2)
     ax.set(xlabel="depth L (hidden layers / RNN steps)", ylabel="pieces")
@@ -85,11 +100,33 @@ def _figure(families, by, config):
     return figure
 
 
-def _findings(families, by, rows, config) -> str:
+def _neuron_law(rows: list[dict], config: Any) -> str:
+    """Hanin & Rolnick's law, regions = a + c·N for N = width·L neurons, fitted on every
+    network (a pairs bootstrap: the scatter grows with N) and on the deeper half of the depths
+    alone: where the two slopes differ, the count is not linear in N."""
+    depths = sorted({r["depth"] for r in rows})
+    fits = []
+    for chosen in (rows, [r for r in rows if r["depth"] >= depths[len(depths) // 2]]):
+        if len({r["depth"] for r in chosen}) < 2:
+            return ""
+        fits.append(line_fit([config.width * r["depth"] for r in chosen],
+                             values(chosen, "regions"), resamples=2000))  # fmt: skip
+    length = 2 * config.radius
+    every, deep = fits
+    return (
+        f" Regions against neurons N = {config.width}·L: c = {every.slope:.3g} "
+        f"[{every.low:.3g}, {every.high:.3g}] regions per neuron ({every.slope / length:.3g}"
+        f" per neuron and unit length), a = {every.intercept:.3g}; on L ≥ "
+        f"{depths[len(depths) // 2]} alone c = {deep.slope:.3g} [{deep.low:.3g}, "
+        f"{deep.high:.3g}]."
+    )
+
+
+def _findings(series, rows, config) -> str:
     """Plain statements of what the numbers show, computed from them."""
     lines = []
-    for family in families:
-        per_depth = group(by[family], "depth")
+    for family, label, chosen in series:
+        per_depth = group(chosen, "depth")
         measured = list(per_depth)
         if family in SEEDED:
             means = [float(np.mean(values(g, "pieces"))) for g in per_depth.values()]
@@ -97,13 +134,14 @@ def _findings(families, by, rows, config) -> str:
             if len(measured) >= 2:
                 slope = np.polyfit(measured, means, 1)[0]
                 trend = f"about {slope:.2f} more pieces per unit of depth (least squares)"
-            live = np.mean([count_depth_live(r) for r in by[family]])
+            live = np.mean([count_depth_live(r) for r in chosen])
+            law = _neuron_law(chosen, config) if family == "random-mlp" else ""
             lines.append(
-                f"- {_label(family, config).split(':')[0]}: mean pieces {means[0]:.3g} at depth "
+                f"- {label.split(':')[0]}: mean pieces {means[0]:.3g} at depth "
                 f"{measured[0]} and {means[-1]:.3g} at depth {measured[-1]}, {trend}; at the "
                 f"largest depth that is {means[-1] / 2 ** measured[-1]:.2g} of 2^depth. "
                 f"{live:.0%} of these networks are live (output not ≡ 0 on the segment; "
-                "the others count as one piece)."
+                f"the others count as one piece).{law}"
             )
         else:
             hits = sum(all(r["pieces"] == r["closed_form"] for r in g) for g in per_depth.values())
