@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from bends.analysis.stats import mean_interval
+from bends.analysis.stats import line_fit, mean_interval
 
 Rows = list[dict[str, Any]]
 Aggregate = Callable[[Rows], Any]
@@ -174,4 +174,35 @@ def resolution_finding(rows: Rows, *where: str) -> str | None:
         f"- float64 could not resolve every breakpoint (knots closer than 2^-40 in t) in "
         f"{len(unresolved)} of {len(rows)} rows, so their counts may be off by a few"
         + (f": {named}{' …' if len(places) > 8 else ''}." if places else ".")
+    )
+
+
+def neuron_law(neurons: Sequence[float], counts: Sequence[float], length: float) -> str:
+    """Hanin & Rolnick's law, counts = a + c·N for N neurons along a line of ``length``, as one
+    sentence: c with the 95 % interval of a pairs bootstrap (the scatter grows with N), per
+    unit length too, and c refitted on the upper half of the distinct N alone (where the two
+    slopes differ, the count is not linear in N). Empty below two distinct N.
+
+    >>> law = neuron_law([16, 16, 32, 32, 64, 64], [20, 18, 36, 34, 68, 66], 2.0)
+    >>> print(law.replace("; ", ";\\n"))
+    regions = a + c·N: c = 1 [0.954, 1.05] per neuron (0.5 per neuron and unit length), a = 3;
+    on N ≥ 32 alone c = 1 [0.938, 1.06]
+    """
+    x, y = np.asarray(neurons, dtype=np.float64), np.asarray(counts, dtype=np.float64)
+    levels = np.unique(x)
+    if len(levels) < 2:
+        return ""
+    upper = x >= levels[len(levels) // 2]
+    every = line_fit(x, y, resamples=2000)
+    text = (
+        f"regions = a + c·N: c = {every.slope:.3g} [{every.low:.3g}, {every.high:.3g}] per "
+        f"neuron ({every.slope / length:.3g} per neuron and unit length), a = "
+        f"{every.intercept:.3g}"
+    )
+    if len(np.unique(x[upper])) < 2:
+        return text
+    deep = line_fit(x[upper], y[upper], resamples=2000)
+    return (
+        f"{text}; on N ≥ {levels[len(levels) // 2]:g} alone c = {deep.slope:.3g} "
+        f"[{deep.low:.3g}, {deep.high:.3g}]"
     )

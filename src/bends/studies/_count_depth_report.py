@@ -9,13 +9,14 @@ from typing import Any
 
 import numpy as np
 
-from bends.analysis.stats import line_fit, mean_interval
+from bends.analysis.stats import mean_interval
 from bends.runner.figures import Figures, new_figure, plot_means
 from bends.runner.study import StoredCell
 from bends.runner.summaries import (
     findings,
     group,
     markdown_table,
+    neuron_law,
     resolution_finding,
     rows_of,
     values,
@@ -100,28 +101,6 @@ def _figure(series):
     return figure
 
 
-def _neuron_law(rows: list[dict], config: Any) -> str:
-    """Hanin & Rolnick's law, regions = a + c·N for N = width·L neurons, fitted on every
-    network (a pairs bootstrap: the scatter grows with N) and on the deeper half of the depths
-    alone: where the two slopes differ, the count is not linear in N."""
-    depths = sorted({r["depth"] for r in rows})
-    fits = []
-    for chosen in (rows, [r for r in rows if r["depth"] >= depths[len(depths) // 2]]):
-        if len({r["depth"] for r in chosen}) < 2:
-            return ""
-        fits.append(line_fit([config.width * r["depth"] for r in chosen],
-                             values(chosen, "regions"), resamples=2000))  # fmt: skip
-    length = 2 * config.radius
-    every, deep = fits
-    return (
-        f" Regions against neurons N = {config.width}·L: c = {every.slope:.3g} "
-        f"[{every.low:.3g}, {every.high:.3g}] regions per neuron ({every.slope / length:.3g}"
-        f" per neuron and unit length), a = {every.intercept:.3g}; on L ≥ "
-        f"{depths[len(depths) // 2]} alone c = {deep.slope:.3g} [{deep.low:.3g}, "
-        f"{deep.high:.3g}]."
-    )
-
-
 def _findings(series, rows, config) -> str:
     """Plain statements of what the numbers show, computed from them."""
     lines = []
@@ -135,7 +114,11 @@ def _findings(series, rows, config) -> str:
                 slope = np.polyfit(measured, means, 1)[0]
                 trend = f"about {slope:.2f} more pieces per unit of depth (least squares)"
             live = np.mean([count_depth_live(r) for r in chosen])
-            law = _neuron_law(chosen, config) if family == "random-mlp" else ""
+            law = ""
+            if family == "random-mlp":
+                neurons = [config.width * r["depth"] for r in chosen]
+                law = neuron_law(neurons, values(chosen, "regions"), 2 * config.radius)
+                law = f" Against the neurons N = {config.width}·L: {law}." if law else ""
             lines.append(
                 f"- {label.split(':')[0]}: mean pieces {means[0]:.3g} at depth "
                 f"{measured[0]} and {means[-1]:.3g} at depth {measured[-1]}, {trend}; at the "

@@ -12,7 +12,18 @@ import numpy as np
 from bends.analysis.stats import growth_fits, select_growth
 from bends.runner.figures import Figures, new_figure, plot_means
 from bends.runner.study import StoredCell
-from bends.runner.summaries import findings, group, interval, mean, median, rows_of, share, table
+from bends.runner.summaries import (
+    findings,
+    group,
+    interval,
+    mean,
+    median,
+    neuron_law,
+    rows_of,
+    share,
+    table,
+    values,
+)
 from bends.studies._init_law import SEEDS, STEPS, init_law_section
 from bends.studies._stored import random_baselines_live_init
 
@@ -137,6 +148,10 @@ def _findings(mlp: list[dict], rnn: list[dict]) -> str:
             f"had is {most['pieces']} (depth {most['depth']}, width {most['width']}, "
             f"{most['init']})."
         )
+        for init, members in group(mlp, "init").items():
+            law = neuron_law(values(members, "neurons"), values(members, "pieces_init"), 1.0)
+            if law:
+                lines.append(f"- MLPs at initialisation, {init}, pieces on [0, 1]: {law}.")
     for width, members in group(rnn, "width").items():
         by_k = group(members, "k")
         if len(by_k) < 3:

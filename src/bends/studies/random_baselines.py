@@ -6,9 +6,10 @@ the data's range and on a wide window):
 
 * **MLPs** with biases, input dimension 1 (the line is the input space), ``depths`` ×
   ``widths`` hidden layers, PyTorch's default initialisation or He-normal weights with
-  PyTorch's biases (``he-bias``; plain ``he`` has zero biases, which puts every breakpoint
-  at x = 0; :mod:`bends.nets.random`), trained by full-batch Adam (all seeds of a cell as one
-  batch, :mod:`bends.training.mlp`); pieces against depth, width and total neurons.
+  PyTorch's biases (``he-bias``) or Hanin & Rolnick's biases N(0, 10⁻⁶) (``hanin-rolnick``;
+  plain ``he`` has zero biases, which puts every breakpoint at x = 0, and near-zero biases
+  crowd them there: :mod:`bends.nets.random`), trained by full-batch Adam (all seeds of a cell
+  as one batch, :mod:`bends.training.mlp`); pieces against depth, width and total neurons.
 * **Tied RNNs** :math:`f_k(W, x)` with standard normal W of each width w, on the line
   x(t) = (t, 1, 0, …) as in ``conjecture`` (seed s gives the same W for every k), trained by
   Adam (:func:`bends.training.flows.descend_tied`); pieces against k and w.
@@ -24,12 +25,11 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 import torch
 
-from bends.nets.random import random_mlp
+from bends.nets.random import Init, random_mlp
 from bends.runner.config import StudyConfig, require, setting
 from bends.runner.counting import count
 from bends.runner.figures import Figures
@@ -45,8 +45,8 @@ from bends.training.tied import TiedProblem, outputs, placement_points, target_v
 
 @dataclass(frozen=True)
 class RandomBaselinesConfig(StudyConfig):
-    inits: tuple[Literal["torch", "he", "he-bias"], ...] = setting(
-        ("torch", "he-bias"), "MLP initialisations (he: zero biases)"
+    inits: tuple[Init, ...] = setting(
+        ("torch", "he-bias", "hanin-rolnick"), "MLP initialisations (bends.nets.random)"
     )
     depths: tuple[int, ...] = setting((1, 2, 3, 4, 6, 8), "MLP hidden layers", at_least=1)
     widths: tuple[int, ...] = setting((4, 8, 16, 32), "MLP hidden widths", at_least=1)
@@ -102,7 +102,7 @@ class RandomBaselines(Study):
     summary = "pieces of random MLPs (depth, width) and tied RNNs (k, w), at init and trained"
     Config = RandomBaselinesConfig
     guide = "studies/random-baselines.md"
-    version = 2  # 2: live_init, and E[pieces | live] in the report
+    version = 3  # 2: live_init, and E[pieces | live] in the report; 3: hanin-rolnick
     demo = {"inits": ["torch"], "depths": [1, 2, 4], "widths": [8], "rnn_widths": [4],  # noqa: RUF012
             "steps": [1, 2, 4, 8], "seeds": 4, "seeds_per_cell": 4, "epochs": 200}  # fmt: skip
 
