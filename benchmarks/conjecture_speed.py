@@ -1,7 +1,7 @@
 """The conjecture study's speed and its flows: today's flow beside the SciPy one, on 2 workers.
 
     python benchmarks/conjecture_speed.py [--workers 2] [--quick] [--steps 4,8,16,32]
-                                          [--skip-full] [--out DIR]
+                                          [--skip-full] [--tolerances-only] [--out DIR]
 
 Three tables in one run:
 
@@ -109,7 +109,7 @@ def live_rows(cells):
     return [r for c in cells for r in c.rows if r["live_init"]]
 
 
-def flows_table(console: Console, workers: int, steps: str) -> None:
+def flows_table(console: Console, workers: int, steps: str, tolerances_only: bool) -> None:
     sample = ["datasets=staircase,control", "widths=7", "seeds=16", f"steps={steps}"]
     variants = {
         "flow (SciPy RK23, the filed default)": [*sample, "trainer=flow"],
@@ -118,6 +118,8 @@ def flows_table(console: Console, workers: int, steps: str) -> None:
         "limit, sliding, tolerance 1e-2 (default)": [*sample, "trainer=limit"],
         "limit, sliding, tolerance 5e-3": [*sample, "trainer=limit", "tolerance=0.005"],
     }  # fmt: skip
+    if tolerances_only:
+        variants = dict(list(variants.items())[2:])
     table = Table(title="the same runs, four flows (staircase + control data, width 7)")
     for column in ("trainer", "live runs", "ended by a criterion", "by a budget",
                    "E[pieces | live]", "cell s", "wall s"):  # fmt: skip
@@ -134,7 +136,7 @@ def flows_table(console: Console, workers: int, steps: str) -> None:
                       f"{np.mean([r['pieces'] for r in rows]):.3g}",
                       f"{sum(c.seconds or 0 for c in cells):.1f}", f"{wall:.1f}")  # fmt: skip
     console.print(table)
-    coarse, fine = (ends[name] for name in list(variants)[2:])
+    coarse, fine = (ends[name] for name in list(variants)[-2:])
     for k in [*sorted({key[1] for key in coarse}), None]:
         keys = [key for key in coarse if k is None or key[1] == k]
         kept = [coarse[key]["pieces"] == fine[key]["pieces"]
@@ -179,11 +181,16 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="k = 2, 4 and no full study")
     parser.add_argument("--steps", default="4,8,16,32", help="the flows' sample: its k")
     parser.add_argument("--skip-full", action="store_true", help="leave out the full study")
+    parser.add_argument(
+        "--tolerances-only",
+        action="store_true",
+        help="of the flows, only today's at its tolerance and at half of it",
+    )
     parser.add_argument("--out", type=Path, help="keep the full study here (bends report OUT)")
     args = parser.parse_args()
     console = Console(width=160)
     gradient_table(console, repeats=3 if args.quick else 50)
-    flows_table(console, args.workers, "2,4" if args.quick else args.steps)
+    flows_table(console, args.workers, "2,4" if args.quick else args.steps, args.tolerances_only)
     if not (args.quick or args.skip_full):
         full_table(console, args.workers, args.out)
 
