@@ -1,7 +1,8 @@
 """The conjecture study's speed and its flows: today's flow beside the SciPy one, on 2 workers.
 
     python benchmarks/conjecture_speed.py [--workers 2] [--quick] [--steps 4,8,16,32]
-                                          [--skip-full] [--tolerances-only] [--out DIR]
+                                          [--skip-full] [--tolerances-only] [--tolerance 1e-2]
+                                          [--out DIR]
 
 Three tables in one run:
 
@@ -109,14 +110,18 @@ def live_rows(cells):
     return [r for c in cells for r in c.rows if r["live_init"]]
 
 
-def flows_table(console: Console, workers: int, steps: str, tolerances_only: bool) -> None:
+def flows_table(
+    console: Console, workers: int, steps: str, tolerances_only: bool, tolerance: float
+) -> None:
     sample = ["datasets=staircase,control", "widths=7", "seeds=16", f"steps={steps}"]
     variants = {
         "flow (SciPy RK23, the filed default)": [*sample, "trainer=flow"],
         "limit, zig-zag across surfaces (slide=false)": [*sample, "trainer=limit",
                                                          "slide=false"],
-        "limit, sliding, tolerance 1e-2 (default)": [*sample, "trainer=limit"],
-        "limit, sliding, tolerance 5e-3": [*sample, "trainer=limit", "tolerance=0.005"],
+        f"limit, sliding, tolerance {tolerance:g}": [*sample, "trainer=limit",
+                                                     f"tolerance={tolerance!r}"],
+        f"limit, sliding, tolerance {tolerance / 2:g}": [*sample, "trainer=limit",
+                                                         f"tolerance={tolerance / 2!r}"],
     }  # fmt: skip
     if tolerances_only:
         variants = dict(list(variants.items())[2:])
@@ -144,7 +149,8 @@ def flows_table(console: Console, workers: int, steps: str, tolerances_only: boo
                 for key in keys]  # fmt: skip
         near = [abs(coarse[key]["loss"] - fine[key]["loss"]) <= 1e-3 for key in keys]
         console.print(
-            f"{'all k' if k is None else f'k = {k}'}: tolerance 1e-2 against 5e-3 on the same "
+            f"{'all k' if k is None else f'k = {k}'}: tolerance {tolerance:g} against "
+            f"{tolerance / 2:g} on the same "
             f"{len(keys)} live runs: same end (pieces exactly, loss to 10⁻³ relative) "
             f"{np.mean(kept):.0%}; loss within 10⁻³ absolute {np.mean(near):.0%}"
         )
@@ -186,11 +192,14 @@ def main() -> None:
         action="store_true",
         help="of the flows, only today's at its tolerance and at half of it",
     )
+    parser.add_argument("--tolerance", type=float, default=1e-2,
+                        help="the sliding flow's tolerance, run beside half of it")  # fmt: skip
     parser.add_argument("--out", type=Path, help="keep the full study here (bends report OUT)")
     args = parser.parse_args()
     console = Console(width=160)
     gradient_table(console, repeats=3 if args.quick else 50)
-    flows_table(console, args.workers, "2,4" if args.quick else args.steps, args.tolerances_only)
+    flows_table(console, args.workers, "2,4" if args.quick else args.steps,
+                args.tolerances_only, args.tolerance)  # fmt: skip
     if not (args.quick or args.skip_full):
         full_table(console, args.workers, args.out)
 
