@@ -89,13 +89,18 @@ def report(config: Any, results: list[StoredCell], figures: Figures) -> str:
 
 def _mlp_figure(rows: list[dict]):
     figure, (depth_ax, neuron_ax) = new_figure(1, 2, figsize=(10, 3.8), layout="constrained")
-    for i, ((init, width), members) in enumerate(group(rows, "init", "width").items()):
-        for key, fill in (("pieces_init", "white"), ("pieces", f"C{i}")):
+    # one colour per initialisation (its law against neurons reads as one cloud on the
+    # right), one marker per width
+    colours = {init: f"C{i}" for i, init in enumerate(dict.fromkeys(values(rows, "init")))}
+    markers = dict(zip(dict.fromkeys(sorted(values(rows, "width"))), "osD^v<>ph*", strict=False))
+    for (init, width), members in group(rows, "init", "width").items():
+        style = {"color": colours[init], "marker": markers.get(width, "o")}
+        for key, fill in (("pieces_init", "white"), ("pieces", colours[init])):
             label = f"{init}, width {width}" if key == "pieces" else None
-            plot_means(depth_ax, members, "depth", key, spread=None, color=f"C{i}", mfc=fill,
-                       ls="-" if key == "pieces" else ":", label=label)  # fmt: skip
-            plot_means(neuron_ax, members, "neurons", key, spread=None, color=f"C{i}",
-                       mfc=fill, ls="none")  # fmt: skip
+            plot_means(depth_ax, members, "depth", key, spread=None, mfc=fill,
+                       ls="-" if key == "pieces" else ":", label=label, **style)  # fmt: skip
+            plot_means(neuron_ax, members, "neurons", key, spread=None, mfc=fill, ls="none",
+                       **style)  # fmt: skip
     depth_ax.set(xlabel="depth (hidden layers)", ylabel="E[pieces]", yscale="log")
     neuron_ax.set(xlabel="total neurons", ylabel="E[pieces]", xscale="log", yscale="log")
     depth_ax.legend(fontsize=7, ncol=2)
