@@ -24,6 +24,7 @@ from bends.runner.summaries import (
     table,
     values,
 )
+from bends.studies._depth_width_threshold import threshold_section
 
 #: Iterates of f with more knots than this are not built (t = 40 would need ~3·10^8).
 MAX_ITERATE_KNOTS = 2_000_000
@@ -33,7 +34,7 @@ def report(config: Any, results: list[StoredCell], figures: Figures, test_x: np.
     """The report; ``test_x``: the test points the errors were measured on."""
     rows = rows_of(results)
     tasks = [task for task in group(rows, "c", "t") if task in _tasks(config)]
-    return "\n\n".join([
+    parts = [
         _target_table(config, tasks),
         "**Errors of the trained networks** (on the test points; L1 error: mean [95 % "
         "bootstrap interval] over seeds; the others mean ± sd).\n\n"
@@ -45,6 +46,7 @@ def report(config: Any, results: list[StoredCell], figures: Figures, test_x: np.
             "(2u)^l": "capacity",
         }, labels={"c": _c_label}),
         _bound_table(config, tasks, rows),
+        threshold_section(config, rows, test_x),
         figures.add(_error_figure(config, tasks, rows), "error_vs_depth",
                     "Error against depth, easy and hard task (mean ± sd over seeds)"),
         figures.add(_loss_figure(tasks, results), "loss_curves",
@@ -54,7 +56,8 @@ def report(config: Any, results: list[StoredCell], figures: Figures, test_x: np.
                     "f^t and the best trained network (lowest L1) at the shallowest and "
                     "deepest depth"),
         _findings(config, tasks, rows, test_x),
-    ])  # fmt: skip
+    ]  # fmt: skip
+    return "\n\n".join(part for part in parts if part)
 
 
 def _tasks(config: Any) -> list[tuple[float, int]]:
