@@ -125,7 +125,7 @@ def flows_table(
     }  # fmt: skip
     if tolerances_only:
         variants = dict(list(variants.items())[2:])
-    table = Table(title="the same runs, four flows (staircase + control data, width 7)")
+    table = Table(title=f"the same runs, {len(variants)} flows (staircase + control data, width 7)")
     for column in ("trainer", "live runs", "ended by a criterion", "by a budget",
                    "E[pieces | live]", "cell s", "wall s"):  # fmt: skip
         table.add_column(column, justify="right")

@@ -48,3 +48,20 @@ def test_the_bootstrap_line_fit_covers_a_slope_whose_scatter_grows_with_x():
         covered += fit.low < 0.5 < fit.high
         assert fit.low < fit.slope < fit.high
     assert covered >= 34  # 95 % nominal: ≥ 34 of 40 fails with probability < 3 %
+
+
+def test_the_cluster_bootstrap_covers_a_slope_that_each_cluster_shares_where_pairs_do_not():
+    # 20 clusters (seeds), each with its own slope 0.5 + b: the pairs are not independent
+    rng = np.random.default_rng(2)
+    covered = {"pairs": 0, "clusters": 0}
+    for _ in range(40):
+        groups = np.repeat(np.arange(20), 16)
+        x = np.tile(np.arange(1.0, 17.0), 20)
+        y = 2 + (0.5 + rng.normal(0, 0.1, 20)[groups]) * x + rng.normal(0, 0.1, x.size)
+        seed = int(rng.integers(1000))
+        pairs = line_fit(x, y, resamples=400, seed=seed)
+        clusters = line_fit(x, y, resamples=400, seed=seed, groups=groups)
+        covered["pairs"] += pairs.low < 0.5 < pairs.high
+        covered["clusters"] += clusters.low < 0.5 < clusters.high
+    assert covered["clusters"] >= 34  # 95 % nominal
+    assert covered["pairs"] <= 32  # too narrow: 29 of 40 with these draws

@@ -195,10 +195,12 @@ class LineFit:
     intercept: float
 
 
-def line_fit(x, y, resamples: int = 0, seed: int = 0) -> LineFit:
+def line_fit(x, y, resamples: int = 0, seed: int = 0, groups=None) -> LineFit:
     """Least-squares line through (x, y) with the slope's 95 % interval: Student's t, or with
     ``resamples`` > 0 the percentile interval of a bootstrap of the (x, y) pairs (honest where
-    the scatter grows with x; the pairs must be independent draws).
+    the scatter grows with x). The pairs must be independent draws; where they are not
+    (one network counted at several depths), ``groups`` names each pair's cluster and the
+    bootstrap resamples whole clusters.
 
     >>> fit = line_fit([1, 2, 3, 4], [2.0, 4.1, 5.9, 8.0])
     >>> round(fit.slope, 2), bool(fit.low < fit.slope < fit.high)
@@ -210,11 +212,23 @@ def line_fit(x, y, resamples: int = 0, seed: int = 0) -> LineFit:
     if not resamples:
         spread = stats.t.ppf(0.975, len(x) - 2) * line.stderr
         return LineFit(slope, slope - spread, slope + spread, float(line.intercept))
-    picks = np.random.default_rng(seed).integers(0, len(x), size=(resamples, len(x)))
-    xs, ys = x[picks], y[picks]
-    xc = xs - xs.mean(axis=1, keepdims=True)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        slopes = (xc * ys).sum(axis=1) / (xc**2).sum(axis=1)
+    rng = np.random.default_rng(seed)
+    if groups is None:
+        picks = rng.integers(0, len(x), size=(resamples, len(x)))
+        xs, ys = x[picks], y[picks]
+        xc = xs - xs.mean(axis=1, keepdims=True)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            slopes = (xc * ys).sum(axis=1) / (xc**2).sum(axis=1)
+    else:
+        members = [np.flatnonzero(labels) for labels in
+                   (np.asarray(groups) == g for g in dict.fromkeys(groups))]  # fmt: skip
+        slopes = np.empty(resamples)
+        for i in range(resamples):
+            chosen = np.concatenate([members[j] for j in rng.integers(0, len(members),
+                                                                      len(members))])  # fmt: skip
+            xc = x[chosen] - x[chosen].mean()
+            with np.errstate(invalid="ignore", divide="ignore"):
+                slopes[i] = (xc * y[chosen]).sum() / (xc**2).sum()
     low, high = np.percentile(slopes[np.isfinite(slopes)], [2.5, 97.5])
     return LineFit(slope, float(low), float(high), float(line.intercept))
 

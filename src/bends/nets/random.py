@@ -6,7 +6,7 @@ r"""Random networks at initialisation, drawn with NumPy from a seed.
 * ``init="he-bias"``: He-normal weights with PyTorch's default biases (uniform on
   :math:`\pm 1/\sqrt{\text{fan\_in}}`), so that only the weight law differs from ``torch``
   (zero biases put every breakpoint of a 1-D input network at x = 0);
-* ``init="hanin-rolnick"``: He-normal weights and biases :math:`N(0, 10^{-6})`, the
+* ``init="hanin-rolnick"``: He-normal weights and biases :math:`N(0, 10^{-6})` (sd 10⁻³), the
   initialisation of Hanin & Rolnick's experiments (ICML 2019, §3: small biases keep regions
   from collapsing, as they would with all biases 0). The network is then nearly positively
   homogeneous: along a line through the origin its breakpoints crowd near it (a first

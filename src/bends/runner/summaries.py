@@ -177,11 +177,19 @@ def resolution_finding(rows: Rows, *where: str) -> str | None:
     )
 
 
-def neuron_law(neurons: Sequence[float], counts: Sequence[float], length: float) -> str:
+def neuron_law(
+    neurons: Sequence[float],
+    counts: Sequence[float],
+    length: float,
+    groups: Sequence[Any] | None = None,
+    name: str = "regions",
+) -> str:
     """Hanin & Rolnick's law, counts = a + c·N for N neurons along a line of ``length``, as one
-    sentence: c with the 95 % interval of a pairs bootstrap (the scatter grows with N), per
-    unit length too, and c refitted on the upper half of the distinct N alone (where the two
-    slopes differ, the count is not linear in N). Empty below two distinct N.
+    sentence: c with the 95 % interval of a bootstrap (the scatter grows with N) of the counts,
+    or of whole ``groups`` (a seed's networks at several depths share their first layers),
+    per unit length too, and c refitted on the upper half of the distinct N alone (where the
+    two slopes differ, the count is not linear in N). ``name``: what is counted. Empty below
+    two distinct N.
 
     >>> law = neuron_law([16, 16, 32, 32, 64, 64], [20, 18, 36, 34, 68, 66], 2.0)
     >>> print(law.replace("; ", ";\\n"))
@@ -189,19 +197,21 @@ def neuron_law(neurons: Sequence[float], counts: Sequence[float], length: float)
     on N ≥ 32 alone c = 1 [0.938, 1.06]
     """
     x, y = np.asarray(neurons, dtype=np.float64), np.asarray(counts, dtype=np.float64)
+    labels = None if groups is None else np.asarray(groups)
     levels = np.unique(x)
     if len(levels) < 2:
         return ""
     upper = x >= levels[len(levels) // 2]
-    every = line_fit(x, y, resamples=2000)
+    every = line_fit(x, y, resamples=2000, groups=labels)
     text = (
-        f"regions = a + c·N: c = {every.slope:.3g} [{every.low:.3g}, {every.high:.3g}] per "
+        f"{name} = a + c·N: c = {every.slope:.3g} [{every.low:.3g}, {every.high:.3g}] per "
         f"neuron ({every.slope / length:.3g} per neuron and unit length), a = "
         f"{every.intercept:.3g}"
     )
     if len(np.unique(x[upper])) < 2:
         return text
-    deep = line_fit(x[upper], y[upper], resamples=2000)
+    deep = line_fit(x[upper], y[upper], resamples=2000,
+                    groups=None if labels is None else labels[upper])  # fmt: skip
     return (
         f"{text}; on N ≥ {levels[len(levels) // 2]:g} alone c = {deep.slope:.3g} "
         f"[{deep.low:.3g}, {deep.high:.3g}]"

@@ -30,10 +30,9 @@ SEEDED = ("random-mlp", "random-rnn")
 def report(config: Any, results: list[StoredCell], figures: Figures) -> str:
     rows = rows_of(results)
     series = _series(rows, config)
-    body = []
-    for depth, members in group(rows, "depth").items():
-        body.append([depth, *[_summary(family, [r for r in members if r in chosen])
-                              for family, _, chosen in series], 2**depth])  # fmt: skip
+    by_depth = [(family, group(chosen, "depth")) for family, _, chosen in series]
+    body = [[depth, *[_summary(family, depths.get(depth, [])) for family, depths in by_depth],
+             2**depth] for depth in group(rows, "depth")]  # fmt: skip
     table = markdown_table(["depth", *[label for _, label, _ in series], "2^depth"], body)
     figure = figures.add(_figure(series), "pieces_vs_depth", "Exact pieces against depth")
     return "\n\n".join([table, figure, _findings(series, rows, config)])
@@ -117,7 +116,9 @@ def _findings(series, rows, config) -> str:
             law = ""
             if family == "random-mlp":
                 neurons = [config.width * r["depth"] for r in chosen]
-                law = neuron_law(neurons, values(chosen, "regions"), 2 * config.radius)
+                # a seed's networks share their first layers across depths: resample seeds
+                law = neuron_law(neurons, values(chosen, "regions"), 2 * config.radius,
+                                 groups=values(chosen, "seed"))  # fmt: skip
                 law = f" Against the neurons N = {config.width}·L: {law}." if law else ""
             lines.append(
                 f"- {label.split(':')[0]}: mean pieces {means[0]:.3g} at depth "

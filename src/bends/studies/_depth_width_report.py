@@ -24,7 +24,7 @@ from bends.runner.summaries import (
     table,
     values,
 )
-from bends.studies._depth_width_threshold import threshold_section
+from bends.studies._depth_width_threshold import constant_l1, threshold_section
 
 #: Iterates of f with more knots than this are not built (t = 40 would need ~3·10^8).
 MAX_ITERATE_KNOTS = 2_000_000
@@ -223,7 +223,6 @@ def _findings(config, tasks, rows, test_x: np.ndarray) -> str:
         l1 = {d: float(np.mean(values(members, "l1"))) for d, members in chosen.items()}
         first, last = min(chosen), max(chosen)
         most = max(max(values(members, "pieces")) for members in chosen.values())
-        target = abs_map(c).iterate(test_x, t)
         ratio = ratio_interval(values(chosen[last], "l1"), values(chosen[first], "l1"))
         exact = exact_depth(abs_map(c), t, config.width)
         line = (
@@ -231,7 +230,7 @@ def _findings(config, tasks, rows, test_x: np.ndarray) -> str:
             f"{trend(values(chosen[first], 'l1'), values(chosen[last], 'l1'))} with depth: "
             f"{l1[first]:.3g} at l = {first}, {l1[last]:.3g} at l = {last}, a ratio of "
             f"{ratio} (95 % bootstrap interval: {_half(ratio)}). A constant (the "
-            f"median of f^t) has L1 error {2 * np.mean(np.abs(target - np.median(target))):.3g}; "
+            f"median of f^t) has L1 error {constant_l1(c, t, test_x):.3g}; "
             f"width-{config.width} nets of depth {exact} and more compute f^t exactly, so "
             f"wherever l ≥ {exact} the error left is the training's, not the capacity's. The "
             f"most pieces any trained net has is {most}, against a capacity of "

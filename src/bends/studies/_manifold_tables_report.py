@@ -194,7 +194,7 @@ def _findings(config, rows, paper) -> str:
             f"- These runs used {config.epochs} epochs per stage; the paper used 1000, so "
             "compare with care."
         )
-    if config.seeds != comparison.PAPER_MODELS and not config.sparse:
+    if config.seeds != comparison.PAPER_MODELS and not (config.sparse or config.difference):
         lines.append(
             f"- Min and mean are over our {config.seeds} models per cell, the paper's over "
             f"{comparison.PAPER_MODELS}: a min over more models is lower by itself, so judge a "

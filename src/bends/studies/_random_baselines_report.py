@@ -154,9 +154,12 @@ def _findings(mlp: list[dict], rnn: list[dict]) -> str:
             f"{most['init']})."
         )
         for init, members in group(mlp, "init").items():
-            law = neuron_law(values(members, "neurons"), values(members, "pieces_init"), 1.0)
+            # a seed's networks share their first layers across depths: resample seeds
+            law = neuron_law(values(members, "neurons"), values(members, "pieces_init"), 1.0,
+                             groups=values(members, "seed"), name="pieces")  # fmt: skip
             if law:
-                lines.append(f"- MLPs at initialisation, {init}, pieces on [0, 1]: {law}.")
+                lines.append(f"- MLPs at initialisation, {init}, on [0, 1] (seeds resampled): "
+                             f"{law}.")  # fmt: skip
     for width, members in group(rnn, "width").items():
         by_k = group(members, "k")
         if len(by_k) < 3:
