@@ -212,25 +212,26 @@ def line_fit(x, y, resamples: int = 0, seed: int = 0, groups=None) -> LineFit:
     if not resamples:
         spread = stats.t.ppf(0.975, len(x) - 2) * line.stderr
         return LineFit(slope, slope - spread, slope + spread, float(line.intercept))
-    rng = np.random.default_rng(seed)
-    if groups is None:
-        picks = rng.integers(0, len(x), size=(resamples, len(x)))
-        xs, ys = x[picks], y[picks]
-        xc = xs - xs.mean(axis=1, keepdims=True)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            slopes = (xc * ys).sum(axis=1) / (xc**2).sum(axis=1)
-    else:
-        members = [np.flatnonzero(labels) for labels in
-                   (np.asarray(groups) == g for g in dict.fromkeys(groups))]  # fmt: skip
-        slopes = np.empty(resamples)
-        for i in range(resamples):
-            chosen = np.concatenate([members[j] for j in rng.integers(0, len(members),
-                                                                      len(members))])  # fmt: skip
-            xc = x[chosen] - x[chosen].mean()
-            with np.errstate(invalid="ignore", divide="ignore"):
-                slopes[i] = (xc * y[chosen]).sum() / (xc**2).sum()
+    # A resample is a count of draws per cluster (each pair its own cluster without
+    # ``groups``), so its slope follows from the clusters' sums n, Σx, Σy, Σx², Σxy.
+    labels = np.arange(len(x)) if groups is None else _cluster_index(groups)
+    clusters = int(labels.max()) + 1
+    sums = np.stack([np.bincount(labels, weights=w, minlength=clusters)
+                     for w in (np.ones_like(x), x, y, x * x, x * y)], axis=1)  # fmt: skip
+    picks = np.random.default_rng(seed).integers(0, clusters, size=(resamples, clusters))
+    draws = np.bincount((np.arange(resamples)[:, None] * clusters + picks).ravel(),
+                        minlength=resamples * clusters).reshape(resamples, clusters)  # fmt: skip
+    n, sx, sy, sxx, sxy = (draws @ sums).T
+    with np.errstate(invalid="ignore", divide="ignore"):
+        slopes = (n * sxy - sx * sy) / (n * sxx - sx**2)
     low, high = np.percentile(slopes[np.isfinite(slopes)], [2.5, 97.5])
     return LineFit(slope, float(low), float(high), float(line.intercept))
+
+
+def _cluster_index(groups) -> np.ndarray:
+    """Each label's cluster number, in order of first appearance."""
+    numbers = {label: i for i, label in enumerate(dict.fromkeys(groups))}
+    return np.array([numbers[label] for label in groups])
 
 
 def trend(before, after) -> str:
