@@ -98,9 +98,9 @@ def load(path: str | Path) -> Network:
     if not path.is_file():
         raise BendsError(f"not a network file (a directory or device): {path}")
     if path.suffix.lower() == ".onnx":
-        from bends.nets.onnx_io import from_onnx_bytes
+        from bends.nets.onnx_io import from_onnx_file
 
-        return from_onnx_bytes(path.read_bytes())
+        return from_onnx_file(path)
     with path.open("rb") as handle:
         head = handle.read(2)
     if head == b"PK" and _is_exported_program(path):

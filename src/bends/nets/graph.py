@@ -57,9 +57,12 @@ from bends.nets.rules import (
     PARAMETRIC_FUNCTIONS,
     NodeKind,
     batch_norm,
+    batch_reshape,
+    is_size,
     narrow,
     node_kind,
     node_kinds,
+    prelu,
 )
 
 # The node rules live in bends.nets.rules; their tables, the kinds and batch_norm are read
@@ -94,7 +97,9 @@ def _aten_table() -> dict[Any, Any]:
     pairs = {
         "linear.default": F.linear, "conv1d.default": F.conv1d, "conv2d.default": F.conv2d,
         "conv3d.default": F.conv3d, "batch_norm.default": batch_norm,
-        "relu.default": torch.relu, "leaky_relu.default": F.leaky_relu,
+        "relu.default": torch.relu, "relu_.default": torch.relu, "prelu.default": prelu,
+        "leaky_relu.default": F.leaky_relu, "leaky_relu_.default": F.leaky_relu,
+        "hardtanh_.default": F.hardtanh, "add_.Tensor": operator.add, "stack.default": torch.stack,
         "hardtanh.default": F.hardtanh, "relu6.default": F.relu6, "abs.default": torch.abs,
         "clamp.default": torch.clamp, "maximum.default": torch.maximum,
         "minimum.default": torch.minimum, "max_pool1d.default": F.max_pool1d,
@@ -119,11 +124,69 @@ def _aten_table() -> dict[Any, Any]:
     return table
 
 
+#: aten's pools that return (values, indices), and the function of their values alone.
+_POOLS_WITH_INDICES = {
+    "adaptive_max_pool1d.default": F.adaptive_max_pool1d,
+    "adaptive_max_pool2d.default": F.adaptive_max_pool2d,
+    "adaptive_max_pool3d.default": F.adaptive_max_pool3d,
+    "max_pool2d_with_indices.default": F.max_pool2d,
+    "max_pool3d_with_indices.default": F.max_pool3d,
+}
+#: aten's reshapes, whose sizes an export from one example input fixes.
+_RESHAPES = ("view.default", "reshape.default", "_unsafe_view.default")
+
+
+def _aten(node: fx.Node, names) -> bool:
+    """Whether ``node`` calls one of the aten operators ``names`` ("view.default", …)."""
+    name = getattr(node.target, "_overloadname", None)
+    packet = getattr(getattr(node.target, "overloadpacket", None), "__name__", None)
+    return node.op == "call_function" and f"{packet}.{name}" in names
+
+
+def _pool_values(graph: fx.GraphModule, node: fx.Node) -> None:
+    """A pool returning (values, indices) made to return its values, read where its
+    ``[0]`` was; its indices are refused."""
+    for unused in [u for u in node.users if u.target is operator.getitem and not u.users]:
+        graph.graph.erase_node(unused)
+    users = list(node.users)
+    if any(u.target is not operator.getitem or u.args[1] != 0 for u in users):
+        raise BendsError(f"`{node.name}` uses a max pool's indices: not piecewise linear")
+    for user in users:
+        user.replace_all_uses_with(node)
+        graph.graph.erase_node(user)
+    if isinstance(node.meta.get("val"), tuple | list):
+        node.meta["val"] = node.meta["val"][0]
+    names = f"{node.target.overloadpacket.__name__}.{node.target._overloadname}"
+    node.target = _POOLS_WITH_INDICES[names]
+
+
+def _keep_batch(node: fx.Node, batch: int) -> None:
+    """A reshape whose sizes start with the exported example's batch made a
+    :func:`~bends.nets.rules.batch_reshape` (its batch is the knots'), read from the shapes
+    the export recorded."""
+    source, shape = node.args[0], node.args[1]
+    values = [getattr(n, "meta", {}).get("val") for n in (source, node)]
+    if not all(isinstance(v, torch.Tensor) for v in values) or not isinstance(shape, list | tuple):
+        return
+    if shape and shape[0] == batch and values[0].shape[0] == batch == values[1].shape[0]:
+        node.target = batch_reshape
+        node.args = (source, [int(n) for n in values[1].shape[1:]])
+
+
 def normalised(graph: fx.GraphModule) -> fx.GraphModule:
     """An exported (aten) graph with its operators replaced by the functions above, the
-    export's guard modules dropped, ``add``/``sub`` with ``alpha`` refused."""
+    export's guard modules dropped, ``add``/``sub`` with ``alpha`` refused, pools returning
+    indices made to return values, and reshapes fixed to the example's batch made to keep
+    the batch axis."""
     table = _aten_table()
+    placeholders = [n for n in graph.graph.nodes if n.op == "placeholder"]
+    example = placeholders[0].meta.get("val") if placeholders else None
+    batch = example.shape[0] if example is not None and example.dim() else None
     for node in list(graph.graph.nodes):
+        if _aten(node, _POOLS_WITH_INDICES):
+            _pool_values(graph, node)
+        elif _aten(node, _RESHAPES) and isinstance(batch, int):
+            _keep_batch(node, batch)
         if node.op == "call_module" and node.target.startswith("_guards"):
             graph.graph.erase_node(node)
         elif node.op == "call_function" and node.target in table:
@@ -223,6 +286,97 @@ def _unroll_rnns(module: nn.Module, input_shape: tuple[int, ...]) -> nn.Module:
     return module
 
 
+def _exported(module: nn.Module, shape: tuple[int, ...], fx_error: Exception) -> fx.GraphModule:
+    """``module`` captured by ``torch.export`` with a free batch axis (the knots' axis), for
+    forward code torch.fx cannot follow (``len(x)``, branches on sizes); BendsError saying
+    why neither could capture it."""
+    example = torch.zeros((2, *shape), dtype=torch.float64)
+    try:
+        program = torch.export.export(
+            module, (example,), dynamic_shapes=({0: torch.export.Dim("batch")},), strict=True
+        )
+    except Exception as err:  # export raises many kinds too
+        first = [str(e).splitlines()[0] if str(e) else type(e).__name__ for e in (fx_error, err)]
+        raise BendsError(
+            f"cannot capture {type(module).__name__}: torch.fx says {first[0]!r}, "
+            f"torch.export says {first[1]!r}"
+        ) from None
+    return normalised(program.module())
+
+
+def _fold_sizes(graph: fx.GraphModule, shape: tuple[int, ...]) -> fx.GraphModule:
+    """``graph`` with its sizes read off tensors (``x.size(0)``, ``x.shape[1]``, ``len(x)``)
+    replaced by what they are: a number where it does not depend on the batch, and a
+    reshape that keeps the batch axis first (:func:`~bends.nets.rules.batch_reshape`) where
+    the batch is its first size. Every tracer then sees plain operators, whatever batch of
+    knots, slopes or basis vectors it runs the graph on. BendsError naming a node that uses
+    the batch size otherwise."""
+    sizes = [n for n in graph.graph.nodes if is_size(n)]
+    if not sizes:
+        return graph
+    wanted, seen = set(sizes), {}
+
+    class Recorder(fx.Interpreter):
+        def run_node(self, node):
+            out = super().run_node(node)
+            if node in wanted:
+                seen.setdefault(node, []).append(out)
+            return out
+
+    for batch in (2, 3):
+        _checked_run(graph, shape, batch, Recorder(graph).run)
+    users = {u for n in sizes for u in n.users if u not in wanted}
+    for user in users:
+        at = [fx.node.map_arg((user.args, user.kwargs), lambda n, i=i: seen[n][i] if n in wanted
+                              else n) for i in (0, 1)]  # fmt: skip
+        if at[0] == at[1]:  # sizes that do not depend on the batch
+            user.args, user.kwargs = at[0]
+        elif not _batch_first_reshape(user, at[0][0], at[1][0]):
+            raise BendsError(
+                f"`{user.name}` uses the batch size: bends reads it only as the first size of "
+                "a reshape (x.view(x.size(0), -1))"
+            )
+    for node in reversed(sizes):
+        graph.graph.erase_node(node)
+    graph.recompile()
+    return graph
+
+
+def _batch_first_reshape(node: fx.Node, at_two: tuple, at_three: tuple) -> bool:
+    """Make ``node`` a batch-keeping reshape if it reshapes to (batch, *sizes) — its
+    arguments ``at_two`` and ``at_three`` with sizes read at batches 2 and 3; whether it
+    did."""
+    method = node.op == "call_method" and node.target in ("view", "reshape")
+    if not (method or (node.op == "call_function" and node.target is torch.reshape)):
+        return False
+
+    def sizes(args: tuple) -> list:
+        rest = args[1:]
+        return list(rest[0]) if len(rest) == 1 and isinstance(rest[0], tuple | list) else list(rest)
+
+    two, three = sizes(at_two), sizes(at_three)
+    if not two or (two[0], three[0]) != (2, 3) or two[1:] != three[1:]:
+        return False
+    node.op, node.target, node.args, node.kwargs = "call_function", batch_reshape, (
+        node.args[0], [int(n) for n in two[1:]]), {}  # fmt: skip
+    return True
+
+
+def _checked_run(graph: fx.GraphModule, shape: tuple[int, ...], batch: int = 2,
+                 run=None) -> Any:  # fmt: skip
+    """The graph's output (``run``'s) on a batch of zero inputs: BendsError where it does not run
+    (shapes fixed to one example's batch, an operator given the wrong arguments)."""
+    try:
+        with torch.no_grad():
+            return (run or graph)(torch.zeros((batch, *shape), dtype=torch.float64))
+    except Exception as err:  # whatever torch raises inside the user's graph
+        message = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise BendsError(
+            f"the network does not run on a batch of inputs of shape {shape} ({message}); "
+            "bends puts knots on the batch axis, so sizes fixed to one example's batch fail"
+        ) from None
+
+
 def _real_only(module: nn.Module) -> None:
     """Refuse complex parameters and buffers by name: a float64 copy would drop their
     imaginary parts without a word."""
@@ -272,16 +426,16 @@ class GraphNetwork:
         _real_only(module)
         copied = copy.deepcopy(module).to(torch.float64).eval()
         copied = _unroll_rnns(copied, shape)
-        try:
-            graph = fx.symbolic_trace(copied)
-        except Exception as err:  # fx raises many kinds: data-dependent control flow, ...
-            raise BendsError(
-                f"cannot capture {type(module).__name__} with torch.fx ({type(err).__name__}: "
-                f"{str(err).splitlines()[0] if str(err) else 'no message'})"
-            ) from None
+        if isinstance(copied, fx.GraphModule):  # already a graph (the ONNX reader's): kept
+            graph = copied
+        else:
+            try:
+                graph = fx.symbolic_trace(copied)
+            except Exception as err:  # fx cannot follow len(x), control flow on sizes, ...
+                graph = _exported(copied, shape, err)
+        graph = _fold_sizes(graph, shape)
         kinds = node_kinds(graph)
-        with torch.no_grad():
-            output = graph(torch.zeros((1, *shape), dtype=torch.float64))
+        output = _checked_run(graph, shape)
         if not isinstance(output, torch.Tensor):
             raise BendsError("the module must return one tensor")
         return cls(graph, shape, tuple(output.shape[1:]), kinds=kinds)
@@ -295,10 +449,9 @@ class GraphNetwork:
             raise BendsError("an exported program with one tensor input is needed")
         shape = tuple(int(n) for n in inputs[0].meta["val"].shape[1:])
         _real_only(graph)
-        graph = graph.to(torch.float64)
+        graph = _fold_sizes(graph.to(torch.float64), shape)
         kinds = node_kinds(graph)
-        with torch.no_grad():
-            output = graph(torch.zeros((1, *shape), dtype=torch.float64))
+        output = _checked_run(graph, shape)
         if isinstance(output, tuple | list) and len(output) == 1:
             output = output[0]
         if not isinstance(output, torch.Tensor):

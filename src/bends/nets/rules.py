@@ -4,8 +4,9 @@ each node is, and what every tracer needs to know of a node of that kind.
 The **kind** of a node (:class:`NodeKind`, decided by :func:`node_kind` from one rule table:
 :data:`MODULE_KINDS`, :data:`FUNCTION_KINDS`, :data:`METHOD_KINDS`) is one of
 
-* ``INPUT``, ``OUTPUT``, and ``CONSTANT`` (a parameter, buffer, size or dim: read where it is
-  used, never traced);
+* ``INPUT``, ``OUTPUT``, and ``CONSTANT`` (a parameter, a buffer, or a size read off a tensor's
+  shape — ``x.size(0)``, ``x.shape[0]``, ``len(x)`` and arithmetic on them: read where it is
+  used, never traced; the batch axis is the knots' axis, so a size on it is the knots' count);
 * ``AFFINE``: affine in its tensor inputs; its values are its own op (:func:`apply`), its
   slopes its linear part (:func:`linear_part`: no bias, no constants);
 * ``ELEMENTWISE``: a piecewise-linear map of each element with kinks c_1 < … and one slope
@@ -30,6 +31,7 @@ Example:
 
 from __future__ import annotations
 
+import builtins
 import enum
 import operator
 from collections.abc import Callable
@@ -84,6 +86,18 @@ def narrow(x, dim=0, start=None, end=None, step=1):
     return x[tuple(index)]
 
 
+def batch_reshape(x, shape):
+    """``x`` reshaped to (its batch, *shape): a reshape whose batch size a file fixed (an
+    export from one example input, an ONNX Reshape) made to keep the batch axis, which bends
+    fills with knots."""
+    return x.reshape(len(x), *shape)
+
+
+def prelu(x, weight):
+    """``aten.prelu``: max(0, x) + weight·min(0, x), the weight per channel (axis 1)."""
+    return F.prelu(x, weight)
+
+
 # The rule table: which modules, functions and tensor methods are of which kind. Within a
 # kind, the sets say which rule applies (an affine node's slopes, a pool's windows).
 
@@ -108,20 +122,27 @@ LINEAR_FUNCTIONS = {
     operator.neg, operator.getitem, torch.cat, torch.concat, torch.stack, torch.flatten,
     torch.reshape, torch.permute, torch.transpose, torch.squeeze, torch.unsqueeze, torch.mean,
     torch.sum, torch.neg, F.avg_pool1d, F.avg_pool2d, F.avg_pool3d, F.adaptive_avg_pool1d,
-    F.adaptive_avg_pool2d, F.adaptive_avg_pool3d, F.dropout, narrow,
+    F.adaptive_avg_pool2d, F.adaptive_avg_pool3d, F.dropout, narrow, batch_reshape,
     torch.clone,  # the .pt2 reader maps aten's clone and contiguous to it
 } | PARAMETRIC_FUNCTIONS  # fmt: skip
 LINEAR_METHODS = {"view", "reshape", "flatten", "permute", "transpose", "squeeze", "unsqueeze",
                   "mean", "sum", "neg", "contiguous", "size", "dim"}  # fmt: skip
 #: Tensor methods whose result is a constant (a size), read where it is used.
 CONSTANT_METHODS = {"size", "dim"}
+#: Functions whose result is a size read off a tensor: ``x.shape`` (getattr), ``len(x)``,
+#: an export's ``sym_size``; and what a size stays a size under: indexing and arithmetic.
+SIZE_FUNCTIONS = {builtins.getattr, builtins.len, torch.ops.aten.sym_size.int}
+SIZE_ARITHMETIC = {operator.getitem, operator.add, operator.sub, operator.mul,
+                   operator.floordiv, operator.truediv, operator.neg}  # fmt: skip
+#: The attributes of a tensor that are sizes (``x.shape``); any other (``x.T``) is refused.
+SIZE_ATTRIBUTES = {"shape", "ndim"}
 #: Functions affine in their tensor inputs, with constants: x + c, c − x, c·x, x / c.
 AFFINE_FUNCTIONS = {operator.add, operator.sub, operator.mul, operator.truediv, torch.add,
                     torch.sub, torch.mul, torch.div}  # fmt: skip
 AFFINE_METHODS = {"add", "sub", "mul", "div", "__add__", "__sub__", "__mul__", "__truediv__"}
 #: Elementwise piecewise-linear functions and tensor methods.
 ELEMENTWISE_FUNCTIONS = {torch.relu, F.relu, F.leaky_relu, F.relu6, F.hardtanh, torch.abs,
-                         torch.clamp, torch.clip}  # fmt: skip
+                         torch.clamp, torch.clip, prelu, F.prelu}  # fmt: skip
 KINK_METHODS = {"relu", "abs", "clamp", "clip"}
 #: The maximum or minimum of two tensors.
 PAIRWISE_FUNCTIONS = {torch.maximum, torch.minimum, torch.max, torch.min}
@@ -161,6 +182,8 @@ def node_kind(graph: fx.GraphModule, node: fx.Node) -> NodeKind:
         return {"placeholder": NodeKind.INPUT, "output": NodeKind.OUTPUT}.get(
             node.op, NodeKind.CONSTANT
         )
+    if is_size(node):
+        return NodeKind.CONSTANT
     if node.op == "call_module":
         module = graph.get_submodule(node.target)
         found = next((MODULE_KINDS[c] for c in type(module).__mro__ if c in MODULE_KINDS), None)
@@ -195,14 +218,35 @@ def node_kinds(graph: fx.GraphModule) -> dict[str, NodeKind]:
     return {node.name: node_kind(graph, node) for node in graph.graph.nodes}
 
 
+def is_size(node: fx.Node) -> bool:
+    """Whether ``node`` is a size read off a tensor's shape (``x.size(0)``, ``x.shape[1]``,
+    ``len(x)``, ``x.size(0) * 2``), not a tensor; BendsError for an attribute of a tensor that
+    is not a size."""
+    if node.op == "call_method":
+        return node.target in CONSTANT_METHODS
+    if node.op != "call_function":
+        return False
+    if node.target is builtins.getattr:
+        if node.args[1] not in SIZE_ATTRIBUTES:
+            raise BendsError(f"`{node.name}` reads the attribute {node.args[1]!r} of a tensor: "
+                             "only its sizes (.shape, .ndim) are read")  # fmt: skip
+        return True
+    if node.target in SIZE_FUNCTIONS:
+        return True
+    if node.target in SIZE_ARITHMETIC:
+        nodes = [a for a in node.args if isinstance(a, fx.Node)]
+        return bool(nodes) and all(is_size(a) for a in nodes)
+    return False
+
+
 def _tensors(args) -> int:
     """How many of ``args`` are graph values (tensors), not constants (a buffer read by
-    get_attr is a constant)."""
+    get_attr, a size)."""
     return sum(_is_tensor(a) for a in args)
 
 
 def _is_tensor(arg) -> bool:
-    return isinstance(arg, fx.Node) and arg.op != "get_attr"
+    return isinstance(arg, fx.Node) and arg.op != "get_attr" and not is_size(arg)
 
 
 # Arguments and ops: a node's inputs read from a table of values (or slopes) by node name.
@@ -218,9 +262,9 @@ def resolve(graph: fx.GraphModule, node: fx.Node, table: dict[str, Any], slopes:
         for part in node.target.split("."):  # a dotted path: submodule.parameter
             value = getattr(value, part)
         return torch.zeros_like(value) if slopes and isinstance(value, torch.Tensor) else value
-    if node.op == "call_method" and node.target in CONSTANT_METHODS:
-        tensor = resolve(graph, node.args[0], table, slopes)
-        return getattr(tensor, node.target)(*node.args[1:], **node.kwargs)
+    if is_size(node):
+        args = resolve_args(graph, node.args, table, slopes)
+        return operation(graph, node)(*args, **node.kwargs)
     raise BendsError(f"`{node.name}` is needed but was not computed")  # pragma: no cover
 
 
@@ -353,8 +397,8 @@ def elementwise_kinks(graph: fx.GraphModule, node: fx.Node, x) -> tuple[list[flo
             else (args or [kwargs.get("negative_slope", 0.01)])[0]
         )
         return [0.0], [slope, 1.0]
-    if isinstance(module, nn.PReLU):
-        weight = module.weight.detach()
+    if isinstance(module, nn.PReLU) or target in (prelu, F.prelu):
+        weight = module.weight.detach() if module is not None else _weight(graph, node)
         shape = [1] * x.dim()
         if x.dim() > 1 and weight.numel() > 1:
             shape[1] = -1
@@ -377,6 +421,14 @@ def elementwise_kinks(graph: fx.GraphModule, node: fx.Node, x) -> tuple[list[flo
     kinks = [c for c in (low, high) if c is not None]
     slopes = ([0.0] if low is not None else []) + [1.0] + ([0.0] if high is not None else [])
     return [float(c) for c in kinks], slopes
+
+
+def _weight(graph: fx.GraphModule, node: fx.Node) -> torch.Tensor:
+    """A functional PReLU's weight: a parameter or buffer of the graph (a constant)."""
+    weight = node.args[1] if len(node.args) > 1 else node.kwargs["weight"]
+    if not isinstance(weight, fx.Node) or weight.op != "get_attr":
+        raise BendsError(f"`{node.name}`: a PReLU's slopes must be a parameter, not computed")
+    return resolve(graph, weight, {}, slopes=False).detach()
 
 
 def elementwise_value(graph: fx.GraphModule, node: fx.Node, x, values: dict[str, Any]) -> Any:
