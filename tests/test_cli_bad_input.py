@@ -71,6 +71,12 @@ BAD = [
     (["run", "count-depth", "--set", "depths=40", "--out", "{tmp}/r"], "depths must lie in"),
     (["export", "{tmp}/nothing", "--out", "/proc/xx"], "holds no results"),
     ("dynamics bound --width 4 --depth 3 --t 10 --c nan --lipschitz 2".split(), "finite"),
+    # refused from the slopes' growth before any iterate is computed (once 45 s and 5 GB)
+    ("dynamics periods --p 40".split(), "needs more than"),
+    ("dynamics periods --p 1000000".split(), "needs more than"),
+    ("dynamics oscillations --t 100".split(), "needs more than"),
+    ("dynamics oscillations --high inf".split(), "levels must be finite"),
+    ("dynamics oscillations --low nan".split(), "levels must be finite"),
 ]
 
 

@@ -18,7 +18,7 @@ from bends.analysis.dynamics import (
     periodic_points,
     separation_bound,
 )
-from bends.constructions import PHI, abs_map, fibonacci, iterate_mlp, tent_map
+from bends.constructions import PHI, PiecewiseLinearMap, abs_map, fibonacci, iterate_mlp, tent_map
 from bends.errors import BendsError
 
 
@@ -144,3 +144,13 @@ def test_exact_depth_builds_a_network_that_computes_the_iterate(c, t):
     x = np.linspace(-1, 1, 20001)
     assert np.max(np.abs(net(x[:, None])[:, 0] - f.iterate(x, t))) < 1e-9
     assert trace(net, [-1.0], [1.0]).pieces == len(iterate_map(f, t).x) - 1
+
+
+@pytest.mark.parametrize("slope, times", [(2.0, 12), (1.5, 15), (1.9, 9)])
+def test_least_knots_is_a_lower_bound_on_the_iterates_knots(slope, times):
+    from bends.analysis.dynamics import least_knots
+
+    for t in range(1, times + 1):
+        assert least_knots(tent_map(slope), t) <= len(iterate_map(tent_map(slope), t).x)
+    assert least_knots(abs_map(PHI), 20) <= len(iterate_map(abs_map(PHI), 20).x)
+    assert least_knots(PiecewiseLinearMap([0.0, 0.5, 1.0], [0.0, 0.5, 0.5]), 50) == 2.0

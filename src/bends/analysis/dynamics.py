@@ -60,6 +60,10 @@ def iterate_map(f: PiecewiseLinearMap, times: int) -> PiecewiseLinearMap:
     """f^times as a piecewise-linear map (times ≥ 1), collinear knots removed."""
     if times < 1:
         raise BendsError(f"the number of iterations must be at least 1, got {times}")
+    # f^(times−1), which the last step composes, has at least s^(times−1) + 1 knots: refuse
+    # at once what that already puts over the budget, before any iterate is computed
+    check_memory(BYTES_PER_MAP_KNOT * (least_knots(f, times - 1)) * (len(f.x) - 1),
+                 f"iterating the map {times} times", at_least=True)  # fmt: skip
     result = f
     for _ in range(times - 1):
         # f ∘ g has at most |g.x| · (|f.x| − 1) knots: refuse a step that could outgrow the
@@ -68,6 +72,24 @@ def iterate_map(f: PiecewiseLinearMap, times: int) -> PiecewiseLinearMap:
                      f"iterating the map {times} times", at_least=True)  # fmt: skip
         result = simplify(compose(f, result))
     return result
+
+
+def least_knots(f: PiecewiseLinearMap, times: int) -> float:
+    r"""A lower bound on the knots of f^times, from the slopes alone: where f maps its
+    interval I into itself with every :math:`|f'| \ge s`, the variation of f^times is at
+    least :math:`s^{t}|I|` and each monotone piece covers at most :math:`|I|`, so f^times has
+    at least :math:`s^t` pieces, :math:`s^t + 1` knots (2 where no such s > 1 exists).
+
+    Example:
+        >>> from bends.constructions import tent_map
+        >>> least_knots(tent_map(2.0), 10)
+        1025.0
+    """
+    inside = (f.y.min() >= f.x[0]) and (f.y.max() <= f.x[-1])
+    slope = float(np.abs(f.slopes).min())
+    if not inside or slope <= 1.0 or times < 1:
+        return 2.0
+    return float(np.exp(min(times * np.log(slope), 690.0))) + 1.0  # capped below overflow
 
 
 def exact_depth(f: PiecewiseLinearMap, times: int, width: int) -> int | None:
@@ -118,12 +140,19 @@ def lipschitz(f: PiecewiseLinearMap) -> float:
     return float(np.abs(f.slopes).max())
 
 
+def check_levels(low: float, high: float) -> None:
+    """BendsError unless low < high are finite numbers."""
+    if not (np.isfinite(low) and np.isfinite(high)):
+        raise BendsError(f"the levels must be finite numbers, got {low} and {high}")
+    if not low < high:
+        raise BendsError(f"need low < high, got {low} and {high}")
+
+
 def oscillations(f: PiecewiseLinearMap, low: float, high: float) -> int:
     """Crossings of the band [low, high]: the largest k with a_0 < … < a_k alternating
     f(a_i) ≤ low and f(a_{i+1}) ≥ high (or the reverse). Extremes sit at knots, so the
     knot values decide."""
-    if not low < high:
-        raise BendsError(f"need low < high, got {low} and {high}")
+    check_levels(low, high)
     state, count = 0, 0
     for value in f.y:
         side = -1 if value <= low else (1 if value >= high else 0)

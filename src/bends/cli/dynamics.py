@@ -83,8 +83,9 @@ def dynamics_oscillations(
 ) -> None:
     """Pieces, laps, oscillations between two levels, Lipschitz constant and entropy of f^t."""
 
-    from bends.analysis.dynamics import iterate_map, laps, lipschitz, oscillations
+    from bends.analysis.dynamics import check_levels, iterate_map, laps, lipschitz, oscillations
 
+    check_levels(low, high)
     f, name = _interval_map(c, slope, points, values)
     g = iterate_map(f, t)
     table = Table(title=f"{name}, iterated {t} times")
