@@ -5,11 +5,19 @@ Many segments are traced at once by laying their knots end to end: ``segment`` s
 knot each one is, t runs over [0, 1] within each segment, and the interval between the last
 knot of one segment and the first of the next (an *outer* interval) is never crossed,
 interpolated into or counted. Every tolerance is scaled by what its own segment holds, so a
-segment's trace does not depend on the others in its batch."""
+segment's trace does not depend on the others in its batch.
+
+What a kink decides on each interval (its branch) is not kept: only what the result needs —
+per knot, whether some kink changes branch across it (a region break), and per kink node and
+segment, how often each element switches and the branch it starts and ends on. That is what
+lets a trace be cut at a knot into two (:meth:`Knots.split`) that go on through the rest of
+the graph in turn and are joined again (:meth:`Knots.joined`) with the same breaks and
+statistics: the memory a trace holds is bounded by how many knots go through a node at once,
+not by the segment's length."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 
@@ -27,8 +35,15 @@ class Knots:
         self.count = count
         self.values: dict[str, Any] = {}
         self.slopes: dict[str, Any] = {}
-        self.branches: list[torch.Tensor] = []  # per kink: (K − 1, elements) branch numbers
+        #: (K,) whether some kink changes branch across each knot (a region break)
+        self.breaks = torch.zeros(len(t), dtype=torch.bool, device=t.device)
+        #: per kink node: :class:`KinkStatistics` of its elements on each segment
+        self.statistics: list[KinkStatistics] = []
+        #: (count,) per segment, how many crossings were merged into a knot elsewhere
+        self.merged = torch.zeros(count, dtype=torch.long, device=t.device)
         self.added = torch.zeros(0, dtype=torch.long, device=t.device)  # the last insert's knots
+        #: the most knots the memory budget lets the node that runs now hold (None: any)
+        self.most: int | None = None
 
     @classmethod
     def ends(cls, count: int, device=None, centred: bool = False) -> Knots:
@@ -88,10 +103,102 @@ class Knots:
         for name, d in self.slopes.items():
             if isinstance(d, torch.Tensor):
                 self.slopes[name] = d.index_select(0, parent)
-        self.branches = [b.index_select(0, parent) for b in self.branches]
+        self.breaks = self.breaks.new_zeros(len(t)).index_copy_(0, old, self.breaks)
         self.segment = self.segment[torch.cat([parent, parent.new_full((1,), old_count - 1)])]
         self.t = t
         self.added = at
+
+    def kinked(self, branch: torch.Tensor) -> None:
+        """A kink node's ``branch`` on each interval (K − 1, …): mark the knots it breaks at
+        and record its statistics."""
+        branch = branch.reshape(len(branch), -1)
+        inner = self.inner
+        interior = inner[1:] & inner[:-1]  # knots with both neighbouring intervals in a segment
+        changes = (branch[1:] != branch[:-1]) & interior[:, None]
+        self.breaks[1:-1] |= changes.any(dim=-1)
+        knot, element = changes.nonzero(as_tuple=True)
+        elements = branch.shape[1]
+        which = self.segment[knot + 1] * elements + element
+        switches = torch.bincount(which, minlength=self.count * elements)
+        # each segment's first and last interval in these knots
+        interval = torch.arange(len(branch), device=branch.device)
+        owner = self.segment[:-1]
+        last = torch.full((self.count,), -1, dtype=torch.long, device=branch.device)
+        last = last.scatter_reduce(0, owner[inner], interval[inner], "amax")
+        first = torch.full((self.count,), len(branch), dtype=torch.long, device=branch.device)
+        first = first.scatter_reduce(0, owner[inner], interval[inner], "amin")
+        present = last >= 0
+        self.statistics.append(KinkStatistics(
+            switches.reshape(self.count, elements), branch[first.clamp(max=len(branch) - 1)],
+            branch[last.clamp(min=0)], present))  # fmt: skip
+
+    def split(self) -> tuple[Knots, Knots]:
+        """Two halves sharing the middle knot, each holding copies of its part of every value
+        and slope (this one's tables are emptied); their statistics start anew."""
+        middle = len(self.t) // 2
+        halves = []
+        for knots, intervals in ((slice(0, middle + 1), slice(0, middle)),
+                                 (slice(middle, None), slice(middle, None))):  # fmt: skip
+            half = Knots(self.t[knots].clone(), self.segment[knots].clone(), self.count)
+            half.breaks = self.breaks[knots].clone()
+            half.values = {k: _part(v, knots) for k, v in self.values.items()}
+            half.slopes = {k: _part(d, intervals) for k, d in self.slopes.items()}
+            halves.append(half)
+        self.values.clear()
+        self.slopes.clear()
+        return halves[0], halves[1]
+
+    @classmethod
+    def joined(cls, first: Knots, second: Knots) -> Knots:
+        """The knots of two halves (:meth:`split`) after the same nodes, as one: the shared
+        knot once, a region break there where some kink's branch differs across it, each
+        element's switches there counted."""
+        whole = cls(torch.cat([first.t, second.t[1:]]),
+                    torch.cat([first.segment, second.segment[1:]]), first.count)  # fmt: skip
+        whole.values = {k: _joined(v, second.values[k], 1) for k, v in first.values.items()}
+        whole.slopes = {k: _joined(d, second.slopes[k], 0) for k, d in first.slopes.items()}
+        shared = len(first.t) - 1
+        whole.breaks = torch.cat([first.breaks, second.breaks[1:]])
+        whole.merged = first.merged + second.merged
+        # the shared knot is inside a segment when both of its intervals are
+        segment = int(first.segment[-1])
+        inside = (
+            len(first.t) > 1
+            and len(second.t) > 1
+            and bool(first.segment[-2] == segment and second.segment[1] == segment)
+        )
+        for a, b in zip(first.statistics, second.statistics, strict=True):
+            switches = a.switches + b.switches
+            if inside:
+                differs = a.last[segment] != b.first[segment]
+                switches[segment] += differs.long()
+                whole.breaks[shared] |= bool(differs.any())
+            first_branch = torch.where(a.present[:, None], a.first, b.first)
+            last_branch = torch.where(b.present[:, None], b.last, a.last)
+            whole.statistics.append(
+                KinkStatistics(switches, first_branch, last_branch, a.present | b.present)
+            )
+        return whole
+
+
+class KinkStatistics(NamedTuple):
+    """One kink node's elements on each segment: ``switches`` (count, elements), how often
+    each changes branch inside the segment; ``first`` and ``last`` (count, elements), its
+    branch on the segment's first and last interval; ``present`` (count,), whether the
+    segment has an interval here at all."""
+
+    switches: torch.Tensor
+    first: torch.Tensor
+    last: torch.Tensor
+    present: torch.Tensor
+
+
+def _part(x: Any, rows: slice) -> Any:
+    return x[rows].clone() if isinstance(x, torch.Tensor) else x
+
+
+def _joined(first: Any, second: Any, skip: int) -> Any:
+    return torch.cat([first, second[skip:]]) if isinstance(first, torch.Tensor) else first
 
 
 def scale(x: torch.Tensor, kinks) -> float:
@@ -131,7 +238,35 @@ def insert(state: Knots, found: list[tuple[torch.Tensor, torch.Tensor]]) -> torc
     steps = where[1:] - where[:-1]
     close = (interval[1:] == interval[:-1]) & (steps <= MERGE_GAP)
     keep = torch.cat([torch.ones(1, dtype=torch.bool, device=where.device), ~close])
+    if state.most is not None and len(state.t) + int(keep.sum()) > state.most:
+        alone = keep & torch.cat([keep[1:], keep.new_ones(1)])  # no crossing merged into it
+        cuts = alone if alone.any() else keep
+        raise Crowded(interval[cuts], where[cuts])
     into = state.segment[interval[1:][close & (steps > 0)]]
     merged.index_add_(0, into, torch.ones_like(into))
     state.insert(interval[keep], where[keep])
     return merged
+
+
+class Crowded(Exception):
+    """A kink node found more crossings than its knots may hold within the memory budget
+    (:attr:`Knots.most`): the tracer makes some of them knots, cuts the knots in parts and
+    runs the node again on each. ``interval``, ``where``: the crossings no other was merged
+    into (sorted), where a knot changes nothing but the work's size."""
+
+    def __init__(self, interval: torch.Tensor, where: torch.Tensor) -> None:
+        super().__init__(len(where))
+        self.interval, self.where = interval, where
+
+    def cut(self, state: Knots) -> None:
+        """Make every ``state.most // 2``-th crossing a knot (values interpolated: every
+        table is affine between knots; at least one), so that cutting the knots in two, and
+        again, leaves parts that hold their crossings. The same knots as one run: each part
+        finds the crossing at its cut already there, and the others as before."""
+        step = max(1, (state.most or 2) // 2)
+        count = len(self.where)
+        if count > step:
+            chosen = torch.arange(step - 1, count, step, device=self.where.device)
+        else:
+            chosen = torch.full((1,), count // 2, device=self.where.device)
+        state.insert(self.interval[chosen], self.where[chosen])

@@ -123,7 +123,7 @@ def max_pool(graph: fx.GraphModule, node: fx.Node, state: Knots, zero_tol: float
     state.values[node.name] = module(state.values[x_name])
     out_shape = state.values[node.name].shape[1:]
     state.slopes[node.name] = d.gather(1, leader).reshape(len(state.t) - 1, *out_shape)
-    state.branches.append(leader)
+    state.kinked(leader)
     return merged
 
 

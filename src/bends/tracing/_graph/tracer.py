@@ -40,11 +40,13 @@ from __future__ import annotations
 import copy
 import weakref
 from collections.abc import Callable, Mapping
+from typing import NamedTuple
 
 import numpy as np
 import torch
 from torch import fx
 
+from bends.budget import check_memory, memory_budget
 from bends.errors import BendsError
 from bends.nets.graph import GraphNetwork
 from bends.nets.rules import (
@@ -55,7 +57,7 @@ from bends.nets.rules import (
     elementwise_value,
     pairwise_inputs,
 )
-from bends.tracing._graph.knots import Knots, insert, snapped
+from bends.tracing._graph.knots import Crowded, Knots, insert, snapped
 from bends.tracing._graph.pool import max_pool
 from bends.tracing._results.trace import Trace
 from bends.tracing._results.traces import Traces, output_breaks, warn_unresolved
@@ -103,27 +105,104 @@ def trace_graph_segments(
     if centres is not None:
         ends_of.insert(1, torch.as_tensor(np.asarray(centres, dtype=np.float64), device=device))
     per = len(ends_of)
-    merged = torch.zeros(count, dtype=torch.long, device=device)
-    switches, dead, always_on = [], [], []
+    input_node = next(n for n in graph.graph.nodes if n.op == "placeholder")
+    knots = torch.stack(ends_of, dim=1).reshape(per * count, *a.shape[1:])
+    state.values[input_node.name] = knots
+    steps = torch.zeros_like(knots[1:])
+    for k in range(per - 1):  # the outer intervals between segments stay flat
+        steps[k::per] = b - a
+    state.slopes[input_node.name] = steps
+    run = _Run(graph, net, zero_tol, _knot_bytes(net))
     with torch.no_grad():
-        for node, kind in visit(graph, net.kinds, state.values, state.slopes):
-            if kind is NodeKind.INPUT:
-                knots = torch.stack(ends_of, dim=1).reshape(per * count, *a.shape[1:])
-                state.values[node.name] = knots
-                steps = torch.zeros_like(knots[1:])
-                for k in range(per - 1):  # the outer intervals between segments stay flat
-                    steps[k::per] = b - a
-                state.slopes[node.name] = steps
-            elif kind is NodeKind.AFFINE:
-                affine(graph, node, state.values, state.slopes)
-            else:
-                merged += KINKS[kind](graph, node, state, zero_tol)
-                for stats, table in zip(_kink_statistics(state), (switches, dead, always_on),
-                                        strict=True):  # fmt: skip
-                    table.append(stats)
+        state = _push(run, list(graph.graph.nodes).index(input_node) + 1, state)
     output = output_node(list(graph.graph.nodes)).name
-    return _results(net, a, b, state, output, switches, dead, always_on, merged, slope_rtol,
-                    pieces)  # fmt: skip
+    return _results(net, a, b, state, output, slope_rtol, pieces)
+
+
+class _Run(NamedTuple):
+    """What every part of one trace shares: the graph, its network, the tolerance and the
+    bytes each knot needs at each node (:func:`_knot_bytes`)."""
+
+    graph: fx.GraphModule
+    net: GraphNetwork
+    zero_tol: float
+    knot_bytes: list[float]
+
+
+def _push(run: _Run, start: int, state: Knots) -> Knots:
+    """Run the graph's nodes from index ``start`` on ``state``'s knots; where the knots a
+    node would hold outgrow the memory budget, cut them in two at a knot, run the rest of the
+    graph on each half in turn and join them (the same knots, values, breaks and statistics
+    as one run, as every node acts on each interval alone)."""
+    budget = memory_budget()
+    for index, node, kind in visit(run.graph, run.net.kinds, state.values, state.slopes,
+                                   start=start):  # fmt: skip
+        need = len(state.t) * run.knot_bytes[index]
+        if need > budget:
+            if len(state.t) < 3:
+                check_memory(need, f"tracing {run.net!r} through `{node.name}`")
+            return _in_parts(run, index, state)
+        if kind is NodeKind.AFFINE:
+            affine(run.graph, node, state.values, state.slopes)
+            continue
+        state.most = max(3, int(budget // run.knot_bytes[index]))
+        try:
+            state.merged += KINKS[kind](run.graph, node, state, run.zero_tol)
+        except Crowded as crowd:  # too many crossings to add at once: cut at some of them
+            for name in [k for k in state.values if k.startswith(f"{node.name}:")]:
+                del state.values[name], state.slopes[name]  # the node's own scratch
+            crowd.cut(state)
+            return _in_parts(run, index, state)
+        state.most = None
+    return state
+
+
+def _in_parts(run: _Run, index: int, state: Knots) -> Knots:
+    """The rest of the graph, from node ``index``, run on the two halves of ``state`` in
+    turn (:meth:`Knots.split`) and joined."""
+    first, second = state.split()
+    first = _push(run, index, first)
+    second = _push(run, index, second)
+    joined = Knots.joined(first, second)
+    joined.statistics[:0] = state.statistics
+    joined.merged += state.merged
+    return joined
+
+
+def _knot_bytes(net: GraphNetwork) -> list[float]:
+    """Per node (by index in the graph), the bytes one knot needs while the node runs: the
+    values and slopes every live node holds, the node's own output and its temporaries (a
+    kink's input copies, crossings and masks, and the knots its crossings add), from one
+    float64 run of the graph; cached per network."""
+    if net in _KNOT_BYTES:
+        return _KNOT_BYTES[net]
+    graph, sizes = net.module, {}
+
+    class Recorder(fx.Interpreter):
+        def run_node(self, node):
+            out = super().run_node(node)
+            if isinstance(out, torch.Tensor) and node.op != "get_attr":
+                sizes[node.name] = out[0].numel()
+            return out
+
+    with torch.no_grad():
+        Recorder(graph).run(torch.zeros((1, *net.input_shape), dtype=torch.float64))
+    nodes = list(graph.graph.nodes)
+    last_use = _last_uses(net.kinds, nodes)
+    found = []
+    for index, node in enumerate(nodes):
+        live = sum(sizes.get(n.name, 0) for n in nodes[:index] if last_use[n.name] >= index)
+        inputs = sum(sizes.get(n.name, 0) for n in node.all_input_nodes)
+        own = sizes.get(node.name, 0)
+        temporaries = 6 * inputs + 2 * own if net.kinds[node.name].is_kink else own
+        grow = 2 if net.kinds[node.name].is_kink else 1  # a kink's crossings add knots
+        found.append(8.0 * grow * (2 * (live + own) + temporaries))
+    _KNOT_BYTES[net] = found
+    return found
+
+
+#: Bytes per knot at each node of a network (graph networks are immutable).
+_KNOT_BYTES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _on_device(net: GraphNetwork, device: torch.device) -> fx.GraphModule:
@@ -138,28 +217,13 @@ def _on_device(net: GraphNetwork, device: torch.device) -> fx.GraphModule:
 _ON_DEVICE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def _kink_statistics(state: Knots) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The last kink node's switches (how often each element changes branch inside a
-    segment), dead and always-on elements (on one branch, the first resp. another, on the
-    whole segment), each (segments, elements)."""
-    branch = state.branches[-1]
-    count, elements = state.count, branch.shape[1]
-    inner = state.inner
-    interior = inner[1:] & inner[:-1]  # knots with both neighbouring intervals in one segment
-    knot, element = ((branch[1:] != branch[:-1]) & interior[:, None]).nonzero(as_tuple=True)
-    which = state.segment[knot + 1] * elements + element
-    switches = torch.bincount(which, minlength=count * elements).reshape(count, elements)
-    first = branch[state.firsts]  # a segment's first interval: the branch it starts on
-    constant = switches == 0
-    return (switches.cpu().numpy(), (constant & (first == 0)).cpu().numpy(),
-            (constant & (first != 0)).cpu().numpy())  # fmt: skip
-
-
-def visit(graph: fx.GraphModule, kinds: Mapping[str, NodeKind], *tables: dict):
+def visit(graph: fx.GraphModule, kinds: Mapping[str, NodeKind], *tables: dict,
+          start: int | None = None):  # fmt: skip
     """The graph's input, affine and kink nodes in order, as (node, kind) (``kinds``: the
     network's :attr:`~bends.nets.graph.GraphNetwork.kinds`); constants are skipped (read
     when used, see :func:`~bends.nets.rules.resolve`). After each node, the entries of
-    ``tables`` (name → values) that no later node reads are dropped (the output's kept)."""
+    ``tables`` (name → values) that no later node reads are dropped (the output's kept).
+    ``start``: begin at the node of this index, and yield (index, node, kind)."""
     nodes = list(graph.graph.nodes)
     output = output_node(nodes).name
     last_use = _last_uses(kinds, nodes)
@@ -167,9 +231,9 @@ def visit(graph: fx.GraphModule, kinds: Mapping[str, NodeKind], *tables: dict):
         kind = kinds[node.name]
         if kind is NodeKind.OUTPUT:
             return
-        if kind is NodeKind.CONSTANT:
+        if kind is NodeKind.CONSTANT or index < (start or 0):
             continue
-        yield node, kind
+        yield (node, kind) if start is None else (index, node, kind)
         for name in [n for n in tables[0] if n != output and last_use[n] <= index]:
             for table in tables:
                 del table[name]
@@ -211,7 +275,7 @@ def _elementwise(graph: fx.GraphModule, node: fx.Node, state: Knots,
     branch = sum((mid > c).to(torch.int8) for c in kinks)
     state.values[node.name] = elementwise_value(graph, node, x, state.values)
     state.slopes[node.name] = branch_slopes(slopes, branch, state.slopes[x_name])
-    state.branches.append(branch.reshape(len(branch), -1))
+    state.kinked(branch)
     return merged
 
 
@@ -250,7 +314,7 @@ def _pairwise(graph: fx.GraphModule, node: fx.Node, state: Knots,
     state.values[node.name] = torch.maximum(va, vb) if larger else torch.minimum(va, vb)
     state.slopes[node.name] = torch.where(first_wins, state.slopes[first.name],
                                           state.slopes[second.name])  # fmt: skip
-    state.branches.append(first_wins.to(torch.int8).reshape(len(mid), -1))
+    state.kinked(first_wins.to(torch.int8))
     return merged
 
 
@@ -263,16 +327,17 @@ KINKS: dict[NodeKind, Callable[[fx.GraphModule, fx.Node, Knots, float], torch.Te
 }
 
 
-def _results(net, a, b, state: Knots, output, switches, dead, always_on, merged, slope_rtol,
-             pieces) -> Traces:  # fmt: skip
+def _results(net, a, b, state: Knots, output, slope_rtol, pieces) -> Traces:
     t, inner, count = state.t, state.inner, state.count
     values = state.values[output].reshape(len(t), -1).cpu().numpy()
     slopes = state.slopes[output].reshape(len(t) - 1, -1)[inner].cpu().numpy()
-    interior = inner[1:] & inner[:-1]
-    region_breaks = torch.zeros(len(t), dtype=torch.bool, device=t.device)
-    for branch in state.branches:
-        region_breaks[1:-1] |= (branch[1:] != branch[:-1]).any(dim=-1) & interior
-    region_breaks = region_breaks.cpu().numpy()
+    region_breaks = state.breaks.cpu().numpy()
+    switches, dead, always_on = [], [], []
+    for kink in state.statistics:
+        constant = kink.switches == 0
+        switches.append(kink.switches.cpu().numpy())
+        dead.append((constant & (kink.first == 0)).cpu().numpy())
+        always_on.append((constant & (kink.first != 0)).cpu().numpy())
     offsets = np.zeros(count + 1, dtype=np.int64)
     offsets[1:] = torch.bincount(state.segment, minlength=count).cumsum(0).cpu().numpy()
     knots = t.cpu().numpy()
@@ -294,7 +359,7 @@ def _results(net, a, b, state: Knots, output, switches, dead, always_on, merged,
         always_on=always_on,
         log_scale=np.zeros(count),
         snapped=np.zeros(count, dtype=np.int64),
-        merged=merged.cpu().numpy(),
+        merged=state.merged.cpu().numpy(),
     )
 
 
