@@ -440,6 +440,9 @@ def elementwise_value(graph: fx.GraphModule, node: fx.Node, x, values: dict[str,
 def branch_slopes(slopes: list[Any], branch: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
     """An elementwise node's slopes: ``d`` (its input's) times its slope on each element's
     ``branch`` (numbered as in :func:`elementwise_kinks`)."""
+    if len(slopes) == 2 and all(isinstance(s, float | int) for s in slopes):  # ReLU & co.
+        low, high = (d if s == 1 else (0.0 if s == 0 else s * d) for s in slopes)
+        return torch.where(branch != 0, high, low)
     out = torch.zeros_like(d)
     for number, s in enumerate(slopes):
         out = torch.where(branch == number, s * d, out)

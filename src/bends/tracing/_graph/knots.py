@@ -209,10 +209,11 @@ def scale(x: torch.Tensor, kinks) -> float:
 def snapped(x: torch.Tensor, kinks, tol: torch.Tensor) -> torch.Tensor:
     """x with values within ``tol`` (per knot, :meth:`Knots.tolerance`) of a kink set onto
     it."""
-    out = x.clone()
+    out = x
     for c in kinks:
-        out = torch.where((out - c).abs() <= tol, torch.full_like(out, c), out)
-    return out
+        distance = out.abs() if c == 0 else (out - c).abs_()
+        out = torch.where(distance <= tol, c, out)  # a new tensor: x is never changed
+    return out.clone() if out is x else out
 
 
 def insert(state: Knots, found: list[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:

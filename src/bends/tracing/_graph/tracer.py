@@ -271,8 +271,8 @@ def _elementwise(graph: fx.GraphModule, node: fx.Node, state: Knots,
     merged = _insert_crossings(state, x_name, kinks, zero_tol)
     x = state.values[x_name]
     x = snapped(x, kinks, state.tolerance(x, kinks, zero_tol))
-    mid = (x[1:] + x[:-1]) / 2
-    branch = sum((mid > c).to(torch.int8) for c in kinks)
+    twice_mid = x[1:] + x[:-1]  # the midpoint, doubled: compared with 2c, exactly
+    branch = sum((twice_mid > 2 * c).to(torch.int8) for c in kinks)
     state.values[node.name] = elementwise_value(graph, node, x, state.values)
     state.slopes[node.name] = branch_slopes(slopes, branch, state.slopes[x_name])
     state.kinked(branch)
@@ -285,9 +285,11 @@ def _insert_crossings(state: Knots, name: str, kinks, zero_tol: float) -> torch.
     x = state.values[name]
     x = snapped(x, kinks, state.tolerance(x, kinks, zero_tol)).reshape(len(state.t), -1)
     found = []
+    outer = (~state.inner).nonzero(as_tuple=True)[0]  # between segments: never crossed
     for c in kinks:
-        s = x - c
-        crossing = ((s[:-1] * s[1:]) < 0) & state.inner[:, None]
+        s = x if c == 0 else x - c
+        crossing = (s[:-1] * s[1:]) < 0
+        crossing[outer] = False
         if crossing.any():
             interval, element = crossing.nonzero(as_tuple=True)
             frac = s[interval, element] / (s[interval, element] - s[interval + 1, element])
