@@ -190,3 +190,24 @@ def test_what_is_still_refused_names_the_node():
 
     with pytest.raises(BendsError, match="does not run on a batch"):
         GraphNetwork.from_module(FixedBatch(), (4,))
+
+    class QuarterBatch(nn.Module):  # 0 at batches 2 and 3: a third batch tells
+        def forward(self, x):
+            return torch.relu(x)[: x.size(0) // 4]
+
+    with pytest.raises(BendsError, match="uses the batch size"):
+        GraphNetwork.from_module(QuarterBatch(), (4,))
+
+    class ReluOnASlice(nn.Module):  # in place on a view: a scatter once functional
+        def __init__(self) -> None:
+            super().__init__()
+            self.layer = nn.Linear(3, 4)
+
+        def forward(self, x):
+            h = self.layer(x)
+            h[:, :2].relu_()
+            return h
+
+    program = torch.export.export(ReluOnASlice(), (torch.zeros(2, 3),))
+    with pytest.raises(BendsError, match="slice_scatter"):
+        GraphNetwork.from_exported(program)

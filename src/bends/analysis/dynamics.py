@@ -89,7 +89,8 @@ def least_knots(f: PiecewiseLinearMap, times: int) -> float:
     slope = float(np.abs(f.slopes).min())
     if not inside or slope <= 1.0 or times < 1:
         return 2.0
-    return float(np.exp(min(times * np.log(slope), 690.0))) + 1.0  # capped below overflow
+    # capped below overflow; 1 − 1e-9: exp(t log s) may round above s^t
+    return float(np.exp(min(times * np.log(slope), 690.0))) * (1 - 1e-9) + 1.0
 
 
 def exact_depth(f: PiecewiseLinearMap, times: int, width: int) -> int | None:

@@ -132,6 +132,8 @@ _POOLS_WITH_INDICES = {
     "max_pool2d_with_indices.default": F.max_pool2d,
     "max_pool3d_with_indices.default": F.max_pool3d,
 }
+#: BatchNorm in eval mode as a functionalised program writes it (it returns statistics too).
+_NATIVE_NORM = "_native_batch_norm_legit_no_training.default"
 #: aten's reshapes, whose sizes an export from one example input fixes.
 _RESHAPES = ("view.default", "reshape.default", "_unsafe_view.default")
 
@@ -143,21 +145,26 @@ def _aten(node: fx.Node, names) -> bool:
     return node.op == "call_function" and f"{packet}.{name}" in names
 
 
-def _pool_values(graph: fx.GraphModule, node: fx.Node) -> None:
-    """A pool returning (values, indices) made to return its values, read where its
-    ``[0]`` was; its indices are refused."""
+def _first_output(graph: fx.GraphModule, node: fx.Node) -> None:
+    """An operator returning (values, indices) or (values, statistics) made to return its
+    values, read where its ``[0]`` was; its other outputs are refused where used."""
     for unused in [u for u in node.users if u.target is operator.getitem and not u.users]:
         graph.graph.erase_node(unused)
     users = list(node.users)
     if any(u.target is not operator.getitem or u.args[1] != 0 for u in users):
-        raise BendsError(f"`{node.name}` uses a max pool's indices: not piecewise linear")
+        raise BendsError(f"`{node.name}` uses a pool's indices or a norm's statistics: not "
+                         "piecewise linear")  # fmt: skip
     for user in users:
         user.replace_all_uses_with(node)
         graph.graph.erase_node(user)
     if isinstance(node.meta.get("val"), tuple | list):
         node.meta["val"] = node.meta["val"][0]
     names = f"{node.target.overloadpacket.__name__}.{node.target._overloadname}"
-    node.target = _POOLS_WITH_INDICES[names]
+    if names == _NATIVE_NORM:  # (x, weight, bias, mean, var, momentum, eps)
+        x, weight, bias, mean, var, momentum, eps = node.args
+        node.target, node.args = batch_norm, (x, weight, bias, mean, var, False, momentum, eps)
+    else:
+        node.target = _POOLS_WITH_INDICES[names]
 
 
 def _keep_batch(node: fx.Node, batch: int) -> None:
@@ -183,8 +190,8 @@ def normalised(graph: fx.GraphModule) -> fx.GraphModule:
     example = placeholders[0].meta.get("val") if placeholders else None
     batch = example.shape[0] if example is not None and example.dim() else None
     for node in list(graph.graph.nodes):
-        if _aten(node, _POOLS_WITH_INDICES):
-            _pool_values(graph, node)
+        if _aten(node, {*_POOLS_WITH_INDICES, _NATIVE_NORM}):
+            _first_output(graph, node)
         elif _aten(node, _RESHAPES) and isinstance(batch, int):
             _keep_batch(node, batch)
         if node.op == "call_module" and node.target.startswith("_guards"):
@@ -301,7 +308,19 @@ def _exported(module: nn.Module, shape: tuple[int, ...], fx_error: Exception) ->
             f"cannot capture {type(module).__name__}: torch.fx says {first[0]!r}, "
             f"torch.export says {first[1]!r}"
         ) from None
-    return normalised(program.module())
+    return normalised(_functional(program).module())
+
+
+def _functional(program: Any) -> Any:
+    """The program with its in-place operators made functional where it has any (``relu_``
+    on a slice must change the tensor it slices: functionalised, that is a scatter, which is
+    refused by name, not silently dropped)."""
+    graph = program.graph_module.graph
+    inplace = any(
+        n.op == "call_function" and getattr(n.target, "_schema", None) is not None
+        and n.target._schema.is_mutable for n in graph.nodes
+    )  # fmt: skip
+    return program.run_decompositions({}) if inplace else program
 
 
 def _fold_sizes(graph: fx.GraphModule, shape: tuple[int, ...]) -> fx.GraphModule:
@@ -323,15 +342,16 @@ def _fold_sizes(graph: fx.GraphModule, shape: tuple[int, ...]) -> fx.GraphModule
                 seen.setdefault(node, []).append(out)
             return out
 
-    for batch in (2, 3):
+    batches = (2, 3, 5)  # three: a size like x.size(0) // 4 is 0 at two of them
+    for batch in batches:
         _checked_run(graph, shape, batch, Recorder(graph).run)
     users = {u for n in sizes for u in n.users if u not in wanted}
     for user in users:
         at = [fx.node.map_arg((user.args, user.kwargs), lambda n, i=i: seen[n][i] if n in wanted
-                              else n) for i in (0, 1)]  # fmt: skip
-        if at[0] == at[1]:  # sizes that do not depend on the batch
+                              else n) for i in range(len(batches))]  # fmt: skip
+        if all(a == at[0] for a in at):  # sizes that do not depend on the batch
             user.args, user.kwargs = at[0]
-        elif not _batch_first_reshape(user, at[0][0], at[1][0]):
+        elif not _batch_first_reshape(user, [a[0] for a in at], batches):
             raise BendsError(
                 f"`{user.name}` uses the batch size: bends reads it only as the first size of "
                 "a reshape (x.view(x.size(0), -1))"
@@ -342,10 +362,9 @@ def _fold_sizes(graph: fx.GraphModule, shape: tuple[int, ...]) -> fx.GraphModule
     return graph
 
 
-def _batch_first_reshape(node: fx.Node, at_two: tuple, at_three: tuple) -> bool:
-    """Make ``node`` a batch-keeping reshape if it reshapes to (batch, *sizes) — its
-    arguments ``at_two`` and ``at_three`` with sizes read at batches 2 and 3; whether it
-    did."""
+def _batch_first_reshape(node: fx.Node, at: list[tuple], batches: tuple[int, ...]) -> bool:
+    """Make ``node`` a batch-keeping reshape if it reshapes to (batch, *sizes) — ``at``: its
+    arguments with sizes read at each of ``batches``; whether it did."""
     method = node.op == "call_method" and node.target in ("view", "reshape")
     if not (method or (node.op == "call_function" and node.target is torch.reshape)):
         return False
@@ -354,15 +373,17 @@ def _batch_first_reshape(node: fx.Node, at_two: tuple, at_three: tuple) -> bool:
         rest = args[1:]
         return list(rest[0]) if len(rest) == 1 and isinstance(rest[0], tuple | list) else list(rest)
 
-    two, three = sizes(at_two), sizes(at_three)
-    if not two or (two[0], three[0]) != (2, 3) or two[1:] != three[1:]:
+    found = [sizes(a) for a in at]
+    if not found[0] or tuple(f[0] for f in found) != batches:
+        return False
+    if any(f[1:] != found[0][1:] for f in found):
         return False
     node.op, node.target, node.args, node.kwargs = "call_function", batch_reshape, (
-        node.args[0], [int(n) for n in two[1:]]), {}  # fmt: skip
+        node.args[0], [int(n) for n in found[0][1:]]), {}  # fmt: skip
     return True
 
 
-def _checked_run(graph: fx.GraphModule, shape: tuple[int, ...], batch: int = 2,
+def _checked_run(graph: fx.GraphModule, shape: tuple[int, ...], batch: int = 7,
                  run=None) -> Any:  # fmt: skip
     """The graph's output (``run``'s) on a batch of zero inputs: BendsError where it does not run
     (shapes fixed to one example's batch, an operator given the wrong arguments)."""
@@ -443,7 +464,7 @@ class GraphNetwork:
     @classmethod
     def from_exported(cls, program: Any) -> GraphNetwork:
         """A ``torch.export`` program (as ``torch.export.load`` returns it) with one input."""
-        graph = normalised(program.module())
+        graph = normalised(_functional(program).module())
         inputs = [n for n in graph.graph.nodes if n.op == "placeholder"]
         if len(inputs) != 1 or "val" not in inputs[0].meta:
             raise BendsError("an exported program with one tensor input is needed")

@@ -112,7 +112,8 @@ def _from_model(onnx, model) -> GraphNetwork:
             continue
         if "axes" in attrs or node.op_type in _AXES_INPUT:  # negative axes counted from 0
             attrs["axes"] = _axes(node, attrs, constants, shapes)
-        values[node.output[0]] = _node(fx_graph, node, attrs, tensor, register, constants)
+        rank = len(shapes.get(node.input[0], [])) if node.input else 0
+        values[node.output[0]] = _node(fx_graph, node, attrs, tensor, register, constants, rank)
     fx_graph.output(values[graph.output[0].name])
     module = fx.GraphModule(root, fx_graph)
     return GraphNetwork.from_module(module, shape)
@@ -172,9 +173,7 @@ def _folded(node, attrs: dict, constants: dict, shapes: dict) -> np.ndarray | No
         axes = attrs.get("axes", constants[args[1]] if len(args) > 1 and args[1] else None)
         if op == "Squeeze":
             return np.squeeze(x, axis=None if axes is None else tuple(int(a) for a in axes))
-        for axis in sorted(int(a) for a in axes):
-            x = np.expand_dims(x, axis)
-        return x
+        return np.expand_dims(x, tuple(int(a) for a in np.atleast_1d(axes)))
     if op == "Concat":
         return np.concatenate([np.atleast_1d(constants[a]) for a in args], axis=attrs["axis"])
     if op == "Slice":
@@ -188,8 +187,10 @@ def _folded(node, attrs: dict, constants: dict, shapes: dict) -> np.ndarray | No
     return x  # Cast: sizes stay integers
 
 
-def _node(graph: fx.Graph, node, attrs: dict, tensor, register, constants: dict) -> Any:
-    """One ONNX node as fx nodes."""
+def _node(graph: fx.Graph, node, attrs: dict, tensor, register, constants: dict,
+          rank: int) -> Any:  # fmt: skip
+    """One ONNX node as fx nodes (``rank``: its first input's number of axes, 0 if
+    unknown)."""
     op, args = node.op_type, list(node.input)
     name = f"`{node.name or op}`"
 
@@ -277,9 +278,9 @@ def _node(graph: fx.Graph, node, attrs: dict, tensor, register, constants: dict)
             x = call(torch.unsqueeze, x, axis)
         return x
     if op == "Slice":
-        return _sliced(name, x, args, constants, call)
+        return _sliced(name, x, args, constants, call, rank)
     if op in ("ReduceSum", "ReduceMean", "ReduceMax"):
-        return _reduced(name, op, x, attrs, args, constants, call)
+        return _reduced(name, op, x, attrs, call, rank)
     if op == "Transpose":
         return call(torch.permute, x, tuple(attrs["perm"]))
     if op == "Concat":
@@ -287,22 +288,24 @@ def _node(graph: fx.Graph, node, attrs: dict, tensor, register, constants: dict)
     raise BendsError(f"{name} is the ONNX operator {op}: not supported (not piecewise linear?)")
 
 
-def _sliced(name, x, args: list, constants: dict, call) -> Any:
-    """Slice of a tensor along axes other than the batch, by constant bounds."""
+def _sliced(name, x, args: list, constants: dict, call, rank: int) -> Any:
+    """Slice of a tensor (of ``rank`` axes) along axes other than the batch, by constant
+    bounds."""
     if not all(a in constants for a in args[1:] if a):
         raise BendsError(f"{name}: Slice with computed bounds is not supported")
     starts, ends = constants[args[1]], constants[args[2]]
     axes = constants[args[3]] if len(args) > 3 and args[3] else range(len(starts))
     steps = constants[args[4]] if len(args) > 4 and args[4] else [1] * len(starts)
     for axis, start, end, step in zip(axes, starts, ends, steps, strict=True):
-        if int(axis) == 0 or int(step) <= 0:
+        axis = int(axis) % rank if rank else int(axis)
+        if axis == 0 or int(step) <= 0:
             raise BendsError(f"{name}: Slice of the batch axis or backwards is not supported")
         end = None if int(end) >= 2**62 else int(end)  # ONNX writes "to the end" as INT64_MAX
         x = call(narrow, x, int(axis), int(start), end, int(step))
     return x
 
 
-def _reduced(name, op: str, x, attrs: dict, args: list, constants: dict, call) -> Any:
+def _reduced(name, op: str, x, attrs: dict, call, rank: int) -> Any:
     """ReduceSum and ReduceMean over axes other than the batch; ReduceMax over every axis
     after the channels (a global max pool)."""
     axes = attrs["axes"]
@@ -313,7 +316,7 @@ def _reduced(name, op: str, x, attrs: dict, args: list, constants: dict, call) -
     if op != "ReduceMax":
         return call(torch.sum if op == "ReduceSum" else torch.mean, x, axes, keep)
     spatial = len(axes)
-    if axes != tuple(range(2, 2 + spatial)) or not keep or spatial > 3:
+    if axes != tuple(range(2, rank)) or not keep or not 1 <= spatial <= 3:
         raise BendsError(f"{name}: ReduceMax is read only as a global max pool (axes 2.., "
                          "keepdims)")  # fmt: skip
     pool = (F.adaptive_max_pool1d, F.adaptive_max_pool2d, F.adaptive_max_pool3d)[spatial - 1]

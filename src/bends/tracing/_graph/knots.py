@@ -13,7 +13,11 @@ segment, how often each element switches and the branch it starts and ends on. T
 lets a trace be cut at a knot into two (:meth:`Knots.split`) that go on through the rest of
 the graph in turn and are joined again (:meth:`Knots.joined`) with the same breaks and
 statistics: the memory a trace holds is bounded by how many knots go through a node at once,
-not by the segment's length."""
+not by the segment's length. One thing a part cannot know is the largest value the other
+parts hold: its tolerances are scaled by its own (:meth:`Knots.tolerance`), so a value within
+2⁻⁴⁰ of a kink relative to the whole segment's largest but not to the part's can be snapped
+in one run and crossed in the other — a difference only where float64's resolution is in
+question (values 10¹² or more apart in one node)."""
 
 from __future__ import annotations
 

@@ -188,7 +188,7 @@ def _knot_bytes(net: GraphNetwork) -> list[float]:
         def run_node(self, node):
             out = super().run_node(node)
             if isinstance(out, torch.Tensor) and node.op != "get_attr":
-                sizes[node.name] = out[0].numel()
+                sizes[node.name] = out.shape[1:].numel()
             return out
 
     with torch.no_grad():
