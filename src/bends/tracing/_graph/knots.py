@@ -264,14 +264,13 @@ class Crowded(Exception):
         self.interval, self.where = interval, where
 
     def cut(self, state: Knots) -> None:
-        """Make every ``state.most // 2``-th crossing a knot (values interpolated: every
-        table is affine between knots; at least one), so that cutting the knots in two, and
-        again, leaves parts that hold their crossings. The same knots as one run: each part
+        """Make a few crossings knots (values interpolated: every table is affine between
+        knots): evenly spaced among them, as many as the knots may still take (at least one),
+        so that cutting the knots in two, and again, leaves parts that hold their crossings
+        without ever holding more knots than allowed. The same knots as one run: each part
         finds the crossing at its cut already there, and the others as before."""
-        step = max(1, (state.most or 2) // 2)
+        room = max(1, (state.most or 3) - len(state.t) - 1)
         count = len(self.where)
-        if count > step:
-            chosen = torch.arange(step - 1, count, step, device=self.where.device)
-        else:
-            chosen = torch.full((1,), count // 2, device=self.where.device)
+        chosen = torch.linspace(0, count - 1, min(room, count) + 2, device=self.where.device)
+        chosen = chosen[1:-1].round().long().unique() if count > 2 else chosen[:1].long()
         state.insert(self.interval[chosen], self.where[chosen])
