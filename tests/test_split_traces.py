@@ -41,9 +41,10 @@ def _traces(net: GraphNetwork, starts, ends, budget: int | None, monkeypatch):
     return tracer.trace_graph_segments(net, starts, ends), len(cuts)
 
 
-def _assert_same(split, whole, merges: bool = True) -> None:
-    """Equal traces; ``merges``: also the count of crossings merged within rounding (a
-    diagnostic a max pool's rounds of insertions count differently when a cut adds knots)."""
+def _assert_same(split, whole) -> None:
+    """Equal traces: knots, breaks, counts and every kink statistic. Not ``merged``, the count
+    of crossings merged within rounding: a cut recomputes crossings from a shorter interval,
+    and two that rounding put 10⁻¹⁶ apart in one run can coincide in the other."""
     np.testing.assert_array_equal(split.offsets, whole.offsets)
     np.testing.assert_allclose(split.knots, whole.knots, rtol=0, atol=1e-12)
     np.testing.assert_array_equal(split.region_breaks, whole.region_breaks)
@@ -56,8 +57,6 @@ def _assert_same(split, whole, merges: bool = True) -> None:
         np.testing.assert_array_equal(found, expected)
     for found, expected in zip(split.always_on, whole.always_on, strict=True):
         np.testing.assert_array_equal(found, expected)
-    if merges:
-        np.testing.assert_array_equal(split.merged, whole.merged)
 
 
 def _small_budget(net: GraphNetwork, knots: int) -> int:
@@ -89,7 +88,7 @@ def test_a_split_trace_through_max_pools_equals_the_whole(dyadic, monkeypatch):
     whole, _ = _traces(net, starts, ends, None, monkeypatch)
     split, cuts = _traces(net, starts, ends, _small_budget(net, 4), monkeypatch)
     assert cuts > 10
-    _assert_same(split, whole, merges=False)
+    _assert_same(split, whole)
 
 
 def test_a_budget_that_cannot_hold_one_interval_is_one_line(monkeypatch):
