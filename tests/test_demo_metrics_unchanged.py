@@ -62,7 +62,9 @@ TRAINED: dict[str, dict[str, float]] = {
     "memory-approx": {"loss": 1e-2, "relative_error": 1e-2},
     "memory-lorenz": {"loss_start": 1e-2, "plateau_level": 1e-2},
     "memory-plateau": {"loss_start": 1e-2, "loss_final": 1e-2, "plateau_ratio": 1e-2,
-                       "hit_time": 1e-2, "plateau_level": 1e-2},
+                       "hit_time": 1e-2, "plateau_level": 1e-2, "loss_end": 1e-2,
+                       "enter_time": 1e-2, "leave_time": 1e-2, "learn_time": 1e-2,
+                       "ended": 1e-2},
     "random-baselines": {"loss_init": 1e-2, "loss": 1e-2},
 }  # fmt: skip
 #: Relative tolerance of the mean over rows of each row-chaotic trained value (docstring).
@@ -90,7 +92,7 @@ DEPENDENT: dict[str, set[str]] = {
                         "switches_layer2", "switches_layer3", "switches_layer4",
                         "switches_layer5"},
     "memory-lorenz": {"plateau_epochs", "plateau_start"},
-    "memory-plateau": {"enter_step", "hit_step", "learn_step"},
+    "memory-plateau": {"enter_step", "hit_step", "learn_step", "censored", "steps", "refused"},
     "random-baselines": {"pieces", "wide_pieces"},
 }  # fmt: skip
 #: Trained values compared with nothing, too chaotic even in the mean (conjecture's flow time:

@@ -23,6 +23,7 @@ from bends.analysis.stats import (
 from bends.runner.figures import Figures, new_figure
 from bends.runner.study import StoredCell, curves
 from bends.runner.summaries import findings, group, median, rows_of, table, values
+from bends.studies._memory_plateau_flow import flow_section
 from bends.studies._memory_plateau_parts import trainer_steps
 from bends.training.memory import bump_energy, plateau_kernel, sampled_plateau_level
 
@@ -65,7 +66,7 @@ def report(config: Any, results: list[StoredCell], figures: Figures) -> str:
     if fours:
         parts.append(_figure_four_section(config, results, fours, figures, columns))
     parts.append(_findings(config, laws, fours))
-    return "\n\n".join(parts)
+    return "\n\n".join([flow_section(config, results, figures), *parts])
 
 
 #: Memories with a plateau needed before the exponential and power laws are compared.

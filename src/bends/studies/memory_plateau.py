@@ -36,6 +36,7 @@ from bends.runner.config import StudyConfig, require, setting
 from bends.runner.figures import Figures
 from bends.runner.grid import grid
 from bends.runner.study import Cell, CellResult, StoredCell, Study
+from bends.studies._memory_plateau_flow import FlowParams, flow
 from bends.studies._memory_plateau_parts import (
     FIGURE_ONE,
     FourParams,
@@ -53,7 +54,11 @@ class MemoryPlateauConfig(StudyConfig):
     memories: tuple[float, ...] = setting(
         tuple(float(m) for m in range(3, 19)), "delays 1/ω", above=0
     )
-    trainers: tuple[Literal["gd", "adam"], ...] = setting(("gd", "adam"), "optimisers")
+    trainers: tuple[Literal["gd", "adam"], ...] = setting(
+        ("adam",),
+        "optimisers of the plateau part (GD at a fixed step: gd; the flow part "
+        "follows gradient flow itself)",
+    )
     model: Literal["complex", "diagonal", "full"] = setting(
         "complex", "recurrent matrix W (bends.training.memory): complex can fit the bump"
     )
@@ -84,7 +89,23 @@ class MemoryPlateauConfig(StudyConfig):
     paths: int = setting(128, "sampled white-noise input paths of the Figure 4 part", at_least=1)
     path_step: float = setting(0.2, "time step Δ of the sampled paths", above=0)
     path_length: int = setting(80, "steps per sampled path (horizon Δ × length)", at_least=2)
-    seeds: int = setting(8, "models per (memory, trainer)")
+    flow_memories: tuple[float, ...] = setting(
+        tuple(float(m) for m in range(7, 25)),
+        "delays 1/ω of the flow part: Theorem 5.1's gradient flow",
+        above=0,
+    )
+    flow_models: tuple[Literal["diagonal", "complex"], ...] = setting(
+        ("diagonal", "complex"), "models of the flow part (diagonal: the theorem's)"
+    )
+    flow_time: float = setting(
+        1e5,
+        "flow-time budget of the flow part (a run still in the band then is censored)",
+        above=0,
+    )
+    flow_tolerance: float = setting(1e-4, "local error per step of the flow", above=0)
+    flow_records: int = setting(200, "loss records per flow (geometric in flow time)",
+                                at_least=2)  # fmt: skip
+    seeds: int = setting(32, "models per (memory, trainer) and per (memory, flow model)")
     seeds_per_cell: int = setting(8, "models trained together in one cell")
 
     def validate(self) -> None:
@@ -103,14 +124,15 @@ class MemoryPlateau(Study):
     version = 2
     demo = {"memories": [2.0, 4.0, 6.0], "trainers": ["adam"], "seeds": 2,  # noqa: RUF012
             "seeds_per_cell": 2, "adam_steps": 1500, "steps": 1500,  # figure one: GD
-            "figure_four": [6.0], "four_steps": 300}  # fmt: skip
+            "figure_four": [6.0], "four_steps": 300, "flow_memories": [4.0, 6.0, 8.0],
+            "flow_time": 400.0}  # fmt: skip
 
     def cells(self, config: MemoryPlateauConfig) -> list[Cell]:
         # each part's cells carry only their own settings, so changing one part's settings
         # leaves the other parts' stored results valid
         groups = config.seed_groups()
         shared = config.fixed("memories", "trainers", "figure_one", "steps", "adam_steps",
-                              *FOUR_SETTINGS)  # fmt: skip
+                              *FOUR_SETTINGS, *FLOW_SETTINGS)  # fmt: skip
         memories = sorted(set(config.memories), reverse=True)
         plateaus = [
             cell
@@ -129,8 +151,15 @@ class MemoryPlateau(Study):
                        if k in (*FOUR_SETTINGS[1:], "band", "learned", "plateau_factor",
                                 "adam_lr", "width", "init_scale", "record_every")}  # fmt: skip
         one_shared = {**shared, "steps": config.steps}
+        flow = {"part": ["flow"], "model": list(config.flow_models),
+                "memory": sorted(set(config.flow_memories), reverse=True)}  # fmt: skip
+        flow_shared = {"width": config.width, "init_scale": config.init_scale,
+                       "flow_time": config.flow_time, "flow_tolerance": config.flow_tolerance,
+                       "band": config.band, "learned": config.learned,
+                       "records": config.flow_records}  # fmt: skip
         return (
-            plateaus
+            (grid(self, flow, groups, flow_shared) if config.flow_memories else [])
+            + plateaus
             + (grid(self, figure_one, groups, one_shared) if config.figure_one else [])
             + grid(self, four, groups, four_shared)
         )
@@ -139,6 +168,8 @@ class MemoryPlateau(Study):
         part = cell.params["part"]
         if part == "figure four":
             return figure_four(FourParams(**cell.params), cell.seeds)
+        if part == "flow":
+            return flow(FlowParams(**cell.params), cell.seeds)
         run = plateau if part == "plateau" else figure_one
         return run(WhiteNoiseParams(**cell.params), cell.seeds)
 
@@ -150,6 +181,8 @@ class MemoryPlateau(Study):
 
 #: The Figure 4 part's own settings (the first names the part's memories).
 FOUR_SETTINGS = ("figure_four", "four_steps", "paths", "path_step", "path_length")
+#: The flow part's own settings.
+FLOW_SETTINGS = ("flow_memories", "flow_models", "flow_time", "flow_tolerance", "flow_records")
 
 
 __all__ = ["FIGURE_ONE", "MemoryPlateau", "MemoryPlateauConfig"]
