@@ -64,7 +64,8 @@ TRAINED: dict[str, dict[str, float]] = {
     "memory-plateau": {"loss_start": 1e-2, "loss_final": 1e-2, "plateau_ratio": 1e-2,
                        "hit_time": 1e-2, "plateau_level": 1e-2, "loss_end": 1e-2,
                        "enter_time": 1e-2, "leave_time": 1e-2, "learn_time": 1e-2,
-                       "ended": 1e-2},
+                       "ended": 1e-2, "fit_time_0.1": 1e-2, "fit_time_0.01": 1e-2,
+                       "fit_time_0.001": 1e-2, "energy": 1e-9},
     "random-baselines": {"loss_init": 1e-2, "loss": 1e-2},
 }  # fmt: skip
 #: Relative tolerance of the mean over rows of each row-chaotic trained value (docstring).

@@ -10,6 +10,7 @@ from bends.analysis.censored import censored_fit, compare_laws, law_power
 from bends.runner.study import run_in_memory
 from bends.studies.memory_plateau import MemoryPlateau
 from bends.training.memory import (
+    airy,
     bump_energy,
     init_parameters,
     plateau_kernel,
@@ -19,8 +20,10 @@ from bends.training.memory import (
 from bends.training.memory_flow import (
     bump_transform,
     gradient_flow,
+    kernel_loss_and_gradient,
     loss_and_gradient,
     numpy_parameters,
+    plateau_objective,
     target_energy,
 )
 
@@ -36,6 +39,24 @@ def test_closed_form_loss_and_gradient_equal_quadrature_and_autograd(kind, memor
     np.testing.assert_allclose(closed, loss.detach().numpy(), rtol=1e-12, atol=1e-13)
     for name, tensor in parameters.items():
         np.testing.assert_allclose(gradient[name], tensor.grad.numpy(), rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("kind", ["diagonal", "complex"])
+def test_quadrature_loss_and_gradient_equal_the_closed_form_and_autograd_on_airy(kind):
+    parameters = init_parameters(kind, 8, [4, 5], 0.6)
+    numpy = numpy_parameters(parameters)
+    closed = loss_and_gradient(numpy, np.full(2, 7.0))
+    by_nodes = kernel_loss_and_gradient(numpy, plateau_kernel(1 / 7.0), quadrature(600.0))
+    np.testing.assert_allclose(by_nodes[0], closed[0], rtol=1e-11)
+    for name in closed[1]:
+        np.testing.assert_allclose(by_nodes[1][name], closed[1][name], rtol=1e-8, atol=1e-12)
+    kernel = airy(1.0, 6.0)
+    loss = white_noise_loss(parameters, kernel)
+    loss.sum().backward()
+    mine = kernel_loss_and_gradient(numpy, kernel)
+    np.testing.assert_allclose(mine[0], loss.detach().numpy(), rtol=1e-12)
+    for name, tensor in parameters.items():
+        np.testing.assert_allclose(mine[1][name], tensor.grad.numpy(), rtol=1e-9, atol=1e-13)
 
 
 @pytest.mark.parametrize("delay", [0.5, 5.0, 30.0, 40.0])
@@ -81,14 +102,14 @@ def test_controlled_flow_never_raises_the_loss_and_leaves_when_small_steps_do(ki
     start = numpy_parameters(init_parameters(kind, 8, [3], 0.5))
     level = 0.9 * bump_energy()
     parameters = {k: v.copy() for k, v in start.items()}
-    run = gradient_flow(parameters, np.array([6.0]), 200.0, levels=[level], records=400)
+    run = gradient_flow(parameters, plateau_objective([6.0]), 200.0, levels=[level], records=400)
     recorded = run.losses[0][~np.isnan(run.losses[0])]
     assert np.all(np.diff(recorded) <= 0)
     controlled = run.crossings[0, 0]
     reference = _fixed_step_leave_time({k: v.copy() for k, v in start.items()}, 6.0, 2e-3,
                                        level, 200.0)  # fmt: skip
     assert reference is not None and controlled == pytest.approx(reference, rel=2e-2)
-    finer = gradient_flow({k: v.copy() for k, v in start.items()}, np.array([6.0]), 200.0,
+    finer = gradient_flow({k: v.copy() for k, v in start.items()}, plateau_objective([6.0]), 200.0,
                           levels=[level], tolerance=2.5e-5)  # fmt: skip
     assert finer.crossings[0, 0] == pytest.approx(controlled, rel=1e-2)
 
@@ -145,7 +166,7 @@ def test_flow_part_counts_runs_cut_off_by_the_budget():
 def test_the_flow_is_reproducible_when_batched():
     together = numpy_parameters(init_parameters("complex", 8, [0, 1], 0.5))
     alone = numpy_parameters(init_parameters("complex", 8, [1], 0.5))
-    run = gradient_flow(together, np.array([5.0, 5.0]), 20.0, levels=[1.0])
-    single = gradient_flow(alone, np.array([5.0]), 20.0, levels=[1.0])
+    run = gradient_flow(together, plateau_objective([5.0, 5.0]), 20.0, levels=[1.0])
+    single = gradient_flow(alone, plateau_objective([5.0]), 20.0, levels=[1.0])
     assert run.steps[1] == single.steps[0]
     np.testing.assert_allclose(together["theta"][1], alone["theta"][0], rtol=1e-12)

@@ -16,8 +16,20 @@ from bends.analysis.censored import LawComparison, compare_laws, law_power
 from bends.runner.figures import Figures, new_figure
 from bends.runner.study import CellResult, Curve, StoredCell, curves
 from bends.runner.summaries import findings, group, markdown_table, values
-from bends.training.memory import bump_energy, init_parameters
-from bends.training.memory_flow import gradient_flow, numpy_parameters
+from bends.training.memory import (
+    Kernel,
+    airy,
+    bump_energy,
+    exponential_sum,
+    init_parameters,
+    quadrature,
+)
+from bends.training.memory_flow import (
+    gradient_flow,
+    kernel_objective,
+    numpy_parameters,
+    plateau_objective,
+)
 
 #: How long a run is followed after it left the band, as a multiple of its leave time, unless
 #: it learns the bump first. After leaving, the diagonal model's exponentials cancel ever more
@@ -55,7 +67,8 @@ def flow(p: FlowParams, seeds: tuple[int, ...]) -> CellResult:
     def stop(loss, crossings, time):
         return ~np.isnan(crossings[:, 2]) | (time >= LINGER[p.model] * crossings[:, 1])
 
-    run = gradient_flow(parameters, np.full(len(seeds), p.memory), p.flow_time, levels,
+    delays = np.full(len(seeds), p.memory)
+    run = gradient_flow(parameters, plateau_objective(delays), p.flow_time, levels,
                         tolerance=p.flow_tolerance, records=p.records, stop=stop)  # fmt: skip
     result = CellResult()
     for m, seed in enumerate(seeds):
@@ -72,13 +85,68 @@ def flow(p: FlowParams, seeds: tuple[int, ...]) -> CellResult:
     return result
 
 
+#: The paper's Figure 1 (a): a short-memory exponential sum, learned without a plateau.
+EXPONENTIAL_SUM = exponential_sum([1.0, 0.5, -0.3], [1.0, 0.5, 2.0])
+#: Figure 1's fit levels: the first flow time with J ≤ level × ∫ρ² is recorded for each.
+FIT_LEVELS = (0.1, 0.01, 0.001)
+
+
+def figure_one_target(name: str) -> Kernel:
+    """``exponential sum`` or ``Ai(s − t0)`` (the paper's Figure 1 (a) and (b))."""
+    if name == "exponential sum":
+        return EXPONENTIAL_SUM
+    return airy(1.0, float(name.removeprefix("Ai(s − ").removesuffix(")")))
+
+
+def airy_name(shift: float) -> str:
+    return f"Ai(s − {shift:g})"
+
+
+@dataclass(frozen=True)
+class OneParams:
+    """A cell of the ``figure one`` part: one target, the flow of ``model``."""
+
+    part: str
+    target: str
+    model: str
+    width: int
+    init_scale: float
+    one_time: float
+    flow_tolerance: float
+    records: int
+
+
+def figure_one(p: OneParams, seeds: tuple[int, ...]) -> CellResult:
+    """The gradient flow on one of Figure 1's targets: the loss curves and the first flow time
+    at which J falls below each of :data:`FIT_LEVELS` × ∫ρ²."""
+    kernel = figure_one_target(p.target)
+    s, w = quadrature(kernel.horizon)
+    energy = float(np.sum(w * kernel(s) ** 2))
+    parameters = numpy_parameters(init_parameters(p.model, p.width, seeds, p.init_scale))
+    run = gradient_flow(parameters, kernel_objective(kernel), p.one_time,
+                        np.array(FIT_LEVELS) * energy, tolerance=p.flow_tolerance,
+                        records=p.records,
+                        stop=lambda loss, crossings, time: ~np.isnan(crossings[:, -1]))  # fmt: skip
+    result = CellResult()
+    for m, seed in enumerate(seeds):
+        row = {"part": "figure one", "target": p.target, "seed": seed, "energy": energy,
+               "loss_start": float(run.losses[m, 0]), "loss_end": float(_last(run.losses[m])),
+               "steps": int(run.steps[m])}  # fmt: skip
+        for level, time in zip(FIT_LEVELS, run.crossings[m], strict=True):
+            row[f"fit_time_{level:g}"] = None if np.isnan(time) else float(time)
+        result.rows.append(row)
+        result.curves.append(Curve("loss", seed, run.losses[m]))
+    return result
+
+
 def _last(curve: np.ndarray) -> float:
     return curve[~np.isnan(curve)][-1]
 
 
-def record_times(config: Any) -> np.ndarray:
+def record_times(config: Any, horizon: float | None = None) -> np.ndarray:
     """The flow times of a curve's records (the first entry is time 0)."""
-    grid = np.geomspace(config.flow_time * 1e-5, config.flow_time, config.flow_records)
+    horizon = config.flow_time if horizon is None else horizon
+    grid = np.geomspace(horizon * 1e-5, horizon, config.flow_records)
     return np.concatenate([[0.0], grid])
 
 
@@ -172,6 +240,55 @@ def flow_section(config: Any, results: list[StoredCell], figures: Figures) -> st
         _flow_findings(laws, config),
     ]  # fmt: skip
     return "\n\n".join(parts)
+
+
+def figure_one_section(config: Any, results: list[StoredCell], figures: Figures) -> str:
+    cells = [c for c in results if c.params["part"] == "figure one"]
+    if not cells:
+        return ""
+    rows = [r for c in cells for r in c.rows]
+    by = group(rows, "target")
+    names = ["exponential sum"] + [airy_name(t) for t in sorted(config.airy_shifts)]
+    header = ["target", "runs", "∫ρ²", *(f"median time to J ≤ {v:g}·∫ρ² (reached)"
+                                         for v in FIT_LEVELS), "median final J/∫ρ²"]  # fmt: skip
+    table_rows = []
+    for name in names:
+        g = by.get(name, [])
+        if not g:
+            continue
+        cells_ = [name, len(g), f"{g[0]['energy']:.3g}"]
+        for level in FIT_LEVELS:
+            key = f"fit_time_{level:g}"
+            reached = sum(r[key] is not None for r in g)
+            cells_.append(f"{_median_time(g, key, config.one_time)} ({reached}/{len(g)})")
+        cells_.append(f"{np.median([r['loss_end'] / r['energy'] for r in g]):.2g}")
+        table_rows.append(cells_)
+    figure, ax = new_figure(figsize=(6, 4), layout="constrained")
+    times = record_times(config, config.one_time)[1:]
+    palette = matplotlib.colormaps["plasma"](np.linspace(0, 0.85, len(names)))
+    for name, colour in zip(names, palette, strict=True):
+        chosen = [c for c in cells if c.params["target"] == name]
+        if not chosen:
+            continue
+        runs = _held(np.array([k.values[1:] for _, k in curves(chosen, "loss")]))
+        runs = runs / by[name][0]["energy"]
+        for run in runs:
+            ax.plot(times, run, color=colour, lw=0.3, alpha=0.3)
+        ax.plot(times, np.median(runs, axis=0), color=colour, lw=1.5, label=name)
+    ax.set(xscale="log", yscale="log", xlabel="flow time", ylabel="J / ∫ρ²")
+    ax.legend(fontsize=7)
+    return (
+        f"**Figure 1** (`figure_one`): the same gradient flow ({config.model} model, width "
+        f"{config.width}, loss by quadrature) on the paper's two kinds of target: a "
+        f"short-memory exponential sum, and the Airy kernel Ai(s − t₀), which oscillates for "
+        f"s < t₀, so that a larger t₀ means more memory (the paper: the plateau gets worse as "
+        f"t₀ grows). Times are flow times up to {config.one_time:g}; in parentheses the runs "
+        f"that reached the level.\n\n"
+        + markdown_table(header, table_rows)
+        + "\n\n"
+        + figures.add(figure, "figure_one", "Figure 1: J / ∫ρ² against flow time on the "
+                      "exponential sum and on Ai(s − t₀) for each t₀ (bold: median over seeds)")
+    )  # fmt: skip
 
 
 def _flow_curves(config, cells: list[StoredCell]):

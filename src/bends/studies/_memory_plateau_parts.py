@@ -1,7 +1,7 @@
-"""The three experiments of ``memory-plateau``, one function each: a linear RNN on the
-white-noise loss of the delayed-bump target (``plateau``) or of the paper's Figure 1 targets
-(``figure one``), and a tanh RNN with unrestricted W on sampled paths (``figure four``); and
-when a loss curve enters and leaves the plateau band, which all of them record."""
+"""Two experiments of ``memory-plateau`` at a fixed step (the flow parts are in
+``_memory_plateau_flow``): a linear RNN on the white-noise loss of the delayed-bump target
+(``plateau``) and a tanh RNN with unrestricted W on sampled paths (``figure four``); and when a
+loss curve enters and leaves the plateau band, which both record."""
 
 from __future__ import annotations
 
@@ -14,9 +14,7 @@ import torch
 from bends.runner.study import CellResult, Curve
 from bends.training.memory import (
     Kernel,
-    airy,
     bump_energy,
-    exponential_sum,
     hitting_index,
     init_parameters,
     init_path_rnn,
@@ -30,17 +28,10 @@ from bends.training.memory import (
     white_noise_loss,
 )
 
-#: The paper's Figure 1 targets: a short-memory exponential sum and a long-memory Airy kernel.
-FIGURE_ONE = {
-    "exponential sum": exponential_sum([1.0, 0.5, -0.3], [1.0, 0.5, 2.0]),
-    "Airy Ai(s − 6)": airy(1.0, 6.0),
-}
-
 
 @dataclass(frozen=True)
 class WhiteNoiseParams:
-    """A cell of the ``plateau`` part (a ``memory``) or the ``figure one`` part (a
-    ``target``): a linear RNN trained on the white-noise loss."""
+    """A cell of the ``plateau`` part: a linear RNN trained on the white-noise loss."""
 
     part: str
     trainer: str
@@ -55,7 +46,6 @@ class WhiteNoiseParams:
     learned: float
     init_scale: float
     memory: float | None = None
-    target: str | None = None
 
 
 @dataclass(frozen=True)
@@ -112,11 +102,6 @@ def plateau(p: WhiteNoiseParams, seeds: tuple[int, ...]) -> CellResult:
                                   p.learned))  # fmt: skip
         row["hit_time"] = None if row["hit_step"] is None else row["hit_step"] * time_per_step
     return result
-
-
-def figure_one(p: WhiteNoiseParams, seeds: tuple[int, ...]) -> CellResult:
-    """One of the paper's Figure 1 targets: the loss curves."""
-    return _white_noise_run(p, seeds, FIGURE_ONE[p.target])
 
 
 def _white_noise_run(p: WhiteNoiseParams, seeds: tuple[int, ...], kernel: Kernel) -> CellResult:

@@ -23,7 +23,7 @@ from bends.analysis.stats import (
 from bends.runner.figures import Figures, new_figure
 from bends.runner.study import StoredCell, curves
 from bends.runner.summaries import findings, group, median, rows_of, table, values
-from bends.studies._memory_plateau_flow import flow_section
+from bends.studies._memory_plateau_flow import figure_one_section, flow_section
 from bends.studies._memory_plateau_parts import trainer_steps
 from bends.training.memory import bump_energy, plateau_kernel, sampled_plateau_level
 
@@ -59,14 +59,11 @@ def report(config: Any, results: list[StoredCell], figures: Figures) -> str:
                     "hollow: without), with the exponential and power-law fits on the "
                     "plateau memories' medians"),
     ]  # fmt: skip
-    if any(c.params["part"] == "figure one" for c in results):
-        parts.append(figures.add(_figure_one(results), "figure_one",
-                                 "GD on a short-memory exponential sum against the Airy "
-                                 "kernel Ai(s − 6) (the paper's Figure 1)"))  # fmt: skip
     if fours:
         parts.append(_figure_four_section(config, results, fours, figures, columns))
     parts.append(_findings(config, laws, fours))
-    return "\n\n".join([flow_section(config, results, figures), *parts])
+    flows = [flow_section(config, results, figures), figure_one_section(config, results, figures)]
+    return "\n\n".join([*flows, *parts])
 
 
 #: Memories with a plateau needed before the exponential and power laws are compared.
@@ -173,20 +170,6 @@ def _hitting_figure(rows: list[dict], laws: dict[str, Law], config):
                         ls=style, lw=1, label=f"{trainer}: {model} law")  # fmt: skip
     ax.set(yscale="log", xlabel="memory 1/ω", ylabel="leave step τ")
     ax.legend(fontsize=7)
-    return figure
-
-
-def _figure_one(results: list[StoredCell]):
-    figure, ax = new_figure(figsize=(5.5, 3.8), layout="constrained")
-    targets = list(
-        dict.fromkeys(c.params["target"] for c in results if c.params["part"] == "figure one")
-    )
-    for i, target in enumerate(targets):
-        for n, (cell, curve) in enumerate(curves(results, "loss", {"target": target})):
-            ax.plot(np.arange(len(curve.values)) * cell.params["record_every"], curve.values,
-                    color=f"C{i}", lw=0.8, label=target if n == 0 else None)  # fmt: skip
-    ax.set(yscale="log", xlabel="GD step", ylabel="J")
-    ax.legend(fontsize=8)
     return figure
 
 

@@ -36,13 +36,11 @@ from bends.runner.config import StudyConfig, require, setting
 from bends.runner.figures import Figures
 from bends.runner.grid import grid
 from bends.runner.study import Cell, CellResult, StoredCell, Study
-from bends.studies._memory_plateau_flow import FlowParams, flow
+from bends.studies._memory_plateau_flow import FlowParams, OneParams, airy_name, figure_one, flow
 from bends.studies._memory_plateau_parts import (
-    FIGURE_ONE,
     FourParams,
     WhiteNoiseParams,
     figure_four,
-    figure_one,
     plateau,
     trainer_steps,
 )
@@ -78,7 +76,15 @@ class MemoryPlateauConfig(StudyConfig):
     )
     learned: float = setting(0.5, "the bump is learned when J ≤ learned × ∫ρ₀²", above=0, below=1)
     init_scale: float = setting(0.5, "spread of the initial parameters")
-    figure_one: bool = setting(True, "also train on an exponential sum and Ai(s − 6)")
+    figure_one: bool = setting(
+        True, "also follow the flow on an exponential sum and Ai(s − t₀) (the paper's Figure 1)"
+    )
+    airy_shifts: tuple[float, ...] = setting(
+        (2.0, 4.0, 6.0, 8.0, 10.0), "shifts t₀ of the Figure 1 Airy kernels", above=0
+    )
+    one_time: float = setting(2000.0, "flow-time budget of the Figure 1 part", above=0)
+    one_seeds: int = setting(8, "models per target of the Figure 1 part (at most seeds)",
+                             at_least=1)  # fmt: skip
     figure_four: tuple[float, ...] = setting(
         (4.0, 8.0, 12.0),
         "memories 1/ω of the Figure 4 part: a tanh RNN with unrestricted W on sampled paths, "
@@ -123,16 +129,16 @@ class MemoryPlateau(Study):
     guide = "studies/memory-plateau.md"
     version = 2
     demo = {"memories": [2.0, 4.0, 6.0], "trainers": ["adam"], "seeds": 2,  # noqa: RUF012
-            "seeds_per_cell": 2, "adam_steps": 1500, "steps": 1500,  # figure one: GD
-            "figure_four": [6.0], "four_steps": 300, "flow_memories": [4.0, 6.0, 8.0],
-            "flow_time": 400.0}  # fmt: skip
+            "seeds_per_cell": 2, "adam_steps": 1500, "figure_four": [6.0], "four_steps": 300,
+            "flow_memories": [4.0, 6.0, 8.0], "flow_time": 400.0, "airy_shifts": [2.0, 6.0],
+            "one_time": 200.0}  # fmt: skip
 
     def cells(self, config: MemoryPlateauConfig) -> list[Cell]:
         # each part's cells carry only their own settings, so changing one part's settings
         # leaves the other parts' stored results valid
         groups = config.seed_groups()
         shared = config.fixed("memories", "trainers", "figure_one", "steps", "adam_steps",
-                              *FOUR_SETTINGS, *FLOW_SETTINGS)  # fmt: skip
+                              *FOUR_SETTINGS, *FLOW_SETTINGS, *ONE_SETTINGS)  # fmt: skip
         memories = sorted(set(config.memories), reverse=True)
         plateaus = [
             cell
@@ -144,13 +150,18 @@ class MemoryPlateau(Study):
                 {**shared, "steps": trainer_steps(config, trainer)},
             )
         ]
-        figure_one = {"part": ["figure one"], "target": FIGURE_ONE, "trainer": ["gd"]}
+        targets = ["exponential sum", *map(airy_name, config.airy_shifts)]
+        one_groups = [g for g in groups if g[0] < config.first_seed + config.one_seeds]
+        figure_one = {"part": ["figure one"], "target": targets}
         four = {"part": ["figure four"], "memory": sorted(set(config.figure_four), reverse=True),
                 "trainer": ["adam"]}  # fmt: skip
         four_shared = {k: v for k, v in config.as_dict().items()
                        if k in (*FOUR_SETTINGS[1:], "band", "learned", "plateau_factor",
                                 "adam_lr", "width", "init_scale", "record_every")}  # fmt: skip
-        one_shared = {**shared, "steps": config.steps}
+        one_shared = {"model": config.model, "width": config.width,
+                      "init_scale": config.init_scale, "one_time": config.one_time,
+                      "flow_tolerance": config.flow_tolerance,
+                      "records": config.flow_records}  # fmt: skip
         flow = {"part": ["flow"], "model": list(config.flow_models),
                 "memory": sorted(set(config.flow_memories), reverse=True)}  # fmt: skip
         flow_shared = {"width": config.width, "init_scale": config.init_scale,
@@ -160,7 +171,7 @@ class MemoryPlateau(Study):
         return (
             (grid(self, flow, groups, flow_shared) if config.flow_memories else [])
             + plateaus
-            + (grid(self, figure_one, groups, one_shared) if config.figure_one else [])
+            + (grid(self, figure_one, one_groups, one_shared) if config.figure_one else [])
             + grid(self, four, groups, four_shared)
         )
 
@@ -170,8 +181,9 @@ class MemoryPlateau(Study):
             return figure_four(FourParams(**cell.params), cell.seeds)
         if part == "flow":
             return flow(FlowParams(**cell.params), cell.seeds)
-        run = plateau if part == "plateau" else figure_one
-        return run(WhiteNoiseParams(**cell.params), cell.seeds)
+        if part == "figure one":
+            return figure_one(OneParams(**cell.params), cell.seeds)
+        return plateau(WhiteNoiseParams(**cell.params), cell.seeds)
 
     def report(
         self, config: MemoryPlateauConfig, results: list[StoredCell], figures: Figures
@@ -181,8 +193,10 @@ class MemoryPlateau(Study):
 
 #: The Figure 4 part's own settings (the first names the part's memories).
 FOUR_SETTINGS = ("figure_four", "four_steps", "paths", "path_step", "path_length")
+#: The Figure 1 part's own settings.
+ONE_SETTINGS = ("airy_shifts", "one_time", "one_seeds")
 #: The flow part's own settings.
 FLOW_SETTINGS = ("flow_memories", "flow_models", "flow_time", "flow_tolerance", "flow_records")
 
 
-__all__ = ["FIGURE_ONE", "MemoryPlateau", "MemoryPlateauConfig"]
+__all__ = ["MemoryPlateau", "MemoryPlateauConfig"]

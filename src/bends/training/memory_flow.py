@@ -31,7 +31,7 @@ The paper integrates the same flow with an Adams–Bashforth–Moulton method.
 Example:
     >>> from bends.training.memory import init_parameters
     >>> parameters = numpy_parameters(init_parameters("diagonal", 4, [0, 1]))
-    >>> flow = gradient_flow(parameters, delays=np.array([3.0, 3.0]), horizon=50.0)
+    >>> flow = gradient_flow(parameters, plateau_objective([3.0, 3.0]), horizon=50.0)
     >>> bool(np.all(flow.losses[:, -1] < flow.losses[:, 0]))
     True
 """
@@ -44,6 +44,7 @@ import numpy as np
 from scipy import special
 
 from bends.errors import BendsError
+from bends.training.memory import quadrature
 
 SQRT_PI = np.sqrt(np.pi)
 
@@ -112,10 +113,30 @@ def loss_and_gradient(parameters: dict[str, np.ndarray], delays: np.ndarray, wid
     loss = loss + target_energy(delays[:, 0], width)
     by_a = 2 * gram_a - 2 * transform
     by_z = -2 * a * gram2_a - 2 * a * slope
+    return loss, _chain(parameters, z, by_a, by_z)
+
+
+def kernel_loss_and_gradient(parameters: dict[str, np.ndarray], kernel, nodes=None):
+    """J per model and its gradient against any :class:`bends.training.memory.Kernel`, by
+    composite Gauss–Legendre quadrature (:func:`bends.training.memory.quadrature`):
+    :math:`J = \\sum_n w_n r_n^2`, :math:`r_n = \\sum_p a_p e^{-z_p s_n} - \\rho(s_n)`, so
+    ∂J/∂a_p = 2Σ w r e^{−z_p s} and ∂J/∂z_p = −2 a_p Σ w r s e^{−z_p s}."""
+    s, w = nodes if nodes is not None else quadrature(kernel.horizon)
+    z, a = _modes(parameters)
+    decay = np.exp(-z[:, :, None] * s)
+    residual = np.einsum("mp,mpn->mn", a, decay).real - kernel(s)
+    weighted = w * residual
+    by_a = 2 * np.einsum("mn,mpn->mp", weighted, decay)
+    by_z = -2 * a * np.einsum("mn,mpn->mp", weighted * s, decay)
+    return (weighted * residual).sum(-1), _chain(parameters, z, by_a, by_z)
+
+
+def _chain(parameters, z, by_a, by_z) -> dict[str, np.ndarray]:
+    """The gradient in the real parameters from ∂J/∂a and ∂J/∂z over the modes."""
     c, u = parameters["c"], parameters["u"]
     if "phi" not in parameters:
         rates = z.real
-        return loss, {"theta": (by_z * rates).real, "c": (by_a * u).real, "u": (by_a * c).real}
+        return {"theta": (by_z * rates).real, "c": (by_a * u).real, "u": (by_a * c).real}
     half = z.shape[-1] // 2
     by_a, by_z = by_a[:, :half], 2 * by_z[:, :half]  # a conjugate pair counts twice in z
     by_alpha, by_beta = by_a.real, by_a.imag
@@ -124,8 +145,20 @@ def loss_and_gradient(parameters: dict[str, np.ndarray], delays: np.ndarray, wid
                        by_alpha * pairs_u[..., 1] - by_beta * pairs_u[..., 0]], -1)  # fmt: skip
     grad_u = np.stack([by_alpha * pairs_c[..., 0] - by_beta * pairs_c[..., 1],
                        by_alpha * pairs_c[..., 1] + by_beta * pairs_c[..., 0]], -1)  # fmt: skip
-    return loss, {"theta": by_z.real * z[:, :half].real, "phi": by_z.imag,
-                  "c": grad_c.reshape(c.shape), "u": grad_u.reshape(u.shape)}  # fmt: skip
+    return {"theta": by_z.real * z[:, :half].real, "phi": by_z.imag,
+            "c": grad_c.reshape(c.shape), "u": grad_u.reshape(u.shape)}  # fmt: skip
+
+
+def plateau_objective(delays, width: float = 1.0):
+    """The objective of :func:`gradient_flow` for the plateau family, one delay per model."""
+    delays = np.asarray(delays, dtype=np.float64)
+    return lambda parameters, index: loss_and_gradient(parameters, delays[index], width)
+
+
+def kernel_objective(kernel):
+    """The objective of :func:`gradient_flow` for any kernel, by quadrature."""
+    nodes = quadrature(kernel.horizon)
+    return lambda parameters, index: kernel_loss_and_gradient(parameters, kernel, nodes)
 
 
 @dataclass
@@ -145,28 +178,26 @@ class Flow:
     crossings: np.ndarray  # (models, levels): first flow time with J ≤ level, NaN if never
 
 
-def gradient_flow(parameters: dict[str, np.ndarray], delays: np.ndarray, horizon: float,
-                  levels=(), tolerance: float = 1e-4, records: int = 200, width: float = 1.0,
-                  stop=None, max_steps: int = 10_000_000, progress=None) -> Flow:  # fmt: skip
+def gradient_flow(parameters: dict[str, np.ndarray], objective, horizon: float, levels=(),
+                  tolerance: float = 1e-4, records: int = 200, stop=None,
+                  max_steps: int = 10_000_000) -> Flow:  # fmt: skip
     """Follow :math:`\\dot\\theta = -\\nabla J` from ``parameters`` (changed in place) up to flow
-    time ``horizon``, with a controlled step (module docstring). ``levels``: losses, one row per
+    time ``horizon``, with a controlled step (module docstring). ``objective(parameters,
+    index)`` returns the loss and gradient of the models ``index`` (their parameters given):
+    :func:`plateau_objective`, :func:`kernel_objective`. ``levels``: losses, one row per
     model or shared, whose first crossing times (interpolated linearly between steps) are
     recorded; ``stop(loss, crossings, time)`` → bool per model ends a model early. The loss is
     recorded at ``records`` flow times spaced geometrically from horizon/10⁵ to horizon."""
     if horizon <= 0 or tolerance <= 0:
         raise BendsError("horizon and tolerance must be positive")
-    delays = np.asarray(delays, dtype=np.float64)
-    models = len(delays)
-    levels = np.atleast_2d(
-        np.asarray(levels, dtype=np.float64).reshape(
-            -1, np.shape(levels)[-1] if np.size(levels) else 0
-        )
-    )
+    models = len(parameters["c"])
+    levels = np.asarray(levels, dtype=np.float64)
+    levels = levels.reshape(1, -1) if levels.ndim < 2 else levels
     levels = np.broadcast_to(levels, (models, levels.shape[1]))
     times = np.geomspace(horizon * 1e-5, horizon, records)
     losses = np.full((models, records + 1), np.nan)
     crossings = np.full(levels.shape, np.nan)
-    loss, gradient = loss_and_gradient(parameters, delays, width)
+    loss, gradient = objective(parameters, np.arange(models))
     losses[:, 0] = loss
     time, step = np.zeros(models), np.full(models, min(1e-3, horizon / 10))
     steps, rejected = np.zeros(models, dtype=np.int64), np.zeros(models, dtype=np.int64)
@@ -179,7 +210,7 @@ def gradient_flow(parameters: dict[str, np.ndarray], delays: np.ndarray, horizon
         part = {name: p[index] for name, p in parameters.items()}
         eta = np.minimum(step[index], horizon - time[index])
         trial = {name: p - _per_model(eta, p) * gradient[name][index] for name, p in part.items()}
-        trial_loss, trial_gradient = loss_and_gradient(trial, delays[index], width)
+        trial_loss, trial_gradient = objective(trial, index)
         change = np.max(
             [np.abs(trial_gradient[n] - gradient[n][index]).max(-1) for n in trial], axis=0
         )
@@ -204,8 +235,6 @@ def gradient_flow(parameters: dict[str, np.ndarray], delays: np.ndarray, horizon
         if stop is not None:
             done |= stop(after, crossings[taken], time[taken])
         active[taken[done]] = False
-        if progress is not None:
-            progress(float(np.mean(np.where(active, time, horizon)) / horizon))
     return Flow(times, losses, time.copy(), steps, rejected, crossings)
 
 
@@ -237,5 +266,6 @@ def _record(losses, times, next_record, taken, now, loss) -> None:
         next_record[model] = upto
 
 
-__all__ = ["Flow", "bump_transform", "gradient_flow", "loss_and_gradient", "numpy_parameters",
+__all__ = ["Flow", "bump_transform", "gradient_flow", "kernel_loss_and_gradient",
+           "kernel_objective", "loss_and_gradient", "numpy_parameters", "plateau_objective",
            "target_energy"]  # fmt: skip
