@@ -54,7 +54,8 @@ DEMOS = [name for name, study in STUDIES.items() if study.demo is not None]
 TRAINED: dict[str, dict[str, float]] = {
     "conjecture": {"loss_init": 1e-2},
     "conjecture-local": {"gradient_norm": 1e-2, "loss_start": 1e-2, "distance_start": 1e-2},
-    "depth-width": {"mse": 1e-2, "test_mse": 1e-2, "l1": 1e-2, "class_error": 1e-2},
+    "depth-width": {"mse": 1e-2, "test_mse": 1e-2, "l1": 1e-2, "class_error": 1e-2,
+                    "l1_start": 1e-2},
     "local-complexity": {"train_accuracy": 1e-2, "test_accuracy": 1e-2, "density": 1e-2,
                          "nearest_median": 1e-2, "within_radius": 1e-2,
                          "density_layer1": 1e-2, "density_layer2": 1e-2,

@@ -74,3 +74,19 @@ def _points():
     from bends.studies.depth_width import _points as points
 
     return points(0, 200, 300)
+
+
+def test_exact_init_runs_only_what_the_depth_represents_and_starts_at_zero_error():
+    study = STUDY
+    config = study.Config(init="exact", exact_noise=0.0, tasks=(8, 16), depths=(1, 2, 4),
+                          seeds=2, seeds_per_cell=2, epochs=1, points=256, test_points=256,
+                          batch_size=256, lr=1e-9)  # fmt: skip
+    cells = study.cells(config)
+    # width 20: f^4 has 10 pieces (f^5 16, f^6 26), so depth 2 reaches t = 10, depth 4 t = 20
+    assert sorted((c.params["t"], c.params["depth"]) for c in cells) == [(8, 2), (8, 4), (16, 4)]
+    assert all(c.params["exact_noise"] == 0.0 for c in cells)
+    assert "exact_noise" not in study.cells(study.Config(tasks=(8,), depths=(1,)))[0].params
+    for cell in cells:
+        for row in study.run_cell(cell).rows:
+            # one Adam step of 1e-9 per weight, amplified by up to c^16 ≈ 2200
+            assert row["l1_start"] < 1e-9 and row["l1"] < 1e-4

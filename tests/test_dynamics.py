@@ -154,3 +154,23 @@ def test_least_knots_is_a_lower_bound_on_the_iterates_knots(slope, times):
         assert least_knots(tent_map(slope), t) <= len(iterate_map(tent_map(slope), t).x)
     assert least_knots(abs_map(PHI), 20) <= len(iterate_map(abs_map(PHI), 20).x)
     assert least_knots(PiecewiseLinearMap([0.0, 0.5, 1.0], [0.0, 0.5, 0.5]), 50) == 2.0
+
+
+@pytest.mark.parametrize(("c", "t"), [(1.618, 8), (1.618, 13), (1.5, 20), (PHI, 24)])
+def test_exact_mlp_computes_the_iterate_at_every_depth_that_can(c, t):
+    """exact_mlp splits f^t over the hidden layers: it exists exactly from exact_depth on, its
+    layers have the asked width, and its pieces on the interval are f^t's."""
+    from bends.analysis.dynamics import exact_depth, exact_mlp, iterate_map
+
+    f, width = abs_map(c), 20
+    least = exact_depth(f, t, width)
+    x = np.linspace(-1, 1, 4001)
+    pieces = len(iterate_map(f, t).x) - 1
+    for depth in range(1, least + 3):
+        net = exact_mlp(f, t, depth, width)
+        assert (net is None) == (depth < least)
+        if net is None:
+            continue
+        assert [w.shape[0] for w in net.weights[:-1]] == [width] * depth
+        assert np.abs(net(x[:, None])[:, 0] - f.iterate(x, t)).max() < 1e-13 * c**t
+        assert trace(net, [-1.0], [1.0]).pieces == pieces

@@ -30,8 +30,9 @@ import numpy as np
 from scipy.optimize import brentq
 
 from bends.budget import check_memory
-from bends.constructions.maps import PiecewiseLinearMap
+from bends.constructions.maps import PiecewiseLinearMap, compose_mlp
 from bends.errors import BendsError
+from bends.nets import MLP
 
 #: Knots closer than this (relative to the interval) are one knot.
 MERGE = 1e-12
@@ -110,6 +111,31 @@ def exact_depth(f: PiecewiseLinearMap, times: int, width: int) -> int | None:
         iterations += 1
         current = simplify(compose(f, current))
     return None if iterations == 0 else -(-times // iterations)
+
+
+def exact_mlp(f: PiecewiseLinearMap, times: int, depth: int, width: int) -> MLP | None:
+    """f^times computed exactly by a width-``width`` MLP with ``depth`` hidden layers: layer k
+    computes :math:`f^{j_k}` with :math:`\\sum_k j_k` = times, each power with at most
+    ``width`` pieces (:func:`bends.constructions.maps.compose_mlp`; a power 0 is the identity,
+    one ReLU); None when no such split exists (depth × the largest such power < times).
+
+    >>> from bends.constructions.maps import abs_map
+    >>> net = exact_mlp(abs_map(1.618), 8, 2, 20)   # f^4 twice
+    >>> x = np.linspace(-1, 1, 101)
+    >>> float(np.abs(net(x[:, None])[:, 0] - abs_map(1.618).iterate(x, 8)).max()) < 1e-12
+    True
+    """
+    lo, hi = f.x[0], f.x[-1]
+    powers = [PiecewiseLinearMap(np.array([lo, hi]), np.array([lo, hi]))]
+    while len(powers) <= times and len(powers[-1].x) - 1 <= width:
+        powers.append(simplify(compose(f, powers[-1])))
+    if len(powers[-1].x) - 1 > width:
+        powers.pop()
+    largest = len(powers) - 1
+    if largest == 0 or depth * largest < times:
+        return None
+    split = [times // depth + (k < times % depth) for k in range(depth)]
+    return compose_mlp([powers[j] for j in split], width)
 
 
 BYTES_PER_MAP_KNOT = 128  # compose's crossings, sort, masks and evaluation, per knot

@@ -86,13 +86,39 @@ def positive_int(times: int, name: str = "depth") -> int:
 
 def iterate_mlp(f: PiecewiseLinearMap, times: int) -> MLP:
     """f^times as an MLP with ``times`` hidden layers, traced by default on f's interval."""
-    times = positive_int(times)
-    knots, c = f.relu_expansion()
-    width = knots.size
-    layers = [(np.ones((width, 1)), -knots)]
-    layers += [(np.tile(c, (width, 1)), f.y[0] - knots)] * (times - 1)
-    layers.append((c[None, :], np.array([f.y[0]])))
-    return MLP.from_layers(layers, segment=(f.x[:1], f.x[-1:]))
+    return compose_mlp([f] * positive_int(times))
+
+
+def compose_mlp(maps: list[PiecewiseLinearMap], width: int | None = None) -> MLP:
+    """maps[-1] ∘ … ∘ maps[0] as an MLP with one hidden layer per map: layer k holds a ReLU
+    per knot of maps[k] (:meth:`PiecewiseLinearMap.relu_expansion`), and its output
+    combination folds into layer k + 1's weights. ``width``: pad every hidden layer to this
+    many neurons with zero (dead) ones. Traced by default on maps[0]'s interval.
+
+    >>> net = compose_mlp([abs_map(1.5), tent_map(2.0)], width=6)
+    >>> [w.shape for w in net.weights]
+    [(6, 1), (6, 6), (1, 6)]
+    """
+    expansions = [f.relu_expansion() for f in maps]
+    size = width if width is not None else max(k.size for k, _ in expansions)
+    if any(k.size > size for k, _ in expansions):
+        raise BendsError(f"a map has more knots than the width {size}")
+
+    def padded(weight: np.ndarray, bias: np.ndarray, rows: int, columns: int):
+        full = np.zeros((rows, columns))
+        full[: weight.shape[0], : weight.shape[1]] = weight
+        return full, np.pad(bias, (0, rows - bias.size))
+
+    knots = expansions[0][0]
+    layers = [padded(np.ones((knots.size, 1)), -knots, size, 1)]
+    for k in range(1, len(maps)):
+        knots, previous_c = expansions[k][0], expansions[k - 1][1]
+        weight = np.tile(previous_c, (knots.size, 1))
+        layers.append(padded(weight, maps[k - 1].y[0] - knots, size, size))
+    last_c = expansions[-1][1]
+    layers.append(padded(last_c[None, :], np.array([maps[-1].y[0]]), 1, size))
+    first = maps[0]
+    return MLP.from_layers(layers, segment=(first.x[:1], first.x[-1:]))
 
 
 def iterate_rnn(f: PiecewiseLinearMap, times: int) -> TiedRNN:

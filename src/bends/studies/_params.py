@@ -4,7 +4,7 @@ while the cell's parameter mapping (and so its key and stored results) stays as 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import fields
+from dataclasses import MISSING, fields
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -12,7 +12,7 @@ T = TypeVar("T")
 
 def typed(cls: type[T], params: Mapping[str, Any]) -> T:
     """``params`` as the frozen dataclass ``cls``: the parameters named by its fields (every
-    one must be there; parameters it does not name are left out).
+    one without a default must be there; parameters it does not name are left out).
 
     Example:
         >>> from dataclasses import dataclass
@@ -22,4 +22,6 @@ def typed(cls: type[T], params: Mapping[str, Any]) -> T:
         >>> typed(Point, {"width": 3, "depth": 2})
         Point(width=3)
     """
-    return cls(**{f.name: params[f.name] for f in fields(cls)})  # type: ignore[arg-type]
+    named = {f.name: params[f.name] for f in fields(cls)
+             if f.name in params or f.default is MISSING}  # fmt: skip
+    return cls(**named)  # type: ignore[arg-type]

@@ -49,8 +49,9 @@ from typing import Literal
 import numpy as np
 import torch
 
-from bends.analysis.dynamics import separation_bound
+from bends.analysis.dynamics import exact_depth, exact_mlp, separation_bound
 from bends.constructions.maps import abs_map
+from bends.nets import MLP
 from bends.nets.random import random_mlp
 from bends.runner.config import StudyConfig, require, setting
 from bends.runner.counting import count
@@ -78,8 +79,16 @@ class DepthWidthConfig(StudyConfig):
     depths: tuple[int, ...] = setting((1, 2, 3, 4, 5), "hidden layers l", at_least=1)
     seeds: int = setting(8, "networks per (c, t, depth)")
     seeds_per_cell: int = setting(4, "networks trained together in one cell")
-    init: Literal["he-bias", "he", "torch"] = setting(
-        "he-bias", "initialisation: he-bias, he (zero biases) or torch"
+    init: Literal["he-bias", "he", "torch", "exact"] = setting(
+        "he-bias",
+        "initialisation: he-bias, he (zero biases), torch, or exact: the network that computes "
+        "f^t exactly (bends.analysis.dynamics.exact_mlp) plus noise; (t, depth) it cannot "
+        "represent are not run",
+    )
+    exact_noise: float = setting(
+        0.01,
+        "init exact: Gaussian noise added to each layer, relative to its RMS entry",
+        at_least=0,
     )
     epochs: int = setting(3000, "Adam epochs (passes over the training points)", at_least=1)
     batch_size: int = setting(1000, "minibatch size (≥ points: full batch)", at_least=1)
@@ -126,6 +135,7 @@ class Params:
     dtype: str
     curve_every: int
     device: str
+    exact_noise: float = 0.0  # only the cells of init exact carry it
 
 
 class DepthWidth(Study):
@@ -141,8 +151,12 @@ class DepthWidth(Study):
         # deepest (slowest) first, so parallel workers finish together
         axes = {"depth": sorted(set(config.depths), reverse=True), "c": config.slopes,
                 "t": config.tasks}  # fmt: skip
-        shared = config.fixed("slopes", "tasks", "depths")
-        return grid(self, axes, config.seed_groups(), shared, order=("c", "t", "depth"))
+        shared = config.fixed("slopes", "tasks", "depths", "exact_noise")
+        if config.init != "exact":  # the setting enters only the cells it changes
+            return grid(self, axes, config.seed_groups(), shared, order=("c", "t", "depth"))
+        noisy = {**shared, "exact_noise": config.exact_noise}
+        cells = grid(self, axes, config.seed_groups(), noisy, order=("c", "t", "depth"))
+        return [c for c in cells if _representable(c.params)]
 
     def run_cell(self, cell: Cell) -> CellResult:
         p = typed(Params, cell.params)
@@ -156,14 +170,15 @@ class DepthWidth(Study):
             return x, y.expand(len(cell.seeds), -1)
 
         x, y = tensors(train_x)
-        widths = [1, *[p.width] * p.depth, 1]
-        nets = [random_mlp(widths, s, p.init) for s in cell.seeds]
+        nets = [_initial(p, s) for s in cell.seeds]
         layers = trainable_layers(nets, dtype, p.device)
+        with torch.no_grad():
+            tx, ty = tensors(test_x)
+            l1_start = 2 * (mlp_forward(layers, tx)[..., 0] - ty).abs().mean(dim=-1).cpu().numpy()
         batches = Minibatches(p.data_seed, p.points, p.batch_size)
         curve = fit_minibatches(layers, x, y, batches, p.epochs, p.lr, p.schedule)
         with torch.no_grad():
             train_error = mse(mlp_forward(layers, x)[..., 0], y).cpu().numpy()
-            tx, ty = tensors(test_x)
             g = mlp_forward(layers, tx)[..., 0]
             test_error = mse(g, ty).cpu().numpy()
             l1 = 2 * (g - ty).abs().mean(dim=-1).cpu().numpy()
@@ -182,6 +197,7 @@ class DepthWidth(Study):
                     "mse": float(train_error[m]),
                     "test_mse": float(test_error[m]),
                     "l1": float(l1[m]),
+                    "l1_start": float(l1_start[m]),
                     "class_error": float(wrong[m]),
                     "pieces": counted.pieces,
                     "resolved": counted.resolved,
@@ -198,6 +214,25 @@ class DepthWidth(Study):
     def report(self, config: DepthWidthConfig, results: list[StoredCell], figures: Figures) -> str:
         _, test_x = _points(config.data_seed, config.points, config.test_points)
         return report(config, results, figures, test_x)
+
+
+def _representable(params) -> bool:
+    """A width-u net of this depth computes f^t exactly (init exact needs it)."""
+    return exact_depth(abs_map(params["c"]), params["t"], params["width"]) <= params["depth"]
+
+
+def _initial(p: Params, seed: int):
+    """The cell's starting network for ``seed``: random, or f^t exactly plus relative noise."""
+    if p.init != "exact":
+        return random_mlp([1, *[p.width] * p.depth, 1], seed, p.init)
+    net = exact_mlp(abs_map(p.c), p.t, p.depth, p.width)
+    rng = np.random.default_rng(seed)
+    noisy = []
+    for w, b in zip(net.weights, net.biases, strict=True):
+        scale = p.exact_noise * np.sqrt(np.mean(np.concatenate([w.ravel(), b]) ** 2))
+        noisy.append((w + scale * rng.standard_normal(w.shape),
+                      b + scale * rng.standard_normal(b.shape)))  # fmt: skip
+    return MLP.from_layers(noisy)
 
 
 def _points(seed: int, points: int, test_points: int) -> tuple[np.ndarray, np.ndarray]:
