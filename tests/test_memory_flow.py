@@ -170,3 +170,14 @@ def test_the_flow_is_reproducible_when_batched():
     single = gradient_flow(alone, plateau_objective([5.0]), 20.0, levels=[1.0])
     assert run.steps[1] == single.steps[0]
     np.testing.assert_allclose(together["theta"][1], alone["theta"][0], rtol=1e-12)
+
+
+def test_a_stopped_flow_holds_its_final_loss_in_every_later_record():
+    parameters = numpy_parameters(init_parameters("diagonal", 8, [0, 1], 0.5))
+    run = gradient_flow(parameters, plateau_objective([4.0, 4.0]), 100.0, levels=[1.3],
+                        stop=lambda loss, crossings, time: ~np.isnan(crossings[:, 0]))  # fmt: skip
+    assert np.all(run.ended < 100.0)  # both crossed 1.3 and stopped
+    for m in range(2):
+        later = run.times > run.ended[m]
+        assert np.all(run.losses[m, 1:][later] == run.final[m])
+        assert not np.isnan(run.losses[m]).any()

@@ -29,7 +29,7 @@ import os
 from collections.abc import Callable
 from typing import NoReturn
 
-from bends.errors import BendsError
+from bends.errors import BendsError, OverBudget
 
 VARIABLE = "BENDS_MEMORY_BUDGET"
 SHARE_OF_MEMORY = 0.5  # the default budget: half the physical memory
@@ -69,7 +69,7 @@ def check_memory(needed: float, what: str | Callable[[], str], *, at_least: bool
         what = what() if callable(what) else what
         source = VARIABLE if os.environ.get(VARIABLE) else "half this machine's memory"
         amount = f"more than {_size(needed)}" if at_least else f"about {_size(needed)}"
-        raise BendsError(
+        raise OverBudget(
             f"{what} needs {amount} of memory, over the budget of {_size(budget)} ({source}); "
             f"raise it with {VARIABLE}={_suggestion(needed)} or ask for less"
         )

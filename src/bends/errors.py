@@ -1,4 +1,4 @@
-"""The two ways bends tells a user something went wrong."""
+"""How bends tells a user something went wrong: errors (one line, exit 2) and warnings."""
 
 
 class BendsError(ValueError):
@@ -6,6 +6,11 @@ class BendsError(ValueError):
 
     The CLI prints its message as one line and exits with status 2.
     """
+
+
+class OverBudget(BendsError):
+    """A computation refused because it would need more memory than the budget
+    (:mod:`bends.budget`); a sweep may record the refusal and go on."""
 
 
 class AssumptionWarning(UserWarning):

@@ -41,8 +41,7 @@ def report(config: Any, results: list[StoredCell], figures: Figures, test_x: np.
         + table(rows, ["c", "t", "depth"], {
             "nets": len, "test MSE": mean_sd("test_mse"), "L1 error": interval("l1"),
             "L1 bound": "l1_bound", "class. error": mean_sd("class_error"),
-            "pieces of g": lambda g: f"{np.mean(values(g, 'pieces')):.1f} (max "
-            f"{max(values(g, 'pieces'))})",
+            "pieces of g": _pieces_text,
             "(2u)^l": "capacity",
         }, labels={"c": _c_label}),
         _bound_table(config, tasks, rows),
@@ -197,7 +196,7 @@ def _fits_figure(tasks, rows, results):
                 and (cell.params["c"], cell.params["t"], cell.params["depth"]) == (c, t, depth)
             )
             ax.plot(u, cell.network(best["seed"])(u[:, None])[:, 0], lw=1,
-                    label=f"l = {depth}: {best['pieces']} pieces")  # fmt: skip
+                    label=f"l = {depth}: {best['pieces'] or 'uncounted'} pieces")  # fmt: skip
         ax.set(xlabel="x", title=_task(c, t))
         ax.legend(fontsize=6, loc="lower right")
     return figure
@@ -212,6 +211,18 @@ def _half(ratio) -> str:
     return "more than half"
 
 
+def _counted(rows) -> list[int]:
+    """The pieces counted (None: refused by the memory budget, a near-exact f^t of large t)."""
+    return [p for p in values(rows, "pieces") if p is not None]
+
+
+def _pieces_text(rows) -> str:
+    counted = _counted(rows)
+    refused = len(rows) - len(counted)
+    text = f"{np.mean(counted):.1f} (max {max(counted)})" if counted else "—"
+    return text + (f", {refused} over the memory budget" if refused else "")
+
+
 def _findings(config, tasks, rows, test_x: np.ndarray) -> str:
     """What the numbers say about the slides' two claims, computed from them."""
     lines, hard = [], []
@@ -222,7 +233,7 @@ def _findings(config, tasks, rows, test_x: np.ndarray) -> str:
             continue
         l1 = {d: float(np.mean(values(members, "l1"))) for d, members in chosen.items()}
         first, last = min(chosen), max(chosen)
-        most = max(max(values(members, "pieces")) for members in chosen.values())
+        most = max(max(_counted(members), default=0) for members in chosen.values())
         ratio = ratio_interval(values(chosen[last], "l1"), values(chosen[first], "l1"))
         exact = exact_depth(abs_map(c), t, config.width)
         line = (

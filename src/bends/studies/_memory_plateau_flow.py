@@ -29,6 +29,7 @@ from bends.training.memory_flow import (
     kernel_objective,
     numpy_parameters,
     plateau_objective,
+    record_grid,
 )
 
 #: How long a run is followed after it left the band, as a multiple of its leave time, unless
@@ -75,7 +76,7 @@ def flow(p: FlowParams, seeds: tuple[int, ...]) -> CellResult:
         enter, leave, learn = (None if np.isnan(t) else float(t) for t in run.crossings[m])
         result.rows.append({
             "part": "flow", "model": p.model, "memory": p.memory, "seed": seed,
-            "loss_start": float(run.losses[m, 0]), "loss_end": float(_last(run.losses[m])),
+            "loss_start": float(run.losses[m, 0]), "loss_end": float(run.final[m]),
             "enter_time": enter, "leave_time": leave, "learn_time": learn,
             "censored": leave is None, "ended": float(run.ended[m]),
             "steps": int(run.steps[m]), "refused": int(run.rejected[m]),
@@ -130,7 +131,7 @@ def figure_one(p: OneParams, seeds: tuple[int, ...]) -> CellResult:
     result = CellResult()
     for m, seed in enumerate(seeds):
         row = {"part": "figure one", "target": p.target, "seed": seed, "energy": energy,
-               "loss_start": float(run.losses[m, 0]), "loss_end": float(_last(run.losses[m])),
+               "loss_start": float(run.losses[m, 0]), "loss_end": float(run.final[m]),
                "steps": int(run.steps[m])}  # fmt: skip
         for level, time in zip(FIT_LEVELS, run.crossings[m], strict=True):
             row[f"fit_time_{level:g}"] = None if np.isnan(time) else float(time)
@@ -139,14 +140,10 @@ def figure_one(p: OneParams, seeds: tuple[int, ...]) -> CellResult:
     return result
 
 
-def _last(curve: np.ndarray) -> float:
-    return curve[~np.isnan(curve)][-1]
-
-
 def record_times(config: Any, horizon: float | None = None) -> np.ndarray:
     """The flow times of a curve's records (the first entry is time 0)."""
     horizon = config.flow_time if horizon is None else horizon
-    grid = np.geomspace(horizon * 1e-5, horizon, config.flow_records)
+    grid = record_grid(horizon, config.flow_records)
     return np.concatenate([[0.0], grid])
 
 
@@ -270,7 +267,7 @@ def figure_one_section(config: Any, results: list[StoredCell], figures: Figures)
         chosen = [c for c in cells if c.params["target"] == name]
         if not chosen:
             continue
-        runs = _held(np.array([k.values[1:] for _, k in curves(chosen, "loss")]))
+        runs = _held(np.array([k.values for _, k in curves(chosen, "loss")]))
         runs = runs / by[name][0]["energy"]
         for run in runs:
             ax.plot(times, run, color=colour, lw=0.3, alpha=0.3)
@@ -304,7 +301,7 @@ def _flow_curves(config, cells: list[StoredCell]):
         thin = set(memories[:: max(1, len(memories) // 4)])
         for memory, colour in zip(memories, palette, strict=True):
             at_memory = [c for c in chosen if c.params["memory"] == memory]
-            runs = np.array([curve.values[1:] for _, curve in curves(at_memory, "loss")])
+            runs = np.array([curve.values for _, curve in curves(at_memory, "loss")])
             runs = _held(runs) / energy
             if memory in thin:
                 for run in runs:
@@ -319,12 +316,13 @@ def _flow_curves(config, cells: list[StoredCell]):
 
 
 def _held(runs: np.ndarray) -> np.ndarray:
-    """Curves whose run stopped early hold their last loss to the end (for medians)."""
+    """Curves (the start loss first, then the records) whose run stopped early hold their last
+    loss to the end, for medians; returned without the start column."""
     out = runs.copy()
     for run in out:
         seen = np.flatnonzero(~np.isnan(run))
         run[seen[-1] + 1 :] = run[seen[-1]]
-    return out
+    return out[:, 1:]
 
 
 def _flow_times(rows: list[dict], laws: dict[str, FlowLaw], config):

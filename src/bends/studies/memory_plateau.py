@@ -109,7 +109,7 @@ class MemoryPlateauConfig(StudyConfig):
         above=0,
     )
     flow_tolerance: float = setting(1e-4, "local error per step of the flow", above=0)
-    flow_records: int = setting(200, "loss records per flow (geometric in flow time)",
+    flow_records: int = setting(260, "loss records per flow (geometric in flow time)",
                                 at_least=2)  # fmt: skip
     seeds: int = setting(32, "models per (memory, trainer) and per (memory, flow model)")
     seeds_per_cell: int = setting(8, "models trained together in one cell")

@@ -176,6 +176,17 @@ class Flow:
     steps: np.ndarray
     rejected: np.ndarray
     crossings: np.ndarray  # (models, levels): first flow time with J ≤ level, NaN if never
+    final: np.ndarray  # the loss where each model stopped
+
+
+#: The loss records of a flow span this fraction of its horizon up to the horizon.
+RECORD_SPAN = 1e-8
+
+
+def record_grid(horizon: float, records: int) -> np.ndarray:
+    """The flow times at which :func:`gradient_flow` records the loss: geometric from
+    ``RECORD_SPAN`` × horizon to horizon (the loss at time 0 comes first in a curve)."""
+    return np.geomspace(horizon * RECORD_SPAN, horizon, records)
 
 
 def gradient_flow(parameters: dict[str, np.ndarray], objective, horizon: float, levels=(),
@@ -187,14 +198,14 @@ def gradient_flow(parameters: dict[str, np.ndarray], objective, horizon: float, 
     :func:`plateau_objective`, :func:`kernel_objective`. ``levels``: losses, one row per
     model or shared, whose first crossing times (interpolated linearly between steps) are
     recorded; ``stop(loss, crossings, time)`` → bool per model ends a model early. The loss is
-    recorded at ``records`` flow times spaced geometrically from horizon/10⁵ to horizon."""
+    recorded at the flow times :func:`record_grid`; a model that stops holds its last loss."""
     if horizon <= 0 or tolerance <= 0:
         raise BendsError("horizon and tolerance must be positive")
     models = len(parameters["c"])
     levels = np.asarray(levels, dtype=np.float64)
     levels = levels.reshape(1, -1) if levels.ndim < 2 else levels
     levels = np.broadcast_to(levels, (models, levels.shape[1]))
-    times = np.geomspace(horizon * 1e-5, horizon, records)
+    times = record_grid(horizon, records)
     losses = np.full((models, records + 1), np.nan)
     crossings = np.full(levels.shape, np.nan)
     loss, gradient = objective(parameters, np.arange(models))
@@ -234,8 +245,10 @@ def gradient_flow(parameters: dict[str, np.ndarray], objective, horizon: float, 
         done = time[taken] >= horizon * (1 - 1e-12)
         if stop is not None:
             done |= stop(after, crossings[taken], time[taken])
+        for model in taken[done]:  # a stopped flow holds its loss to the horizon
+            losses[model, 1 + next_record[model] :] = loss[model]
         active[taken[done]] = False
-    return Flow(times, losses, time.copy(), steps, rejected, crossings)
+    return Flow(times, losses, time.copy(), steps, rejected, crossings, loss.copy())
 
 
 def _per_model(eta: np.ndarray, like: np.ndarray) -> np.ndarray:
@@ -266,6 +279,16 @@ def _record(losses, times, next_record, taken, now, loss) -> None:
         next_record[model] = upto
 
 
-__all__ = ["Flow", "bump_transform", "gradient_flow", "kernel_loss_and_gradient",
-           "kernel_objective", "loss_and_gradient", "numpy_parameters", "plateau_objective",
-           "target_energy"]  # fmt: skip
+__all__ = [
+    "RECORD_SPAN",
+    "Flow",
+    "bump_transform",
+    "gradient_flow",
+    "kernel_loss_and_gradient",
+    "kernel_objective",
+    "loss_and_gradient",
+    "numpy_parameters",
+    "plateau_objective",
+    "record_grid",
+    "target_energy",
+]  # fmt: skip
