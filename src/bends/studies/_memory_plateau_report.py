@@ -10,6 +10,7 @@ from typing import Any
 import matplotlib
 import numpy as np
 
+from bends.analysis.censored import LawComparison, compare_laws, law_power
 from bends.analysis.stats import (
     AIC_EVIDENCE,
     GrowthFit,
@@ -95,6 +96,8 @@ class Law:
     runs: int
     censored: int
     without_plateau: list[float]
+    runs_law: LawComparison | None = None  # on every run, censored ones as censored
+    runs_power: dict[str, float] | None = None
 
 
 def _law(rows: list[dict], config) -> Law:
@@ -116,8 +119,18 @@ def _law(rows: list[dict], config) -> Law:
         power = growth_power(memories, medians, simulations=500)
         line = line_fit(values(hit, "memory"), np.log(values(hit, "hit_step")))
     censored = sum(r["hit_step"] is None for m in memories for r in fitted[m])
+    runs_law = runs_power = None
+    if fits is not None:
+        chosen = [r for m in memories for r in fitted[m]]
+        budget = trainer_steps(config, chosen[0]["trainer"])
+        memory = np.array(values(chosen, "memory"), dtype=float)
+        tau = np.array([budget if r["hit_step"] is None else max(r["hit_step"], 1)
+                        for r in chosen], dtype=float)  # fmt: skip
+        cut = np.array([r["hit_step"] is None for r in chosen])
+        runs_law = compare_laws(memory, tau, cut)
+        runs_power = law_power(runs_law, memory, np.full(memory.size, budget), simulations=100)
     return Law(memories, fits, selection, power, line, len(hit), censored,
-               sorted(set(by) - set(plateau)))  # fmt: skip
+               sorted(set(by) - set(plateau)), runs_law, runs_power)  # fmt: skip
 
 
 def _curves_figure(config, results: list[StoredCell]):
@@ -227,6 +240,18 @@ def _findings(config, laws: dict[str, Law], fours: list[dict]) -> str:
             f"{100 * power['exponential']:.0f} % of simulations, the power law in "
             f"{100 * power['polynomial']:.0f} %."
         )
+        if law.runs_law is not None:
+            comparison = law.runs_law
+            named = (f"names the {comparison.verdict} law" if comparison.verdict
+                     else "cannot tell the laws apart")  # fmt: skip
+            verdict += (
+                f" On every run (censored at the step budget, each memory left out in turn, "
+                f"the rule of the flow part): ΔAIC = {comparison.delta:.1f}, "
+                f"{min(comparison.left_out.values()):.1f} … "
+                f"{max(comparison.left_out.values()):.1f} leaving one out: it {named} "
+                f"(power {100 * law.runs_power['exponential']:.0f} % / "
+                f"{100 * law.runs_power['power']:.0f} %)."
+            )
         if len(law.memories) < LAW_MEMORIES:
             verdict += (f" Fewer than {LAW_MEMORIES} memories with a plateau: no verdict on the "
                         "law from these runs.")  # fmt: skip
