@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from bends.analysis.censored import censored_fit, compare_laws, law_power
+from bends.errors import BendsError
 from bends.runner.study import run_in_memory
 from bends.studies.memory_plateau import MemoryPlateau
 from bends.training.memory import (
@@ -139,11 +140,14 @@ def test_law_comparison_names_the_generating_law_or_none():
     power = compare_laws(memory, np.exp(3.0 * np.log(memory) + noise), never)
     assert exponential.verdict == "exponential" and power.verdict == "power"
     assert len(exponential.left_out) == 11 and min(exponential.left_out.values()) >= 4
-    # two memories close together and a wide spread: the laws are indistinguishable
-    near = np.repeat([10.0, 11.0, 12.0], 5)
-    unclear = compare_laws(near, np.exp(0.4 * near + 2.0 * rng.standard_normal(15)),
-                           np.zeros(15, bool))  # fmt: skip
-    assert unclear.verdict is None
+    # four memories close together and a wide spread: the laws are indistinguishable, though
+    # each leave-one-out fit still has three memories to tell them apart by
+    near = np.repeat([10.0, 11.0, 12.0, 13.0], 5)
+    unclear = compare_laws(near, np.exp(0.4 * near + 2.0 * rng.standard_normal(20)),
+                           np.zeros(20, bool))  # fmt: skip
+    assert unclear.verdict is None and any(abs(d) > 1e-6 for d in unclear.left_out.values())
+    with pytest.raises(BendsError, match="at least 4 memories"):
+        compare_laws(near[near < 13], np.ones(15), np.zeros(15, bool))
     power_of = law_power(exponential, memory, np.full(memory.size, np.inf), simulations=10)
     assert power_of["exponential"] >= 0.8 and power_of["power"] >= 0.8
 
@@ -181,3 +185,16 @@ def test_a_stopped_flow_holds_its_final_loss_in_every_later_record():
         later = run.times > run.ended[m]
         assert np.all(run.losses[m, 1:][later] == run.final[m])
         assert not np.isnan(run.losses[m]).any()
+
+
+def test_censored_fit_recovers_a_spread_that_grows_with_memory():
+    rng = np.random.default_rng(3)
+    memory = np.repeat(np.arange(6.0, 16.0), 60)
+    spread = 0.2 * np.exp(0.15 * memory)
+    tau = np.exp(-1.0 + 0.6 * memory + spread * rng.standard_normal(memory.size))
+    budget = np.exp(7.0)
+    fit = censored_fit("exponential", memory, np.minimum(tau, budget), tau >= budget)
+    assert fit.slope == pytest.approx(0.6, abs=0.05)
+    assert fit.spread_slope == pytest.approx(0.15, abs=0.04)
+    np.testing.assert_allclose(fit.spreads([6.0, 15.0]), [0.2 * np.exp(0.9), 0.2 * np.exp(2.25)],
+                               rtol=0.15)  # fmt: skip

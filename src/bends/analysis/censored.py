@@ -7,12 +7,15 @@ they enter the likelihood as what they are. The model is a censored normal regre
 
 .. math::
 
-    y = a + b x + \sigma\varepsilon, \quad \varepsilon \sim N(0, 1), \qquad
+    y = a + b x + \sigma(1/\omega)\,\varepsilon, \quad \varepsilon \sim N(0, 1),
+    \quad \log\sigma = g_0 + g_1 (1/\omega - \overline{1/\omega}), \qquad
     \ell = \sum_{\text{escaped}} \big[\log\varphi(r_i) - \log\sigma\big]
          + \sum_{\text{censored}} \log\big(1 - \Phi(r_i)\big), \quad r_i = (y_i - a - b x_i)/\sigma,
 
 with x = 1/ω for the **exponential** law τ ∝ e^{b/ω} and x = log(1/ω) for the **power** law
-τ ∝ (1/ω)^b. Both have three parameters, so ΔAIC = AIC(power) − AIC(exponential) =
+τ ∝ (1/ω)^b; the spread is log-linear in 1/ω because escape times scatter more at long
+memories (measured in memory-plateau: the SD of log τ grows from 0.7 to 2.2). Both laws have
+four parameters, so ΔAIC = AIC(power) − AIC(exponential) =
 2(ℓ_exp − ℓ_power); positive favours the exponential law.
 
 A verdict needs more than one ΔAIC: :func:`compare_laws` refits with each memory left out in
@@ -37,20 +40,28 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import optimize, special
 
+from bends.errors import BendsError
+
 #: ΔAIC a law must win by, in the full fit and in every leave-one-out fit.
 EVIDENCE = 4.0
+#: Distinct memories the rule needs: with one left out of three, both three-parameter laws
+#: pass through the two that remain and every leave-one-out ΔAIC is 0.
+LEAST_MEMORIES = 4
 HALF_LOG_2PI = 0.5 * np.log(2 * np.pi)
 LAWS = ("exponential", "power")
 
 
 @dataclass(frozen=True)
 class CensoredFit:
-    """log τ = intercept + slope · x + spread · ε, fitted with censored runs in the likelihood."""
+    """log τ = intercept + slope · x + σ(1/ω) ε, σ = spread · e^{spread_slope (1/ω − centre)},
+    fitted with censored runs in the likelihood."""
 
     law: str
     intercept: float
     slope: float
-    spread: float
+    spread: float  # σ at the centre memory
+    spread_slope: float  # d log σ / d(1/ω)
+    centre: float
     log_likelihood: float
     runs: int
     censored: int
@@ -59,6 +70,11 @@ class CensoredFit:
         """The fitted median τ at memories 1/ω."""
         return np.exp(self.intercept + self.slope * _regressor(self.law, memory))
 
+    def spreads(self, memory) -> np.ndarray:
+        """σ of log τ at memories 1/ω."""
+        shift = np.asarray(memory, dtype=np.float64) - self.centre
+        return self.spread * np.exp(self.spread_slope * shift)
+
 
 def _regressor(law: str, memory) -> np.ndarray:
     memory = np.asarray(memory, dtype=np.float64)
@@ -66,9 +82,13 @@ def _regressor(law: str, memory) -> np.ndarray:
 
 
 def censored_fit(law: str, memory, tau, censored) -> CensoredFit:
-    """The censored normal regression of log τ on 1/ω (``exponential``) or log(1/ω) (``power``);
-    ``tau`` holds the budget where ``censored``."""
+    """The censored normal regression of log τ on 1/ω (``exponential``) or log(1/ω) (``power``),
+    with a spread log-linear in 1/ω (escape times scatter more at long memories); ``tau``
+    holds the budget where ``censored``."""
+    memory = np.asarray(memory, dtype=np.float64)
     x, y = _regressor(law, memory), np.log(np.asarray(tau, dtype=np.float64))
+    centre = float(np.mean(memory))
+    shift = memory - centre
     cut = np.asarray(censored, dtype=bool)
     seen = ~cut
     design = np.column_stack([np.ones(seen.sum()), x[seen]])
@@ -76,28 +96,31 @@ def censored_fit(law: str, memory, tau, censored) -> CensoredFit:
     spread0 = max(float(np.std(y[seen] - design @ start)) if seen.sum() > 2 else 1.0, 1e-3)
 
     def negative(theta: np.ndarray) -> tuple[float, np.ndarray]:
-        """−ℓ and its gradient in (a, b, log σ)."""
-        a, b, log_s = theta
+        """−ℓ and its gradient in (a, b, log σ₀, g), log σ_i = log σ₀ + g (1/ω_i − centre)."""
+        a, b, log_s0, g = theta
+        log_s = log_s0 + g * shift
         s = np.exp(log_s)
         r = (y - a - b * x) / s
         r_seen, r_cut = r[seen], r[cut]
         log_tail = special.log_ndtr(-r_cut)  # log(1 − Φ(r))
-        value = np.sum(-0.5 * r_seen**2 - HALF_LOG_2PI - log_s) + np.sum(log_tail)
+        value = np.sum(-0.5 * r_seen**2 - HALF_LOG_2PI - log_s[seen]) + np.sum(log_tail)
         hazard = np.exp(-0.5 * r_cut**2 - HALF_LOG_2PI - log_tail)  # φ(r) / (1 − Φ(r))
-        pull = np.zeros_like(r)
-        pull[seen], pull[cut] = r_seen, hazard  # dℓ/dr · (−1), per run
-        gradient = np.array([np.sum(pull) / s, np.sum(pull * x) / s,
-                             np.sum(r_seen**2 - 1) + np.sum(hazard * r_cut)])  # fmt: skip
+        pull = np.zeros_like(r)  # −dℓ/dr per run
+        pull[seen], pull[cut] = r_seen, hazard
+        widen = np.zeros_like(r)  # dℓ/d log σ_i per run
+        widen[seen], widen[cut] = r_seen**2 - 1, hazard * r_cut
+        gradient = np.array([np.sum(pull / s), np.sum(pull * x / s), np.sum(widen),
+                             np.sum(widen * shift)])  # fmt: skip
         return -float(value), -gradient
 
-    found = optimize.minimize(negative, [*start, np.log(spread0)], jac=True, method="BFGS")
+    found = optimize.minimize(negative, [*start, np.log(spread0), 0.0], jac=True, method="BFGS")
     if not found.success:  # BFGS can stop on precision loss at a good point; polish
         options = {"xatol": 1e-8, "fatol": 1e-10, "maxiter": 4000}
         found = optimize.minimize(lambda t: negative(t)[0], found.x, method="Nelder-Mead",
                                   options=options)  # fmt: skip
-    a, b, log_s = found.x
-    return CensoredFit(law, float(a), float(b), float(np.exp(log_s)), -float(found.fun),
-                       len(y), int(cut.sum()))  # fmt: skip
+    a, b, log_s0, g = found.x
+    return CensoredFit(law, float(a), float(b), float(np.exp(log_s0)), float(g), centre,
+                       -float(found.fun), len(y), int(cut.sum()))  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -129,6 +152,8 @@ def compare_laws(memory, tau, censored, evidence: float = EVIDENCE) -> LawCompar
     """Exponential against power law on runs at memories 1/ω (module docstring)."""
     memory = np.asarray(memory, dtype=np.float64)
     tau, censored = np.asarray(tau, dtype=np.float64), np.asarray(censored, dtype=bool)
+    if np.unique(memory).size < LEAST_MEMORIES:
+        raise BendsError(f"comparing the laws needs at least {LEAST_MEMORIES} memories")
     fits, delta = _delta(memory, tau, censored)
     left_out = {}
     for m in np.unique(memory):
@@ -138,6 +163,15 @@ def compare_laws(memory, tau, censored, evidence: float = EVIDENCE) -> LawCompar
     verdict = ("exponential" if np.all(deltas >= evidence)
                else "power" if np.all(deltas <= -evidence) else None)  # fmt: skip
     return LawComparison(fits, delta, left_out, verdict, evidence)
+
+
+def compared_with_power(memory, tau, censored, budget, simulations: int = 100):
+    """:func:`compare_laws` and :func:`law_power` together, or (None, None) with fewer than
+    ``LEAST_MEMORIES`` memories or no escaped run: what a report states about a law."""
+    if np.unique(memory).size < LEAST_MEMORIES or np.all(censored):
+        return None, None
+    comparison = compare_laws(memory, tau, censored)
+    return comparison, law_power(comparison, memory, budget, simulations)
 
 
 def law_power(comparison: LawComparison, memory, budget, simulations: int = 200,
@@ -150,7 +184,8 @@ def law_power(comparison: LawComparison, memory, budget, simulations: int = 200,
     for law, fit in comparison.fits.items():
         named = 0
         for _ in range(simulations):
-            tau = fit.predict(memory) * np.exp(fit.spread * rng.standard_normal(memory.size))
+            noise = fit.spreads(memory) * rng.standard_normal(memory.size)
+            tau = fit.predict(memory) * np.exp(noise)
             cut = tau >= budget
             result = compare_laws(memory, np.minimum(tau, budget), cut, comparison.evidence)
             named += result.verdict == law
@@ -158,5 +193,13 @@ def law_power(comparison: LawComparison, memory, budget, simulations: int = 200,
     return power
 
 
-__all__ = ["EVIDENCE", "CensoredFit", "LawComparison", "censored_fit", "compare_laws",
-           "law_power"]  # fmt: skip
+__all__ = [
+    "EVIDENCE",
+    "LEAST_MEMORIES",
+    "CensoredFit",
+    "LawComparison",
+    "censored_fit",
+    "compare_laws",
+    "compared_with_power",
+    "law_power",
+]  # fmt: skip

@@ -106,11 +106,21 @@ def exact_depth(f: PiecewiseLinearMap, times: int, width: int) -> int | None:
     >>> exact_depth(abs_map(1.618), 8, 20)   # f^5 has 16 pieces, f^6 has 26
     2
     """
-    iterations, current = 0, f
-    while iterations < times and len(current.x) - 1 <= width:
-        iterations += 1
-        current = simplify(compose(f, current))
-    return None if iterations == 0 else -(-times // iterations)
+    largest = len(_powers(f, times, width)) - 1
+    return None if largest == 0 else -(-times // largest)
+
+
+def _powers(f: PiecewiseLinearMap, times: int, width: int) -> list[PiecewiseLinearMap]:
+    """f⁰ (the identity), f¹, … up to f^times or the last power with at most ``width``
+    pieces, whichever comes first."""
+    lo, hi = f.x[0], f.x[-1]
+    powers = [PiecewiseLinearMap(np.array([lo, hi]), np.array([lo, hi]))]
+    while len(powers) <= times and len(f.x) - 1 <= width:
+        following = simplify(compose(f, powers[-1]))
+        if len(following.x) - 1 > width:
+            break
+        powers.append(following)
+    return powers
 
 
 def exact_mlp(f: PiecewiseLinearMap, times: int, depth: int, width: int) -> MLP | None:
@@ -125,12 +135,7 @@ def exact_mlp(f: PiecewiseLinearMap, times: int, depth: int, width: int) -> MLP 
     >>> float(np.abs(net(x[:, None])[:, 0] - abs_map(1.618).iterate(x, 8)).max()) < 1e-12
     True
     """
-    lo, hi = f.x[0], f.x[-1]
-    powers = [PiecewiseLinearMap(np.array([lo, hi]), np.array([lo, hi]))]
-    while len(powers) <= times and len(powers[-1].x) - 1 <= width:
-        powers.append(simplify(compose(f, powers[-1])))
-    if len(powers[-1].x) - 1 > width:
-        powers.pop()
+    powers = _powers(f, times, width)
     largest = len(powers) - 1
     if largest == 0 or depth * largest < times:
         return None

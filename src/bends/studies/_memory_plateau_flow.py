@@ -12,7 +12,7 @@ from typing import Any
 import matplotlib
 import numpy as np
 
-from bends.analysis.censored import LawComparison, compare_laws, law_power
+from bends.analysis.censored import LawComparison, compared_with_power
 from bends.runner.figures import Figures, new_figure
 from bends.runner.study import CellResult, Curve, StoredCell, curves
 from bends.runner.summaries import findings, group, markdown_table, values
@@ -100,7 +100,7 @@ def figure_one_target(name: str) -> Kernel:
 
 
 def airy_name(shift: float) -> str:
-    return f"Ai(s − {shift:g})"
+    return f"Ai(s − {shift:.15g})"  # read back by figure_one_target: no digit lost
 
 
 @dataclass(frozen=True)
@@ -177,14 +177,13 @@ def flow_law(rows: list[dict], config: Any, simulations: int = SIMULATIONS) -> F
     plateau = {m: g for m, g in by.items() if has_plateau(g, config.plateau_factor)}
     memories = sorted(plateau)
     chosen = [r for m in memories for r in plateau[m]]
-    comparison = power = None
-    if len(memories) >= 3 and any(not r["censored"] for r in chosen):
-        memory = np.array(values(chosen, "memory"), dtype=float)
-        tau = np.array([config.flow_time if r["censored"] else r["leave_time"] for r in chosen])
-        cut = np.array(values(chosen, "censored"), dtype=bool)
-        comparison = compare_laws(memory, tau, cut)
-        power = law_power(comparison, memory, np.full(memory.size, config.flow_time),
-                          simulations=simulations)  # fmt: skip
+    memory = np.array(values(chosen, "memory"), dtype=float)
+    # a run still in the band is censored where it stopped: the budget, or earlier if the
+    # integrator ran out of steps
+    tau = np.array([r["ended"] if r["censored"] else r["leave_time"] for r in chosen])
+    cut = np.array(values(chosen, "censored"), dtype=bool)
+    budget = np.array(values(chosen, "ended"), dtype=float)
+    comparison, power = compared_with_power(memory, tau, cut, budget, simulations)
     model = rows[0]["model"] if rows else ""
     return FlowLaw(model, memories, comparison, power, sorted(set(by) - set(plateau)))
 
@@ -347,6 +346,11 @@ def _flow_times(rows: list[dict], laws: dict[str, FlowLaw], config):
     return figure
 
 
+def _spread_range(fit, memories: list[float]) -> str:
+    low, high = fit.spreads([min(memories), max(memories)])
+    return f"{low:.2g} at 1/ω = {min(memories):g} to {high:.2g} at {max(memories):g}"
+
+
 def _flow_findings(laws: dict[str, FlowLaw], config) -> str:
     lines = []
     for model, law in laws.items():
@@ -364,10 +368,10 @@ def _flow_findings(laws: dict[str, FlowLaw], config) -> str:
         lines.append(
             f"{head} ({min(law.memories):g}–{max(law.memories):g}), {exp_fit.runs} runs of which "
             f"{exp_fit.censored} cut off by the budget (censored in the fits). Exponential: "
-            f"log τ = {exp_fit.intercept:.3g} + {exp_fit.slope:.3g}/ω (spread "
-            f"{exp_fit.spread:.2g}); power: τ ∝ (1/ω)^{power_fit.slope:.3g} (spread "
-            f"{power_fit.spread:.2g}). ΔAIC (power − exponential) = {comparison.delta:.1f} on "
-            f"all memories; leaving each out in turn it ranges "
+            f"log τ = {exp_fit.intercept:.3g} + {exp_fit.slope:.3g}/ω (spread of log τ "
+            f"{_spread_range(exp_fit, law.memories)}); power: τ ∝ (1/ω)^{power_fit.slope:.3g} "
+            f"(spread {_spread_range(power_fit, law.memories)}). ΔAIC (power − exponential) = "
+            f"{comparison.delta:.1f} on all memories; leaving each out in turn it ranges "
             f"{min(comparison.left_out.values()):.1f} … {max(comparison.left_out.values()):.1f} "
             f"(least favourable: without 1/ω = {weakest:g}, {weakest_delta:.1f}). A law is named "
             f"only if it wins by ≥ {comparison.evidence:g} in every one of these fits: {verdict}. "

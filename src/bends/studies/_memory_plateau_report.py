@@ -10,7 +10,7 @@ from typing import Any
 import matplotlib
 import numpy as np
 
-from bends.analysis.censored import LawComparison, compare_laws, law_power
+from bends.analysis.censored import LawComparison, compared_with_power
 from bends.analysis.stats import (
     AIC_EVIDENCE,
     GrowthFit,
@@ -24,7 +24,7 @@ from bends.analysis.stats import (
 from bends.runner.figures import Figures, new_figure
 from bends.runner.study import StoredCell, curves
 from bends.runner.summaries import findings, group, median, rows_of, table, values
-from bends.studies._memory_plateau_flow import figure_one_section, flow_section
+from bends.studies._memory_plateau_flow import figure_one_section, flow_section, has_plateau
 from bends.studies._memory_plateau_parts import trainer_steps
 from bends.training.memory import bump_energy, plateau_kernel, sampled_plateau_level
 
@@ -80,8 +80,7 @@ def _count(key: str):
 
 
 def _has_plateau(rows: list[dict], config) -> bool:
-    ratios = [r["plateau_ratio"] for r in rows if r["plateau_ratio"] is not None]
-    return len(ratios) > len(rows) / 2 and float(np.median(ratios)) >= config.plateau_factor
+    return has_plateau(rows, config.plateau_factor)
 
 
 @dataclass(frozen=True)
@@ -127,8 +126,8 @@ def _law(rows: list[dict], config) -> Law:
         tau = np.array([budget if r["hit_step"] is None else max(r["hit_step"], 1)
                         for r in chosen], dtype=float)  # fmt: skip
         cut = np.array([r["hit_step"] is None for r in chosen])
-        runs_law = compare_laws(memory, tau, cut)
-        runs_power = law_power(runs_law, memory, np.full(memory.size, budget), simulations=100)
+        runs_law, runs_power = compared_with_power(memory, tau, cut,
+                                                   np.full(memory.size, budget))  # fmt: skip
     return Law(memories, fits, selection, power, line, len(hit), censored,
                sorted(set(by) - set(plateau)), runs_law, runs_power)  # fmt: skip
 

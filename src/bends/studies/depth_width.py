@@ -222,7 +222,8 @@ class DepthWidth(Study):
 
 def _representable(params) -> bool:
     """A width-u net of this depth computes f^t exactly (init exact needs it)."""
-    return exact_depth(abs_map(params["c"]), params["t"], params["width"]) <= params["depth"]
+    least = exact_depth(abs_map(params["c"]), params["t"], params["width"])
+    return least is not None and least <= params["depth"]
 
 
 def _initial(p: Params, seed: int):

@@ -165,8 +165,9 @@ def kernel_objective(kernel):
 class Flow:
     """Loss curves of a batch of gradient flows on a shared grid of flow times.
 
-    ``losses[m, r]`` is model m's loss at ``times[r]`` (the last accepted step at or before
-    it); ``ended[m]`` the flow time at which model m stopped (``stop`` met, or the horizon);
+    ``losses[m, r]`` is model m's loss at the end of its first accepted step that reached
+    ``times[r]`` (the loss it holds from there if it stopped); ``ended[m]`` the flow time at
+    which model m stopped (``stop`` met, the horizon, or ``max_steps`` spent);
     ``steps[m]`` its accepted steps and ``rejected[m]`` the steps it refused (a rise of the
     loss or too large an error)."""
 
