@@ -5,26 +5,35 @@ Li, Han, E and Li (ICLR 2021, Theorem 5.1) prove that for targets
 template delayed to 1/ω — gradient training of a linear RNN sits on a plateau for a time
 growing like :math:`e^{c/\omega}`. Here :math:`\bar\rho(s) = e^{-s}` and
 :math:`\rho_0(s) = e^{-s^2}` (:func:`bends.training.memory.plateau_kernel`), the model is the
-diagonal linear RNN of width ``width``, and the loss is the white-noise loss
+linear RNN of width ``width``, and the loss is the white-noise loss
 :math:`J = \int_0^\infty |\hat\rho - \rho_\omega|^2` (:mod:`bends.training.memory`).
 
-For each memory 1/ω and trainer (GD, Adam; all seeds of a cell as one batch) the loss curve is
-recorded; the **hitting time** is the first step at which
-:math:`J \le (1 - \text{escape}) \int \rho_0^2` — the model has learned e^{−s} and started on
-the bump, i.e. left the plateau at the bump's energy :math:`\sqrt{\pi/2}` — and the longest
-**plateau** is the longest stretch where the loss fell by less than 1 % per ``plateau_window``
-steps before falling again (:func:`bends.training.memory.longest_plateau`). The report fits
-:math:`\log \tau = a + c/\omega` (slope with a 95 % interval, runs that never hit left out and
-counted) and compares exponential with polynomial growth of the median τ in 1/ω by AIC; it
-also trains on the paper's Figure 1 pair: an exponential sum (no plateau) and Ai(s − 6).
+Four parts, one function each:
+
+* ``flow`` — Theorem 5.1's own setting: the real diagonal model (and the complex one beside
+  it) under gradient flow on the closed-form loss (:mod:`bends.training.memory_flow`), 1/ω =
+  ``flow_memories``; the escape time is the flow time at which J leaves the band
+  (1 ± ``band``) ∫ρ₀² downwards. The report fits log τ against 1/ω (exponential law) and
+  log(1/ω) (power law) with the runs the budget cut off as censored, and names a law only if
+  it wins with every memory left out in turn (:mod:`bends.analysis.censored`), with the
+  power of that rule.
+* ``plateau`` — the same target trained at a fixed step by Adam (or GD), complex model,
+  white-noise loss by quadrature; escape in steps.
+* ``figure one`` — the flow on the paper's Figure 1 targets: an exponential sum and
+  Ai(s − t₀) for t₀ in ``airy_shifts``.
+* ``figure four`` — a tanh RNN with unrestricted W on sampled paths, trained by Adam.
 
 Example:
     >>> study = MemoryPlateau()
     >>> config = study.Config(memories=(2.0,), trainers=("adam",), seeds=2, adam_steps=50,
-    ...                       figure_one=False)
-    >>> rows = study.run_cell(study.cells(config)[0]).rows
+    ...                       figure_one=False, flow_memories=(3.0,), flow_time=50.0)
+    >>> cells = {cell.params["part"]: cell for cell in study.cells(config)}
+    >>> rows = study.run_cell(cells["plateau"]).rows
     >>> [row["memory"] for row in rows], rows[0]["loss_final"] < rows[0]["loss_start"]
     ([2.0, 2.0], True)
+    >>> flows = study.run_cell(cells["flow"]).rows
+    >>> all(r["loss_end"] < r["loss_start"] for r in flows)
+    True
 """
 
 from __future__ import annotations
