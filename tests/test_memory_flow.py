@@ -198,3 +198,36 @@ def test_censored_fit_recovers_a_spread_that_grows_with_memory():
     assert fit.spread_slope == pytest.approx(0.15, abs=0.04)
     np.testing.assert_allclose(fit.spreads([6.0, 15.0]), [0.2 * np.exp(0.9), 0.2 * np.exp(2.25)],
                                rtol=0.15)  # fmt: skip
+
+
+def test_sampled_path_loss_is_the_discretised_rnns_mse_and_its_gradient_is_right():
+    from bends.training.memory import (
+        as_arrays,
+        discretise,
+        rnn_outputs,
+        target_outputs,
+        white_noise,
+    )
+    from bends.training.memory_flow import sampled_objective
+
+    kernel, step = plateau_kernel(1 / 8.0), 0.2
+    x = white_noise(16, 40, step, seed=0)
+    y = target_outputs(kernel, x, step)
+    for kind in ("diagonal", "complex"):
+        parameters = init_parameters(kind, 6, [0, 1], 0.5)
+        numpy = numpy_parameters(parameters)
+        loss, gradient = sampled_objective(kernel, x, step)(numpy, np.arange(2))
+        for m in range(2):
+            w, u, c = as_arrays(parameters, m)
+            outputs = rnn_outputs(discretise(w, step, "exact"), u, c, x, step)
+            assert loss[m] == pytest.approx(float(np.mean((outputs - y) ** 2)), rel=1e-10)
+        h = 1e-6  # central differences in every parameter of model 0
+        for name, values in numpy.items():
+            for i in range(values.shape[1]):
+                plus, minus = ({k: v.copy() for k, v in numpy.items()} for _ in range(2))
+                plus[name][0, i] += h
+                minus[name][0, i] -= h
+                objective = sampled_objective(kernel, x, step)
+                slope = (objective(plus, np.arange(2))[0][0]
+                         - objective(minus, np.arange(2))[0][0]) / (2 * h)  # fmt: skip
+                assert gradient[name][0, i] == pytest.approx(slope, rel=1e-5, abs=1e-8)

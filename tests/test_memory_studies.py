@@ -179,3 +179,19 @@ def test_rate_fits_recover_a_power_law_and_an_exponential_law_and_tell_them_apar
     assert bumped["last"] == pytest.approx(
         -np.polyfit(np.log([2, 3, 4]), np.log([1e-2, 1e-3, 1e-3]), 1)[0]
     )
+
+
+def test_four_cases_change_one_thing_each_on_the_diagonal_model():
+    study = MemoryPlateau()
+    config = study.Config(memories=(4.0,), adam_steps=300, figure_one=False,
+                          figure_four=(8.0,), four_steps=5, flow_memories=(8.0,),
+                          flow_time=200.0, seeds=2, seeds_per_cell=2)  # fmt: skip
+    cells = [c for c in study.cells(config) if c.params["part"] == "four cases"]
+    assert sorted(c.params["case"] for c in cells) == ["adam", "sampled paths"]
+    for cell in cells:
+        for row in study.run_cell(cell).rows:
+            assert row["censored"] == (row["leave_time"] is None)
+            assert row["loss_end"] < row["loss_start"]
+            if row["case"] == "adam":  # Adam's crossings are on its record grid, in steps
+                assert row["plateau_level"] == pytest.approx(bump_energy())
+                assert row["leave_time"] is None or row["leave_time"] % 5 == 0

@@ -27,6 +27,13 @@ from bends.training.memory import (
     white_noise,
     white_noise_loss,
 )
+from bends.training.memory_flow import (
+    gradient_flow,
+    loss_and_gradient,
+    numpy_parameters,
+    path_gram,
+    sampled_objective,
+)
 
 
 @dataclass(frozen=True)
@@ -146,3 +153,87 @@ def figure_four(p: FourParams, seeds: tuple[int, ...]) -> CellResult:
         result.rows.append(row)
         result.curves.append(Curve("loss", seed, values))
     return result
+
+
+@dataclass(frozen=True)
+class CaseParams:
+    """A cell of the ``four cases`` part: the theorem's diagonal model with one of Figure 4's
+    changes — ``sampled paths`` (the flow on the MSE over sampled input paths instead of the
+    white-noise loss) or ``adam`` (Adam on the closed-form loss instead of the flow)."""
+
+    part: str
+    case: str
+    memory: float
+    width: int
+    init_scale: float
+    flow_time: float
+    flow_tolerance: float
+    band: float
+    plateau_factor: float
+    adam_lr: float
+    adam_steps: int
+    record_every: int
+    paths: int
+    path_step: float
+    path_length: int
+
+
+def four_case(p: CaseParams, seeds: tuple[int, ...]) -> CellResult:
+    """One of Figure 4's changes on its own, on the real diagonal model: when each run enters
+    and leaves the band around its plateau level (flow time, or Adam steps)."""
+    kernel = plateau_kernel(1.0 / p.memory)
+    parameters = numpy_parameters(init_parameters("diagonal", p.width, seeds, p.init_scale))
+    if p.case == "sampled paths":
+        x = white_noise(p.paths, p.path_length, p.path_step, seed=0)
+        s = p.path_step * np.arange(p.path_length)
+        bump = kernel(s) - np.exp(-s)
+        level = float(bump @ path_gram(x, p.path_step) @ bump)
+
+        def left(loss, crossings, time):
+            return ~np.isnan(crossings[:, 1])
+
+        run = gradient_flow(parameters, sampled_objective(kernel, x, p.path_step), p.flow_time,
+                            np.array([1 + p.band, 1 - p.band]) * level,
+                            tolerance=p.flow_tolerance, stop=left)  # fmt: skip
+        crossings, start, end = run.crossings, run.losses[:, 0], run.final
+        budget = p.flow_time
+    else:
+        level, budget = bump_energy(), p.adam_steps
+        curves = _adam(parameters, p)
+        crossings = np.array([[_first_step(c, (1 + sign * p.band) * level, p.record_every)
+                               for sign in (1, -1)] for c in curves])  # fmt: skip
+        start, end = curves[:, 0], curves[:, -1]
+    result = CellResult()
+    for m, seed in enumerate(seeds):
+        enter, leave = (None if np.isnan(t) else float(t) for t in crossings[m])
+        result.rows.append({
+            "part": "four cases", "case": p.case, "memory": p.memory, "seed": seed,
+            "plateau_level": level, "loss_start": float(start[m]), "loss_end": float(end[m]),
+            "enter_time": enter, "leave_time": leave, "censored": leave is None,
+            "plateau_ratio": None if not enter else ((leave or budget) - enter) / enter,
+        })  # fmt: skip
+    return result
+
+
+def _first_step(curve: np.ndarray, level: float, record_every: int) -> float:
+    index = hitting_index(curve, level)
+    return np.nan if index is None else float(index * record_every)
+
+
+def _adam(parameters: dict[str, np.ndarray], p: CaseParams) -> np.ndarray:
+    """torch's Adam on the closed-form loss of the plateau family: the loss curves, recorded
+    every ``record_every`` steps."""
+    tensors = {name: torch.from_numpy(values) for name, values in parameters.items()}
+    optimiser = torch.optim.Adam(list(tensors.values()), lr=p.adam_lr)
+    delays = np.full(len(parameters["c"]), p.memory)
+    curve = []
+    for step in range(p.adam_steps + 1):
+        loss, gradient = loss_and_gradient({n: t.numpy() for n, t in tensors.items()}, delays)
+        if step % p.record_every == 0 or step == p.adam_steps:
+            curve.append(loss)
+        if step == p.adam_steps:
+            break
+        for name, tensor in tensors.items():
+            tensor.grad = torch.from_numpy(gradient[name])
+        optimiser.step()
+    return np.array(curve).T

@@ -47,9 +47,11 @@ from bends.runner.grid import grid
 from bends.runner.study import Cell, CellResult, StoredCell, Study
 from bends.studies._memory_plateau_flow import FlowParams, OneParams, airy_name, figure_one, flow
 from bends.studies._memory_plateau_parts import (
+    CaseParams,
     FourParams,
     WhiteNoiseParams,
     figure_four,
+    four_case,
     plateau,
     trainer_steps,
 )
@@ -120,6 +122,11 @@ class MemoryPlateauConfig(StudyConfig):
     flow_tolerance: float = setting(1e-4, "local error per step of the flow", above=0)
     flow_records: int = setting(260, "loss records per flow (geometric in flow time)",
                                 at_least=2)  # fmt: skip
+    four_cases: tuple[Literal["sampled paths", "adam"], ...] = setting(
+        ("sampled paths", "adam"),
+        "Figure 4's changes run one at a time on the diagonal model, at the figure_four "
+        "memories: the flow on sampled paths, Adam on the closed-form loss",
+    )
     seeds: int = setting(32, "models per (memory, trainer) and per (memory, flow model)")
     seeds_per_cell: int = setting(8, "models trained together in one cell")
 
@@ -177,8 +184,15 @@ class MemoryPlateau(Study):
                        "flow_time": config.flow_time, "flow_tolerance": config.flow_tolerance,
                        "band": config.band, "learned": config.learned,
                        "records": config.flow_records}  # fmt: skip
+        cases = {"part": ["four cases"], "case": list(config.four_cases),
+                 "memory": sorted(set(config.figure_four), reverse=True)}  # fmt: skip
+        case_shared = {k: v for k, v in config.as_dict().items()
+                       if k in ("width", "init_scale", "flow_time", "flow_tolerance", "band",
+                                "plateau_factor", "adam_lr", "adam_steps", "record_every",
+                                "paths", "path_step", "path_length")}  # fmt: skip
         return (
             (grid(self, flow, groups, flow_shared) if config.flow_memories else [])
+            + grid(self, cases, groups, case_shared)
             + plateaus
             + (grid(self, figure_one, one_groups, one_shared) if config.figure_one else [])
             + grid(self, four, groups, four_shared)
@@ -192,6 +206,8 @@ class MemoryPlateau(Study):
             return flow(FlowParams(**cell.params), cell.seeds)
         if part == "figure one":
             return figure_one(OneParams(**cell.params), cell.seeds)
+        if part == "four cases":
+            return four_case(CaseParams(**cell.params), cell.seeds)
         return plateau(WhiteNoiseParams(**cell.params), cell.seeds)
 
     def report(
@@ -205,7 +221,14 @@ FOUR_SETTINGS = ("figure_four", "four_steps", "paths", "path_step", "path_length
 #: The Figure 1 part's own settings.
 ONE_SETTINGS = ("airy_shifts", "one_time", "one_seeds")
 #: The flow part's own settings.
-FLOW_SETTINGS = ("flow_memories", "flow_models", "flow_time", "flow_tolerance", "flow_records")
+FLOW_SETTINGS = (
+    "flow_memories",
+    "flow_models",
+    "flow_time",
+    "flow_tolerance",
+    "flow_records",
+    "four_cases",
+)
 
 
 __all__ = ["MemoryPlateau", "MemoryPlateauConfig"]

@@ -120,12 +120,14 @@ def kernel_loss_and_gradient(parameters: dict[str, np.ndarray], kernel, nodes=No
     """J per model and its gradient against any :class:`bends.training.memory.Kernel`, by
     composite Gauss–Legendre quadrature (:func:`bends.training.memory.quadrature`):
     :math:`J = \\sum_n w_n r_n^2`, :math:`r_n = \\sum_p a_p e^{-z_p s_n} - \\rho(s_n)`, so
-    ∂J/∂a_p = 2Σ w r e^{−z_p s} and ∂J/∂z_p = −2 a_p Σ w r s e^{−z_p s}."""
+    ∂J/∂a_p = 2Σ w r e^{−z_p s} and ∂J/∂z_p = −2 a_p Σ w r s e^{−z_p s}. With ``nodes`` =
+    (s, Q), Q a matrix, :math:`J = r^\\top Q r` instead (the sampled-path MSE,
+    :func:`sampled_objective`)."""
     s, w = nodes if nodes is not None else quadrature(kernel.horizon)
     z, a = _modes(parameters)
     decay = np.exp(-z[:, :, None] * s)
     residual = np.einsum("mp,mpn->mn", a, decay).real - kernel(s)
-    weighted = w * residual
+    weighted = residual @ w if np.ndim(w) == 2 else w * residual
     by_a = 2 * np.einsum("mn,mpn->mp", weighted, decay)
     by_z = -2 * a * np.einsum("mn,mpn->mp", weighted * s, decay)
     return (weighted * residual).sum(-1), _chain(parameters, z, by_a, by_z)
@@ -158,6 +160,31 @@ def plateau_objective(delays, width: float = 1.0):
 def kernel_objective(kernel):
     """The objective of :func:`gradient_flow` for any kernel, by quadrature."""
     nodes = quadrature(kernel.horizon)
+    return lambda parameters, index: kernel_loss_and_gradient(parameters, kernel, nodes)
+
+
+def path_gram(paths: np.ndarray, step: float) -> np.ndarray:
+    """Q with :math:`\\mathrm{MSE} = r^\\top Q r` over sampled input ``paths`` (samples,
+    length) from rest: the exactly discretised linear RNN outputs
+    :math:`\\hat y_k = \\Delta \\sum_{j \\le k} \\hat\\rho(j\\Delta) x_{k-j}` (``discretise``
+    exact, :mod:`bends.training.memory`), so its error at k is Δ Σ_j r_j x_{k−j} with
+    :math:`r_j = (\\hat\\rho - \\rho)(j\\Delta)`, and Q = Δ² mean over paths and positions of
+    the lagged inputs' outer products."""
+    samples, length = paths.shape
+    lags = np.arange(length)
+    index = lags[:, None] - lags[None, :]  # k − j
+    gram = np.zeros((length, length))
+    for x in paths:
+        toeplitz = np.where(index >= 0, x[np.clip(index, 0, None)], 0.0)
+        gram += toeplitz.T @ toeplitz
+    return step**2 * gram / (samples * length)
+
+
+def sampled_objective(kernel, paths: np.ndarray, step: float):
+    """The objective of :func:`gradient_flow` for the MSE on sampled ``paths`` (not the
+    white-noise expectation): :func:`kernel_loss_and_gradient` with nodes jΔ and
+    :func:`path_gram`."""
+    nodes = (step * np.arange(paths.shape[1]), path_gram(paths, step))
     return lambda parameters, index: kernel_loss_and_gradient(parameters, kernel, nodes)
 
 
@@ -289,7 +316,9 @@ __all__ = [
     "kernel_objective",
     "loss_and_gradient",
     "numpy_parameters",
+    "path_gram",
     "plateau_objective",
     "record_grid",
+    "sampled_objective",
     "target_energy",
 ]  # fmt: skip
