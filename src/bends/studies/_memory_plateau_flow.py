@@ -156,7 +156,7 @@ def has_plateau(rows: list[dict], factor: float) -> bool:
     return len(ratios) > len(rows) / 2 and float(np.median(ratios)) >= factor
 
 
-def _median_time(rows: list[dict], key: str, budget: float) -> str:
+def median_time(rows: list[dict], key: str, budget: float) -> str:
     times = [np.inf if r[key] is None else r[key] for r in rows]
     value = float(np.median(times))
     return f"> {budget:g}" if np.isinf(value) else f"{value:.4g}"
@@ -203,8 +203,8 @@ def flow_section(config: Any, results: list[StoredCell], figures: Figures) -> st
         ratios = [r["plateau_ratio"] for r in g if r["plateau_ratio"] is not None]
         table_rows.append([
             model, memory, len(g), f"{sum(not r['censored'] for r in g)}/{len(g)}",
-            sum(r["censored"] for r in g), _median_time(g, "enter_time", config.flow_time),
-            _median_time(g, "leave_time", config.flow_time),
+            sum(r["censored"] for r in g), median_time(g, "enter_time", config.flow_time),
+            median_time(g, "leave_time", config.flow_time),
             f"{np.median(ratios):.3g}" if ratios else "—",
             "yes" if has_plateau(g, config.plateau_factor) else "no",
             f"{sum(r['learn_time'] is not None for r in g)}/{len(g)}",
@@ -256,7 +256,7 @@ def figure_one_section(config: Any, results: list[StoredCell], figures: Figures)
         for level in FIT_LEVELS:
             key = f"fit_time_{level:g}"
             reached = sum(r[key] is not None for r in g)
-            cells_.append(f"{_median_time(g, key, config.one_time)} ({reached}/{len(g)})")
+            cells_.append(f"{median_time(g, key, config.one_time)} ({reached}/{len(g)})")
         cells_.append(f"{np.median([r['loss_end'] / r['energy'] for r in g]):.2g}")
         table_rows.append(cells_)
     figure, ax = new_figure(figsize=(6, 4), layout="constrained")

@@ -88,8 +88,7 @@ def band_crossings(curve: np.ndarray, energy: float, steps: int, record_every: i
     ran if it never left)."""
 
     def step(level: float) -> int | None:
-        index = hitting_index(curve, level * energy)
-        return None if index is None else index * record_every
+        return first_step(curve, level * energy, record_every)
 
     enter, leave = step(1 + band), step(1 - band)
     ratio = None
@@ -97,6 +96,12 @@ def band_crossings(curve: np.ndarray, energy: float, steps: int, record_every: i
         ratio = ((steps if leave is None else leave) - enter) / enter
     return {"enter_step": enter, "hit_step": leave, "learn_step": step(learned),
             "plateau_ratio": ratio}  # fmt: skip
+
+
+def first_step(curve: np.ndarray, level: float, record_every: int) -> int | None:
+    """The first step at which a curve recorded every ``record_every`` steps is ≤ level."""
+    index = hitting_index(curve, level)
+    return None if index is None else index * record_every
 
 
 def plateau(p: WhiteNoiseParams, seeds: tuple[int, ...]) -> CellResult:
@@ -200,8 +205,8 @@ def four_case(p: CaseParams, seeds: tuple[int, ...]) -> CellResult:
     else:
         level, budget = bump_energy(), p.adam_steps
         curves = _adam(parameters, p)
-        crossings = np.array([[_first_step(c, (1 + sign * p.band) * level, p.record_every)
-                               for sign in (1, -1)] for c in curves])  # fmt: skip
+        crossings = np.array([[first_step(c, (1 + sign * p.band) * level, p.record_every)
+                               for sign in (1, -1)] for c in curves], dtype=float)  # fmt: skip
         start, end = curves[:, 0], curves[:, -1]
     result = CellResult()
     for m, seed in enumerate(seeds):
@@ -215,20 +220,16 @@ def four_case(p: CaseParams, seeds: tuple[int, ...]) -> CellResult:
     return result
 
 
-def _first_step(curve: np.ndarray, level: float, record_every: int) -> float:
-    index = hitting_index(curve, level)
-    return np.nan if index is None else float(index * record_every)
-
-
 def _adam(parameters: dict[str, np.ndarray], p: CaseParams) -> np.ndarray:
     """torch's Adam on the closed-form loss of the plateau family: the loss curves, recorded
     every ``record_every`` steps."""
+    # the tensors share the arrays' memory: Adam's steps move ``parameters`` in place
     tensors = {name: torch.from_numpy(values) for name, values in parameters.items()}
     optimiser = torch.optim.Adam(list(tensors.values()), lr=p.adam_lr)
     delays = np.full(len(parameters["c"]), p.memory)
     curve = []
     for step in range(p.adam_steps + 1):
-        loss, gradient = loss_and_gradient({n: t.numpy() for n, t in tensors.items()}, delays)
+        loss, gradient = loss_and_gradient(parameters, delays)
         if step % p.record_every == 0 or step == p.adam_steps:
             curve.append(loss)
         if step == p.adam_steps:

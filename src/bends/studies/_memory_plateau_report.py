@@ -32,7 +32,12 @@ from bends.runner.summaries import (
     table,
     values,
 )
-from bends.studies._memory_plateau_flow import figure_one_section, flow_section, has_plateau
+from bends.studies._memory_plateau_flow import (
+    figure_one_section,
+    flow_section,
+    has_plateau,
+    median_time,
+)
 from bends.studies._memory_plateau_parts import trainer_steps
 from bends.training.memory import bump_energy, plateau_kernel, sampled_plateau_level
 
@@ -244,10 +249,10 @@ def _cases_section(config, cases: list[dict], every: list[dict]) -> str:
         reference = flows.get(memory)
         table_rows.append([
             f"{case} ({unit})", memory, len(g), f"{sum(not r['censored'] for r in g)}/{len(g)}",
-            median("enter_time", missing="never")(g), _median_or_more(g, budget),
+            median("enter_time", missing="never")(g), median_time(g, "leave_time", budget),
             f"{np.median(ratios):.3g}" if ratios else "—",
             "yes" if _has_plateau(g, config) else "no",
-            _median_or_more(reference, config.flow_time) if reference else "not run",
+            median_time(reference, "leave_time", config.flow_time) if reference else "not run",
         ])  # fmt: skip
     return (
         "**Figure 4's changes one at a time** (`four_cases`), each on the theorem's real "
@@ -259,12 +264,6 @@ def _cases_section(config, cases: list[dict], every: list[dict]) -> str:
         "instead of following the flow. Beside them, the white-noise flow's median τ at "
         "the same memory (the flow part).\n\n" + markdown_table(header, table_rows)
     )
-
-
-def _median_or_more(rows: list[dict], budget: float) -> str:
-    times = [np.inf if r["leave_time"] is None else r["leave_time"] for r in rows]
-    value = float(np.median(times))
-    return f"> {budget:g}" if np.isinf(value) else f"{value:.4g}"
 
 
 def _findings(config, laws: dict[str, Law], fours: list[dict]) -> str:
