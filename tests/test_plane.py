@@ -10,7 +10,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 from conftest import mlps
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from scipy.linalg import block_diag
 
@@ -310,6 +310,14 @@ def test_three_classes_meet_where_their_scores_tie():
     net=mlps(max_depth=2, max_width=5, input_dims=(2,), output_dims=(3, 4)),
     seed=st.integers(0, 2**32 - 1),
 )
+# three classes tie on a line inside a face (outputs 0, 1, 3 all proportional to 1 − h): the
+# one cut first owns no area there, and the boundary between 1 and 3 was lost
+@example(
+    net=MLP.from_layers([(np.array([[-3.0, -3.0]]), np.array([-3.0])),
+                         (np.array([[-2.0], [-3.0], [-3.0], [-1.5]]),
+                          np.array([2.0, 3.0, -3.0, 1.5]))]),
+    seed=0,
+)  # fmt: skip
 def test_the_argmax_boundary_is_where_the_top_two_scores_tie_and_nowhere_else(net, seed):
     partition = trace_plane(net, [-1, -1], [1, -1], [-1, 1])
     segments, pairs = partition.decision_boundary(classes=True)

@@ -320,6 +320,7 @@ def argmax_cells(points, scores, corners, starts, candidates):  # pragma: no cov
                 area += xy[k, 0] * xy[k1, 1] - xy[k1, 0] * xy[k, 1]
             if m < 3 or area <= 0.0:
                 continue
+            _neighbours(xy, val, tag, c)
             for k in range(m):
                 if tag[k] > c:
                     if found == segments.shape[0]:
@@ -331,3 +332,39 @@ def argmax_cells(points, scores, corners, starts, candidates):  # pragma: no cov
                     pairs[found, 0], pairs[found, 1] = c, tag[k]
                     found += 1
     return segments[:found].copy(), pairs[:found].copy()
+
+
+@numba.njit(**KERNEL)
+def _neighbours(xy, val, tag, c):  # pragma: no cover - compiled
+    """Re-tag each clipped edge of class c's cell with the class that wins just across it.
+    The clip tags an edge with the class it was cut against, but where several classes tie
+    with c along the edge (a three-way tie on a line) that class may own no area there, and
+    the class across is the tied one whose score rises fastest beyond the edge: the one
+    furthest below c at the cell's vertex furthest from the edge (scores are affine)."""
+    m, classes = xy.shape[0], val.shape[1]
+    scale = 0.0
+    for k in range(m):
+        for j in range(classes):
+            scale = max(scale, abs(val[k, j]))
+    tolerance = 1e-12 * (1.0 + scale)
+    for k in range(m):
+        if tag[k] < 0:
+            continue
+        k1 = (k + 1) % m
+        dx, dy = xy[k1, 0] - xy[k, 0], xy[k1, 1] - xy[k, 1]
+        far, distance = k, -1.0
+        for v in range(m):
+            d = abs(dx * (xy[v, 1] - xy[k, 1]) - dy * (xy[v, 0] - xy[k, 0]))
+            if d > distance:
+                far, distance = v, d
+        best, lowest = tag[k], 0.0
+        for j in range(classes):
+            if j == c:
+                continue
+            if (abs(val[k, j] - val[k, c]) > tolerance
+                    or abs(val[k1, j] - val[k1, c]) > tolerance):  # fmt: skip
+                continue
+            below = val[far, j] - val[far, c]
+            if below < lowest:
+                best, lowest = j, below
+        tag[k] = best
