@@ -19,12 +19,22 @@ from typing import Any
 from bends._version import __version__
 from bends.errors import AssumptionWarning, BendsError, ResolutionWarning
 from bends.nets import MLP, Network, TiedRNN, load, save
-from bends.tracing import Partition, Trace, Traces, trace, trace_plane, trace_segments
+from bends.tracing import (
+    Complex,
+    Partition,
+    Trace,
+    Traces,
+    trace,
+    trace_box,
+    trace_plane,
+    trace_segments,
+)
 
 __all__ = [
     "MLP",
     "AssumptionWarning",
     "BendsError",
+    "Complex",
     "Network",
     "Partition",
     "ResolutionWarning",
@@ -38,6 +48,7 @@ __all__ = [
     "save",
     "to_torch",
     "trace",
+    "trace_box",
     "trace_plane",
     "trace_segments",
 ]

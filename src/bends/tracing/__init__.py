@@ -21,8 +21,9 @@ Example:
 """
 
 from bends.tracing._arguments import checked_device, default_segment
-from bends.tracing._entry import BATCH, trace, trace_plane, trace_segments
+from bends.tracing._entry import BATCH, trace, trace_box, trace_plane, trace_segments
 from bends.tracing._line.tracer import estimated_bytes
+from bends.tracing._results.complex import Complex
 from bends.tracing._results.partition import Partition
 from bends.tracing._results.trace import Trace
 from bends.tracing._results.traces import Traces
@@ -34,6 +35,7 @@ __all__ = [
     "RESOLUTION",
     "SLOPE_RTOL",
     "ZERO_TOL",
+    "Complex",
     "Partition",
     "Trace",
     "Traces",
@@ -41,6 +43,7 @@ __all__ = [
     "default_segment",
     "estimated_bytes",
     "trace",
+    "trace_box",
     "trace_plane",
     "trace_segments",
 ]

@@ -155,7 +155,7 @@ def checked_device(device):
 
 def plane_corners(net, a, b, c) -> np.ndarray:
     """The three corners A, B, C (3, input_dim) of a plane of ``net``'s input space, checked."""
-    dim = int(np.prod(net.input_shape)) if hasattr(net, "input_shape") else net.input_dim
+    dim = _input_dim(net)
     corners = np.array([_point(p, dim, n) for p, n in ((a, "A"), (b, "B"), (c, "C"))])
     span = np.stack([corners[1] - corners[0], corners[2] - corners[0]], axis=1)  # (dim, 2)
     if np.linalg.matrix_rank(span) < 2:
@@ -173,3 +173,45 @@ def _point(p, dim: int, name: str) -> np.ndarray:
     if not np.all(np.isfinite(point)):
         raise BendsError(f"{name} contains NaN or infinite values")
     return point
+
+
+#: The largest domain dimension :func:`~bends.tracing.trace_box` traces.
+MOST_BOX_DIMS = 8
+
+
+def box_bounds(net, low, high) -> tuple[np.ndarray, np.ndarray]:
+    """An axis box [low, high] of ``net``'s input space, checked."""
+    dim = _input_dim(net)
+    low, high = _point(low, dim, "low"), _point(high, dim, "high")
+    if not np.all(low < high):
+        raise BendsError("need low < high in every coordinate of the box")
+    box_dims(dim)
+    return low, high
+
+
+def box_corners(net, corners) -> np.ndarray:
+    """d + 1 corners (d + 1, input_dim) of a d-dimensional slice of ``net``'s input space,
+    checked: affinely independent, d ≤ MOST_BOX_DIMS."""
+    dim = _input_dim(net)
+    try:
+        count = len(corners)
+    except TypeError:
+        raise BendsError(f"corners must be a list of points, got {corners!r}") from None
+    points = np.array([_point(p, dim, f"corner {i}") for i, p in enumerate(corners)])
+    if count < 2:
+        raise BendsError("a slice needs at least 2 corners (d + 1 for d dimensions)")
+    box_dims(count - 1)
+    if np.linalg.matrix_rank(points[1:] - points[0]) < count - 1:
+        raise BendsError(f"the {count} corners lie in fewer than {count - 1} dimensions")
+    return points
+
+
+def box_dims(d: int) -> None:
+    """Refuse a domain of more than MOST_BOX_DIMS dimensions."""
+    if d > MOST_BOX_DIMS:
+        raise BendsError(f"trace_box traces domains of up to {MOST_BOX_DIMS} dimensions, "
+                         f"this one has {d}: take a slice through d + 1 corners")  # fmt: skip
+
+
+def _input_dim(net) -> int:
+    return int(np.prod(net.input_shape)) if hasattr(net, "input_shape") else net.input_dim

@@ -42,6 +42,7 @@ import bends.tracing._arguments as arguments
 from bends.errors import BendsError
 from bends.nets import Network, as_network, require_unbatched
 from bends.tracing._line.tracer import compiled_segments, float_trace
+from bends.tracing._results.complex import Complex
 from bends.tracing._results.partition import Partition
 from bends.tracing._results.trace import Trace
 from bends.tracing._results.traces import Traces
@@ -243,6 +244,82 @@ def trace_plane(
     from bends.tracing._plane.mlp import trace_plane_mlp
 
     return trace_plane_mlp(net, corners, zero_tol, slope_rtol)
+
+
+def trace_box(
+    net: Network,
+    low=None,
+    high=None,
+    *,
+    corners=None,
+    simplex: bool = False,
+    whole: bool = False,
+    exact: bool = False,
+    zero_tol: float = ZERO_TOL,
+    slope_rtol: float = SLOPE_RTOL,
+) -> Complex:
+    """The polyhedral complex of ``net``'s activation regions on a d-dimensional domain, d ≤ 8:
+    the box [``low``, ``high``] of its input space; the parallelotope (or with ``simplex``
+    the simplex) of d + 1 ``corners`` p₀, …, p_d, in box coordinates t: x = p₀ + Σ tᵢ
+    (pᵢ − p₀), t ∈ [0, 1]^d; or with ``whole`` all of the input space (or of the corners'
+    affine slice), in a box that provably holds every vertex (:mod:`bends.tracing._box.whole`).
+    The algorithm: :mod:`bends.tracing._box.tracer`.
+
+    Args:
+        net: an MLP or a tied RNN (a torch module is read as by :func:`trace`).
+        low, high: the box's lowest and highest corner (points of the input space).
+        corners: d + 1 affinely independent input points instead of a box.
+        simplex: the simplex of the corners rather than their parallelotope.
+        whole: the whole input space (or the corners' whole affine slice).
+        exact: in fractions (small networks).
+        zero_tol, slope_rtol: the float64 tolerances (:mod:`bends.tracing.tolerance`).
+
+    Example:
+        >>> import numpy as np
+        >>> from bends import MLP
+        >>> lines = (np.array([[1.0, 0], [0, 1], [1, 1]]), np.array([0.0, 0, -1]))
+        >>> net = MLP.from_layers([lines, (np.ones((1, 3)), np.zeros(1))])
+        >>> cells = trace_box(net, whole=True)  # three lines in the plane: 1 + 3 + 3 regions
+        >>> cells.regions, cells.pieces, int(cells.unbounded.sum())
+        (7, 7, 6)
+    """
+    zero_tol, slope_rtol = arguments.tolerances(zero_tol, slope_rtol)
+    arguments.flags(exact=exact, simplex=simplex, whole=whole)
+    net = as_network(net, None)
+    require_unbatched(net)
+    if net.is_graph:
+        raise BendsError("trace_box traces MLPs and tied RNNs; for a graph network trace a "
+                         "plane (trace_plane) or segments")  # fmt: skip
+    from bends.tracing._box.tracer import box_domain, simplex_domain, trace_box_mlp
+
+    boxed = low is not None or high is not None
+    if boxed and (corners is not None or whole):
+        raise BendsError("give a box (low, high), corners, or whole=True, not several")
+    if corners is not None:
+        points = arguments.box_corners(net, corners)
+        origin, basis = points[0], (points[1:] - points[0]).T
+    elif boxed:
+        if low is None or high is None:
+            raise BendsError("a box needs both low and high")
+        if simplex:
+            raise BendsError("simplex=True needs corners, not a box")
+        low, high = arguments.box_bounds(net, low, high)
+        return trace_box_mlp(net, box_domain(low, high), zero_tol, slope_rtol, exact)
+    elif whole:
+        arguments.box_dims(net.input_dim)
+        origin, basis = np.zeros(net.input_dim), np.eye(net.input_dim)
+    else:
+        raise BendsError("give a box (low, high), corners, or whole=True")
+    d = basis.shape[1]
+    if whole:
+        if simplex:
+            raise BendsError("simplex=True and whole=True exclude each other")
+        from bends.tracing._box.whole import trace_whole
+
+        return trace_whole(net, origin, basis, zero_tol, slope_rtol, exact)
+    domain = (simplex_domain(d, origin, basis) if simplex else
+              box_domain(np.zeros(d), np.ones(d), origin, basis))  # fmt: skip
+    return trace_box_mlp(net, domain, zero_tol, slope_rtol, exact)
 
 
 def graph_trace(net, start, end, exact, zero_tol, slope_rtol, pieces, lowered=True) -> Trace:

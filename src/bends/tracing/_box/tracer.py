@@ -1,0 +1,255 @@
+r"""The n-D tracer: the polyhedral complex of a network's activation regions on a box or a simplex
+of d input dimensions.
+
+The domain is a polytope in d *box coordinates* t, mapped to input space by
+:math:`x = o + B t` (``Domain``): an axis box (B = I), a parallelotope through d + 1 corners
+(B's columns are the corners' differences, t ∈ [0, 1]^d), or the simplex of d + 1 corners
+(t ≥ 0, Σ t ≤ 1). Folding o and B into the first layer, the network is a function of t.
+
+The rule is the planar tracer's, d − 2 dimensions up (Berzins 2023's edge subdivision, with
+cells kept): inside every cell of the complex cut by the layers before, each pre-activation
+of the next layer is affine, so its values at the cell's vertices are the whole truth, and
+along an edge it is affine between the edge's ends. The tracer keeps
+
+* vertices: box coordinates, the current layer's values, and the *zero set* of each — which
+  domain facets and neurons are 0 there (bits of ``zeros``);
+* edges: pairs of vertex ids, each with the neuron whose cut made it (−1: the domain's);
+* cells: lists of vertex ids, and each cell's activation pattern;
+
+and, neuron by neuron, layer by layer,
+
+1. reads the neuron's sign at every vertex (a value within ``zero_tol`` times its terms' size
+   of 0 is 0, and the neuron's bit joins that vertex's zero set);
+2. puts a vertex on every edge whose ends have strictly opposite signs, at
+   :math:`v = a + (b − a)\, z_a / (z_a − z_b)`, once per edge, so every cell around the edge
+   gets the same one; every value of the layer is interpolated there, the neuron's is exactly
+   0, and its zero set is :math:`Z(a) ∩ Z(b)` plus the neuron (a constraint that is 0 inside
+   an edge is 0 along all of it);
+3. cuts every cell whose vertices hold both strict signs into its ≥ 0 and ≤ 0 parts, and
+   joins the vertices of their common facet that span an edge — u, v span an edge of a
+   polytope exactly when no third vertex's zero set contains :math:`Z(u) ∩ Z(v)`
+   (:mod:`bends.tracing._kernels.box`: combinatorial, no coordinates read).
+
+Cells stay face to face, so cells, edges and vertices are those of one complex; its f-vector
+satisfies Euler's relation :math:`Σ_k (−1)^k f_k = 1` on a box. Facets follow from zero sets
+too (the maximal faces {v : constraint b is 0 at v}), and give the dual graph; each cell's
+affine map is its pattern's product of masked layers, and ``pieces`` are the cells joined
+across facets where the maps' gradients agree (to ``slope_rtol`` times the larger plus
+``zero_tol`` times their terms' size; exactly, for an exact trace).
+
+With ``exact=True`` the same steps run on fractions (signs exact, no tolerance).
+
+Example:
+    >>> import numpy as np
+    >>> from bends import MLP
+    >>> net = MLP.from_layers([(np.eye(3), -0.5 * np.ones(3)), (np.ones((1, 3)), np.zeros(1))])
+    >>> cells = trace_box_mlp(net, box_domain(np.zeros(3), np.ones(3)), 2.0**-40, 1e-9, False)
+    >>> cells.regions, cells.pieces, cells.vertices, cells.edges
+    (8, 8, 27, 54)
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from fractions import Fraction
+from itertools import product
+
+import numpy as np
+
+from bends.budget import check_memory
+from bends.errors import ResolutionWarning
+from bends.tracing._kernels.box import cut_cells
+from bends.tracing._results.complex import Complex, assembled
+from bends.tracing.tolerance import RESOLUTION
+
+
+@dataclass(frozen=True)
+class Domain:
+    """A polytope in box coordinates t and its map x = ``origin`` + ``basis`` t to input space:
+    its ``points`` (vertices), each vertex's domain facets (``facets`` (vertices, constraints)
+    bool: 2d box sides or d + 1 simplex sides) and its ``edges`` (pairs of vertex ids)."""
+
+    points: np.ndarray
+    facets: np.ndarray
+    edges: np.ndarray
+    origin: np.ndarray
+    basis: np.ndarray
+    kind: str  # "box" or "simplex"
+
+    @property
+    def dim(self) -> int:
+        return self.points.shape[1]
+
+
+def box_domain(low, high, origin=None, basis=None) -> Domain:
+    """The box [low, high] of box coordinates (in input space by default: B = I)."""
+    low, high = np.asarray(low, dtype=object), np.asarray(high, dtype=object)
+    d = len(low)
+    signs = np.array(list(product((0, 1), repeat=d)), dtype=bool)  # vertex i: high where set
+    points = np.where(signs, high, low)
+    facets = np.concatenate([~signs, signs], axis=1)  # constraint i: x_i = low_i; d + i: high
+    edges = [(i, j) for i in range(len(signs)) for j in range(i + 1, len(signs))
+             if np.count_nonzero(signs[i] != signs[j]) == 1]  # fmt: skip
+    return Domain(points, facets, np.array(edges, dtype=np.int64).reshape(-1, 2),
+                  np.zeros(d) if origin is None else origin,
+                  np.eye(d) if basis is None else basis, "box")  # fmt: skip
+
+
+def simplex_domain(d: int, origin, basis) -> Domain:
+    """The simplex t ≥ 0, Σ t ≤ 1 of box coordinates: vertex 0 is t = 0, vertex i the unit
+    vector e_i; constraint i (< d) is t_i = 0, constraint d is Σ t = 1."""
+    points = np.concatenate([np.zeros((1, d), dtype=int), np.eye(d, dtype=int)]).astype(object)
+    facets = np.zeros((d + 1, d + 1), dtype=bool)
+    for i in range(d + 1):
+        for c in range(d):
+            facets[i, c] = i != c + 1
+        facets[i, d] = i != 0
+    edges = [(i, j) for i in range(d + 1) for j in range(i + 1, d + 1)]
+    return Domain(points, facets, np.array(edges, dtype=np.int64), origin, basis, "simplex")
+
+
+class _Cutting:
+    """The complex while it is cut (the arrays of :mod:`bends.tracing._kernels.box`)."""
+
+    def __init__(self, domain: Domain, neurons: int, exact: bool):
+        constraints = domain.facets.shape[1]
+        self.first_neuron = constraints
+        self.words = (constraints + neurons + 63) // 64
+        kind = object if exact else float
+        self.points = np.array(domain.points, dtype=kind)
+        if exact:
+            self.points = np.vectorize(Fraction, otypes=[object])(self.points)
+        self.zeros = np.zeros((len(self.points), self.words), np.uint64)
+        for c in range(constraints):
+            self.set_bit(domain.facets[:, c], c)
+        self.edges = domain.edges.copy()
+        self.edge_neurons = np.full(len(self.edges), -1, np.int64)
+        self.starts = np.array([0, len(self.points)], np.int64)
+        self.verts = np.arange(len(self.points), dtype=np.int64)
+        self.patterns = np.zeros((1, neurons), dtype=bool)
+        self.ambiguous = 0
+        self.closest = np.inf  # the shortest edge part a cut made, in box coordinates
+
+    def set_bit(self, where: np.ndarray, bit: int) -> None:
+        self.zeros[where, bit // 64] |= np.uint64(1) << np.uint64(bit % 64)
+
+    def cut(self, values: np.ndarray, j: int, neuron: int, zero_at: float) -> np.ndarray:
+        """Cut every cell along column j of ``values`` (the layer's values at the vertices);
+        returns ``values`` with rows for the new vertices."""
+        column = values[:, j]
+        if zero_at > 0:
+            size = np.abs(column.astype(float))
+            small = size <= zero_at
+            self.ambiguous += int(np.count_nonzero(small & (size > 2.0**-6 * zero_at)))
+            column[small] = 0.0
+        sign = ((column > 0).astype(np.int8) - (column < 0).astype(np.int8)).astype(np.int8)
+        bit = self.first_neuron + neuron
+        self.set_bit(sign == 0, bit)
+        u, v = self.edges[:, 0], self.edges[:, 1]
+        crossed = sign[u] * sign[v] < 0
+        cu, cv = u[crossed], v[crossed]
+        ratio = (column[cu] / (column[cu] - column[cv]))[:, None]
+        new_values = values[cu] + ratio * (values[cv] - values[cu])
+        new_values[:, j] = 0
+        new_points = self.points[cu] + ratio * (self.points[cv] - self.points[cu])
+        if len(cu) and not isinstance(ratio.flat[0], Fraction):
+            gap = np.minimum(ratio, 1 - ratio)[:, 0] * np.abs(
+                self.points[cv] - self.points[cu]).max(axis=1)  # fmt: skip
+            self.closest = min(self.closest, float(gap.min()))
+        old = len(self.points)
+        made = np.arange(old, old + len(cu), dtype=np.int64)
+        self.points = np.concatenate([self.points, new_points])
+        self.zeros = np.concatenate([self.zeros, self.zeros[cu] & self.zeros[cv]])
+        self.set_bit(made, bit)
+        stride = len(self.points)
+        keys = cu * stride + cv  # edges are kept sorted, so these are sorted too
+        starts, verts, parents, sides, chords = cut_cells(
+            self.starts, self.verts, sign, self.zeros, keys, made, stride
+        )
+        self.starts, self.verts = starts, verts
+        self.patterns = self.patterns[parents]
+        self.patterns[:, neuron] = sides.astype(bool)
+        kept = self.edges[~crossed]
+        halves = np.concatenate([np.stack([cu, made], 1), np.stack([np.minimum(cv, made),
+                                 np.maximum(cv, made)], 1)])  # fmt: skip
+        edges = np.concatenate([kept, halves, chords])
+        labels = np.concatenate([self.edge_neurons[~crossed],
+                                 np.tile(self.edge_neurons[crossed], 2),
+                                 np.full(len(chords), neuron)])  # fmt: skip
+        keys = edges[:, 0] * stride + edges[:, 1]
+        unique, first = np.unique(keys, return_index=True)  # the oldest label of a repeat
+        self.edges = np.stack([unique // stride, unique % stride], axis=1)
+        self.edge_neurons = labels[first]
+        return np.concatenate([values, new_values])
+
+    def bytes(self, width: int) -> float:
+        """The arrays' size now, with ``width`` values per vertex."""
+        per_vertex = 8.0 * (width + self.points.shape[1] + self.words)
+        return (len(self.points) * per_vertex + 24.0 * len(self.edges)
+                + 8.0 * len(self.verts) + self.patterns.size)  # fmt: skip
+
+
+def trace_box_mlp(net, domain: Domain, zero_tol: float, slope_rtol: float, exact: bool,
+                  what: str = "") -> Complex:  # fmt: skip
+    """The complex of ``net`` (an MLP or tied RNN) on ``domain`` (see the module docstring);
+    arguments checked by :func:`~bends.tracing.trace_box`."""
+    layers = list(net.hidden_layers())
+    neurons = sum(w.shape[0] for w, _ in layers)
+    readout = net.readout()
+    if exact:
+        layers = [(_fractions(w), _fractions(b)) for w, b in layers]
+        readout = (_fractions(readout[0]), _fractions(readout[1]))
+        zero_tol = 0.0
+    origin, basis = (_fractions(domain.origin), _fractions(domain.basis)) if exact else (
+        np.asarray(domain.origin, float), np.asarray(domain.basis, float))  # fmt: skip
+    w, b = layers[0]
+    layers[0] = (w @ basis, b + w @ origin)  # the network as a function of box coordinates
+    built = _Cutting(domain, neurons, exact)
+    h = built.points
+    done, regions, growth = 0, [], 1.0
+    what = what or f"tracing {net!r} on a {domain.dim}-D {domain.kind}"
+    for w, bias in layers:
+        check_memory(built.bytes(w.shape[0]) * growth * 2, what)
+        values = h @ w.T + bias
+        size = np.abs(w.astype(float)) @ np.abs(h.astype(float)).max(axis=0) + np.abs(
+            bias.astype(float))  # fmt: skip
+        before = len(built.starts) - 1
+        for j in range(w.shape[0]):
+            values = built.cut(values, j, done + j, zero_tol * float(size[j]))
+        growth = max(1.0, (len(built.starts) - 1) / before)
+        regions.append(len(built.starts) - 1)
+        done += w.shape[0]
+        h = np.maximum(values, 0) if not exact else np.where(values > 0, values, Fraction(0))
+    if not exact and (built.ambiguous or built.closest < RESOLUTION * _width(domain)):
+        why = (f"vertices closer than {RESOLUTION:.1e} in box coordinates"
+               if built.closest < RESOLUTION * _width(domain) else
+               f"{built.ambiguous} values near 0 that may be a zero set missing a vertex by "
+               "less than float64 resolves")  # fmt: skip
+        warnings.warn(
+            f"{why}: float64 cannot separate them, counts may be off (exact=True "
+            "computes the complex in fractions)",
+            ResolutionWarning,
+            stacklevel=3,
+        )
+    return assembled(
+        built,
+        layers,
+        readout,
+        domain,
+        tuple(regions),
+        zero_tol,
+        slope_rtol,
+        exact,
+        resolved=not (built.ambiguous or built.closest < RESOLUTION * _width(domain)),
+    )
+
+
+def _width(domain: Domain) -> float:
+    points = domain.points.astype(float)
+    return float((points.max(axis=0) - points.min(axis=0)).max())
+
+
+def _fractions(array) -> np.ndarray:
+    """``array`` as an object array of exact fractions (floats read exactly)."""
+    return np.vectorize(lambda x: Fraction(x), otypes=[object])(np.asarray(array))

@@ -1,0 +1,211 @@
+"""Compiled kernels of the n-D tracer (:mod:`bends.tracing._box.tracer`): cutting every cell of a
+polyhedral complex along one neuron's zero set, and finding the cells' facets.
+
+The complex is flat arrays. Vertices carry ``zeros`` (vertices, words) uint64: bit b is set
+when constraint b — a facet of the domain, or a neuron — is 0 at the vertex (its *zero set*).
+Cells are one array of vertex ids ``verts`` with offsets ``starts`` (cell c is
+``verts[starts[c]:starts[c + 1]]``, in no order). Everything below is combinatorial: which
+vertices a cell keeps and which pairs are edges follows from signs and zero sets, never from
+coordinates, so the float64 and the exact tracer share these kernels.
+
+The one fact used throughout: in a polytope P, whose inequalities (redundant ones included)
+are the constraints tight at some vertex, the smallest face holding vertices u and v is the
+set where every constraint tight at both is tight, and its vertices are those whose zero
+sets contain Z(u) ∩ Z(v). So u, v span an edge of P exactly when no third vertex of P has a
+zero set containing Z(u) ∩ Z(v), and the faces of P are the vertex sets {v : Z(v) ⊇ S}.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from bends.tracing._kernels.shared import KERNEL
+
+
+@numba.njit(**KERNEL)
+def _grown(array, used, more):  # pragma: no cover - compiled
+    """``array`` with room for ``more`` entries past ``used`` (doubled when short)."""
+    if used + more <= array.shape[0]:
+        return array
+    bigger = np.empty(max(2 * array.shape[0], used + more), array.dtype)
+    bigger[:used] = array[:used]
+    return bigger
+
+
+@numba.njit(**KERNEL)
+def _grown_pairs(pairs, used):  # pragma: no cover - compiled
+    """``pairs`` (rows, 2) with room for one more row past ``used`` (doubled when short)."""
+    if used < pairs.shape[0]:
+        return pairs
+    bigger = np.empty((2 * pairs.shape[0], 2), pairs.dtype)
+    bigger[:used] = pairs[:used]
+    return bigger
+
+
+@numba.njit(**KERNEL)
+def _contains(zeros, c, common):  # pragma: no cover - compiled
+    """Whether vertex c's zero set holds every bit of ``common``."""
+    for word in range(common.size):
+        if zeros[c, word] & common[word] != common[word]:
+            return False
+    return True
+
+
+@numba.njit(**KERNEL)
+def _edges_among(ids, zeros, out, used):  # pragma: no cover - compiled
+    """The pairs of ``ids`` (the vertices of one polytope) that span its edges, appended to
+    ``out`` (pairs, 2) from row ``used``; returns (out, rows used)."""
+    words = zeros.shape[1]
+    common = np.empty(words, np.uint64)
+    for a in range(ids.size):
+        for b in range(a + 1, ids.size):
+            u, v = ids[a], ids[b]
+            for word in range(words):
+                common[word] = zeros[u, word] & zeros[v, word]
+            edge = True
+            for c in range(ids.size):
+                if c != a and c != b and _contains(zeros, ids[c], common):
+                    edge = False
+                    break
+            if edge:
+                out = _grown_pairs(out, used)
+                out[used, 0], out[used, 1] = min(u, v), max(u, v)
+                used += 1
+    return out, used
+
+
+@numba.njit(**KERNEL)
+def cut_cells(starts, verts, sign, zeros, crossed, made, stride):  # pragma: no cover - compiled
+    """Cut every cell whose vertices hold both strict signs of one neuron.
+
+    ``sign`` (vertices,) int8 is the neuron's sign at every vertex; ``crossed`` the sorted
+    keys u·stride + v (u < v) of the edges whose ends have strictly opposite signs and
+    ``made`` the vertex already made on each (shared by every cell around the edge). A cut
+    cell P becomes P₊ (its vertices of sign ≥ 0 and the new ones) and P₋ (≤ 0 and the new
+    ones); the edges of their common facet P ∩ {z = 0} are found among its vertices by the
+    zero-set rule (the new vertices' zero sets hold the neuron's bit already).
+
+    Returns the new cells (starts, verts), each one's old cell (``parents``) and side (1: the
+    neuron is on, where some vertex is positive), and the new edges (pairs, 2), with repeats
+    (a facet's edge on the boundary of P is found from every cell around it)."""
+    cells = starts.size - 1
+    out_starts = np.empty(2 * cells + 1, np.int64)
+    out_verts = np.empty(verts.size + verts.size // 2 + 16, np.int64)
+    parents = np.empty(2 * cells, np.int64)
+    sides = np.empty(2 * cells, np.int8)
+    edges = np.empty((64, 2), np.int64)
+    made_edges = 0
+    count = used = 0
+    out_starts[0] = 0
+    for cell in range(cells):
+        ids = verts[starts[cell] : starts[cell + 1]]
+        positive = negative = False
+        for v in ids:
+            positive |= sign[v] > 0
+            negative |= sign[v] < 0
+        if not (positive and negative):
+            out_verts = _grown(out_verts, used, ids.size)
+            out_verts[used : used + ids.size] = ids
+            used += ids.size
+            parents[count], sides[count] = cell, 1 if positive else 0
+            count += 1
+            out_starts[count] = used
+            continue
+        new = np.empty(ids.size * ids.size, np.int64)
+        fresh = 0
+        for u in ids:
+            for v in ids:
+                if sign[u] > 0 and sign[v] < 0:
+                    key = min(u, v) * stride + max(u, v)
+                    at = np.searchsorted(crossed, key)
+                    if at < crossed.size and crossed[at] == key:
+                        new[fresh] = made[at]
+                        fresh += 1
+        new = new[:fresh]
+        for side in (1, -1):
+            out_verts = _grown(out_verts, used, ids.size + fresh)
+            for v in ids:
+                if sign[v] * side >= 0:
+                    out_verts[used] = v
+                    used += 1
+            out_verts[used : used + fresh] = new
+            used += fresh
+            parents[count], sides[count] = cell, 1 if side > 0 else 0
+            count += 1
+            out_starts[count] = used
+        on_cut = np.empty(ids.size + fresh, np.int64)
+        cut = 0
+        for v in ids:
+            if sign[v] == 0:
+                on_cut[cut] = v
+                cut += 1
+        on_cut[cut : cut + fresh] = new
+        edges, made_edges = _edges_among(on_cut[: cut + fresh], zeros, edges, made_edges)
+    return (out_starts[: count + 1], out_verts[:used], parents[:count], sides[:count],
+            edges[:made_edges])  # fmt: skip
+
+
+@numba.njit(**KERNEL)
+def cell_facets(starts, verts, zeros, tags):  # pragma: no cover - compiled
+    """Every cell's facets, each named by a key that does not depend on the cell.
+
+    A face of a cell is the set of its vertices whose zero sets hold one constraint's bit
+    (the constraints tight on the whole cell left out); its facets are the maximal ones. The
+    key of a facet is the sum (mod 2⁶⁴) of ``tags`` (vertices, 2) random words over its
+    vertices, two words per key: the two cells beside a facet list the same vertices, so
+    they give the same key. Returns (cell, key₁, key₂) per facet."""
+    cells = starts.size - 1
+    words = zeros.shape[1]
+    out_cell = np.empty(16 * cells + 16, np.int64)
+    out_keys = np.empty((16 * cells + 16, 2), np.uint64)
+    found = 0
+    for cell in range(cells):
+        ids = verts[starts[cell] : starts[cell + 1]]
+        size = ids.size
+        every = np.full(words, ~np.uint64(0), np.uint64)
+        some = np.zeros(words, np.uint64)
+        for v in ids:
+            for word in range(words):
+                every[word] &= zeros[v, word]
+                some[word] |= zeros[v, word]
+        faces = np.zeros((0, size), np.bool_)
+        members = np.zeros((words * 64, size), np.bool_)
+        kept = 0
+        for word in range(words):
+            loose = some[word] & ~every[word]
+            for bit in range(64):
+                if loose >> np.uint64(bit) & np.uint64(1):
+                    for k in range(size):
+                        members[kept, k] = zeros[ids[k], word] >> np.uint64(bit) & np.uint64(1)
+                    kept += 1
+        faces = members[:kept]
+        for f in range(kept):
+            maximal = True
+            for g in range(kept):
+                if g == f:
+                    continue
+                inside = True  # face f ⊆ face g
+                same = True
+                for k in range(size):
+                    if faces[f, k] and not faces[g, k]:
+                        inside = False
+                        break
+                    if faces[f, k] != faces[g, k]:
+                        same = False
+                if inside and (not same or g < f):  # strictly inside, or a repeat of g
+                    maximal = False
+                    break
+            if not maximal:
+                continue
+            first = second = np.uint64(0)
+            for k in range(size):
+                if faces[f, k]:
+                    first += tags[ids[k], 0]
+                    second += tags[ids[k], 1]
+            out_cell = _grown(out_cell, found, 1)
+            out_keys = _grown_pairs(out_keys, found)
+            out_cell[found] = cell
+            out_keys[found, 0], out_keys[found, 1] = first, second
+            found += 1
+    return out_cell[:found], out_keys[:found]

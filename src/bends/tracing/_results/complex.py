@@ -1,0 +1,231 @@
+r"""The result of an n-D trace: :class:`Complex`, the polyhedral complex of a network's activation
+regions on a box or simplex of input space, and the statistics read off it.
+
+Counts, never confused: ``regions`` are the activation regions (the complex's cells: maximal
+sets on which every neuron keeps its sign), ``pieces`` the regions merged across shared
+facets where the output's affine map is the same; ``vertices`` and ``edges`` those of the
+complex. Its f-vector (faces of every dimension, each counted once) satisfies Euler's relation
+:math:`Σ_k (−1)^k f_k = 1` on a box or simplex.
+
+Example:
+    >>> import numpy as np
+    >>> from bends import MLP, trace_box
+    >>> net = MLP.from_layers([(np.eye(3), -0.5 * np.ones(3)), (np.ones((1, 3)), np.zeros(1))])
+    >>> cells = trace_box(net, [0, 0, 0], [1, 1, 1])
+    >>> cells.f_vector(), cells.volumes().tolist()[:2]
+    ([27, 54, 36, 8], [0.125, 0.125])
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+from bends.budget import check_memory
+from bends.tracing._kernels.box import cell_facets
+
+
+@dataclass(frozen=True)
+class Complex:
+    """The cells of a network on a d-dimensional domain x = ``origin`` + ``basis`` t.
+
+    ``points`` (V, d) are the vertices in box coordinates t (``rational_points`` the same as
+    fractions, for an exact trace); cell c is the convex hull of the vertices
+    ``cell_ids[offsets[c]:offsets[c + 1]]``; ``patterns`` (C, neurons) each cell's activation
+    pattern (True: the neuron is on); ``gradients`` (C, outputs, d) and ``intercepts``
+    (C, outputs) the output's affine map on each cell, in box coordinates; ``piece_of`` (C,)
+    the piece each cell belongs to; ``adjacency`` (A, 2) the pairs of cells that share a
+    facet (the dual graph); ``edge_ends`` (E, 2) every edge's vertex ids and
+    ``edge_neurons`` (E,) the neuron whose cut made it (−1: the domain's edges);
+    ``layer_regions`` the regions after each layer; ``unbounded`` (C,) the cells that reach
+    infinity, for a whole-space trace (else all False); ``resolved`` False when float64 could
+    not separate two vertices."""
+
+    points: np.ndarray
+    cell_ids: np.ndarray
+    offsets: np.ndarray
+    patterns: np.ndarray
+    gradients: np.ndarray
+    intercepts: np.ndarray
+    piece_of: np.ndarray
+    adjacency: np.ndarray
+    edge_ends: np.ndarray
+    edge_neurons: np.ndarray
+    zeros: np.ndarray
+    layer_regions: tuple[int, ...]
+    origin: np.ndarray
+    basis: np.ndarray
+    kind: str
+    resolved: bool = True
+    rational_points: np.ndarray | None = None
+    unbounded: np.ndarray | None = None
+    whole: bool = False
+
+    @property
+    def dim(self) -> int:
+        """d, the dimension of the domain."""
+        return self.points.shape[1]
+
+    @property
+    def regions(self) -> int:
+        """The activation regions (cells)."""
+        return len(self.offsets) - 1
+
+    @property
+    def pieces(self) -> int:
+        """The affine pieces: cells joined across facets where the output's map is the same."""
+        return int(self.piece_of.max()) + 1 if len(self.piece_of) else 0
+
+    @property
+    def vertices(self) -> int:
+        return len(self.points)
+
+    @property
+    def edges(self) -> int:
+        return len(self.edge_ends)
+
+    def cells(self) -> list[np.ndarray]:
+        """Each cell's vertex ids."""
+        return np.split(self.cell_ids, self.offsets[1:-1])
+
+    def to_input(self, t: np.ndarray) -> np.ndarray:
+        """Box coordinates (…, d) as input points."""
+        return np.asarray(self.origin, float) + np.asarray(t, float) @ np.asarray(
+            self.basis, float).T  # fmt: skip
+
+    def volumes(self) -> np.ndarray:
+        """Each cell's volume in box coordinates (convex hulls, SciPy's Qhull), for d ≤ 4;
+        a whole-space trace's unbounded cells are inf."""
+        if self.dim > 4:
+            from bends.errors import BendsError
+
+            raise BendsError(f"volumes are computed for d ≤ 4, this complex has d = {self.dim}")
+        from scipy.spatial import ConvexHull
+
+        volumes = np.empty(self.regions)
+        for c, ids in enumerate(self.cells()):
+            points = self.points[ids]
+            if self.dim == 1:
+                volumes[c] = float(points.max() - points.min())
+            else:
+                volumes[c] = ConvexHull(points).volume
+        if self.whole and self.unbounded is not None:
+            volumes[self.unbounded] = np.inf
+        return volumes
+
+    def volume_histogram(self, bins: int = 20) -> tuple[np.ndarray, np.ndarray]:
+        """Counts and edges of a histogram of log10 of the bounded cells' volumes."""
+        volumes = self.volumes()
+        return np.histogram(np.log10(volumes[np.isfinite(volumes) & (volumes > 0)]), bins=bins)
+
+    def edge_length(self) -> float:
+        """The total length of the complex's edges in box coordinates (the domain's included)."""
+        ends = self.points[self.edge_ends]
+        return float(np.linalg.norm(ends[:, 1] - ends[:, 0], axis=1).sum())
+
+    def f_vector(self) -> list[int]:
+        """[f₀, …, f_d]: the faces of each dimension of the complex, each counted once. The
+        faces of a cell are the non-empty vertex sets {v : Z(v) ⊇ S} for the zero sets Z —
+        the intersections of its generators {v : b ∈ Z(v)} — and a face's dimension is the
+        length of its longest chain of smaller faces (combinatorial, so exact for float and
+        fraction traces alike). Python per cell: for tests and small complexes."""
+        faces: set[frozenset] = set()
+        for ids in self.cells():
+            zero = {int(v): int.from_bytes(self.zeros[v].tobytes(), "little") for v in ids}
+            every, some = -1, 0
+            for bits in zero.values():
+                every, some = every & bits, some | bits
+            loose = some & ~every
+            generators = {frozenset(v for v, bits in zero.items() if bits >> b & 1)
+                          for b in range(loose.bit_length()) if loose >> b & 1}  # fmt: skip
+            found, frontier = {frozenset(zero)} | generators, generators
+            while frontier:
+                frontier = {a & g for a in frontier for g in generators if a & g} - found
+                found |= frontier
+            faces |= found
+        dims: dict[frozenset, int] = {}
+        for face in sorted(faces, key=len):
+            below = [dims[f] for f in dims if f < face]
+            dims[face] = 1 + max(below) if below else 0
+        counts = [0] * (self.dim + 1)
+        for dim in dims.values():
+            counts[dim] += 1
+        return counts
+
+    def __repr__(self) -> str:
+        where = "the whole space" if self.whole else f"a {self.dim}-D {self.kind}"
+        return (f"Complex({self.regions} regions, {self.pieces} pieces, {self.vertices} "
+                f"vertices, {self.edges} edges on {where})")  # fmt: skip
+
+
+def cell_maps(patterns: np.ndarray, layers, readout, exact: bool, chunk: int = 4096):
+    """Each cell's output map (C, outputs, d + 1) — gradient and intercept — from its pattern:
+    the product of the layers with the off neurons' rows zeroed; and the same with |weights|
+    (the size of the terms each entry sums, for the tolerance)."""
+    out, size = [], []
+    d = layers[0][0].shape[1]
+    for begin in range(0, max(len(patterns), 1), chunk):
+        masks = patterns[begin : begin + chunk]
+        kind = object if exact else float
+        maps = np.zeros((len(masks), d + 1, 1), dtype=kind)[:, :, 0]
+        maps = np.broadcast_to(np.eye(d + 1, dtype=kind), (len(masks), d + 1, d + 1))
+        sizes = maps.astype(float)
+        done = 0
+        for w, b in [*layers, readout]:
+            full = np.concatenate([w, b[:, None]], axis=1)
+            lifted = np.zeros((full.shape[0] + 1, full.shape[1]), dtype=full.dtype)
+            lifted[:-1], lifted[-1, -1] = full, 1
+            maps = np.matmul(lifted, maps)
+            sizes = np.matmul(np.abs(lifted.astype(float)), sizes)
+            if done < patterns.shape[1]:
+                on = np.concatenate([masks[:, done : done + w.shape[0]],
+                                     np.ones((len(masks), 1), bool)], axis=1)  # fmt: skip
+                maps = maps * on[:, :, None]
+                sizes = sizes * on[:, :, None]
+                done += w.shape[0]
+        out.append(maps[:, :-1])
+        size.append(sizes[:, :-1])
+    return np.concatenate(out), np.concatenate(size)
+
+
+def facet_pairs(starts, verts, zeros, vertices: int) -> np.ndarray:
+    """The pairs of cells that share a facet (A, 2): facets named by vertex-set keys
+    (:func:`~bends.tracing._kernels.box.cell_facets`) that two cells list."""
+    tags = np.random.default_rng(0).integers(0, 2**63, size=(vertices, 2), dtype=np.uint64)
+    tags = tags * np.uint64(2) + np.uint64(1)
+    cell, keys = cell_facets(starts, verts, zeros, tags)
+    order = np.lexsort((keys[:, 1], keys[:, 0]))
+    cell, keys = cell[order], keys[order]
+    same = np.flatnonzero((keys[1:] == keys[:-1]).all(axis=1))
+    return np.stack([cell[same], cell[same + 1]], axis=1)
+
+
+def assembled(built, layers, readout, domain, layer_regions, zero_tol, slope_rtol, exact,
+              resolved) -> Complex:  # fmt: skip
+    """The Complex of a finished cutting (:class:`~bends.tracing._box.tracer._Cutting`)."""
+    cells = len(built.starts) - 1
+    check_memory(cells * 16.0 * (readout[0].shape[0] + 1) * (domain.dim + 1), "cell maps")
+    maps, sizes = cell_maps(built.patterns, layers, readout, exact)
+    pairs = facet_pairs(built.starts, built.verts, built.zeros, len(built.points))
+    gradients = maps[:, :, :-1]
+    first, second = pairs[:, 0], pairs[:, 1]
+    if exact:
+        joined = np.array([np.all(gradients[a] == gradients[b]) for a, b in pairs], dtype=bool)
+    else:
+        larger = np.maximum(np.abs(gradients[first]), np.abs(gradients[second]))
+        rounding = np.maximum(sizes[first, :, :-1], sizes[second, :, :-1])
+        change = np.abs(gradients[first] - gradients[second])
+        joined = (change <= slope_rtol * larger.max(axis=2, keepdims=True)
+                  + zero_tol * rounding).all(axis=(1, 2))  # fmt: skip
+    graph = coo_matrix((np.ones(int(joined.sum())), (first[joined], second[joined])),
+                       shape=(cells, cells))  # fmt: skip
+    piece_of = connected_components(graph, directed=False)[1]
+    points = built.points.astype(float)
+    return Complex(points, built.verts, built.starts, built.patterns,
+                   gradients.astype(float), maps[:, :, -1].astype(float), piece_of, pairs,
+                   built.edges, built.edge_neurons, built.zeros, layer_regions,
+                   np.asarray(domain.origin, float), np.asarray(domain.basis, float),
+                   domain.kind, resolved, built.points if exact else None)  # fmt: skip

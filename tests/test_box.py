@@ -1,0 +1,253 @@
+"""The n-D tracer (bends.tracing._box): an independent exact polytope splitter
+(tests/_box_oracle.py, written apart from the library) on degenerate networks in 3 and 4
+dimensions, Euler's relation on every complex, the 1-D and 2-D tracers on lines and planes,
+closed forms (summed sawtooths, Zaslavsky's counts) and the whole-space certificate."""
+
+from __future__ import annotations
+
+import itertools
+import warnings
+from fractions import Fraction
+from math import comb
+
+import numpy as np
+import pytest
+from _box_oracle import box_complex
+from conftest import mlps
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from scipy.linalg import block_diag
+
+from bends import MLP, BendsError, ResolutionWarning, TiedRNN, trace, trace_box, trace_plane
+from bends.constructions import sawtooth
+
+GRID = np.array([-1.0, -0.5, 0.0, 0.5, 1.0])
+
+
+def euler(cells) -> int:
+    return sum((-1) ** k * f for k, f in enumerate(cells.f_vector()))
+
+
+@st.composite
+def box_networks(draw, dims=(3,), max_width=3, max_depth=2):
+    """Small MLPs with degenerate weights: dyadic grids (planes through vertices, parallel and
+    coincident planes), zero rows (dead neurons), duplicated neurons, neurons vanishing at
+    dyadic points of the box's diagonal (several planes through one point)."""
+    d = draw(st.sampled_from(dims))
+    net = draw(mlps(max_depth=max_depth, max_width=max_width, input_dims=(d,),
+                    segment=(-np.ones(d), np.ones(d)), output_dims=(1,)))  # fmt: skip
+    if draw(st.booleans()):
+        layers = []
+        for w, b in zip(net.weights, net.biases, strict=True):
+            picks = draw(st.lists(st.integers(0, 4), min_size=w.size + b.size,
+                                  max_size=w.size + b.size))  # fmt: skip
+            values = GRID[picks]
+            layers.append((values[: w.size].reshape(w.shape), values[w.size :]))
+        net = MLP.from_layers(layers)
+    return net
+
+
+def _oracle(net: MLP, d: int) -> dict:
+    weights = [[[Fraction(x) for x in row] for row in w] for w in net.weights]
+    biases = [[Fraction(x) for x in b] for b in net.biases]
+    return box_complex(weights, biases, [-1] * d, [1] * d)
+
+
+def _rational_vertices(cells) -> set:
+    return {tuple(p) for p in cells.rational_points}
+
+
+def _rational_edges(cells) -> set:
+    points = cells.rational_points
+    return {frozenset({tuple(points[a]), tuple(points[b])}) for a, b in cells.edge_ends}
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(net=box_networks(dims=(3,), max_width=4, max_depth=2))
+def test_3d_complexes_equal_an_independent_exact_splitter(net):
+    """Regions, pieces, vertices and edges (as point sets) and the f-vector, float and exact."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResolutionWarning)
+        floats = trace_box(net, -np.ones(3), np.ones(3))
+    exact = trace_box(net, -np.ones(3), np.ones(3), exact=True)
+    want = _oracle(net, 3)
+    assert _rational_vertices(exact) == want["vertices"]
+    assert _rational_edges(exact) == want["edges"]
+    for cells in (exact, floats) if floats.resolved else (exact,):
+        assert (cells.regions, cells.pieces, cells.vertices, cells.edges) == (
+            want["regions"],
+            want["pieces"],
+            len(want["vertices"]),
+            len(want["edges"]),
+        )
+        assert cells.f_vector() == want["f_vector"]
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(net=box_networks(dims=(4,), max_width=2))
+def test_4d_complexes_equal_an_independent_exact_splitter(net):
+    exact = trace_box(net, -np.ones(4), np.ones(4), exact=True)
+    want = _oracle(net, 4)
+    assert _rational_vertices(exact) == want["vertices"]
+    assert _rational_edges(exact) == want["edges"]
+    assert (exact.regions, exact.pieces) == (want["regions"], want["pieces"])
+    assert exact.f_vector() == want["f_vector"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(net=box_networks(dims=(2, 3, 4, 5), max_width=5, max_depth=3))
+def test_euler_holds_on_every_complex(net):
+    d = net.input_dim
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResolutionWarning)
+        cells = trace_box(net, -np.ones(d), np.ones(d))
+    assert euler(cells) == 1
+    assert cells.pieces <= cells.regions == cells.layer_regions[-1]
+    if d <= 4:
+        assert abs(cells.volumes().sum() - 2.0**d) < 1e-9 * 2.0**d
+
+
+@settings(max_examples=30, deadline=None)
+@given(net=mlps(max_depth=3, max_width=5, input_dims=(2,), output_dims=(1, 2)))
+def test_planes_equal_the_planar_tracer(net):
+    corners = [[-1, -1], [1, -1], [-1, 1]]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResolutionWarning)
+        plane = trace_plane(net, *corners)
+        cells = trace_box(net, corners=corners)
+    if plane.resolved and cells.resolved:
+        assert (cells.regions, cells.pieces, cells.vertices, cells.edges) == (
+            plane.regions,
+            plane.pieces,
+            plane.vertices,
+            plane.edges,
+        )
+
+
+@settings(max_examples=30, deadline=None)
+@given(net=mlps(max_depth=4, max_width=5, input_dims=(1, 3), output_dims=(1,)))
+def test_lines_equal_the_segment_tracer(net):
+    d = net.input_dim
+    start, end = np.zeros(d), np.ones(d)
+    line = trace(net, start, end)
+    cells = trace_box(net, corners=[start, end])
+    assert (cells.regions, cells.pieces) == (line.regions, line.pieces)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_small_integer_networks_equal_the_exact_splitter(seed):
+    """Wider than hypothesis's shrunk examples: [d, 4, 3, 1] with weights in {−2, …, 2} and
+    half-integer biases (many planes through vertices and parallel planes)."""
+    rng = np.random.default_rng(seed)
+    d = 3 if seed < 4 else 4
+    widths = [d, 4, 3, 1] if d == 3 else [d, 3, 2, 1]
+    net = MLP.from_layers([(rng.integers(-2, 3, size=(b, a)).astype(float),
+                            rng.integers(-2, 3, size=b) / 2.0)
+                           for a, b in itertools.pairwise(widths)])  # fmt: skip
+    exact, want = trace_box(net, -np.ones(d), np.ones(d), exact=True), _oracle(net, d)
+    assert _rational_vertices(exact) == want["vertices"]
+    assert _rational_edges(exact) == want["edges"]
+    assert (exact.regions, exact.pieces, exact.f_vector()) == (
+        want["regions"],
+        want["pieces"],
+        want["f_vector"],
+    )
+
+
+def summed_sawtooths(depth: int, d: int) -> MLP:
+    """Σᵢ saw_L(xᵢ): d sawtooth chains side by side, outputs added."""
+    saw = sawtooth(depth)
+    hidden = [(block_diag(*[w] * d), np.tile(b, d)) for w, b in saw.hidden_layers()]
+    w, b = saw.readout()
+    return MLP.from_layers([*hidden, (np.tile(w, (1, d)), d * b)])
+
+
+@pytest.mark.parametrize(("d", "depth"), [(3, 1), (3, 2), (3, 3), (3, 4), (3, 5), (4, 1),
+                                          (4, 2), (4, 3)])  # fmt: skip
+def test_summed_sawtooths_have_2_to_the_Ld_cells(d, depth):
+    cells = trace_box(summed_sawtooths(depth, d), np.zeros(d), np.ones(d))
+    assert cells.regions == cells.pieces == 2 ** (depth * d)
+    assert cells.vertices == (2**depth + 1) ** d
+
+
+@pytest.mark.parametrize(("n", "d"), [(64, 2), (64, 3), (20, 4), (12, 5), (10, 6)])
+def test_a_generic_layer_cuts_the_whole_space_into_zaslavskys_count(n, d):
+    rng = np.random.default_rng(n + d)
+    net = MLP.from_layers([(rng.normal(size=(n, d)), rng.normal(size=n)),
+                           (rng.normal(size=(1, n)), np.zeros(1))])  # fmt: skip
+    cells = trace_box(net, whole=True)
+    assert cells.regions == sum(comb(n, i) for i in range(d + 1))
+    bounded = cells.regions - int(cells.unbounded.sum())
+    assert bounded == comb(n - 1, d)  # Zaslavsky: bounded regions of a generic arrangement
+
+
+def test_the_whole_plane_equals_the_planar_tracer_on_the_certified_box():
+    rng = np.random.default_rng(3)
+    net = MLP.from_layers([(rng.normal(size=(8, 2)), rng.normal(size=8)),
+                           (rng.normal(size=(8, 8)), rng.normal(size=8)),
+                           (rng.normal(size=(1, 8)), np.zeros(1))])  # fmt: skip
+    cells = trace_box(net, whole=True)
+    radius = float(np.abs(cells.points).max())
+    plane = trace_plane(net, [-radius, -radius], [radius, -radius], [-radius, radius])
+    wider = trace_plane(net, *(4 * np.array([[-radius, -radius], [radius, -radius],
+                                             [-radius, radius]])))  # fmt: skip
+    assert cells.regions == plane.regions == wider.regions
+    assert cells.vertices == plane.vertices
+
+
+def test_a_tied_rnn_on_a_slice_equals_its_unrolled_mlp():
+    rnn = TiedRNN(np.random.default_rng(0).normal(size=(3, 3)), steps=3)
+    corners = [[1.0, 0.2, 0.1], [1.0, 1.2, 0.1], [1.0, 0.2, 1.1], [2.0, 0.2, 0.1]]
+    cells, unrolled = trace_box(rnn, corners=corners), trace_box(rnn.unroll(), corners=corners)
+    assert (cells.regions, cells.pieces, cells.f_vector()) == (
+        unrolled.regions,
+        unrolled.pieces,
+        unrolled.f_vector(),
+    )
+
+
+def test_the_simplex_is_cut_into_a_complex_euler_holds_on():
+    rng = np.random.default_rng(1)
+    net = MLP.from_layers([(rng.normal(size=(6, 3)), rng.normal(size=6) / 4),
+                           (rng.normal(size=(1, 6)), np.zeros(1))])  # fmt: skip
+    corners = [[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1]]
+    cells = trace_box(net, corners=corners, simplex=True)
+    assert euler(cells) == 1
+    assert abs(cells.volumes().sum() - 1 / 6) < 1e-12
+    exact = trace_box(net, corners=corners, simplex=True, exact=True)
+    assert (exact.regions, exact.pieces, exact.f_vector()) == (
+        cells.regions,
+        cells.pieces,
+        cells.f_vector(),
+    )
+
+
+def test_planes_closer_than_float64_resolves_warn_and_exact_separates_them():
+    w = np.array([[1.0, 0, 0], [1.0, 0, 0], [0, 1.0, 0]])
+    b = np.array([0.0, -1e-13, 0.0])
+    net = MLP.from_layers([(w, b), (np.ones((1, 3)), np.zeros(1))])
+    with pytest.warns(ResolutionWarning):
+        trace_box(net, -np.ones(3), np.ones(3))
+    assert trace_box(net, -np.ones(3), np.ones(3), exact=True).regions == 6
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"low": [0, 0, 0], "high": [1, 1]}, "high has 2 coordinates"),
+        ({"low": [0, 0, 0], "high": [1, 0, 1]}, "need low < high"),
+        ({"corners": [[0, 0, 0], [1, 1, 1], [2, 2, 2]]}, "lie in fewer than 2"),
+        ({}, "give a box"),
+        ({"low": [0, 0, 0], "high": [1, 1, 1], "whole": True}, "not several"),
+    ],
+)
+def test_bad_domains_are_refused_in_one_line(kwargs, message):
+    net = MLP.from_layers([(np.eye(3), np.zeros(3)), (np.ones((1, 3)), np.zeros(1))])
+    with pytest.raises(BendsError, match=message):
+        trace_box(net, **kwargs)
+
+
+def test_more_than_eight_dimensions_are_refused():
+    net = MLP.from_layers([(np.eye(9), np.zeros(9)), (np.ones((1, 9)), np.zeros(1))])
+    with pytest.raises(BendsError, match="up to 8 dimensions"):
+        trace_box(net, np.zeros(9), np.ones(9))
