@@ -179,6 +179,8 @@ def test_a_generic_layer_cuts_the_whole_space_into_zaslavskys_count(n, d):
     assert cells.regions == sum(comb(n, i) for i in range(d + 1))
     bounded = cells.regions - int(cells.unbounded.sum())
     assert bounded == comb(n - 1, d)  # Zaslavsky: bounded regions of a generic arrangement
+    assert cells.vertices == comb(n, d)  # every d of the n hyperplanes meet once
+    assert cells.edges == comb(n, d - 1) * (n - d + 2)  # each line cut by the n − d + 1 others
 
 
 def test_the_whole_plane_equals_the_planar_tracer_on_the_certified_box():
@@ -192,7 +194,7 @@ def test_the_whole_plane_equals_the_planar_tracer_on_the_certified_box():
     wider = trace_plane(net, *(4 * np.array([[-radius, -radius], [radius, -radius],
                                              [-radius, radius]])))  # fmt: skip
     assert cells.regions == plane.regions == wider.regions
-    assert cells.vertices == plane.vertices
+    assert len(cells.points) == plane.vertices  # the box's vertices, boundary ones too
 
 
 def test_a_tied_rnn_on_a_slice_equals_its_unrolled_mlp():

@@ -218,3 +218,34 @@ def test_dynamics_commands_answer_and_reject_bad_maps():
             and result.stderr.startswith("error:")
             and message in result.stderr
         )
+
+
+def test_count_box_and_whole_report_the_complex_as_json(tmp_path):
+    path = tmp_path / "cube.json"
+    save(MLP.from_layers([(np.eye(3), -0.5 * np.ones(3)), (np.ones((1, 3)), np.zeros(1))]), path)
+    result = runner.invoke(app, ["count", str(path), "--box", "0;1", "--json"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert (out["regions"], out["pieces"], out["vertices"], out["edges"]) == (8, 8, 27, 54)
+    assert out["layer_regions"] == [8] and out["unbounded"] == 0
+    result = runner.invoke(app, ["count", str(path), "--whole", "--json"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert (out["regions"], out["unbounded"], out["vertices"], out["edges"]) == (8, 8, 1, 6)
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--box", "0;1;2"], "--box needs two points"),
+        (["--box", "0,0;1,1"], "low has 2 coordinates"),
+        (["--box", "1;0"], "need low < high"),
+        (["--box", "0;1", "--whole"], "give one of --plane, --box and --whole"),
+    ],
+)
+def test_count_box_refuses_bad_boxes_in_one_line(tmp_path, flags, message):
+    path = tmp_path / "cube.json"
+    save(MLP.from_layers([(np.eye(3), np.zeros(3)), (np.ones((1, 3)), np.zeros(1))]), path)
+    result = runner.invoke(app, ["count", str(path), *flags])
+    assert result.exit_code == 2
+    assert message in result.output and "Traceback" not in result.output

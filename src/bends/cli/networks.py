@@ -64,17 +64,33 @@ def count(
     geometry: Annotated[
         bool, _flag("--plane --json: every face's corners (input coordinates)", "--geometry")
     ] = False,
+    box: Annotated[
+        str | None,
+        typer.Option(
+            help="count the regions of the box LOW;HIGH of input space instead (e.g. "
+            "'-1,-1,-1;1,1,1', or '-1;1' for every coordinate; up to 8 inputs)"
+        ),
+    ] = None,
+    whole: Annotated[
+        bool, _flag("count the regions of the whole input space (up to 8 inputs)", "--whole")
+    ] = False,
 ) -> None:
     """Count the pieces and activation regions of NET along a segment (or, with --plane, the
-    regions and pieces of a plane through three points)."""
+    regions and pieces of a plane through three points; with --box or --whole, of a box or
+    the whole input space)."""
     from bends.nets import load
     from bends.tracing import trace
 
     if plot is not None:
         figure_path(plot, "--plot")
     net = load(net_file)
+    if sum(x is not None for x in (plane, box)) + whole > 1:
+        raise BendsError("give one of --plane, --box and --whole")
     if plane is not None:
         _count_plane(net_file, net, plane, as_json, geometry, exact)
+        return
+    if box is not None or whole:
+        _count_box(net_file, net, box, as_json, exact)
         return
     began = time.perf_counter()
     tr = trace(
@@ -130,6 +146,42 @@ def _count_plane(net_file: Path, net, plane: str, as_json: bool, geometry: bool,
         f"[bold]{counts['pieces']}[/] pieces, {counts['vertices']} vertices, {counts['edges']} "
         f"edges on the plane {a} + s·(B − A) + u·(C − A), B = {b}, C = {c} "
         f"({'exact' if exact else 'float64'}, {time.perf_counter() - began:.3g} s)",
+        soft_wrap=True,
+    )
+
+
+def _count_box(net_file: Path, net, box: str | None, as_json: bool, exact: bool) -> None:
+    """``bends count NET --box LOW;HIGH`` (or ``--whole``, ``box`` None): the n-D complex's
+    counts."""
+    from bends.tracing import trace_box
+
+    began = time.perf_counter()
+    if box is None:
+        cells = trace_box(net, whole=True, exact=exact)
+        where = f"the whole {net.input_dim}-D input space"
+    else:
+        ends = box.split(";")
+        if len(ends) != 2:
+            raise BendsError(f"--box needs two points LOW;HIGH such as '-1,-1;1,1', got {box!r}")
+        low, high = (parse_point(end.strip(), f"--box {name}")
+                     for name, end in zip(("LOW", "HIGH"), ends, strict=True))  # fmt: skip
+        dim = getattr(net, "input_dim", None)
+        low, high = (np.full(dim, p[0]) if p.size == 1 and dim else p for p in (low, high))
+        cells = trace_box(net, low, high, exact=exact)
+        where = f"the box {low.tolist()} to {high.tolist()}"
+    counts = {"regions": cells.regions, "pieces": cells.pieces, "vertices": cells.vertices,
+              "edges": cells.edges, "layer_regions": list(cells.layer_regions),
+              "unbounded": int(cells.unbounded.sum()) if cells.whole else 0,
+              "dim": cells.dim, "resolved": cells.resolved, "exact": exact}  # fmt: skip
+    seconds = time.perf_counter() - began
+    if as_json:
+        print(json.dumps({**counts, "seconds": seconds}))
+        return
+    unbounded = f" ({counts['unbounded']} unbounded)" if cells.whole else ""
+    console.print(
+        f"{net_file}: [bold]{cells.regions}[/] activation regions{unbounded}, "
+        f"[bold]{cells.pieces}[/] pieces, {cells.vertices} vertices, {cells.edges} edges on "
+        f"{where} ({'exact' if exact else 'float64'}, {seconds:.3g} s)",
         soft_wrap=True,
     )
 

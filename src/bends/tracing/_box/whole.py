@@ -51,16 +51,15 @@ def trace_whole(net, origin, basis, zero_tol: float, slope_rtol: float, exact: b
         cells = trace_box_mlp(net, domain, zero_tol, slope_rtol, exact,
                               what=f"tracing {net!r} on the whole {d}-D space")  # fmt: skip
         if _holds_all(net, cells, origin, basis, zero_tol, exact):
-            return dataclasses.replace(cells, unbounded=_touching(cells, d), whole=True)
+            return dataclasses.replace(cells, unbounded=_touching(cells), whole=True)
         radius *= GROWTH
     raise BendsError(f"no box up to |t| ≤ {radius / GROWTH:.3g} holds every vertex of {net!r}; "
                      "trace a box with trace_box(net, low, high)")  # fmt: skip
 
 
-def _touching(cells: Complex, d: int) -> np.ndarray:
-    """The cells with a vertex on the box's boundary (a zero-set bit among the first 2d)."""
-    sides = np.uint64((1 << 2 * d) - 1)
-    on_side = (cells.zeros[:, 0] & sides) != 0
+def _touching(cells: Complex) -> np.ndarray:
+    """The cells with a vertex on the box's boundary."""
+    on_side = cells._on_box()
     owner = np.repeat(np.arange(cells.regions), np.diff(cells.offsets))
     touching = np.zeros(cells.regions, dtype=bool)
     touching[owner[on_side[cells.cell_ids]]] = True
@@ -69,9 +68,8 @@ def _touching(cells: Complex, d: int) -> np.ndarray:
 
 def _holds_all(net, cells: Complex, origin, basis, zero_tol, exact) -> bool:
     """The certificate: every edge that leaves B is a ray (see the module docstring)."""
-    d = basis.shape[1]
-    sides = np.uint64((1 << 2 * d) - 1)
-    on_side = (cells.zeros[:, 0] & sides) != 0
+    sides = np.uint64((1 << cells.domain_facets) - 1)
+    on_side = cells._on_box()
     if on_side.all():
         return False  # no vertex inside B
     ends = cells.edge_ends

@@ -41,7 +41,9 @@ class Complex:
     facet (the dual graph); ``edge_ends`` (E, 2) every edge's vertex ids and
     ``edge_neurons`` (E,) the neuron whose cut made it (−1: the domain's edges);
     ``layer_regions`` the regions after each layer; ``unbounded`` (C,) the cells that reach
-    infinity, for a whole-space trace (else all False); ``resolved`` False when float64 could
+    infinity, for a whole-space trace (else None); ``domain_facets`` the domain's facets (2d
+    for a box, d + 1 for a simplex: the first bits of the zero sets ``zeros``); ``f_vector``
+    of a whole-space trace is that of its box; ``resolved`` False when float64 could
     not separate two vertices."""
 
     points: np.ndarray
@@ -59,6 +61,7 @@ class Complex:
     origin: np.ndarray
     basis: np.ndarray
     kind: str
+    domain_facets: int
     resolved: bool = True
     rational_points: np.ndarray | None = None
     unbounded: np.ndarray | None = None
@@ -81,11 +84,24 @@ class Complex:
 
     @property
     def vertices(self) -> int:
-        return len(self.points)
+        """The vertices (of the whole space's complex for a whole-space trace: those on the
+        box's boundary are where it truncates unbounded cells, not vertices)."""
+        return len(self.points) if not self.whole else int(np.count_nonzero(~self._on_box()))
 
     @property
     def edges(self) -> int:
-        return len(self.edge_ends)
+        """The edges (for a whole-space trace, bounded edges and rays: those in the box's
+        boundary are left out)."""
+        if not self.whole:
+            return len(self.edge_ends)
+        sides = np.uint64((1 << self.domain_facets) - 1)
+        ends = self.edge_ends
+        return int(np.count_nonzero(
+            (self.zeros[ends[:, 0], 0] & self.zeros[ends[:, 1], 0] & sides) == 0))  # fmt: skip
+
+    def _on_box(self) -> np.ndarray:
+        """Which vertices lie on the domain's boundary."""
+        return (self.zeros[:, 0] & np.uint64((1 << self.domain_facets) - 1)) != 0
 
     def cells(self) -> list[np.ndarray]:
         """Each cell's vertex ids."""
@@ -228,4 +244,5 @@ def assembled(built, layers, readout, domain, layer_regions, zero_tol, slope_rto
                    gradients.astype(float), maps[:, :, -1].astype(float), piece_of, pairs,
                    built.edges, built.edge_neurons, built.zeros, layer_regions,
                    np.asarray(domain.origin, float), np.asarray(domain.basis, float),
-                   domain.kind, resolved, built.points if exact else None)  # fmt: skip
+                   domain.kind, domain.facets.shape[1], resolved,
+                   built.points if exact else None)  # fmt: skip
