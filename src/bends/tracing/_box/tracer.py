@@ -59,7 +59,7 @@ import numpy as np
 
 from bends.budget import check_memory
 from bends.errors import ResolutionWarning
-from bends.tracing._kernels.box import cut_cells
+from bends.tracing._kernels.box import cut_cells, cut_layer, layer_patterns
 from bends.tracing._results.complex import Complex, assembled
 from bends.tracing.tolerance import RESOLUTION
 
@@ -183,6 +183,24 @@ class _Cutting:
         self.edge_neurons = labels[first]
         return np.concatenate([values, new_values])
 
+    def cut_layer(self, values: np.ndarray, done: int, zero_at: np.ndarray) -> np.ndarray:
+        """Cut every cell along each column of ``values`` in turn (float64, one compiled call:
+        :func:`~bends.tracing._kernels.box.cut_layer`); returns ``values`` with rows for the
+        new vertices."""
+        cells = len(self.starts) - 1
+        (points, values, zeros, count, self.edges, self.edge_neurons, self.starts, self.verts,
+         origin, ambiguous, closest) = cut_layer(
+            self.points, np.ascontiguousarray(values), self.zeros, len(self.points), self.edges,
+            self.edge_neurons, self.starts, self.verts, np.arange(cells), zero_at,
+            self.first_neuron + done, done)  # fmt: skip
+        self.points, self.zeros, values = points[:count], zeros[:count], values[:count]
+        self.ambiguous += ambiguous
+        self.closest = min(self.closest, closest)
+        self.patterns = self.patterns[origin]
+        self.patterns[:, done : done + values.shape[1]] = layer_patterns(
+            self.starts, self.verts, values)  # fmt: skip
+        return values
+
     def bytes(self, width: int) -> float:
         """The arrays' size now, with ``width`` values per vertex."""
         per_vertex = 8.0 * (width + self.points.shape[1] + self.words)
@@ -190,10 +208,25 @@ class _Cutting:
                 + 8.0 * len(self.verts) + self.patterns.size)  # fmt: skip
 
 
-def trace_box_mlp(net, domain: Domain, zero_tol: float, slope_rtol: float, exact: bool,
-                  what: str = "") -> Complex:  # fmt: skip
-    """The complex of ``net`` (an MLP or tied RNN) on ``domain`` (see the module docstring);
-    arguments checked by :func:`~bends.tracing.trace_box`."""
+@dataclass(frozen=True)
+class Cut:
+    """A domain cut by every layer: the cutting and what assembling its Complex needs."""
+
+    built: _Cutting
+    layers: list
+    readout: tuple
+    domain: Domain
+    regions: tuple[int, ...]
+    zero_tol: float
+    exact: bool
+
+    @property
+    def resolved(self) -> bool:
+        return not (self.built.ambiguous or self.built.closest < RESOLUTION * _width(self.domain))
+
+
+def cut_domain(net, domain: Domain, zero_tol: float, exact: bool, what: str = "") -> Cut:
+    """``domain`` cut by the layers of ``net`` (an MLP or tied RNN; see the module docstring)."""
     layers = list(net.hidden_layers())
     neurons = sum(w.shape[0] for w, _ in layers)
     readout = net.readout()
@@ -215,34 +248,38 @@ def trace_box_mlp(net, domain: Domain, zero_tol: float, slope_rtol: float, exact
         size = np.abs(w.astype(float)) @ np.abs(h.astype(float)).max(axis=0) + np.abs(
             bias.astype(float))  # fmt: skip
         before = len(built.starts) - 1
-        for j in range(w.shape[0]):
-            values = built.cut(values, j, done + j, zero_tol * float(size[j]))
+        if exact:
+            for j in range(w.shape[0]):
+                values = built.cut(values, j, done + j, 0.0)
+        else:
+            values = built.cut_layer(values, done, zero_tol * size)
         growth = max(1.0, (len(built.starts) - 1) / before)
         regions.append(len(built.starts) - 1)
         done += w.shape[0]
         h = np.maximum(values, 0) if not exact else np.where(values > 0, values, Fraction(0))
-    if not exact and (built.ambiguous or built.closest < RESOLUTION * _width(domain)):
+    return Cut(built, layers, readout, domain, tuple(regions), zero_tol, exact)
+
+
+def finished(cut: Cut, slope_rtol: float, stacklevel: int = 4) -> Complex:
+    """The Complex of ``cut``; a ResolutionWarning where float64 could not separate vertices."""
+    built = cut.built
+    if not cut.resolved:
         why = (f"vertices closer than {RESOLUTION:.1e} in box coordinates"
-               if built.closest < RESOLUTION * _width(domain) else
+               if built.closest < RESOLUTION * _width(cut.domain) else
                f"{built.ambiguous} values near 0 that may be a zero set missing a vertex by "
                "less than float64 resolves")  # fmt: skip
-        warnings.warn(
-            f"{why}: float64 cannot separate them, counts may be off (exact=True "
-            "computes the complex in fractions)",
-            ResolutionWarning,
-            stacklevel=3,
-        )
-    return assembled(
-        built,
-        layers,
-        readout,
-        domain,
-        tuple(regions),
-        zero_tol,
-        slope_rtol,
-        exact,
-        resolved=not (built.ambiguous or built.closest < RESOLUTION * _width(domain)),
-    )
+        warnings.warn(f"{why}: float64 cannot separate them, counts may be off (exact=True "
+                      "computes the complex in fractions)", ResolutionWarning,
+                      stacklevel=stacklevel)  # fmt: skip
+    return assembled(built, cut.layers, cut.readout, cut.domain, cut.regions, cut.zero_tol,
+                     slope_rtol, cut.exact, cut.resolved)  # fmt: skip
+
+
+def trace_box_mlp(net, domain: Domain, zero_tol: float, slope_rtol: float,
+                  exact: bool) -> Complex:  # fmt: skip
+    """The complex of ``net`` (an MLP or tied RNN) on ``domain`` (see the module docstring);
+    arguments checked by :func:`~bends.tracing.trace_box`."""
+    return finished(cut_domain(net, domain, zero_tol, exact), slope_rtol)
 
 
 def _width(domain: Domain) -> float:

@@ -25,15 +25,18 @@ those of the whole space.
 from __future__ import annotations
 
 import dataclasses
+from itertools import combinations
+from math import comb
 
 import numpy as np
 
 from bends.errors import BendsError
-from bends.tracing._box.tracer import _fractions, box_domain, trace_box_mlp
+from bends.tracing._box.tracer import Cut, _fractions, box_domain, cut_domain, finished
 from bends.tracing._results.complex import Complex
 
-GROWTH = 4.0  # the box's growth when the check fails
-TRIES = 24  # boxes tried: R up to 4^23 times the first
+GROWTH = 1.5  # the box's least growth when the check fails
+TRIES = 60  # boxes tried
+MARGIN = 16.0  # the first box's margin past the first layer's vertices
 
 
 def trace_whole(net, origin, basis, zero_tol: float, slope_rtol: float, exact: bool) -> Complex:
@@ -42,19 +45,38 @@ def trace_whole(net, origin, basis, zero_tol: float, slope_rtol: float, exact: b
     d = basis.shape[1]
     first, bias = next(iter(net.hidden_layers()))
     w, b = first @ basis, bias + first @ origin  # the first layer in box coordinates
+    radius = _first_layer_radius(w, b)
+    for _ in range(TRIES):
+        domain = box_domain(-radius * np.ones(d), radius * np.ones(d), origin, basis)
+        cut = cut_domain(net, domain, zero_tol, exact,
+                         what=f"tracing {net!r} on the whole {d}-D space")  # fmt: skip
+        farthest = _farthest_beyond(net, cut, origin, basis, zero_tol, exact)
+        if farthest is None:
+            cells = finished(cut, slope_rtol)
+            return dataclasses.replace(cells, unbounded=_touching(cells), whole=True)
+        radius = max(GROWTH * radius, 1.25 * farthest)
+    raise BendsError(f"no box up to |t| ≤ {radius:.3g} holds every vertex of {net!r}; "
+                     "trace a box with trace_box(net, low, high)")  # fmt: skip
+
+
+def _first_layer_radius(w: np.ndarray, b: np.ndarray, most: int = 20_000) -> float:
+    """A first box: ``MARGIN`` times past the first layer's vertices (every d of its
+    hyperplanes that meet, when there are at most ``most`` such sets) and its hyperplanes'
+    nearest points to 0. The later layers' vertices lie near those, mostly: a box too large
+    costs nothing (the same cells), one too small a second trace."""
+    n, d = w.shape
     norms = np.linalg.norm(w, axis=1)
     live = norms > 0
     radius = 1.0 + 2.0 * float(np.max(np.abs(b[live]) / norms[live], initial=0.0))
-    for _ in range(TRIES):
-        low = -radius * np.ones(d)
-        domain = box_domain(low, -low, origin, basis)
-        cells = trace_box_mlp(net, domain, zero_tol, slope_rtol, exact,
-                              what=f"tracing {net!r} on the whole {d}-D space")  # fmt: skip
-        if _holds_all(net, cells, origin, basis, zero_tol, exact):
-            return dataclasses.replace(cells, unbounded=_touching(cells), whole=True)
-        radius *= GROWTH
-    raise BendsError(f"no box up to |t| ≤ {radius / GROWTH:.3g} holds every vertex of {net!r}; "
-                     "trace a box with trace_box(net, low, high)")  # fmt: skip
+    if 1 < d <= n and comb(n, d) <= most:
+        subsets = np.array(list(combinations(range(n), d)))
+        matrices, sides = w[subsets], -b[subsets]
+        scale = np.abs(matrices).max(axis=(1, 2)) ** d
+        solvable = np.abs(np.linalg.det(matrices)) > 1e-9 * np.maximum(scale, 1e-300)
+        if solvable.any():
+            points = np.linalg.solve(matrices[solvable], sides[solvable][..., None])
+            radius = max(radius, 1.0 + float(np.abs(points).max()))
+    return MARGIN * radius
 
 
 def _touching(cells: Complex) -> np.ndarray:
@@ -66,19 +88,22 @@ def _touching(cells: Complex) -> np.ndarray:
     return touching
 
 
-def _holds_all(net, cells: Complex, origin, basis, zero_tol, exact) -> bool:
-    """The certificate: every edge that leaves B is a ray (see the module docstring)."""
-    sides = np.uint64((1 << cells.domain_facets) - 1)
-    on_side = cells._on_box()
+def _farthest_beyond(net, cut: Cut, origin, basis, zero_tol, exact) -> float | None:
+    """The certificate: None when every edge that leaves the box is a ray (see the module
+    docstring); else how far (max-norm, box coordinates) the farthest sign change found past
+    the box lies — a vertex outside it, where the first layer that fails is affine."""
+    built = cut.built
+    sides = np.uint64((1 << cut.domain.facets.shape[1]) - 1)
+    on_side = (built.zeros[:, 0] & sides) != 0
+    points = np.asarray(built.points, float)
     if on_side.all():
-        return False  # no vertex inside B
-    ends = cells.edge_ends
-    inward = (cells.zeros[ends[:, 0], 0] & cells.zeros[ends[:, 1], 0] & sides) == 0
+        return float(np.abs(points).max())  # no vertex inside the box
+    ends = built.edges
+    inward = (built.zeros[ends[:, 0], 0] & built.zeros[ends[:, 1], 0] & sides) == 0
     rays = [ends[inward & on_side[ends[:, 1]]], ends[inward & on_side[ends[:, 0]]][:, ::-1]]
     inner, outer = np.concatenate(rays).T  # each edge from x (inner) out through y (outer)
-    points = cells.rational_points if exact else cells.points
-    h = origin + points @ basis.T if not exact else (
-        _fractions(origin) + points @ _fractions(basis).T)  # fmt: skip
+    h = origin + built.points @ basis.T if not exact else (
+        _fractions(origin) + built.points @ _fractions(basis).T)  # fmt: skip
     for w, b in net.hidden_layers():
         if exact:
             w, b = _fractions(w), _fractions(b)
@@ -89,12 +114,14 @@ def _holds_all(net, cells: Complex, origin, basis, zero_tol, exact) -> bool:
         at_x, at_y = z[inner], z[outer]
         inside, slope = at_x + at_y, at_y - at_x
         up, down = inside > tol, inside < -tol
-        if np.any(up & ((at_y < -tol) | (slope < -tol))):
-            return False
-        if np.any(down & ((at_y > tol) | (slope > tol))):
-            return False
         flat = ~(up | down)
-        if np.any(flat & ((np.abs(at_y) > tol) | (np.abs(slope) > tol))):
-            return False
+        fails = ((up & ((at_y < -tol) | (slope < -tol))) | (down & ((at_y > tol) | (slope > tol)))
+                 | (flat & ((np.abs(at_y) > tol) | (np.abs(slope) > tol))))  # fmt: skip
+        if fails.any():
+            edge, _ = np.nonzero(fails)
+            ahead = np.asarray(np.abs(at_y) / np.maximum(np.abs(slope), 1e-300), float)[fails]
+            step = points[outer[edge]] - points[inner[edge]]
+            beyond = points[outer[edge]] + np.minimum(ahead, 1e12)[:, None] * step
+            return float(np.abs(beyond).max())
         h = np.where(z > 0, z, 0 * z)
-    return True
+    return None

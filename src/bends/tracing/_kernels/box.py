@@ -209,3 +209,127 @@ def cell_facets(starts, verts, zeros, tags):  # pragma: no cover - compiled
             out_keys[found, 0], out_keys[found, 1] = first, second
             found += 1
     return out_cell[:found], out_keys[:found]
+
+
+@numba.njit(**KERNEL)
+def _rows(array, used, more):  # pragma: no cover - compiled
+    """``array`` (rows, columns) with room for ``more`` rows past ``used`` (doubled when short)."""
+    if used + more <= array.shape[0]:
+        return array
+    bigger = np.empty((max(2 * array.shape[0], used + more), array.shape[1]), array.dtype)
+    bigger[:used] = array[:used]
+    return bigger
+
+
+@numba.njit(**KERNEL)
+def cut_layer(points, values, zeros, count, edges, edge_neurons, starts, verts, origin,
+              zero_at, first_bit, first_neuron):  # pragma: no cover - compiled  # fmt: skip
+    """One layer's cuts in float64, neuron after neuron (the steps of
+    :meth:`bends.tracing._box.tracer._Cutting.cut`, without Python between neurons).
+
+    ``points`` (room, d), ``values`` (room, width) and ``zeros`` (room, words) hold ``count``
+    vertices; ``origin`` (cells,) each cell's cell at the layer's start. A value within
+    ``zero_at[j]`` of 0 is 0. Returns the arrays (grown where needed), the vertex count,
+    the cells' origins, how many values were snapped to 0 that float64 could not call zero
+    (within 2⁻⁶ of the tolerance and above) and the shortest edge part a cut made."""
+    width = values.shape[1]
+    ambiguous = 0
+    closest = np.inf
+    for j in range(width):
+        bit = first_bit + j
+        word, mask = bit // 64, np.uint64(1) << np.uint64(bit % 64)
+        sign = np.empty(count, np.int8)
+        for v in range(count):
+            x = values[v, j]
+            if abs(x) <= zero_at[j]:
+                if x != 0.0 and abs(x) > 2.0**-6 * zero_at[j]:
+                    ambiguous += 1
+                values[v, j] = 0.0
+                sign[v] = 0
+                zeros[v, word] |= mask
+            else:
+                sign[v] = 1 if x > 0.0 else -1
+        crossing = 0
+        for e in range(edges.shape[0]):
+            crossing += sign[edges[e, 0]] * sign[edges[e, 1]] < 0
+        points = _rows(points, count, crossing)
+        values = _rows(values, count, crossing)
+        zeros = _rows(zeros, count, crossing)
+        keys = np.empty(crossing, np.int64)
+        made = np.empty(crossing, np.int64)
+        stride = count + crossing
+        k = 0
+        for e in range(edges.shape[0]):
+            u, v = edges[e, 0], edges[e, 1]
+            if sign[u] * sign[v] >= 0:
+                continue
+            t = values[u, j] / (values[u, j] - values[v, j])
+            new = count + k
+            gap = 0.0
+            for c in range(points.shape[1]):
+                step = points[v, c] - points[u, c]
+                points[new, c] = points[u, c] + t * step
+                gap = max(gap, abs(step))
+            closest = min(closest, min(t, 1.0 - t) * gap)
+            for c in range(width):
+                values[new, c] = values[u, c] + t * (values[v, c] - values[u, c])
+            values[new, j] = 0.0
+            for c in range(zeros.shape[1]):
+                zeros[new, c] = zeros[u, c] & zeros[v, c]
+            zeros[new, word] |= mask
+            keys[k], made[k] = u * stride + v, new
+            k += 1
+        count += crossing
+        starts, verts, parents, _, chords = cut_cells(starts, verts, sign, zeros, keys, made,
+                                                      stride)  # fmt: skip
+        origin = origin[parents]
+        total = edges.shape[0] + crossing + chords.shape[0]
+        merged = np.empty((total, 2), np.int64)
+        labels = np.empty(total, np.int64)
+        row = 0
+        for e in range(edges.shape[0]):  # kept edges first: a repeat keeps the older label
+            u, v = edges[e, 0], edges[e, 1]
+            if sign[u] * sign[v] < 0:
+                continue
+            merged[row, 0], merged[row, 1], labels[row] = u, v, edge_neurons[e]
+            row += 1
+        k = 0
+        for e in range(edges.shape[0]):
+            u, v = edges[e, 0], edges[e, 1]
+            if sign[u] * sign[v] >= 0:
+                continue
+            merged[row, 0], merged[row, 1], labels[row] = u, made[k], edge_neurons[e]
+            merged[row + 1, 0], merged[row + 1, 1] = v, made[k]
+            labels[row + 1] = edge_neurons[e]
+            row += 2
+            k += 1
+        for c in range(chords.shape[0]):
+            merged[row, 0], merged[row, 1] = chords[c, 0], chords[c, 1]
+            labels[row] = first_neuron + j
+            row += 1
+        order = np.argsort(merged[:, 0] * count + merged[:, 1], kind="mergesort")
+        edges = np.empty((total, 2), np.int64)
+        edge_neurons = np.empty(total, np.int64)
+        kept = 0
+        for r in order:
+            if kept and merged[r, 0] == edges[kept - 1, 0] and merged[r, 1] == edges[kept - 1, 1]:
+                continue
+            edges[kept], edge_neurons[kept] = merged[r], labels[r]
+            kept += 1
+        edges, edge_neurons = edges[:kept], edge_neurons[:kept]
+    return (points, values, zeros, count, edges, edge_neurons, starts, verts, origin, ambiguous,
+            closest)  # fmt: skip
+
+
+@numba.njit(**KERNEL)
+def layer_patterns(starts, verts, values):  # pragma: no cover - compiled
+    """Each cell's pattern for one layer (cells, width): a neuron is on where some vertex of
+    the cell holds a positive value (the cell lies on one side of its zero set)."""
+    cells = starts.size - 1
+    on = np.zeros((cells, values.shape[1]), np.bool_)
+    for cell in range(cells):
+        for k in range(starts[cell], starts[cell + 1]):
+            for j in range(values.shape[1]):
+                if values[verts[k], j] > 0.0:
+                    on[cell, j] = True
+    return on

@@ -1,0 +1,141 @@
+"""Regions over a whole input space and in boxes: bends' n-D tracer against relucent.
+
+relucent 1.0 (ICLR 2026) enumerates a network's regions over R^d by a breadth-first search of
+the dual graph, one Gurobi LP per facet, on worker processes. It is not a dependency of bends:
+install it in its own environment (``pip install relucent torch==2.13.0``: Gurobi's pip
+licence is size-limited) and point ``RELUCENT_PYTHON`` at that interpreter; without it the
+relucent columns say "absent". Both tools get the same weights (PyTorch-default, seed 0):
+bends traces them with ``trace_box(net, whole=True)``, relucent with
+``Complex(net).bfs(nworkers=2)`` in a fresh process that is timed around the search only.
+
+Run: ``python benchmarks/box_regions.py`` (``--quick``: the two smallest networks, no
+largest-network sweep). It prints one table: regions and seconds of each tool, and the ratio.
+Then, unless ``--quick``, the [3,32,32,32,1] box of the issue, and for each d = 3…8 the widest
+[d, w, w, 1] network whose whole-space trace finishes within ``--limit`` seconds and the
+memory budget (w doubled from 8 until it does not).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+
+from bends import trace_box
+from bends.errors import BendsError
+from bends.nets.random import random_mlp
+
+NETWORKS = [[2, 16, 16, 1], [2, 32, 32, 1], [3, 16, 16, 1], [4, 16, 16, 1]]
+
+RELUCENT = textwrap.dedent(
+    """
+    import json, sys, time
+    import numpy as np, torch
+    from relucent import Complex, convert
+    layers = json.load(open(sys.argv[1]))
+    modules = []
+    for i, (w, b) in enumerate(layers):
+        linear = torch.nn.Linear(len(w[0]), len(w)).double()
+        with torch.no_grad():
+            linear.weight.copy_(torch.tensor(w)); linear.bias.copy_(torch.tensor(b))
+        modules += [linear] + ([torch.nn.ReLU()] if i < len(layers) - 1 else [])
+    net = convert(torch.nn.Sequential(*modules))
+    began = time.perf_counter()
+    cplx = Complex(net)
+    result = cplx.bfs(nworkers=2, verbose=0)
+    seconds = time.perf_counter() - began
+    print(json.dumps({"regions": len(cplx), "complete": bool(result.complete),
+                      "seconds": seconds}))
+    """
+)
+
+
+def relucent(net, python: str | None, timeout: float) -> dict | None:
+    """relucent's whole-space regions and search time, or None where it is absent."""
+    if not python:
+        return None
+    layers = [(w.tolist(), b.tolist()) for w, b in zip(net.weights, net.biases, strict=True)]
+    with tempfile.TemporaryDirectory() as folder:
+        weights, script = Path(folder) / "net.json", Path(folder) / "run.py"
+        weights.write_text(json.dumps(layers))
+        script.write_text(RELUCENT)
+        try:
+            done = subprocess.run([python, str(script), str(weights)], capture_output=True,
+                                  text=True, timeout=timeout, check=True)  # fmt: skip
+        except subprocess.TimeoutExpired:
+            return {"regions": None, "seconds": timeout}
+        except subprocess.CalledProcessError as err:
+            print(err.stderr[-2000:], file=sys.stderr)
+            return None
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def timed(call, repeats: int = 3):
+    """The best of ``repeats`` calls' seconds, and the last result."""
+    best, result = np.inf, None
+    for _ in range(repeats):
+        began = time.perf_counter()
+        result = call()
+        best = min(best, time.perf_counter() - began)
+    return best, result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--limit", type=float, default=600.0)
+    args = parser.parse_args()
+    python = os.environ.get("RELUCENT_PYTHON")
+    trace_box(random_mlp([3, 4, 1], seed=0), whole=True)  # compile the kernels first
+    print("| network | bends regions | bends pieces | bends s | relucent regions | relucent s "
+          "| relucent / bends |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|")
+    for widths in NETWORKS[:2] if args.quick else NETWORKS:
+        net = random_mlp(widths, seed=0)
+        seconds, cells = timed(lambda net=net: trace_box(net, whole=True))
+        theirs = relucent(net, python, timeout=args.limit)
+        if theirs is None:
+            other = "absent | – | –"
+        else:
+            ratio = theirs["seconds"] / seconds
+            other = f"{theirs['regions']} | {theirs['seconds']:.3g} | {ratio:,.0f}×"
+        print(f"| {widths} | {cells.regions} | {cells.pieces} | {seconds:.3g} | {other} |",
+              flush=True)  # fmt: skip
+    if args.quick:
+        return
+    net = random_mlp([3, 32, 32, 32, 1], seed=0)
+    seconds, cells = timed(lambda: trace_box(net, -np.ones(3), np.ones(3)))
+    print(f"\n[3, 32, 32, 32, 1] in [-1, 1]^3: {cells.regions} regions, {cells.vertices} "
+          f"vertices, {cells.edges} edges in {seconds:.3g} s")  # fmt: skip
+    print("\n| d | widest [d, w, w, 1] whole space | regions | vertices | s |")
+    print("|---|---|---|---|---|")
+    for d in range(3, 9):
+        width, best = 8, None
+        while True:
+            net = random_mlp([d, width, width, 1], seed=0)
+            began = time.perf_counter()
+            try:
+                cells = trace_box(net, whole=True)
+            except BendsError as err:
+                print(f"(d = {d}, w = {width}: {err})", flush=True)
+                break
+            seconds = time.perf_counter() - began
+            best = (width, cells.regions, cells.vertices, seconds)
+            if seconds * 8 > args.limit:  # doubling the width costs about 2^d more
+                break
+            width *= 2
+        if best:
+            print(f"| {d} | [{d}, {best[0]}, {best[0]}, 1] | {best[1]} | {best[2]} | "
+                  f"{best[3]:.3g} |", flush=True)  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
