@@ -33,3 +33,4 @@ PYTHON=${PYTHON:-.venv/bin/python}
   --boundary --color output -o "$out/moons-regions.png"
 "$BENDS" plot "$tmp/spiral.json" --plane "-1.2,-1.2;1.2,-1.2;-1.2,1.2" --mark "$tmp/spiral.csv" \
   --boundary --color gradient -o "$out/spiral-regions.png"
+"$PYTHON" docs/complex_figure.py "$out"

@@ -157,3 +157,16 @@ def test_showing_a_result_loads_matplotlib_only_then_and_never_pyplot():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "True", "False"]
+
+
+def test_a_3d_complex_shows_its_cells_drawn_apart_and_an_8d_one_its_text():
+    import numpy as np
+
+    from bends import MLP, trace_box
+
+    cube = MLP.from_layers([(np.eye(3), -0.5 * np.ones(3)), (np.ones((1, 3)), np.zeros(1))])
+    png = trace_box(cube, np.zeros(3), np.ones(3))._repr_png_()
+    assert png.startswith(b"\x89PNG")
+    wide = MLP.from_layers([(np.eye(8), -0.5 * np.ones(8)), (np.ones((1, 8)), np.zeros(1))])
+    cells = trace_box(wide, np.zeros(8), np.ones(8))
+    assert cells._repr_png_() is None and cells.regions == 2**8

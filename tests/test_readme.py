@@ -42,3 +42,6 @@ def test_the_example_runs_and_prints_what_its_comments_say():
                         "1490 vertices, 2912 edges)")  # fmt: skip
     assert lines[7] == "43"
     assert lines[8] == "(Fraction(0, 1), Fraction(1, 16), Fraction(1, 8))"
+    assert lines[-1] == (
+        "Complex(5028 regions, 5028 pieces, 4480 vertices, 13951 edges on the whole space)"
+    )

@@ -1,8 +1,9 @@
 """Figures of traces: the output over the segment with its bends marked (:func:`plot_trace`),
 every neuron layer by layer (:func:`plot_layers`), many segments at once
-(:func:`plot_traces`), region maps of planes (:func:`plot_partition`), and
-:func:`save_figure`. Drawn without pyplot (no backend switched, nothing global), so they work
-the same in scripts, servers and notebooks (where a Figure shows itself).
+(:func:`plot_traces`), region maps of planes (:func:`plot_partition`), the cells of a 2-D or
+3-D :class:`~bends.Complex` drawn apart (:func:`plot_complex`), and :func:`save_figure`.
+Drawn without pyplot (no backend switched, nothing global), so they work the same in
+scripts, servers and notebooks (where a Figure shows itself).
 
 The drawing code lives in :mod:`bends.tracing._results.pictures`, beside the results: a
 :class:`~bends.Trace`, :class:`~bends.Traces` or :class:`~bends.Partition` shows a small
@@ -24,6 +25,7 @@ from pathlib import Path
 from matplotlib.figure import Figure
 
 from bends._atomic import replaced
+from bends.tracing._results.complex_pictures import plot_complex as plot_complex
 from bends.tracing._results.pictures import COLORINGS as COLORINGS
 from bends.tracing._results.pictures import MAX_DRAWN_EDGES as MAX_DRAWN_EDGES
 from bends.tracing._results.pictures import MAX_DRAWN_KNOTS as MAX_DRAWN_KNOTS

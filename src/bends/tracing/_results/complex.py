@@ -171,6 +171,16 @@ class Complex:
             counts[dim] += 1
         return counts
 
+    def _repr_png_(self) -> bytes | None:
+        """What Jupyter shows: a 2-D or 3-D complex's cells drawn apart
+        (:mod:`bends.tracing._results.complex_pictures`); None (the text) in more dimensions."""
+        if self.dim not in (2, 3):
+            return None
+        from bends.tracing._results.complex_pictures import plot_complex
+        from bends.tracing._results.pictures import png
+
+        return png(plot_complex(self))
+
     def __repr__(self) -> str:
         where = "the whole space" if self.whole else f"a {self.dim}-D {self.kind}"
         return (f"Complex({self.regions} regions, {self.pieces} pieces, {self.vertices} "
