@@ -253,3 +253,11 @@ def test_more_than_eight_dimensions_are_refused():
     net = MLP.from_layers([(np.eye(9), np.zeros(9)), (np.ones((1, 9)), np.zeros(1))])
     with pytest.raises(BendsError, match="up to 8 dimensions"):
         trace_box(net, np.zeros(9), np.ones(9))
+
+
+def test_a_complex_that_outgrows_the_memory_budget_is_refused_in_one_line(monkeypatch):
+    from bends.nets.random import random_mlp
+
+    monkeypatch.setenv("BENDS_MEMORY_BUDGET", "4M")
+    with pytest.raises(BendsError, match=r"on a 4-D box needs more than .* over the budget"):
+        trace_box(random_mlp([4, 24, 24, 1], seed=0), -np.ones(4), np.ones(4))

@@ -57,7 +57,7 @@ from itertools import product
 
 import numpy as np
 
-from bends.budget import check_memory
+from bends.budget import check_memory, memory_budget
 from bends.errors import ResolutionWarning
 from bends.tracing._kernels.box import cut_cells, cut_layer, layer_patterns
 from bends.tracing._results.complex import Complex, assembled
@@ -183,16 +183,22 @@ class _Cutting:
         self.edge_neurons = labels[first]
         return np.concatenate([values, new_values])
 
-    def cut_layer(self, values: np.ndarray, done: int, zero_at: np.ndarray) -> np.ndarray:
+    def cut_layer(
+        self, values: np.ndarray, done: int, zero_at: np.ndarray, what: str
+    ) -> np.ndarray:
         """Cut every cell along each column of ``values`` in turn (float64, one compiled call:
-        :func:`~bends.tracing._kernels.box.cut_layer`); returns ``values`` with rows for the
-        new vertices."""
+        :func:`~bends.tracing._kernels.box.cut_layer`, which stops once its arrays outgrow the
+        memory budget: refused in one line); returns ``values`` with rows for the new
+        vertices."""
         cells = len(self.starts) - 1
+        per_cell = 2.0 * self.patterns.shape[1] + 16.0  # patterns (copied once) and origins
         (points, values, zeros, count, self.edges, self.edge_neurons, self.starts, self.verts,
-         origin, ambiguous, closest) = cut_layer(
+         origin, ambiguous, closest, held) = cut_layer(
             self.points, np.ascontiguousarray(values), self.zeros, len(self.points), self.edges,
             self.edge_neurons, self.starts, self.verts, np.arange(cells), zero_at,
-            self.first_neuron + done, done)  # fmt: skip
+            self.first_neuron + done, done, float(memory_budget()), per_cell)  # fmt: skip
+        if held:
+            check_memory(held, what, at_least=True)
         self.points, self.zeros, values = points[:count], zeros[:count], values[:count]
         self.ambiguous += ambiguous
         self.closest = min(self.closest, closest)
@@ -240,20 +246,21 @@ def cut_domain(net, domain: Domain, zero_tol: float, exact: bool, what: str = ""
     layers[0] = (w @ basis, b + w @ origin)  # the network as a function of box coordinates
     built = _Cutting(domain, neurons, exact)
     h = built.points
-    done, regions, growth = 0, [], 1.0
+    done, regions = 0, []
     what = what or f"tracing {net!r} on a {domain.dim}-D {domain.kind}"
     for w, bias in layers:
-        check_memory(built.bytes(w.shape[0]) * growth * 2, what)
+        # what is held now (a lower bound: the float64 cuts stop once they outgrow the budget)
+        check_memory(built.bytes(w.shape[0]), what, at_least=True)
         values = h @ w.T + bias
         size = np.abs(w.astype(float)) @ np.abs(h.astype(float)).max(axis=0) + np.abs(
             bias.astype(float))  # fmt: skip
-        before = len(built.starts) - 1
         if exact:
             for j in range(w.shape[0]):
                 values = built.cut(values, j, done + j, 0.0)
+                # a fraction is about 12 floats' worth of memory (object, numerator, denominator)
+                check_memory(12 * built.bytes(w.shape[0]), what, at_least=True)
         else:
-            values = built.cut_layer(values, done, zero_tol * size)
-        growth = max(1.0, (len(built.starts) - 1) / before)
+            values = built.cut_layer(values, done, zero_tol * size, what)
         regions.append(len(built.starts) - 1)
         done += w.shape[0]
         h = np.maximum(values, 0) if not exact else np.where(values > 0, values, Fraction(0))

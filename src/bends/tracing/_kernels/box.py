@@ -223,7 +223,7 @@ def _rows(array, used, more):  # pragma: no cover - compiled
 
 @numba.njit(**KERNEL)
 def cut_layer(points, values, zeros, count, edges, edge_neurons, starts, verts, origin,
-              zero_at, first_bit, first_neuron):  # pragma: no cover - compiled  # fmt: skip
+              zero_at, first_bit, first_neuron, budget, per_cell):  # pragma: no cover  # fmt: skip
     """One layer's cuts in float64, neuron after neuron (the steps of
     :meth:`bends.tracing._box.tracer._Cutting.cut`, without Python between neurons).
 
@@ -231,7 +231,9 @@ def cut_layer(points, values, zeros, count, edges, edge_neurons, starts, verts, 
     vertices; ``origin`` (cells,) each cell's cell at the layer's start. A value within
     ``zero_at[j]`` of 0 is 0. Returns the arrays (grown where needed), the vertex count,
     the cells' origins, how many values were snapped to 0 that float64 could not call zero
-    (within 2⁻⁶ of the tolerance and above) and the shortest edge part a cut made."""
+    (within 2⁻⁶ of the tolerance and above), the shortest edge part a cut made, and 0 — or,
+    when after some neuron the arrays (and ``per_cell`` bytes a cell holds outside them)
+    exceed ``budget`` bytes, what they hold, having stopped there."""
     width = values.shape[1]
     ambiguous = 0
     closest = np.inf
@@ -283,42 +285,57 @@ def cut_layer(points, values, zeros, count, edges, edge_neurons, starts, verts, 
         starts, verts, parents, _, chords = cut_cells(starts, verts, sign, zeros, keys, made,
                                                       stride)  # fmt: skip
         origin = origin[parents]
-        total = edges.shape[0] + crossing + chords.shape[0]
-        merged = np.empty((total, 2), np.int64)
-        labels = np.empty(total, np.int64)
-        row = 0
-        for e in range(edges.shape[0]):  # kept edges first: a repeat keeps the older label
-            u, v = edges[e, 0], edges[e, 1]
-            if sign[u] * sign[v] < 0:
-                continue
-            merged[row, 0], merged[row, 1], labels[row] = u, v, edge_neurons[e]
-            row += 1
-        k = 0
-        for e in range(edges.shape[0]):
-            u, v = edges[e, 0], edges[e, 1]
-            if sign[u] * sign[v] >= 0:
-                continue
-            merged[row, 0], merged[row, 1], labels[row] = u, made[k], edge_neurons[e]
-            merged[row + 1, 0], merged[row + 1, 1] = v, made[k]
-            labels[row + 1] = edge_neurons[e]
+        edges, edge_neurons = _merged_edges(edges, edge_neurons, sign, made, chords,
+                                            first_neuron + j, count)  # fmt: skip
+        held = (8.0 * count * (points.shape[1] + width + zeros.shape[1]) + 24.0 * edges.shape[0]
+                + 16.0 * verts.size + per_cell * (starts.size - 1))  # fmt: skip
+        if held > budget:
+            return (points, values, zeros, count, edges, edge_neurons, starts, verts, origin,
+                    ambiguous, closest, held)  # fmt: skip
+    return (points, values, zeros, count, edges, edge_neurons, starts, verts, origin, ambiguous,
+            closest, 0.0)  # fmt: skip
+
+
+@numba.njit(**KERNEL)
+def _merged_edges(edges, labels, sign, made, chords, neuron, stride):  # pragma: no cover
+    """The sorted edge list after one cut: the uncut edges (sorted already), the halves of the
+    cut ones and the new chords (sorted here, few), merged in one pass; a repeat keeps the
+    older label (a chord between two old vertices may be an edge already)."""
+    fresh = 2 * made.size + chords.shape[0]
+    new = np.empty((fresh, 2), np.int64)
+    new_labels = np.empty(fresh, np.int64)
+    row = k = 0
+    for e in range(edges.shape[0]):
+        u, v = edges[e, 0], edges[e, 1]
+        if sign[u] * sign[v] < 0:
+            new[row, 0], new[row, 1], new_labels[row] = u, made[k], labels[e]
+            new[row + 1, 0], new[row + 1, 1], new_labels[row + 1] = v, made[k], labels[e]
             row += 2
             k += 1
-        for c in range(chords.shape[0]):
-            merged[row, 0], merged[row, 1] = chords[c, 0], chords[c, 1]
-            labels[row] = first_neuron + j
-            row += 1
-        order = np.argsort(merged[:, 0] * count + merged[:, 1], kind="mergesort")
-        edges = np.empty((total, 2), np.int64)
-        edge_neurons = np.empty(total, np.int64)
-        kept = 0
-        for r in order:
-            if kept and merged[r, 0] == edges[kept - 1, 0] and merged[r, 1] == edges[kept - 1, 1]:
-                continue
-            edges[kept], edge_neurons[kept] = merged[r], labels[r]
-            kept += 1
-        edges, edge_neurons = edges[:kept], edge_neurons[:kept]
-    return (points, values, zeros, count, edges, edge_neurons, starts, verts, origin, ambiguous,
-            closest)  # fmt: skip
+    for c in range(chords.shape[0]):
+        new[row, 0], new[row, 1], new_labels[row] = chords[c, 0], chords[c, 1], neuron
+        row += 1
+    order = np.argsort(new[:, 0] * stride + new[:, 1], kind="mergesort")
+    out = np.empty((edges.shape[0] + fresh, 2), np.int64)
+    out_labels = np.empty(edges.shape[0] + fresh, np.int64)
+    kept = e = f = 0
+    while e < edges.shape[0] or f < fresh:
+        if e < edges.shape[0] and sign[edges[e, 0]] * sign[edges[e, 1]] < 0:
+            e += 1
+            continue
+        take_old = f >= fresh or (e < edges.shape[0] and edges[e, 0] * stride + edges[e, 1]
+                                  <= new[order[f], 0] * stride + new[order[f], 1])  # fmt: skip
+        if take_old:
+            u, v, label = edges[e, 0], edges[e, 1], labels[e]
+            e += 1
+        else:
+            u, v, label = new[order[f], 0], new[order[f], 1], new_labels[order[f]]
+            f += 1
+        if kept and out[kept - 1, 0] == u and out[kept - 1, 1] == v:
+            continue
+        out[kept, 0], out[kept, 1], out_labels[kept] = u, v, label
+        kept += 1
+    return out[:kept], out_labels[:kept]
 
 
 @numba.njit(**KERNEL)
