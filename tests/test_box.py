@@ -261,3 +261,19 @@ def test_a_complex_that_outgrows_the_memory_budget_is_refused_in_one_line(monkey
     monkeypatch.setenv("BENDS_MEMORY_BUDGET", "4M")
     with pytest.raises(BendsError, match=r"on a 4-D box needs more than .* over the budget"):
         trace_box(random_mlp([4, 24, 24, 1], seed=0), -np.ones(4), np.ones(4))
+
+
+@pytest.mark.parametrize(("widths", "seed"), [([5, 8, 8, 1], 0), ([4, 8, 8, 8, 1], 0),
+                                              ([3, 8, 8, 8, 8, 1], 1)])  # fmt: skip
+def test_the_certified_whole_space_equals_a_box_four_times_larger(widths, seed):
+    """Deep networks whose later layers have vertices far past the first layer's (the box
+    grows to them) and cells where a neuron is constant along an edge (rounding is no sign
+    change)."""
+    from bends.nets.random import random_mlp
+
+    net = random_mlp(widths, seed=seed)
+    cells = trace_box(net, whole=True)
+    radius = 4 * float(np.abs(cells.points).max())
+    larger = trace_box(net, -radius * np.ones(widths[0]), radius * np.ones(widths[0]))
+    assert (cells.regions, cells.pieces) == (larger.regions, larger.pieces)
+    assert cells.vertices == larger.vertices - int(np.count_nonzero(larger._on_box()))

@@ -15,7 +15,15 @@ with a vertex is connected, and a path from a vertex inside B to one outside wou
 along an edge that ends outside. The values at the vertices are the network's own, computed
 once. A vertex on ∂B fails the check (some neuron is 0 at y and changes sign past it), and R
 grows 4-fold; so does R when B holds no vertex of its own (all of B's vertices on ∂B: the
-complex may have a lineality space, which this check cannot certify).
+complex may have a lineality space, which this check cannot certify). A neuron is 0 at the
+vertices whose zero sets hold it, as the cuts decided; elsewhere a value within ``zero_tol``
+times the size of the terms it carries — through every layer before, where the rounding of
+the large coordinates of a large box comes from — is 0, so a neuron constant along an edge
+does not read as crossing zero far away.
+
+float64 has a reach: a box so large that its cells are fewer than a smaller box's (or that
+raises a ResolutionWarning) means vertices lie too far out for it, and the trace is refused
+in one line (``exact=True`` computes the whole space in fractions).
 
 Pieces are the cells joined across facets in B; unbounded cells meet outside B only across
 facets that reach ∂B, which B's complex holds, so regions, pieces, vertices and edges are
@@ -46,10 +54,18 @@ def trace_whole(net, origin, basis, zero_tol: float, slope_rtol: float, exact: b
     first, bias = next(iter(net.hidden_layers()))
     w, b = first @ basis, bias + first @ origin  # the first layer in box coordinates
     radius = _first_layer_radius(w, b)
+    seen = 0  # a larger box holds at least the cells of a smaller one: fewer is float64 failing
     for _ in range(TRIES):
         domain = box_domain(-radius * np.ones(d), radius * np.ones(d), origin, basis)
         cut = cut_domain(net, domain, zero_tol, exact,
                          what=f"tracing {net!r} on the whole {d}-D space")  # fmt: skip
+        cells_here = len(cut.built.starts) - 1
+        if cells_here < seen or not cut.resolved:
+            raise BendsError(
+                f"the whole space of {net!r} has vertices too far out for float64 (past |t| = "
+                f"{radius / GROWTH:.3g}): trace_box(net, whole=True, exact=True) in fractions, "
+                "or a box")  # fmt: skip
+        seen = cells_here
         farthest = _farthest_beyond(net, cut, origin, basis, zero_tol, exact)
         if farthest is None:
             cells = finished(cut, slope_rtol)
@@ -91,7 +107,9 @@ def _touching(cells: Complex) -> np.ndarray:
 def _farthest_beyond(net, cut: Cut, origin, basis, zero_tol, exact) -> float | None:
     """The certificate: None when every edge that leaves the box is a ray (see the module
     docstring); else how far (max-norm, box coordinates) the farthest sign change found past
-    the box lies — a vertex outside it, where the first layer that fails is affine."""
+    the box lies — a vertex outside it, where the first layer that fails is affine. A neuron
+    is exactly 0 at the vertices whose zero sets hold it (as the cuts decided), whatever
+    rounding the values recomputed there carry."""
     built = cut.built
     sides = np.uint64((1 << cut.domain.facets.shape[1]) - 1)
     on_side = (built.zeros[:, 0] & sides) != 0
@@ -104,13 +122,18 @@ def _farthest_beyond(net, cut: Cut, origin, basis, zero_tol, exact) -> float | N
     inner, outer = np.concatenate(rays).T  # each edge from x (inner) out through y (outer)
     h = origin + built.points @ basis.T if not exact else (
         _fractions(origin) + built.points @ _fractions(basis).T)  # fmt: skip
+    scale = np.abs(np.asarray(h, float))  # the size of the terms each value carries, so far
+    done = built.first_neuron
     for w, b in net.hidden_layers():
         if exact:
             w, b = _fractions(w), _fractions(b)
-        size = np.abs(np.asarray(h, float)) @ np.abs(np.asarray(w, float)).T + np.abs(
-            np.asarray(b, float))  # fmt: skip
+        # rounding grows with the terms of every layer before, not only this one's inputs
+        scale = scale @ np.abs(np.asarray(w, float)).T + np.abs(np.asarray(b, float))
         z = h @ w.T + b
-        tol = 0.0 if exact else 8 * zero_tol * np.maximum(size[inner], size[outer])
+        bits = np.arange(done, done + w.shape[0])
+        z[(built.zeros[:, bits // 64] >> (bits % 64).astype(np.uint64)) & np.uint64(1) == 1] = 0
+        done += w.shape[0]
+        tol = 0.0 if exact else 8 * zero_tol * np.maximum(scale[inner], scale[outer])
         at_x, at_y = z[inner], z[outer]
         inside, slope = at_x + at_y, at_y - at_x
         up, down = inside > tol, inside < -tol
