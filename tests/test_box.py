@@ -277,3 +277,13 @@ def test_the_certified_whole_space_equals_a_box_four_times_larger(widths, seed):
     larger = trace_box(net, -radius * np.ones(widths[0]), radius * np.ones(widths[0]))
     assert (cells.regions, cells.pieces) == (larger.regions, larger.pieces)
     assert cells.vertices == larger.vertices - int(np.count_nonzero(larger._on_box()))
+
+
+def test_a_first_layer_of_low_rank_is_traced_in_its_row_space():
+    """Two planes of R³ meet in a line (no vertex): 4 regions, their one edge that line."""
+    net = MLP.from_layers([(np.array([[1.0, 0, 0], [0, 1.0, 0]]), np.array([0.0, -1.0])),
+                           (np.ones((1, 2)), np.zeros(1))])  # fmt: skip
+    cells = trace_box(net, whole=True)
+    assert (cells.regions, cells.vertices, cells.edges, cells.lineality) == (4, 0, 1, 1)
+    rnn = TiedRNN(np.array([[1.0, -1.0, 0], [1.0, -1.0, 0], [0, 0, 0]]), steps=3)
+    assert trace_box(rnn, whole=True).regions == trace_box(rnn.unroll(), whole=True).regions

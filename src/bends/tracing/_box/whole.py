@@ -21,6 +21,12 @@ times the size of the terms it carries — through every layer before, where the
 the large coordinates of a large box comes from — is 0, so a neuron constant along an edge
 does not read as crossing zero far away.
 
+A first layer of rank r < d sees only its row space: every cell is a prism over a cell of
+the r-dimensional complex of that row space, so that complex is traced (``lineality`` = d − r:
+the whole space's complex has no vertices, its k-faces are the row space's (k − d + r)-faces
+times the null space). A first layer of full rank has d independent hyperplanes, which meet in
+a vertex, inside the first box by construction.
+
 float64 has a reach: a box so large that its cells are fewer than a smaller box's (or that
 raises a ResolutionWarning) means vertices lie too far out for it, and the trace is refused
 in one line (``exact=True`` computes the whole space in fractions).
@@ -53,19 +59,24 @@ def trace_whole(net, origin, basis, zero_tol: float, slope_rtol: float, exact: b
     d = basis.shape[1]
     first, bias = next(iter(net.hidden_layers()))
     w, b = first @ basis, bias + first @ origin  # the first layer in box coordinates
+    rows = np.linalg.svd(w)[2] if w.size else np.zeros((0, d))
+    rank = int(np.linalg.matrix_rank(w)) if w.size else 0
+    if 0 < rank < d:  # the network sees only the first layer's row space
+        cells = trace_whole(net, origin, basis @ rows[:rank].T, zero_tol, slope_rtol, exact)
+        return dataclasses.replace(cells, lineality=d - rank + cells.lineality)
     radius = _first_layer_radius(w, b)
-    seen = 0  # a larger box holds at least the cells of a smaller one: fewer is float64 failing
+    seen, was_resolved = 0, True  # a larger box holds at least a smaller one's cells
     for _ in range(TRIES):
         domain = box_domain(-radius * np.ones(d), radius * np.ones(d), origin, basis)
         cut = cut_domain(net, domain, zero_tol, exact,
                          what=f"tracing {net!r} on the whole {d}-D space")  # fmt: skip
         cells_here = len(cut.built.starts) - 1
-        if cells_here < seen or not cut.resolved:
+        if cells_here < seen or (was_resolved and not cut.resolved and seen):
             raise BendsError(
                 f"the whole space of {net!r} has vertices too far out for float64 (past |t| = "
                 f"{radius / GROWTH:.3g}): trace_box(net, whole=True, exact=True) in fractions, "
                 "or a box")  # fmt: skip
-        seen = cells_here
+        seen, was_resolved = cells_here, cut.resolved
         farthest = _farthest_beyond(net, cut, origin, basis, zero_tol, exact)
         if farthest is None:
             cells = finished(cut, slope_rtol)

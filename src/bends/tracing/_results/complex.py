@@ -43,8 +43,10 @@ class Complex:
     ``layer_regions`` the regions after each layer; ``unbounded`` (C,) the cells that reach
     infinity, for a whole-space trace (else None); ``domain_facets`` the domain's facets (2d
     for a box, d + 1 for a simplex: the first bits of the zero sets ``zeros``); ``f_vector``
-    of a whole-space trace is that of its box; ``resolved`` False when float64 could
-    not separate two vertices."""
+    of a whole-space trace is that of its box; ``lineality`` (whole space) the dimension of
+    the space every cell holds (a first layer of rank r < d: the complex is traced in its row
+    space, ``dim`` = r, and ``basis`` maps that to input space); ``resolved`` False when
+    float64 could not separate two vertices."""
 
     points: np.ndarray
     cell_ids: np.ndarray
@@ -66,6 +68,7 @@ class Complex:
     rational_points: np.ndarray | None = None
     unbounded: np.ndarray | None = None
     whole: bool = False
+    lineality: int = 0
 
     @property
     def dim(self) -> int:
@@ -86,6 +89,8 @@ class Complex:
     def vertices(self) -> int:
         """The vertices (of the whole space's complex for a whole-space trace: those on the
         box's boundary are where it truncates unbounded cells, not vertices)."""
+        if self.lineality:
+            return 0  # every face holds the lineality space: no points
         return len(self.points) if not self.whole else int(np.count_nonzero(~self._on_box()))
 
     @property
@@ -94,6 +99,8 @@ class Complex:
         boundary are left out)."""
         if not self.whole:
             return len(self.edge_ends)
+        if self.lineality:  # lines: the row space's vertices times a 1-D null space
+            return int(np.count_nonzero(~self._on_box())) if self.lineality == 1 else 0
         sides = np.uint64((1 << self.domain_facets) - 1)
         ends = self.edge_ends
         return int(np.count_nonzero(
