@@ -287,3 +287,15 @@ def test_a_first_layer_of_low_rank_is_traced_in_its_row_space():
     assert (cells.regions, cells.vertices, cells.edges, cells.lineality) == (4, 0, 1, 1)
     rnn = TiedRNN(np.array([[1.0, -1.0, 0], [1.0, -1.0, 0], [0, 0, 0]]), steps=3)
     assert trace_box(rnn, whole=True).regions == trace_box(rnn.unroll(), whole=True).regions
+
+
+@pytest.mark.parametrize(
+    ("point", "radius", "near"),
+    [([0.5, 0.5, 0.5], 0.0, 8), ([0.25, 0.25, 0.25], 0.1, 1), ([0.25, 0.25, 0.25], 0.26, 4),
+     ([0.4, 0.4, 0.25], 0.11, 3), ([0.45, 0.45, 0.25], 0.0709, 4),
+     ([0.45, 0.45, 0.25], 0.0706, 3)],
+)  # fmt: skip
+def test_cells_near_a_point_are_those_the_ball_meets(point, radius, near):
+    """The unit cube cut by x, y, z = 1/2: a neighbour across k planes is √k · (gap) away."""
+    net = MLP.from_layers([(np.eye(3), -0.5 * np.ones(3)), (np.ones((1, 3)), np.zeros(1))])
+    assert trace_box(net, np.zeros(3), np.ones(3)).cells_near(point, radius) == near

@@ -144,6 +144,33 @@ class Complex:
         volumes = self.volumes()
         return np.histogram(np.log10(volumes[np.isfinite(volumes) & (volumes > 0)]), bins=bins)
 
+    def cells_near(self, point, radius: float) -> int:
+        """How many cells come within ``radius`` of ``point`` (box coordinates, Euclidean):
+        those whose bounding ball meets the ball are checked by the distance from the point to
+        the cell's convex hull (a non-negative least-squares problem over convex weights of
+        its vertices, SciPy's NNLS)."""
+        from scipy.optimize import nnls
+
+        from bends.errors import BendsError
+
+        centre = np.asarray(point, dtype=np.float64).reshape(-1)
+        if centre.size != self.dim:
+            raise BendsError(f"point has {centre.size} coordinates, the complex {self.dim}")
+        if not radius >= 0:
+            raise BendsError(f"radius must be non-negative, got {radius}")
+        near = 0
+        for ids in self.cells():
+            corners = self.points[ids]
+            middle = corners.mean(axis=0)
+            reach = np.linalg.norm(corners - middle, axis=1).max()
+            if np.linalg.norm(centre - middle) > radius + reach:
+                continue
+            weight = 1e3 * max(1.0, float(np.abs(corners).max()))  # Σ λ = 1, enforced hard
+            system = np.vstack([corners.T, weight * np.ones(len(ids))])
+            mix = nnls(system, np.append(centre, weight))[0]
+            near += np.linalg.norm(corners.T @ mix - centre) <= radius * (1 + 1e-9) + 1e-12
+        return int(near)
+
     def edge_length(self) -> float:
         """The total length of the complex's edges in box coordinates (the domain's included)."""
         ends = self.points[self.edge_ends]
