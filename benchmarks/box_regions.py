@@ -11,8 +11,9 @@ bends traces them with ``trace_box(net, whole=True)``, relucent with
 Run: ``python benchmarks/box_regions.py`` (``--quick``: the two smallest networks, no
 largest-network sweep). It prints one table: regions and seconds of each tool, and the ratio.
 Then, unless ``--quick``, the [3,32,32,32,1] box of the issue, and for each d = 3…8 the widest
-[d, w, w, 1] network whose whole-space trace finishes within ``--limit`` seconds and the
-memory budget (w doubled from 8 until it does not).
+[d, w, w, 1] network (PyTorch-default weights, seed 0) whose whole-space trace finishes
+within the memory budget, w stepping through ``WIDTHS`` until the next width is refused by
+the budget or predicted (at the last step's growth) to take more than ``--limit`` seconds.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from bends.errors import BendsError
 from bends.nets.random import random_mlp
 
 NETWORKS = [[2, 16, 16, 1], [2, 32, 32, 1], [3, 16, 16, 1], [4, 16, 16, 1]]
+WIDTHS = (4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128)  # the largest-network sweep
 
 RELUCENT = textwrap.dedent(
     """
@@ -115,26 +117,28 @@ def main() -> None:
     seconds, cells = timed(lambda: trace_box(net, -np.ones(3), np.ones(3)))
     print(f"\n[3, 32, 32, 32, 1] in [-1, 1]^3: {cells.regions} regions, {cells.vertices} "
           f"vertices, {cells.edges} edges in {seconds:.3g} s")  # fmt: skip
-    print("\n| d | widest [d, w, w, 1] whole space | regions | vertices | s |")
-    print("|---|---|---|---|---|")
+    print("\n| d | widest [d, w, w, 1] whole space | regions | vertices | s | next width |")
+    print("|---|---|---|---|---|---|")
     for d in range(3, 9):
-        width, best = 8, None
-        while True:
+        best, last, stop = None, None, ""
+        for width in WIDTHS:
             net = random_mlp([d, width, width, 1], seed=0)
             began = time.perf_counter()
             try:
                 cells = trace_box(net, whole=True)
             except BendsError as err:
-                print(f"(d = {d}, w = {width}: {err})", flush=True)
+                stop = f"[{d}, {width}, {width}, 1]: {err}"
                 break
             seconds = time.perf_counter() - began
             best = (width, cells.regions, cells.vertices, seconds)
-            if seconds * 8 > args.limit:  # doubling the width costs about 2^d more
+            growth = seconds / last if last else 8.0
+            last = seconds
+            if seconds * growth > args.limit:  # the next width, at the last step's growth
+                stop = f"[{d}, next, next, 1] predicted {seconds * growth:.0f} s"
                 break
-            width *= 2
         if best:
             print(f"| {d} | [{d}, {best[0]}, {best[0]}, 1] | {best[1]} | {best[2]} | "
-                  f"{best[3]:.3g} |", flush=True)  # fmt: skip
+                  f"{best[3]:.3g} | {stop} |", flush=True)  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -102,7 +102,7 @@ def test_euler_holds_on_every_complex(net):
         warnings.simplefilter("ignore", ResolutionWarning)
         cells = trace_box(net, -np.ones(d), np.ones(d))
     assert euler(cells) == 1
-    assert cells.pieces <= cells.regions == cells.layer_regions[-1]
+    assert cells.pieces <= cells.regions
     if d <= 4:
         assert abs(cells.volumes().sum() - 2.0**d) < 1e-9 * 2.0**d
 
@@ -276,7 +276,7 @@ def test_the_certified_whole_space_equals_a_box_four_times_larger(widths, seed):
     radius = 4 * float(np.abs(cells.points).max())
     larger = trace_box(net, -radius * np.ones(widths[0]), radius * np.ones(widths[0]))
     assert (cells.regions, cells.pieces) == (larger.regions, larger.pieces)
-    assert cells.vertices == larger.vertices - int(np.count_nonzero(larger._on_box()))
+    assert cells.vertices == larger.vertices - int(np.count_nonzero(larger.on_boundary()))
 
 
 def test_a_first_layer_of_low_rank_is_traced_in_its_row_space():
@@ -285,6 +285,7 @@ def test_a_first_layer_of_low_rank_is_traced_in_its_row_space():
                            (np.ones((1, 2)), np.zeros(1))])  # fmt: skip
     cells = trace_box(net, whole=True)
     assert (cells.regions, cells.vertices, cells.edges, cells.lineality) == (4, 0, 1, 1)
+    assert cells.unbounded.all() and np.isinf(cells.volumes()).all()
     rnn = TiedRNN(np.array([[1.0, -1.0, 0], [1.0, -1.0, 0], [0, 0, 0]]), steps=3)
     assert trace_box(rnn, whole=True).regions == trace_box(rnn.unroll(), whole=True).regions
 
@@ -299,3 +300,52 @@ def test_cells_near_a_point_are_those_the_ball_meets(point, radius, near):
     """The unit cube cut by x, y, z = 1/2: a neighbour across k planes is √k · (gap) away."""
     net = MLP.from_layers([(np.eye(3), -0.5 * np.ones(3)), (np.ones((1, 3)), np.zeros(1))])
     assert trace_box(net, np.zeros(3), np.ones(3)).cells_near(point, radius) == near
+    # on a larger box the cells around the point are the same (NNLS at the point's scale)
+    assert trace_box(net, -10 * np.ones(3), 10 * np.ones(3)).cells_near(point, radius) == near
+
+
+@pytest.mark.parametrize("exact", [False, True])
+def test_affine_networks_are_one_cell_everywhere(exact):
+    affine = MLP.from_layers([(np.ones((1, 3)), np.zeros(1))])
+    constant = MLP.from_layers([(np.zeros((4, 3)), np.ones(4)), (np.ones((1, 4)), np.zeros(1))])
+    for net in (affine, constant):
+        assert trace_box(net, -np.ones(3), np.ones(3), exact=exact).regions == 1
+        cells = trace_box(net, whole=True, exact=exact)
+        assert (cells.regions, cells.pieces, cells.vertices, cells.lineality) == (1, 1, 0, 3)
+
+
+def test_the_whole_space_in_fractions_decides_rank_and_far_vertices_exactly():
+    """det [[1, 1/3], [3, 1]] is 2⁻⁵⁴ in float64's reading of 1/3: two lines that meet far out.
+    In fractions they meet (4 regions, a vertex); a tiny slope's far crossing is found."""
+    net = MLP.from_layers([(np.array([[1.0, 1 / 3], [3.0, 1.0]]), np.array([0.0, 1.0])),
+                           (np.ones((1, 2)), np.zeros(1))])  # fmt: skip
+    cells = trace_box(net, whole=True, exact=True)
+    assert (cells.regions, cells.vertices) == (4, 1)
+
+
+def test_a_tiny_slope_in_a_deep_layer_is_a_vertex_past_the_first_box():
+    """z = 10⁻⁵ x₁ − 10⁻³ + 10³ (h₃ − h₄) with h₃ = h₄ duplicated neurons of slope 10³:
+    the rounding of the large terms must not hide the crossing at x₁ = 100 (a reviewer's
+    reproducer: the box used to be certified at |t| ≤ 48 with 6 of 8 regions)."""
+    big = 1e3
+    first = (np.array([[1.0, 0], [0, 1.0], [big, 0], [big, 0]]), np.array([0.0, -1, big, big]))
+    second = (np.array([[1e-5, 0, big, -big], [0, 1.0, 0, 0]]), np.array([-1e-3, 0.0]))
+    net = MLP.from_layers([first, second, (np.ones((1, 2)), np.zeros(1))])
+    cells, exact = trace_box(net, whole=True), trace_box(net, whole=True, exact=True)
+    assert cells.regions == exact.regions == 8
+    assert cells.vertices == exact.vertices == 3
+
+
+def test_a_graph_network_is_refused_by_name():
+    torch = pytest.importorskip("torch")
+
+    class Folded(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.first, self.last = torch.nn.Linear(3, 4), torch.nn.Linear(4, 1)
+
+        def forward(self, x):
+            return self.last(torch.relu(self.first(x)) + torch.relu(-self.first(x)))
+
+    with pytest.raises(BendsError, match="trace_box traces MLPs and tied RNNs"):
+        trace_box(Folded(), np.zeros(3), np.ones(3))

@@ -285,7 +285,15 @@ def trace_box(
     """
     zero_tol, slope_rtol = arguments.tolerances(zero_tol, slope_rtol)
     arguments.flags(exact=exact, simplex=simplex, whole=whole)
-    net = as_network(net, None)
+    given = low if low is not None else (corners[0] if corners is not None else None)
+    try:
+        net = as_network(net, np.shape(given) if given is not None else None)
+    except BendsError:
+        if hasattr(net, "forward"):  # a torch module bends reads only as a graph
+            raise BendsError("trace_box traces MLPs and tied RNNs (a torch Sequential of Linear "
+                             "and ReLU); for a graph network trace a plane (trace_plane) or "
+                             "segments") from None  # fmt: skip
+        raise
     require_unbatched(net)
     if net.is_graph:
         raise BendsError("trace_box traces MLPs and tied RNNs; for a graph network trace a "

@@ -211,7 +211,7 @@ class _Cutting:
         """The arrays' size now, with ``width`` values per vertex."""
         per_vertex = 8.0 * (width + self.points.shape[1] + self.words)
         return (len(self.points) * per_vertex + 24.0 * len(self.edges)
-                + 8.0 * len(self.verts) + self.patterns.size)  # fmt: skip
+                + 16.0 * len(self.verts) + self.patterns.size)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -237,13 +237,14 @@ def cut_domain(net, domain: Domain, zero_tol: float, exact: bool, what: str = ""
     neurons = sum(w.shape[0] for w, _ in layers)
     readout = net.readout()
     if exact:
-        layers = [(_fractions(w), _fractions(b)) for w, b in layers]
-        readout = (_fractions(readout[0]), _fractions(readout[1]))
+        layers = [(fractions_of(w), fractions_of(b)) for w, b in layers]
+        readout = (fractions_of(readout[0]), fractions_of(readout[1]))
         zero_tol = 0.0
-    origin, basis = (_fractions(domain.origin), _fractions(domain.basis)) if exact else (
+    origin, basis = (fractions_of(domain.origin), fractions_of(domain.basis)) if exact else (
         np.asarray(domain.origin, float), np.asarray(domain.basis, float))  # fmt: skip
-    w, b = layers[0]
-    layers[0] = (w @ basis, b + w @ origin)  # the network as a function of box coordinates
+    w, b = layers[0] if layers else readout
+    folded = (w @ basis, b + w @ origin)  # the network as a function of box coordinates
+    layers, readout = ([folded, *layers[1:]], readout) if layers else ([], folded)
     built = _Cutting(domain, neurons, exact)
     h = built.points
     done, regions = 0, []
@@ -294,6 +295,6 @@ def _width(domain: Domain) -> float:
     return float((points.max(axis=0) - points.min(axis=0)).max())
 
 
-def _fractions(array) -> np.ndarray:
+def fractions_of(array) -> np.ndarray:
     """``array`` as an object array of exact fractions (floats read exactly)."""
     return np.vectorize(lambda x: Fraction(x), otypes=[object])(np.asarray(array))

@@ -13,8 +13,9 @@ at y, and so along the ray), layer after layer, no neuron changes sign past y: t
 ray. When every edge leaving B is a ray, no vertex lies outside B: the 1-skeleton of a complex
 with a vertex is connected, and a path from a vertex inside B to one outside would leave B
 along an edge that ends outside. The values at the vertices are the network's own, computed
-once. A vertex on ∂B fails the check (some neuron is 0 at y and changes sign past it), and R
-grows 4-fold; so does R when B holds no vertex of its own (all of B's vertices on ∂B: the
+once. A vertex on ∂B fails the check (some neuron is 0 at y and changes sign past it); a
+failed check names the sign changes past B, and R grows past the farthest (at least 1.5-fold);
+R grows 16-fold when B holds no vertex of its own (all of B's vertices on ∂B: the
 complex may have a lineality space, which this check cannot certify). A neuron is 0 at the
 vertices whose zero sets hold it, as the cuts decided; elsewhere a value within ``zero_tol``
 times the size of the terms it carries — through every layer before, where the rounding of
@@ -25,7 +26,8 @@ A first layer of rank r < d sees only its row space: every cell is a prism over 
 the r-dimensional complex of that row space, so that complex is traced (``lineality`` = d − r:
 the whole space's complex has no vertices, its k-faces are the row space's (k − d + r)-faces
 times the null space). A first layer of full rank has d independent hyperplanes, which meet in
-a vertex, inside the first box by construction.
+a vertex: the first box is sized to hold the first layer's vertices where there are at most
+20,000 sets of d hyperplanes to solve, and grows until it holds one otherwise.
 
 float64 has a reach: a box so large that its cells are fewer than a smaller box's (or that
 raises a ResolutionWarning) means vertices lie too far out for it, and the trace is refused
@@ -39,33 +41,49 @@ those of the whole space.
 from __future__ import annotations
 
 import dataclasses
+from fractions import Fraction
 from itertools import combinations
 from math import comb
 
 import numpy as np
 
+from bends.budget import check_memory
 from bends.errors import BendsError
-from bends.tracing._box.tracer import Cut, _fractions, box_domain, cut_domain, finished
+from bends.tracing._box.tracer import (
+    Cut,
+    box_domain,
+    cut_domain,
+    finished,
+    fractions_of,
+    trace_box_mlp,
+)
 from bends.tracing._results.complex import Complex
+from bends.tracing.tolerance import RESOLUTION
 
 GROWTH = 1.5  # the box's least growth when the check fails
 TRIES = 60  # boxes tried
 MARGIN = 16.0  # the first box's margin past the first layer's vertices
+ROUNDING = 64 * np.finfo(float).eps  # a recomputed value or slope is 0 within this of its terms
 
 
 def trace_whole(net, origin, basis, zero_tol: float, slope_rtol: float, exact: bool) -> Complex:
     """The complex of ``net`` on the whole space x = ``origin`` + ``basis`` t, t ∈ R^d (see the
     module docstring)."""
     d = basis.shape[1]
-    first, bias = next(iter(net.hidden_layers()))
+    first, bias = next(iter(net.hidden_layers()), net.readout())
     w, b = first @ basis, bias + first @ origin  # the first layer in box coordinates
-    rows = np.linalg.svd(w)[2] if w.size else np.zeros((0, d))
-    rank = int(np.linalg.matrix_rank(w)) if w.size else 0
-    if 0 < rank < d:  # the network sees only the first layer's row space
-        cells = trace_whole(net, origin, basis @ rows[:rank].T, zero_tol, slope_rtol, exact)
-        return dataclasses.replace(cells, lineality=d - rank + cells.lineality)
+    rank = _rank(w, exact) if len(list(net.hidden_layers())) else 0
+    if rank == 0:  # the network is affine on the whole space: one cell, holding it all
+        cells = trace_box_mlp(net, box_domain(-np.ones(d), np.ones(d), origin, basis),
+                              zero_tol, slope_rtol, exact)  # fmt: skip
+        return dataclasses.replace(cells, unbounded=np.ones(1, bool), whole=True, lineality=d)
+    if rank < d:  # the network sees only the first layer's row space
+        rows = np.linalg.svd(np.asarray(w, float))[2][:rank]
+        cells = trace_whole(net, origin, basis @ rows.T, zero_tol, slope_rtol, exact)
+        return dataclasses.replace(cells, unbounded=np.ones(cells.regions, bool),
+                                   lineality=d - rank + cells.lineality)  # fmt: skip
     radius = _first_layer_radius(w, b)
-    seen, was_resolved = 0, True  # a larger box holds at least a smaller one's cells
+    seen, was_resolved, seen_radius = 0, True, radius  # a larger box holds a smaller one's cells
     for _ in range(TRIES):
         domain = box_domain(-radius * np.ones(d), radius * np.ones(d), origin, basis)
         cut = cut_domain(net, domain, zero_tol, exact,
@@ -74,16 +92,34 @@ def trace_whole(net, origin, basis, zero_tol: float, slope_rtol: float, exact: b
         if cells_here < seen or (was_resolved and not cut.resolved and seen):
             raise BendsError(
                 f"the whole space of {net!r} has vertices too far out for float64 (past |t| = "
-                f"{radius / GROWTH:.3g}): trace_box(net, whole=True, exact=True) in fractions, "
+                f"{seen_radius:.3g}): trace_box(net, whole=True, exact=True) in fractions, "
                 "or a box")  # fmt: skip
-        seen, was_resolved = cells_here, cut.resolved
-        farthest = _farthest_beyond(net, cut, origin, basis, zero_tol, exact)
+        seen, was_resolved, seen_radius = cells_here, cut.resolved, radius
+        farthest = _farthest_beyond(net, cut, origin, basis, exact)
         if farthest is None:
             cells = finished(cut, slope_rtol)
             return dataclasses.replace(cells, unbounded=_touching(cells), whole=True)
         radius = max(GROWTH * radius, 1.25 * farthest)
     raise BendsError(f"no box up to |t| ≤ {radius:.3g} holds every vertex of {net!r}; "
                      "trace a box with trace_box(net, low, high)")  # fmt: skip
+
+
+def _rank(w: np.ndarray, exact: bool) -> int:
+    """The rank of ``w``: by SVD, or in fractions (Gaussian elimination) for an exact trace."""
+    if not exact:
+        return int(np.linalg.matrix_rank(w))
+    rows = [[Fraction(x) for x in row] for row in np.asarray(w, float)]
+    rank = 0
+    for column in range(len(rows[0]) if rows else 0):
+        pivot = next((r for r in range(rank, len(rows)) if rows[r][column] != 0), None)
+        if pivot is None:
+            continue
+        rows[rank], rows[pivot] = rows[pivot], rows[rank]
+        for r in range(rank + 1, len(rows)):
+            factor = rows[r][column] / rows[rank][column]
+            rows[r] = [a - factor * c for a, c in zip(rows[r], rows[rank], strict=True)]
+        rank += 1
+    return rank
 
 
 def _first_layer_radius(w: np.ndarray, b: np.ndarray, most: int = 20_000) -> float:
@@ -108,54 +144,71 @@ def _first_layer_radius(w: np.ndarray, b: np.ndarray, most: int = 20_000) -> flo
 
 def _touching(cells: Complex) -> np.ndarray:
     """The cells with a vertex on the box's boundary."""
-    on_side = cells._on_box()
+    on_side = cells.on_boundary()
     owner = np.repeat(np.arange(cells.regions), np.diff(cells.offsets))
     touching = np.zeros(cells.regions, dtype=bool)
     touching[owner[on_side[cells.cell_ids]]] = True
     return touching
 
 
-def _farthest_beyond(net, cut: Cut, origin, basis, zero_tol, exact) -> float | None:
+def _farthest_beyond(net, cut: Cut, origin, basis, exact) -> float | None:
     """The certificate: None when every edge that leaves the box is a ray (see the module
     docstring); else how far (max-norm, box coordinates) the farthest sign change found past
-    the box lies — a vertex outside it, where the first layer that fails is affine. A neuron
-    is exactly 0 at the vertices whose zero sets hold it (as the cuts decided), whatever
-    rounding the values recomputed there carry."""
+    the box lies — a vertex outside it, where the first layer that fails is affine.
+
+    Values at the vertices are the network's, recomputed, except that a neuron is exactly 0
+    where the cuts put it in a vertex's zero set; slopes along an edge are the directional
+    derivatives under the edge's pattern. In float64 a value or slope is 0 within what it
+    can be off by: 64 ulps of its terms' size (:data:`ROUNDING`, the arithmetic), plus the
+    neuron's gradient (1-norm, under the edge's pattern) times how far a vertex may lie from
+    where it should — the tracer tells vertices apart to ``RESOLUTION`` of the box's width —
+    twice over for a slope, whose direction joins two such vertices. The gradient, not the
+    size of the weights, carries that part: weights that cancel make a small gradient, and a
+    small true slope is a crossing far out, not rounding. Exactly 0 in fractions."""
     built = cut.built
     sides = np.uint64((1 << cut.domain.facets.shape[1]) - 1)
     on_side = (built.zeros[:, 0] & sides) != 0
     points = np.asarray(built.points, float)
-    if on_side.all():
-        return float(np.abs(points).max())  # no vertex inside the box
+    if on_side.all():  # no vertex inside the box: the first layer's lie far out
+        return MARGIN * float(np.abs(points).max())
     ends = built.edges
     inward = (built.zeros[ends[:, 0], 0] & built.zeros[ends[:, 1], 0] & sides) == 0
     rays = [ends[inward & on_side[ends[:, 1]]], ends[inward & on_side[ends[:, 0]]][:, ::-1]]
     inner, outer = np.concatenate(rays).T  # each edge from x (inner) out through y (outer)
-    h = origin + built.points @ basis.T if not exact else (
-        _fractions(origin) + built.points @ _fractions(basis).T)  # fmt: skip
-    scale = np.abs(np.asarray(h, float))  # the size of the terms each value carries, so far
+    origin, basis = (fractions_of(origin), fractions_of(basis)) if exact else (origin, basis)
+    h = origin + built.points @ basis.T
+    step = (built.points[outer] - built.points[inner]) @ basis.T  # the edge, in input space
+    scale, step_scale = np.abs(np.asarray(h, float)), np.abs(np.asarray(step, float))
+    misplaced = 0.0 if exact else 4 * RESOLUTION * float(np.abs(points).max())
+    gradient = np.broadcast_to(np.asarray(basis, float), (len(inner), *basis.shape))
+    check_memory(8.0 * gradient.size * max((w.shape[0] for w, _ in net.hidden_layers()),
+                 default=1) / max(basis.shape[0], 1), "the whole space's certificate")  # fmt: skip
     done = built.first_neuron
     for w, b in net.hidden_layers():
-        if exact:
-            w, b = _fractions(w), _fractions(b)
-        # rounding grows with the terms of every layer before, not only this one's inputs
-        scale = scale @ np.abs(np.asarray(w, float)).T + np.abs(np.asarray(b, float))
-        z = h @ w.T + b
+        w, b = (fractions_of(w), fractions_of(b)) if exact else (w, b)
+        size, size_b = np.abs(np.asarray(w, float)), np.abs(np.asarray(b, float))
+        scale, step_scale = scale @ size.T + size_b, step_scale @ size.T
+        gradient = np.asarray(w, float) @ gradient  # (rays, neurons, d), in box coordinates
+        z, slope = h @ w.T + b, step @ w.T
         bits = np.arange(done, done + w.shape[0])
         z[(built.zeros[:, bits // 64] >> (bits % 64).astype(np.uint64)) & np.uint64(1) == 1] = 0
         done += w.shape[0]
-        tol = 0.0 if exact else 8 * zero_tol * np.maximum(scale[inner], scale[outer])
         at_x, at_y = z[inner], z[outer]
-        inside, slope = at_x + at_y, at_y - at_x
-        up, down = inside > tol, inside < -tol
-        flat = ~(up | down)
-        fails = ((up & ((at_y < -tol) | (slope < -tol))) | (down & ((at_y > tol) | (slope > tol)))
-                 | (flat & ((np.abs(at_y) > tol) | (np.abs(slope) > tol))))  # fmt: skip
+        drift = misplaced * np.abs(gradient).sum(axis=2)
+        tol = 0 if exact else ROUNDING * np.maximum(scale[inner], scale[outer]) + drift
+        tol_slope = 0 if exact else ROUNDING * step_scale + 2 * drift
+        up, down = at_x + at_y > tol, at_x + at_y < -tol  # the sign inside the edge
+        # a neuron 0 inside the edge is 0 along its whole line: nothing to check
+        fails = (up & ((at_y < -tol) | (slope < -tol_slope))) | (
+            down & ((at_y > tol) | (slope > tol_slope)))  # fmt: skip
         if fails.any():
             edge, _ = np.nonzero(fails)
-            ahead = np.asarray(np.abs(at_y) / np.maximum(np.abs(slope), 1e-300), float)[fails]
-            step = points[outer[edge]] - points[inner[edge]]
-            beyond = points[outer[edge]] + np.minimum(ahead, 1e12)[:, None] * step
+            ahead = np.abs(np.asarray(at_y, float)) / np.maximum(
+                np.abs(np.asarray(slope, float)), 1e-300)  # fmt: skip
+            beyond = points[outer[edge]] + np.minimum(ahead[fails], 1e12)[:, None] * (
+                points[outer[edge]] - points[inner[edge]])  # fmt: skip
             return float(np.abs(beyond).max())
         h = np.where(z > 0, z, 0 * z)
+        step = np.where(up, slope, 0 * slope)  # the edge's pattern: on where positive inside
+        gradient = gradient * up[:, :, None]
     return None

@@ -34,12 +34,12 @@ def _grown(array, used, more):  # pragma: no cover - compiled
 
 
 @numba.njit(**KERNEL)
-def _grown_pairs(pairs, used):  # pragma: no cover - compiled
-    """``pairs`` (rows, 2) with room for one more row past ``used`` (doubled when short)."""
-    if used < pairs.shape[0]:
-        return pairs
-    bigger = np.empty((2 * pairs.shape[0], 2), pairs.dtype)
-    bigger[:used] = pairs[:used]
+def _rows(array, used, more):  # pragma: no cover - compiled
+    """``array`` (rows, columns) with room for ``more`` rows past ``used`` (doubled when short)."""
+    if used + more <= array.shape[0]:
+        return array
+    bigger = np.empty((max(2 * array.shape[0], used + more), array.shape[1]), array.dtype)
+    bigger[:used] = array[:used]
     return bigger
 
 
@@ -69,7 +69,7 @@ def _edges_among(ids, zeros, out, used):  # pragma: no cover - compiled
                     edge = False
                     break
             if edge:
-                out = _grown_pairs(out, used)
+                out = _rows(out, used, 1)
                 out[used, 0], out[used, 1] = min(u, v), max(u, v)
                 used += 1
     return out, used
@@ -169,7 +169,6 @@ def cell_facets(starts, verts, zeros, tags):  # pragma: no cover - compiled
             for word in range(words):
                 every[word] &= zeros[v, word]
                 some[word] |= zeros[v, word]
-        faces = np.zeros((0, size), np.bool_)
         members = np.zeros((words * 64, size), np.bool_)
         kept = 0
         for word in range(words):
@@ -204,21 +203,11 @@ def cell_facets(starts, verts, zeros, tags):  # pragma: no cover - compiled
                     first += tags[ids[k], 0]
                     second += tags[ids[k], 1]
             out_cell = _grown(out_cell, found, 1)
-            out_keys = _grown_pairs(out_keys, found)
+            out_keys = _rows(out_keys, found, 1)
             out_cell[found] = cell
             out_keys[found, 0], out_keys[found, 1] = first, second
             found += 1
     return out_cell[:found], out_keys[:found]
-
-
-@numba.njit(**KERNEL)
-def _rows(array, used, more):  # pragma: no cover - compiled
-    """``array`` (rows, columns) with room for ``more`` rows past ``used`` (doubled when short)."""
-    if used + more <= array.shape[0]:
-        return array
-    bigger = np.empty((max(2 * array.shape[0], used + more), array.shape[1]), array.dtype)
-    bigger[:used] = array[:used]
-    return bigger
 
 
 @numba.njit(**KERNEL)

@@ -25,6 +25,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from bends.budget import check_memory
+from bends.errors import BendsError
 from bends.tracing._kernels.box import cell_facets
 
 
@@ -91,7 +92,7 @@ class Complex:
         box's boundary are where it truncates unbounded cells, not vertices)."""
         if self.lineality:
             return 0  # every face holds the lineality space: no points
-        return len(self.points) if not self.whole else int(np.count_nonzero(~self._on_box()))
+        return len(self.points) if not self.whole else int(np.count_nonzero(~self.on_boundary()))
 
     @property
     def edges(self) -> int:
@@ -100,14 +101,15 @@ class Complex:
         if not self.whole:
             return len(self.edge_ends)
         if self.lineality:  # lines: the row space's vertices times a 1-D null space
-            return int(np.count_nonzero(~self._on_box())) if self.lineality == 1 else 0
+            return int(np.count_nonzero(~self.on_boundary())) if self.lineality == 1 else 0
         sides = np.uint64((1 << self.domain_facets) - 1)
         ends = self.edge_ends
         return int(np.count_nonzero(
             (self.zeros[ends[:, 0], 0] & self.zeros[ends[:, 1], 0] & sides) == 0))  # fmt: skip
 
-    def _on_box(self) -> np.ndarray:
-        """Which vertices lie on the domain's boundary."""
+    def on_boundary(self) -> np.ndarray:
+        """Which vertices lie on the domain's boundary (for a whole-space trace, the box's:
+        where it truncates unbounded cells)."""
         return (self.zeros[:, 0] & np.uint64((1 << self.domain_facets) - 1)) != 0
 
     def cells(self) -> list[np.ndarray]:
@@ -123,8 +125,6 @@ class Complex:
         """Each cell's volume in box coordinates (convex hulls, SciPy's Qhull), for d ≤ 4;
         a whole-space trace's unbounded cells are inf."""
         if self.dim > 4:
-            from bends.errors import BendsError
-
             raise BendsError(f"volumes are computed for d ≤ 4, this complex has d = {self.dim}")
         from scipy.spatial import ConvexHull
 
@@ -151,8 +151,6 @@ class Complex:
         its vertices, SciPy's NNLS)."""
         from scipy.optimize import nnls
 
-        from bends.errors import BendsError
-
         centre = np.asarray(point, dtype=np.float64).reshape(-1)
         if centre.size != self.dim:
             raise BendsError(f"point has {centre.size} coordinates, the complex {self.dim}")
@@ -160,15 +158,15 @@ class Complex:
             raise BendsError(f"radius must be non-negative, got {radius}")
         near = 0
         for ids in self.cells():
-            corners = self.points[ids]
+            corners = self.points[ids] - centre  # about the point: NNLS works at its scale
             middle = corners.mean(axis=0)
             reach = np.linalg.norm(corners - middle, axis=1).max()
-            if np.linalg.norm(centre - middle) > radius + reach:
+            if np.linalg.norm(middle) > radius + reach:
                 continue
-            weight = 1e3 * max(1.0, float(np.abs(corners).max()))  # Σ λ = 1, enforced hard
-            system = np.vstack([corners.T, weight * np.ones(len(ids))])
-            mix = nnls(system, np.append(centre, weight))[0]
-            near += np.linalg.norm(corners.T @ mix - centre) <= radius * (1 + 1e-9) + 1e-12
+            size = max(1.0, float(np.abs(corners).max()))
+            system = np.vstack([corners.T / size, 1e3 * np.ones(len(ids))])  # Σ λ = 1, hard
+            mix = nnls(system, np.append(np.zeros(self.dim), 1e3))[0]
+            near += np.linalg.norm(corners.T @ mix) <= radius + 1e-9 * size
         return int(near)
 
     def edge_length(self) -> float:
@@ -226,11 +224,10 @@ def cell_maps(patterns: np.ndarray, layers, readout, exact: bool, chunk: int = 4
     the product of the layers with the off neurons' rows zeroed; and the same with |weights|
     (the size of the terms each entry sums, for the tolerance)."""
     out, size = [], []
-    d = layers[0][0].shape[1]
+    d = (layers[0] if layers else readout)[0].shape[1]
     for begin in range(0, max(len(patterns), 1), chunk):
         masks = patterns[begin : begin + chunk]
         kind = object if exact else float
-        maps = np.zeros((len(masks), d + 1, 1), dtype=kind)[:, :, 0]
         maps = np.broadcast_to(np.eye(d + 1, dtype=kind), (len(masks), d + 1, d + 1))
         sizes = maps.astype(float)
         done = 0
