@@ -165,7 +165,7 @@ class _Cutting:
         stride = len(self.points)
         keys = cu * stride + cv  # edges are kept sorted, so these are sorted too
         starts, verts, parents, sides, chords = cut_cells(
-            self.starts, self.verts, sign, self.zeros, keys, made, stride
+            self.starts, self.verts, sign, self.zeros, keys, made, stride, self.points.shape[1]
         )
         self.starts, self.verts = starts, verts
         self.patterns = self.patterns[parents]

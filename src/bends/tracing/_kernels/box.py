@@ -53,16 +53,25 @@ def _contains(zeros, c, common):  # pragma: no cover - compiled
 
 
 @numba.njit(**KERNEL)
-def _edges_among(ids, zeros, out, used):  # pragma: no cover - compiled
-    """The pairs of ``ids`` (the vertices of one polytope) that span its edges, appended to
-    ``out`` (pairs, 2) from row ``used``; returns (out, rows used)."""
+def _edges_among(ids, zeros, dim, out, used):  # pragma: no cover - compiled
+    """The pairs of ``ids`` (the vertices of a ``dim``-dimensional polytope) that span its
+    edges, appended to ``out`` (pairs, 2) from row ``used``; returns (out, rows used).
+
+    An edge lies in at least dim − 1 facets, each with a constraint of its own that is not
+    tight on the whole polytope: a pair sharing fewer such constraints is no edge, which
+    rules out most pairs before the test against every third vertex."""
     words = zeros.shape[1]
     common = np.empty(words, np.uint64)
+    every = _loose(ids, zeros) ^ _some(ids, zeros)  # the constraints tight everywhere
     for a in range(ids.size):
         for b in range(a + 1, ids.size):
             u, v = ids[a], ids[b]
+            shared = 0
             for word in range(words):
                 common[word] = zeros[u, word] & zeros[v, word]
+                shared += _bits(common[word] & ~every[word])
+            if shared < dim - 1:
+                continue
             edge = True
             for c in range(ids.size):
                 if c != a and c != b and _contains(zeros, ids[c], common):
@@ -76,15 +85,16 @@ def _edges_among(ids, zeros, out, used):  # pragma: no cover - compiled
 
 
 @numba.njit(**KERNEL)
-def cut_cells(starts, verts, sign, zeros, crossed, made, stride):  # pragma: no cover - compiled
+def cut_cells(starts, verts, sign, zeros, crossed, made, stride, dim):  # pragma: no cover
     """Cut every cell whose vertices hold both strict signs of one neuron.
 
     ``sign`` (vertices,) int8 is the neuron's sign at every vertex; ``crossed`` the sorted
     keys u·stride + v (u < v) of the edges whose ends have strictly opposite signs and
-    ``made`` the vertex already made on each (shared by every cell around the edge). A cut
-    cell P becomes P₊ (its vertices of sign ≥ 0 and the new ones) and P₋ (≤ 0 and the new
-    ones); the edges of their common facet P ∩ {z = 0} are found among its vertices by the
-    zero-set rule (the new vertices' zero sets hold the neuron's bit already).
+    ``made`` the vertex already made on each (shared by every cell around the edge); cells
+    are ``dim``-dimensional. A cut cell P becomes P₊ (its vertices of sign ≥ 0 and the new
+    ones) and P₋ (≤ 0 and the new ones); the edges of their common facet P ∩ {z = 0} are
+    found among its vertices by the zero-set rule (the new vertices' zero sets hold the
+    neuron's bit already).
 
     Returns the new cells (starts, verts), each one's old cell (``parents``) and side (1: the
     neuron is on, where some vertex is positive), and the new edges (pairs, 2), with repeats
@@ -141,9 +151,77 @@ def cut_cells(starts, verts, sign, zeros, crossed, made, stride):  # pragma: no 
                 on_cut[cut] = v
                 cut += 1
         on_cut[cut : cut + fresh] = new
-        edges, made_edges = _edges_among(on_cut[: cut + fresh], zeros, edges, made_edges)
+        edges, made_edges = _edges_among(on_cut[: cut + fresh], zeros, dim - 1, edges,
+                                         made_edges)  # fmt: skip
     return (out_starts[: count + 1], out_verts[:used], parents[:count], sides[:count],
             edges[:made_edges])  # fmt: skip
+
+
+@numba.njit(**KERNEL)
+def _loose(ids, zeros):  # pragma: no cover - compiled
+    """The constraints 0 at some but not every vertex of ``ids`` (bits, words)."""
+    words = zeros.shape[1]
+    every = np.full(words, ~np.uint64(0), np.uint64)
+    some = np.zeros(words, np.uint64)
+    for v in ids:
+        for word in range(words):
+            every[word] &= zeros[v, word]
+            some[word] |= zeros[v, word]
+    return some & ~every
+
+
+@numba.njit(**KERNEL)
+def _some(ids, zeros):  # pragma: no cover - compiled
+    """The constraints 0 at some vertex of ``ids`` (bits, words)."""
+    some = np.zeros(zeros.shape[1], np.uint64)
+    for v in ids:
+        for word in range(zeros.shape[1]):
+            some[word] |= zeros[v, word]
+    return some
+
+
+@numba.njit(**KERNEL)
+def _facets_of(ids, zeros, tags, keys, at):  # pragma: no cover - compiled
+    """The facets of the cell with vertices ``ids``, their keys written to ``keys`` from row
+    ``at`` (room for one per loose constraint); returns how many. Faces are bit sets of the
+    cell's vertices, so inclusion is a few word operations."""
+    loose = _loose(ids, zeros)
+    size = ids.size
+    spans = (size + 63) // 64
+    members = np.zeros((loose.size * 64, spans), np.uint64)
+    kept = 0
+    for word in range(loose.size):
+        for bit in range(64):
+            if loose[word] >> np.uint64(bit) & np.uint64(1):
+                for k in range(size):
+                    if zeros[ids[k], word] >> np.uint64(bit) & np.uint64(1):
+                        members[kept, k // 64] |= np.uint64(1) << np.uint64(k % 64)
+                kept += 1
+    found = 0
+    for f in range(kept):
+        maximal = True
+        for g in range(kept):
+            if g == f:
+                continue
+            inside = same = True  # face f ⊆ face g; the same face
+            for span in range(spans):
+                if members[f, span] & ~members[g, span]:
+                    inside = False
+                    break
+                if members[f, span] != members[g, span]:
+                    same = False
+            if inside and (not same or g < f):  # strictly inside, or a repeat of g
+                maximal = False
+                break
+        if maximal:
+            first = second = np.uint64(0)
+            for k in range(size):
+                if members[f, k // 64] >> np.uint64(k % 64) & np.uint64(1):
+                    first += tags[ids[k], 0]
+                    second += tags[ids[k], 1]
+            keys[at + found, 0], keys[at + found, 1] = first, second
+            found += 1
+    return found
 
 
 @numba.njit(**KERNEL)
@@ -154,60 +232,60 @@ def cell_facets(starts, verts, zeros, tags):  # pragma: no cover - compiled
     (the constraints tight on the whole cell left out); its facets are the maximal ones. The
     key of a facet is the sum (mod 2⁶⁴) of ``tags`` (vertices, 2) random words over its
     vertices, two words per key: the two cells beside a facet list the same vertices, so
-    they give the same key. Returns (cell, key₁, key₂) per facet."""
+    they give the same key. Room first (one row per loose constraint), then the keys.
+    Returns (cell, key₁, key₂) per facet."""
     cells = starts.size - 1
-    words = zeros.shape[1]
-    out_cell = np.empty(16 * cells + 16, np.int64)
-    out_keys = np.empty((16 * cells + 16, 2), np.uint64)
-    found = 0
+    room = np.zeros(cells + 1, np.int64)
+    for cell in range(cells):
+        loose = _loose(verts[starts[cell] : starts[cell + 1]], zeros)
+        for word in range(loose.size):
+            room[cell + 1] += _bits(loose[word])
+    for cell in range(cells):
+        room[cell + 1] += room[cell]
+    keys = np.empty((room[cells], 2), np.uint64)
+    found = np.zeros(cells, np.int64)
     for cell in range(cells):
         ids = verts[starts[cell] : starts[cell + 1]]
-        size = ids.size
-        every = np.full(words, ~np.uint64(0), np.uint64)
-        some = np.zeros(words, np.uint64)
-        for v in ids:
-            for word in range(words):
-                every[word] &= zeros[v, word]
-                some[word] |= zeros[v, word]
-        members = np.zeros((words * 64, size), np.bool_)
-        kept = 0
-        for word in range(words):
-            loose = some[word] & ~every[word]
-            for bit in range(64):
-                if loose >> np.uint64(bit) & np.uint64(1):
-                    for k in range(size):
-                        members[kept, k] = zeros[ids[k], word] >> np.uint64(bit) & np.uint64(1)
-                    kept += 1
-        faces = members[:kept]
-        for f in range(kept):
-            maximal = True
-            for g in range(kept):
-                if g == f:
-                    continue
-                inside = True  # face f ⊆ face g
-                same = True
-                for k in range(size):
-                    if faces[f, k] and not faces[g, k]:
-                        inside = False
-                        break
-                    if faces[f, k] != faces[g, k]:
-                        same = False
-                if inside and (not same or g < f):  # strictly inside, or a repeat of g
-                    maximal = False
-                    break
-            if not maximal:
-                continue
-            first = second = np.uint64(0)
-            for k in range(size):
-                if faces[f, k]:
-                    first += tags[ids[k], 0]
-                    second += tags[ids[k], 1]
-            out_cell = _grown(out_cell, found, 1)
-            out_keys = _rows(out_keys, found, 1)
-            out_cell[found] = cell
-            out_keys[found, 0], out_keys[found, 1] = first, second
-            found += 1
-    return out_cell[:found], out_keys[:found]
+        found[cell] = _facets_of(ids, zeros, tags, keys, room[cell])
+    owner = np.empty(found.sum(), np.int64)
+    kept = 0
+    for cell in range(cells):  # the keys found, packed
+        for k in range(room[cell], room[cell] + found[cell]):
+            keys[kept], owner[kept] = keys[k], cell
+            kept += 1
+    return owner, keys[:kept]
+
+
+@numba.njit(**KERNEL)
+def shared_facets(owner, keys):  # pragma: no cover - compiled
+    """The pairs of cells (A, 2) that list the same facet key: keys sorted by their first
+    word, then matched on both within each run of equal first words."""
+    order = np.argsort(keys[:, 0])
+    pairs = np.empty((keys.shape[0] // 2 + 1, 2), np.int64)
+    found = start = 0
+    while start < order.size:
+        stop = start + 1
+        while stop < order.size and keys[order[stop], 0] == keys[order[start], 0]:
+            stop += 1
+        for i in range(start, stop):
+            for j in range(i + 1, stop):
+                a, b = order[i], order[j]
+                if keys[a, 1] == keys[b, 1]:
+                    pairs = _rows(pairs, found, 1)
+                    pairs[found, 0], pairs[found, 1] = owner[a], owner[b]
+                    found += 1
+        start = stop
+    return pairs[:found]
+
+
+@numba.njit(**KERNEL)
+def _bits(word):  # pragma: no cover - compiled
+    """How many bits of ``word`` are set."""
+    count = 0
+    while word:
+        word &= word - np.uint64(1)
+        count += 1
+    return count
 
 
 @numba.njit(**KERNEL)
@@ -272,7 +350,7 @@ def cut_layer(points, values, zeros, count, edges, edge_neurons, starts, verts, 
             k += 1
         count += crossing
         starts, verts, parents, _, chords = cut_cells(starts, verts, sign, zeros, keys, made,
-                                                      stride)  # fmt: skip
+                                                      stride, points.shape[1])  # fmt: skip
         origin = origin[parents]
         edges, edge_neurons = _merged_edges(edges, edge_neurons, sign, made, chords,
                                             first_neuron + j, count)  # fmt: skip

@@ -26,7 +26,7 @@ from scipy.sparse.csgraph import connected_components
 
 from bends.budget import check_memory
 from bends.errors import BendsError
-from bends.tracing._kernels.box import cell_facets
+from bends.tracing._kernels.box import cell_facets, shared_facets
 
 
 @dataclass(frozen=True)
@@ -253,11 +253,7 @@ def facet_pairs(starts, verts, zeros, vertices: int) -> np.ndarray:
     (:func:`~bends.tracing._kernels.box.cell_facets`) that two cells list."""
     tags = np.random.default_rng(0).integers(0, 2**63, size=(vertices, 2), dtype=np.uint64)
     tags = tags * np.uint64(2) + np.uint64(1)
-    cell, keys = cell_facets(starts, verts, zeros, tags)
-    order = np.lexsort((keys[:, 1], keys[:, 0]))
-    cell, keys = cell[order], keys[order]
-    same = np.flatnonzero((keys[1:] == keys[:-1]).all(axis=1))
-    return np.stack([cell[same], cell[same + 1]], axis=1)
+    return shared_facets(*cell_facets(starts, verts, zeros, tags))
 
 
 def assembled(built, layers, readout, domain, layer_regions, zero_tol, slope_rtol, exact,
