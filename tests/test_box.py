@@ -103,6 +103,7 @@ def test_euler_holds_on_every_complex(net):
         cells = trace_box(net, -np.ones(d), np.ones(d))
     assert euler(cells) == 1
     assert cells.pieces <= cells.regions
+    assert cells.edge_density().shape == (len(cells.layer_widths),)
     if d <= 4:
         assert abs(cells.volumes().sum() - 2.0**d) < 1e-9 * 2.0**d
 

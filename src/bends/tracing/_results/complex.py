@@ -41,9 +41,10 @@ class Complex:
     the piece each cell belongs to; ``adjacency`` (A, 2) the pairs of cells that share a
     facet (the dual graph); ``edge_ends`` (E, 2) every edge's vertex ids and
     ``edge_neurons`` (E,) the neuron whose cut made it (−1: the domain's edges);
-    ``layer_regions`` the regions after each layer; ``unbounded`` (C,) the cells that reach
-    infinity, for a whole-space trace (else None); ``domain_facets`` the domain's facets (2d
-    for a box, d + 1 for a simplex: the first bits of the zero sets ``zeros``); ``f_vector``
+    ``layer_regions`` the regions after each layer (``layer_widths`` its neurons);
+    ``unbounded`` (C,) the cells that reach infinity, for a whole-space trace (else None);
+    ``domain_facets`` the domain's facets (2d for a box, d + 1 for a simplex: the first bits
+    of the zero sets ``zeros``); ``f_vector``
     of a whole-space trace is that of its box; ``lineality`` (whole space) the dimension of
     the space every cell holds (a first layer of rank r < d: the complex is traced in its row
     space, ``dim`` = r, and ``basis`` maps that to input space); ``resolved`` False when
@@ -61,6 +62,7 @@ class Complex:
     edge_neurons: np.ndarray
     zeros: np.ndarray
     layer_regions: tuple[int, ...]
+    layer_widths: tuple[int, ...]
     origin: np.ndarray
     basis: np.ndarray
     kind: str
@@ -174,6 +176,25 @@ class Complex:
         ends = self.points[self.edge_ends]
         return float(np.linalg.norm(ends[:, 1] - ends[:, 0], axis=1).sum())
 
+    def edge_density(self) -> np.ndarray:
+        r"""Per layer, the length of the edges its neurons' cuts made per unit volume, in input
+        coordinates: :math:`\sum_{e \in \text{layer}} |e| / \text{volume}` (the planar
+        tracer's boundary density, one skeleton down: in d dimensions an edge is where d − 1
+        zero sets meet). Not for a whole-space trace (its volume is infinite)."""
+        if self.whole:
+            raise BendsError("the whole space has no finite volume: trace a box for densities")
+        basis = np.asarray(self.basis, float)
+        volume = float(np.sqrt(abs(np.linalg.det(basis.T @ basis))))
+        if self.kind == "simplex":
+            volume /= float(np.prod(np.arange(1, self.dim + 1)))
+        else:
+            volume *= float(np.prod(np.ptp(self.points, axis=0)))
+        ends = self.points[self.edge_ends] @ basis.T
+        lengths = np.linalg.norm(ends[:, 1] - ends[:, 0], axis=1)
+        layer = np.searchsorted(np.cumsum(self.layer_widths), self.edge_neurons, side="right")
+        made = self.edge_neurons >= 0
+        return np.bincount(layer[made], lengths[made], minlength=len(self.layer_widths)) / volume
+
     def f_vector(self) -> list[int]:
         """[f₀, …, f_d]: the faces of each dimension of the complex, each counted once. The
         faces of a cell are the non-empty vertex sets {v : Z(v) ⊇ S} for the zero sets Z —
@@ -280,6 +301,7 @@ def assembled(built, layers, readout, domain, layer_regions, zero_tol, slope_rto
     return Complex(points, built.verts, built.starts, built.patterns,
                    gradients.astype(float), maps[:, :, -1].astype(float), piece_of, pairs,
                    built.edges, built.edge_neurons, built.zeros, layer_regions,
+                   tuple(w.shape[0] for w, _ in layers),
                    np.asarray(domain.origin, float), np.asarray(domain.basis, float),
                    domain.kind, domain.facets.shape[1], resolved,
                    built.points if exact else None)  # fmt: skip
