@@ -29,9 +29,10 @@ times the null space). A first layer of full rank has d independent hyperplanes,
 a vertex: the first box is sized to hold the first layer's vertices where there are at most
 20,000 sets of d hyperplanes to solve, and grows until it holds one otherwise.
 
-float64 has a reach: a box so large that its cells are fewer than a smaller box's (or that
-raises a ResolutionWarning) means vertices lie too far out for it, and the trace is refused
-in one line (``exact=True`` computes the whole space in fractions).
+float64 has a reach: a box so large that its cells are fewer than a smaller box's means
+vertices lie too far out for it, and the trace is refused in one line (``exact=True``
+computes the whole space in fractions); a box whose vertices float64 cannot all separate
+raises a ResolutionWarning, as any box does.
 
 Pieces are the cells joined across facets in B; unbounded cells meet outside B only across
 facets that reach ∂B, which B's complex holds, so regions, pieces, vertices and edges are
@@ -83,18 +84,18 @@ def trace_whole(net, origin, basis, zero_tol: float, slope_rtol: float, exact: b
         return dataclasses.replace(cells, unbounded=np.ones(cells.regions, bool),
                                    lineality=d - rank + cells.lineality)  # fmt: skip
     radius = _first_layer_radius(w, b)
-    seen, was_resolved, seen_radius = 0, True, radius  # a larger box holds a smaller one's cells
+    seen, seen_radius = 0, radius  # a larger box holds at least a smaller one's cells
     for _ in range(TRIES):
         domain = box_domain(-radius * np.ones(d), radius * np.ones(d), origin, basis)
         cut = cut_domain(net, domain, zero_tol, exact,
                          what=f"tracing {net!r} on the whole {d}-D space")  # fmt: skip
         cells_here = len(cut.built.starts) - 1
-        if cells_here < seen or (was_resolved and not cut.resolved and seen):
+        if cells_here < seen:
             raise BendsError(
                 f"the whole space of {net!r} has vertices too far out for float64 (past |t| = "
                 f"{seen_radius:.3g}): trace_box(net, whole=True, exact=True) in fractions, "
                 "or a box")  # fmt: skip
-        seen, was_resolved, seen_radius = cells_here, cut.resolved, radius
+        seen, seen_radius = cells_here, radius
         farthest = _farthest_beyond(net, cut, origin, basis, exact)
         if farthest is None:
             cells = finished(cut, slope_rtol)
