@@ -19,7 +19,8 @@ along an edge it is affine between the edge's ends. The tracer keeps
 and, neuron by neuron, layer by layer,
 
 1. reads the neuron's sign at every vertex (a value within ``zero_tol`` times its terms' size
-   of 0 is 0, and the neuron's bit joins that vertex's zero set);
+   at that vertex of 0 is 0 — local, so that a large box's far vertices do not coarsen the
+   cuts near the origin — and the neuron's bit joins that vertex's zero set);
 2. puts a vertex on every edge whose ends have strictly opposite signs, at
    :math:`v = a + (b − a)\, z_a / (z_a − z_b)`, once per edge, so every cell around the edge
    gets the same one; every value of the layer is interpolated there, the neuron's is exactly
