@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _timing import best_of
 
 from bends import trace_box
 from bends.errors import BendsError
@@ -80,16 +81,6 @@ def relucent(net, python: str | None, timeout: float) -> dict | None:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def timed(call, repeats: int = 3):
-    """The best of ``repeats`` calls' seconds, and the last result."""
-    best, result = np.inf, None
-    for _ in range(repeats):
-        began = time.perf_counter()
-        result = call()
-        best = min(best, time.perf_counter() - began)
-    return best, result
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
@@ -102,7 +93,7 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|")
     for widths in NETWORKS[:2] if args.quick else NETWORKS:
         net = random_mlp(widths, seed=0)
-        seconds, cells = timed(lambda net=net: trace_box(net, whole=True))
+        seconds, cells = best_of(lambda net=net: trace_box(net, whole=True), 3)
         theirs = relucent(net, python, timeout=args.limit)
         if theirs is None:
             other = "absent | – | –"
@@ -114,7 +105,7 @@ def main() -> None:
     if args.quick:
         return
     net = random_mlp([3, 32, 32, 32, 1], seed=0)
-    seconds, cells = timed(lambda: trace_box(net, -np.ones(3), np.ones(3)))
+    seconds, cells = best_of(lambda: trace_box(net, -np.ones(3), np.ones(3)), 3)
     print(f"\n[3, 32, 32, 32, 1] in [-1, 1]^3: {cells.regions} regions, {cells.vertices} "
           f"vertices, {cells.edges} edges in {seconds:.3g} s")  # fmt: skip
     print("\n| d | widest [d, w, w, 1] whole space | regions | vertices | s | next width |")

@@ -79,6 +79,19 @@ def mlps(
     return MLP.from_layers(layers)
 
 
+def on_a_grid(net: MLP, draw) -> MLP:
+    """``net`` with weights on a dyadic grid: lines and planes through vertices, parallel and
+    coincident ones."""
+    grid = np.array([-1.0, -0.5, 0.0, 0.5, 1.0])
+    layers = []
+    for w, b in zip(net.weights, net.biases, strict=True):
+        picks = draw(st.lists(st.integers(0, 4), min_size=w.size + b.size,
+                              max_size=w.size + b.size))  # fmt: skip
+        values = grid[picks]
+        layers.append((values[: w.size].reshape(w.shape), values[w.size :]))
+    return MLP.from_layers(layers)
+
+
 @st.composite
 def tied_rnns(draw, max_width: int = 4, max_steps: int = 4) -> TiedRNN:
     width = draw(st.integers(2, max_width))

@@ -13,15 +13,13 @@ from math import comb
 import numpy as np
 import pytest
 from _box_oracle import box_complex
-from conftest import mlps
+from conftest import mlps, on_a_grid
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from scipy.linalg import block_diag
 
 from bends import MLP, BendsError, ResolutionWarning, TiedRNN, trace, trace_box, trace_plane
 from bends.constructions import sawtooth
-
-GRID = np.array([-1.0, -0.5, 0.0, 0.5, 1.0])
 
 
 def euler(cells) -> int:
@@ -36,15 +34,7 @@ def box_networks(draw, dims=(3,), max_width=3, max_depth=2):
     d = draw(st.sampled_from(dims))
     net = draw(mlps(max_depth=max_depth, max_width=max_width, input_dims=(d,),
                     segment=(-np.ones(d), np.ones(d)), output_dims=(1,)))  # fmt: skip
-    if draw(st.booleans()):
-        layers = []
-        for w, b in zip(net.weights, net.biases, strict=True):
-            picks = draw(st.lists(st.integers(0, 4), min_size=w.size + b.size,
-                                  max_size=w.size + b.size))  # fmt: skip
-            values = GRID[picks]
-            layers.append((values[: w.size].reshape(w.shape), values[w.size :]))
-        net = MLP.from_layers(layers)
-    return net
+    return on_a_grid(net, draw) if draw(st.booleans()) else net
 
 
 def _oracle(net: MLP, d: int) -> dict:
@@ -350,3 +340,22 @@ def test_a_graph_network_is_refused_by_name():
 
     with pytest.raises(BendsError, match="trace_box traces MLPs and tied RNNs"):
         trace_box(Folded(), np.zeros(3), np.ones(3))
+
+
+@pytest.mark.parametrize("angle", [5e-12, 2e-12, 1e-9])
+def test_a_nearly_parallel_zero_set_is_never_silently_missed(angle):
+    """A layer-2 zero set at a tiny angle to a layer-1 one, crossing it at x = 100 (a
+    reviewer's reproducer): the whole-space trace equals the exact one, or warns, or
+    refuses — it may not certify a box that misses the crossing."""
+    first = (np.array([[0, 1.0], [1.0, 0], [0, 1.0]]), np.array([0, 0, 1.0]))
+    second = (np.array([[0, -angle, 1.0]]), np.array([-1.0 + 100 * angle]))
+    net = MLP.from_layers([first, second, (np.ones((1, 1)), np.zeros(1))])
+    exact = trace_box(net, whole=True, exact=True)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            cells = trace_box(net, whole=True)
+        except BendsError:
+            return
+    if not any(issubclass(w.category, ResolutionWarning) for w in caught):
+        assert (cells.regions, cells.vertices) == (exact.regions, exact.vertices)

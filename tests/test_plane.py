@@ -9,7 +9,7 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-from conftest import mlps
+from conftest import mlps, on_a_grid
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from scipy.linalg import block_diag
@@ -35,22 +35,10 @@ def test_two_summed_sawtooths_have_4_to_the_L_faces_and_pieces(depth):
     assert partition.vertices - partition.edges + partition.regions == 1
 
 
-def _degenerate(net: MLP, draw) -> MLP:
-    """Weights on a dyadic grid: lines through vertices, parallel and coincident lines."""
-    grid = np.array([-1.0, -0.5, 0.0, 0.5, 1.0])
-    layers = []
-    for w, b in zip(net.weights, net.biases, strict=True):
-        picks = draw(st.lists(st.integers(0, 4), min_size=w.size + b.size,
-                              max_size=w.size + b.size))  # fmt: skip
-        values = grid[picks]
-        layers.append((values[: w.size].reshape(w.shape), values[w.size :]))
-    return MLP.from_layers(layers)
-
-
 @st.composite
 def plane_networks(draw):
     net = draw(mlps(max_depth=3, max_width=4, input_dims=(2,)))
-    return _degenerate(net, draw) if draw(st.booleans()) else net
+    return on_a_grid(net, draw) if draw(st.booleans()) else net
 
 
 @settings(max_examples=60, deadline=None)

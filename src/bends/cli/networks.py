@@ -172,7 +172,7 @@ def _count_box(net_file: Path, net, box: str | None, as_json: bool, exact: bool)
     counts = {"regions": cells.regions, "pieces": cells.pieces, "vertices": cells.vertices,
               "edges": cells.edges, "layer_regions": list(cells.layer_regions),
               "unbounded": int(cells.unbounded.sum()) if cells.whole else 0,
-              "dim": cells.dim + cells.lineality, "lineality": cells.lineality,
+              "dim": net.input_dim, "lineality": cells.lineality,
               "resolved": cells.resolved, "exact": exact}  # fmt: skip
     seconds = time.perf_counter() - began
     if as_json:

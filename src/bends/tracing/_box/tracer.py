@@ -18,9 +18,11 @@ along an edge it is affine between the edge's ends. The tracer keeps
 
 and, neuron by neuron, layer by layer,
 
-1. reads the neuron's sign at every vertex (a value within ``zero_tol`` times its terms' size
-   at that vertex of 0 is 0 — local, so that a large box's far vertices do not coarsen the
-   cuts near the origin — and the neuron's bit joins that vertex's zero set);
+1. reads the neuron's sign at every vertex (a value within ``zero_tol`` times its terms'
+   largest size over the layer's vertices of 0 is 0 — one tolerance per neuron, as in the
+   planar tracer: a vertex made on a long edge carries the rounding of that edge's far
+   ends, which its own small values do not show — and the neuron's bit joins that vertex's
+   zero set);
 2. puts a vertex on every edge whose ends have strictly opposite signs, at
    :math:`v = a + (b − a)\, z_a / (z_a − z_b)`, once per edge, so every cell around the edge
    gets the same one; every value of the layer is interpolated there, the neuron's is exactly
@@ -130,8 +132,7 @@ class _Cutting:
         self.verts = np.arange(len(self.points), dtype=np.int64)
         self.patterns = np.zeros((1, neurons), dtype=bool)
         self.ambiguous = 0
-        self.closest = np.inf  # the shortest edge part a cut made, relative to its coordinates
-        self.floor = 2.0**-20 * _width(domain)  # ... or to this, where they are near 0
+        self.closest = np.inf  # the shortest edge part a cut made, in box coordinates
 
     def set_bit(self, where: np.ndarray, bit: int) -> None:
         self.zeros[where, bit // 64] |= np.uint64(1) << np.uint64(bit % 64)
@@ -155,6 +156,10 @@ class _Cutting:
         new_values = values[cu] + ratio * (values[cv] - values[cu])
         new_values[:, j] = 0
         new_points = self.points[cu] + ratio * (self.points[cv] - self.points[cu])
+        if len(cu) and not isinstance(ratio.flat[0], Fraction):
+            gap = np.minimum(ratio, 1 - ratio)[:, 0] * np.abs(
+                self.points[cv] - self.points[cu]).max(axis=1)  # fmt: skip
+            self.closest = min(self.closest, float(gap.min()))
         old = len(self.points)
         made = np.arange(old, old + len(cu), dtype=np.int64)
         self.points = np.concatenate([self.points, new_points])
@@ -182,25 +187,22 @@ class _Cutting:
         return np.concatenate([values, new_values])
 
     def cut_layer(
-        self, values: np.ndarray, zero_at: np.ndarray, done: int, what: str
+        self, values: np.ndarray, done: int, zero_at: np.ndarray, what: str
     ) -> np.ndarray:
-        """Cut every cell along each column of ``values`` in turn, a value within its
-        ``zero_at`` (same shape: each value's own tolerance) of 0 being 0 (float64, one
-        compiled call: :func:`~bends.tracing._kernels.box.cut_layer`, which stops once its
-        arrays outgrow the memory budget: refused in one line); returns ``values`` with rows
-        for the new vertices."""
+        """Cut every cell along each column of ``values`` in turn (float64, one compiled call:
+        :func:`~bends.tracing._kernels.box.cut_layer`, which stops once its arrays outgrow the
+        memory budget: refused in one line); returns ``values`` with rows for the new
+        vertices."""
         cells = len(self.starts) - 1
         per_cell = 2.0 * self.patterns.shape[1] + 16.0  # patterns (copied once) and origins
         (points, values, zeros, count, self.edges, self.edge_neurons, self.starts, self.verts,
          origin, ambiguous, closest, held) = cut_layer(
-            self.points, np.hstack([values, zero_at]), self.zeros, len(self.points), self.edges,
-            self.edge_neurons, self.starts, self.verts, np.arange(cells),
-            self.first_neuron + done, done, self.floor, float(memory_budget()),
-            per_cell)  # fmt: skip
+            self.points, np.ascontiguousarray(values), self.zeros, len(self.points), self.edges,
+            self.edge_neurons, self.starts, self.verts, np.arange(cells), zero_at,
+            self.first_neuron + done, done, float(memory_budget()), per_cell)  # fmt: skip
         if held:
             check_memory(held, what, at_least=True)
-        width = values.shape[1] // 2
-        self.points, self.zeros, values = points[:count], zeros[:count], values[:count, :width]
+        self.points, self.zeros, values = points[:count], zeros[:count], values[:count]
         self.ambiguous += ambiguous
         self.closest = min(self.closest, closest)
         self.patterns = self.patterns[origin]
@@ -210,7 +212,7 @@ class _Cutting:
 
     def bytes(self, width: int) -> float:
         """The arrays' size now, with ``width`` values per vertex."""
-        per_vertex = 8.0 * (2 * width + self.points.shape[1] + self.words)
+        per_vertex = 8.0 * (width + self.points.shape[1] + self.words)
         return (len(self.points) * per_vertex + 24.0 * len(self.edges)
                 + 16.0 * len(self.verts) + self.patterns.size)  # fmt: skip
 
@@ -229,7 +231,7 @@ class Cut:
 
     @property
     def resolved(self) -> bool:
-        return not (self.built.ambiguous or self.built.closest < RESOLUTION)
+        return not (self.built.ambiguous or self.built.closest < RESOLUTION * _width(self.domain))
 
 
 def cut_domain(net, domain: Domain, zero_tol: float, exact: bool, what: str = "") -> Cut:
@@ -254,16 +256,15 @@ def cut_domain(net, domain: Domain, zero_tol: float, exact: bool, what: str = ""
         # what is held now (a lower bound: the float64 cuts stop once they outgrow the budget)
         check_memory(built.bytes(w.shape[0]), what, at_least=True)
         values = h @ w.T + bias
+        size = np.abs(w.astype(float)) @ np.abs(h.astype(float)).max(axis=0) + np.abs(
+            bias.astype(float))  # fmt: skip
         if exact:
             for j in range(w.shape[0]):
                 values = built.cut(values, j, done + j, 0.0)
                 # a fraction is about 12 floats' worth of memory (object, numerator, denominator)
                 check_memory(12 * built.bytes(w.shape[0]), what, at_least=True)
         else:
-            # each value's tolerance from the size of its own terms, at its own vertex: a
-            # large box's far vertices do not coarsen the cuts near the origin
-            size = np.abs(h) @ np.abs(w).T + np.abs(bias)
-            values = built.cut_layer(values, zero_tol * size, done, what)
+            values = built.cut_layer(values, done, zero_tol * size, what)
         regions.append(len(built.starts) - 1)
         done += w.shape[0]
         h = np.maximum(values, 0) if not exact else np.where(values > 0, values, Fraction(0))
@@ -274,8 +275,8 @@ def finished(cut: Cut, slope_rtol: float, stacklevel: int = 4) -> Complex:
     """The Complex of ``cut``; a ResolutionWarning where float64 could not separate vertices."""
     built = cut.built
     if not cut.resolved:
-        why = (f"vertices closer than {RESOLUTION:.1e} times their coordinates"
-               if built.closest < RESOLUTION else
+        why = (f"vertices closer than {RESOLUTION:.1e} in box coordinates"
+               if built.closest < RESOLUTION * _width(cut.domain) else
                f"{built.ambiguous} values near 0 that may be a zero set missing a vertex by "
                "less than float64 resolves")  # fmt: skip
         warnings.warn(f"{why}: float64 cannot separate them, counts may be off (exact=True "

@@ -64,7 +64,8 @@ from bends.tracing.tolerance import RESOLUTION
 GROWTH = 1.5  # the box's least growth when the check fails
 TRIES = 60  # boxes tried
 MARGIN = 16.0  # the first box's margin past the first layer's vertices
-ROUNDING = 64 * np.finfo(float).eps  # a recomputed value or slope is 0 within this of its terms
+ROUNDING = 64 * np.finfo(float).eps  # a recomputed value is 0 within this of its terms' size
+FLAT = 1024 * np.finfo(float).eps  # a slope along an edge is 0 within this of its gradient
 
 
 def trace_whole(net, origin, basis, zero_tol: float, slope_rtol: float, exact: bool) -> Complex:
@@ -158,14 +159,15 @@ def _farthest_beyond(net, cut: Cut, origin, basis, exact) -> float | None:
     the box lies — a vertex outside it, where the first layer that fails is affine.
 
     Values at the vertices are the network's, recomputed, except that a neuron is exactly 0
-    where the cuts put it in a vertex's zero set; slopes along an edge are the directional
-    derivatives under the edge's pattern. In float64 a value or slope is 0 within what it
-    can be off by: 64 ulps of its terms' size (:data:`ROUNDING`, the arithmetic), plus the
-    neuron's gradient (1-norm, under the edge's pattern) times how far a vertex may lie from
-    where it should — the tracer tells vertices apart to ``RESOLUTION`` of the box's width —
-    twice over for a slope, whose direction joins two such vertices. The gradient, not the
-    size of the weights, carries that part: weights that cancel make a small gradient, and a
-    small true slope is a crossing far out, not rounding. Exactly 0 in fractions."""
+    where the cuts put it in a vertex's zero set. In fractions the slope along an edge is the
+    difference of its ends' values. In float64 the ends are placed only to a few ulps of the
+    box's size, so their difference is not the edge's direction: a neuron exactly constant
+    along the edge would read as crossing zero far out. The direction is taken instead from
+    the constraints that hold the edge — the neurons 0 at both ends: the null vector of their
+    gradients under the edge's pattern, computed from the weights alone — and a neuron's
+    slope along it is 0 within ``FLAT`` of its gradient's size, divided by the gap between
+    the normal matrix's two smallest eigenvalues (how well the null vector is determined:
+    nearly parallel constraints hold an edge loosely)."""
     built = cut.built
     sides = np.uint64((1 << cut.domain.facets.shape[1]) - 1)
     on_side = (built.zeros[:, 0] & sides) != 0
@@ -176,29 +178,54 @@ def _farthest_beyond(net, cut: Cut, origin, basis, exact) -> float | None:
     inward = (built.zeros[ends[:, 0], 0] & built.zeros[ends[:, 1], 0] & sides) == 0
     rays = [ends[inward & on_side[ends[:, 1]]], ends[inward & on_side[ends[:, 0]]][:, ::-1]]
     inner, outer = np.concatenate(rays).T  # each edge from x (inner) out through y (outer)
-    origin, basis = (fractions_of(origin), fractions_of(basis)) if exact else (origin, basis)
+    d = basis.shape[1]
+    check_memory(16.0 * len(inner) * d * sum(w.shape[0] for w, _ in net.hidden_layers()),
+                 "the whole space's certificate")  # fmt: skip
+    if exact:
+        origin, basis = fractions_of(origin), fractions_of(basis)
     h = origin + built.points @ basis.T
-    step = (built.points[outer] - built.points[inner]) @ basis.T  # the edge, in input space
-    scale, step_scale = np.abs(np.asarray(h, float)), np.abs(np.asarray(step, float))
+    tight = built.zeros[inner] & built.zeros[outer]  # the constraints that hold each edge
     misplaced = 0.0 if exact else 4 * RESOLUTION * float(np.abs(points).max())
+    scale = np.abs(np.asarray(h, float))
     gradient = np.broadcast_to(np.asarray(basis, float), (len(inner), *basis.shape))
-    check_memory(8.0 * gradient.size * max((w.shape[0] for w, _ in net.hidden_layers()),
-                 default=1) / max(basis.shape[0], 1), "the whole space's certificate")  # fmt: skip
-    done = built.first_neuron
-    for w, b in net.hidden_layers():
+    normal = np.zeros((len(inner), d, d))
+    seen, done = [], built.first_neuron
+    for w, b in net.hidden_layers():  # values, signs inside each edge, gradients under them
         w, b = (fractions_of(w), fractions_of(b)) if exact else (w, b)
-        size, size_b = np.abs(np.asarray(w, float)), np.abs(np.asarray(b, float))
-        scale, step_scale = scale @ size.T + size_b, step_scale @ size.T
-        gradient = np.asarray(w, float) @ gradient  # (rays, neurons, d), in box coordinates
-        z, slope = h @ w.T + b, step @ w.T
+        scale = scale @ np.abs(np.asarray(w, float)).T + np.abs(np.asarray(b, float))
+        gradient = np.asarray(w, float) @ gradient  # (rays, neurons, d), box coordinates
+        z = h @ w.T + b
         bits = np.arange(done, done + w.shape[0])
         z[(built.zeros[:, bits // 64] >> (bits % 64).astype(np.uint64)) & np.uint64(1) == 1] = 0
+        holds = (tight[:, bits // 64] >> (bits % 64).astype(np.uint64)) & np.uint64(1) == 1
         done += w.shape[0]
         at_x, at_y = z[inner], z[outer]
-        drift = misplaced * np.abs(gradient).sum(axis=2)
-        tol = 0 if exact else ROUNDING * np.maximum(scale[inner], scale[outer]) + drift
-        tol_slope = 0 if exact else ROUNDING * step_scale + 2 * drift
+        size = np.abs(gradient).sum(axis=2)
+        tol = 0 if exact else ROUNDING * np.maximum(scale[inner], scale[outer]) + misplaced * size
         up, down = at_x + at_y > tol, at_x + at_y < -tol  # the sign inside the edge
+        unit = gradient / np.maximum(np.linalg.norm(gradient, axis=2, keepdims=True), 1e-300)
+        normal += np.einsum("rnd,rne->rde", unit * holds[:, :, None], unit)
+        seen.append((at_x, at_y, up, down, tol, gradient, size))
+        h = np.where(z > 0, z, 0 * z)
+        gradient = gradient * up[:, :, None]
+    step = points[outer] - points[inner]
+    if exact:
+        direction = step
+    else:
+        spectrum, vectors = np.linalg.eigh(normal)
+        direction = vectors[:, :, 0] * np.linalg.norm(step, axis=1)[:, None]
+        direction *= np.where(np.einsum("rd,rd->r", direction, step) < 0, -1.0, 1.0)[:, None]
+        # the null vector is as good as the gap to the next eigenvalue is wide
+        conditioning = 1.0 / np.clip(spectrum[:, 1] if d > 1 else np.ones(len(inner)), 1e-12,
+                                     1.0)  # fmt: skip
+    for at_x, at_y, up, down, tol, gradient, size in seen:
+        if exact:
+            slope = at_y - at_x
+            tol_slope = 0
+        else:
+            slope = np.einsum("rnd,rd->rn", gradient, direction)
+            reach = np.abs(direction).max(axis=1) * conditioning
+            tol_slope = FLAT * size * reach[:, None]
         # a neuron 0 inside the edge is 0 along its whole line: nothing to check
         fails = (up & ((at_y < -tol) | (slope < -tol_slope))) | (
             down & ((at_y > tol) | (slope > tol_slope)))  # fmt: skip
@@ -206,10 +233,7 @@ def _farthest_beyond(net, cut: Cut, origin, basis, exact) -> float | None:
             edge, _ = np.nonzero(fails)
             ahead = np.abs(np.asarray(at_y, float)) / np.maximum(
                 np.abs(np.asarray(slope, float)), 1e-300)  # fmt: skip
-            beyond = points[outer[edge]] + np.minimum(ahead[fails], 1e12)[:, None] * (
-                points[outer[edge]] - points[inner[edge]])  # fmt: skip
+            beyond = points[outer[edge]] + np.minimum(ahead[fails], 1e12)[:, None] * np.asarray(
+                direction, float)[edge]  # fmt: skip
             return float(np.abs(beyond).max())
-        h = np.where(z > 0, z, 0 * z)
-        step = np.where(up, slope, 0 * slope)  # the edge's pattern: on where positive inside
-        gradient = gradient * up[:, :, None]
     return None

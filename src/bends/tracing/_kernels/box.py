@@ -290,22 +290,18 @@ def _bits(word):  # pragma: no cover - compiled
 
 @numba.njit(**KERNEL)
 def cut_layer(points, values, zeros, count, edges, edge_neurons, starts, verts, origin,
-              first_bit, first_neuron, floor, budget, per_cell):  # pragma: no cover  # fmt: skip
+              zero_at, first_bit, first_neuron, budget, per_cell):  # pragma: no cover  # fmt: skip
     """One layer's cuts in float64, neuron after neuron (the steps of
     :meth:`bends.tracing._box.tracer._Cutting.cut`, without Python between neurons).
 
-    ``points`` (room, d), ``values`` (room, 2 width) and ``zeros`` (room, words) hold
-    ``count`` vertices; ``origin`` (cells,) each cell's cell at the layer's start. The
-    second half of ``values`` is each value's zero tolerance at its vertex (the size of its
-    terms there, times ``zero_tol``), interpolated with it at new vertices: a value within
-    its own tolerance of 0 is 0. Returns the arrays (grown where needed), the vertex count,
+    ``points`` (room, d), ``values`` (room, width) and ``zeros`` (room, words) hold ``count``
+    vertices; ``origin`` (cells,) each cell's cell at the layer's start. A value within
+    ``zero_at[j]`` of 0 is 0. Returns the arrays (grown where needed), the vertex count,
     the cells' origins, how many values were snapped to 0 that float64 could not call zero
-    (within 2⁻⁶ of the tolerance and above), the shortest edge part a cut made relative to
-    the size of the coordinates there (at least ``floor``: float64 places a vertex to its
-    coordinates' precision, so far vertices of a large box do not blur near ones), and 0 — or,
+    (within 2⁻⁶ of the tolerance and above), the shortest edge part a cut made, and 0 — or,
     when after some neuron the arrays (and ``per_cell`` bytes a cell holds outside them)
     exceed ``budget`` bytes, what they hold, having stopped there."""
-    width = values.shape[1] // 2
+    width = values.shape[1]
     ambiguous = 0
     closest = np.inf
     for j in range(width):
@@ -313,9 +309,9 @@ def cut_layer(points, values, zeros, count, edges, edge_neurons, starts, verts, 
         word, mask = bit // 64, np.uint64(1) << np.uint64(bit % 64)
         sign = np.empty(count, np.int8)
         for v in range(count):
-            x, zero_at = values[v, j], values[v, width + j]
-            if abs(x) <= zero_at:
-                if x != 0.0 and abs(x) > 2.0**-6 * zero_at:
+            x = values[v, j]
+            if abs(x) <= zero_at[j]:
+                if x != 0.0 and abs(x) > 2.0**-6 * zero_at[j]:
                     ambiguous += 1
                 values[v, j] = 0.0
                 sign[v] = 0
@@ -338,14 +334,13 @@ def cut_layer(points, values, zeros, count, edges, edge_neurons, starts, verts, 
                 continue
             t = values[u, j] / (values[u, j] - values[v, j])
             new = count + k
-            gap, size = 0.0, floor
+            gap = 0.0
             for c in range(points.shape[1]):
                 step = points[v, c] - points[u, c]
                 points[new, c] = points[u, c] + t * step
                 gap = max(gap, abs(step))
-                size = max(size, abs(points[u, c]), abs(points[v, c]))
-            closest = min(closest, min(t, 1.0 - t) * gap / size)
-            for c in range(2 * width):
+            closest = min(closest, min(t, 1.0 - t) * gap)
+            for c in range(width):
                 values[new, c] = values[u, c] + t * (values[v, c] - values[u, c])
             values[new, j] = 0.0
             for c in range(zeros.shape[1]):
@@ -359,7 +354,7 @@ def cut_layer(points, values, zeros, count, edges, edge_neurons, starts, verts, 
         origin = origin[parents]
         edges, edge_neurons = _merged_edges(edges, edge_neurons, sign, made, chords,
                                             first_neuron + j, count)  # fmt: skip
-        held = (8.0 * count * (points.shape[1] + 2 * width + zeros.shape[1]) + 24.0 * edges.shape[0]
+        held = (8.0 * count * (points.shape[1] + width + zeros.shape[1]) + 24.0 * edges.shape[0]
                 + 16.0 * verts.size + per_cell * (starts.size - 1))  # fmt: skip
         if held > budget:
             return (points, values, zeros, count, edges, edge_neurons, starts, verts, origin,

@@ -153,6 +153,8 @@ class Complex:
         its vertices, SciPy's NNLS)."""
         from scipy.optimize import nnls
 
+        if self.whole:
+            raise BendsError("cells_near needs a bounded domain: trace a box around the point")
         centre = np.asarray(point, dtype=np.float64).reshape(-1)
         if centre.size != self.dim:
             raise BendsError(f"point has {centre.size} coordinates, the complex {self.dim}")
