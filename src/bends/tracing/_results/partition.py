@@ -176,8 +176,36 @@ class Partition:
         candidates = np.flatnonzero(changes)
         segments, pairs = argmax_cells(self.points, scores, self.corner_ids, self.offsets,
                                         candidates)  # fmt: skip
-        segments = segments.reshape(-1, 2, 2)
+        segments, pairs = self._edge_boundaries(scores, segments.reshape(-1, 2, 2), pairs)
         return (segments, pairs) if classes else segments
+
+    def _edge_boundaries(self, scores, segments, pairs):
+        """``segments`` and ``pairs`` with the edges where the decision changes *on* the
+        edge: the faces beside it are won by different classes, which tie all along it (a
+        boundary that lies on a region boundary; clipping each face finds only a line there
+        and keeps nothing)."""
+        keys, face_of = edge_keys(self.corner_ids, self.offsets)
+        order = np.argsort(keys, kind="stable")
+        keys, face_of = keys[order], face_of[order]
+        shared = np.flatnonzero(keys[1:] == keys[:-1])
+        first, second = face_of[shared], face_of[shared + 1]
+        sizes = np.diff(self.offsets)[:, None]
+        centres = np.add.reduceat(scores[self.corner_ids], self.offsets[:-1]) / sizes
+        ranked = np.sort(centres, axis=1)
+        scale = 1e-9 * (1.0 + np.abs(scores).max())
+        decided = ranked[:, -1] - ranked[:, -2] > scale
+        winner = np.argmax(centres, axis=1)
+        a, b = keys[shared] // KEY_STRIDE, keys[shared] % KEY_STRIDE
+        one, other = winner[first], winner[second]
+        tie_a = np.abs(scores[a, one] - scores[a, other]) <= scale
+        tie_b = np.abs(scores[b, one] - scores[b, other]) <= scale
+        on = (one != other) & decided[first] & decided[second] & tie_a & tie_b
+        if not on.any():
+            return segments, pairs
+        extra = np.stack([self.points[a[on]], self.points[b[on]]], axis=1)
+        extra_pairs = np.sort(np.stack([one[on], other[on]], axis=1), axis=1)
+        return (np.concatenate([segments, extra]),
+                np.concatenate([pairs, extra_pairs.astype(pairs.dtype)]))  # fmt: skip
 
     def geometry(self) -> list[list[list[float]]]:
         """Every face as a list of its corners in input coordinates (JSON-ready)."""
