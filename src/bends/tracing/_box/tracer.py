@@ -62,7 +62,7 @@ import numpy as np
 
 from bends.budget import check_memory, memory_budget
 from bends.errors import ResolutionWarning
-from bends.tracing._kernels.box import cut_cells, cut_layer, layer_patterns
+from bends.tracing._kernels.box import cut_cells, cut_layer, layer_patterns, merged_edges
 from bends.tracing._results.complex import Complex, assembled
 from bends.tracing.tolerance import RESOLUTION
 
@@ -173,17 +173,9 @@ class _Cutting:
         self.starts, self.verts = starts, verts
         self.patterns = self.patterns[parents]
         self.patterns[:, neuron] = sides.astype(bool)
-        kept = self.edges[~crossed]
-        halves = np.concatenate([np.stack([cu, made], 1), np.stack([np.minimum(cv, made),
-                                 np.maximum(cv, made)], 1)])  # fmt: skip
-        edges = np.concatenate([kept, halves, chords])
-        labels = np.concatenate([self.edge_neurons[~crossed],
-                                 np.tile(self.edge_neurons[crossed], 2),
-                                 np.full(len(chords), neuron)])  # fmt: skip
-        keys = edges[:, 0] * stride + edges[:, 1]
-        unique, first = np.unique(keys, return_index=True)  # the oldest label of a repeat
-        self.edges = np.stack([unique // stride, unique % stride], axis=1)
-        self.edge_neurons = labels[first]
+        self.edges, self.edge_neurons = merged_edges(
+            self.edges, self.edge_neurons, sign, made, chords, neuron, stride
+        )
         return np.concatenate([values, new_values])
 
     def cut_layer(

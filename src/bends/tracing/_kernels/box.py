@@ -352,7 +352,7 @@ def cut_layer(points, values, zeros, count, edges, edge_neurons, starts, verts, 
         starts, verts, parents, _, chords = cut_cells(starts, verts, sign, zeros, keys, made,
                                                       stride, points.shape[1])  # fmt: skip
         origin = origin[parents]
-        edges, edge_neurons = _merged_edges(edges, edge_neurons, sign, made, chords,
+        edges, edge_neurons = merged_edges(edges, edge_neurons, sign, made, chords,
                                             first_neuron + j, count)  # fmt: skip
         held = (8.0 * count * (points.shape[1] + width + zeros.shape[1]) + 24.0 * edges.shape[0]
                 + 16.0 * verts.size + per_cell * (starts.size - 1))  # fmt: skip
@@ -364,7 +364,7 @@ def cut_layer(points, values, zeros, count, edges, edge_neurons, starts, verts, 
 
 
 @numba.njit(**KERNEL)
-def _merged_edges(edges, labels, sign, made, chords, neuron, stride):  # pragma: no cover
+def merged_edges(edges, labels, sign, made, chords, neuron, stride):  # pragma: no cover
     """The sorted edge list after one cut: the uncut edges (sorted already), the halves of the
     cut ones and the new chords (sorted here, few), merged in one pass; a repeat keeps the
     older label (a chord between two old vertices may be an edge already)."""
