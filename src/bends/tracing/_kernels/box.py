@@ -105,6 +105,25 @@ def cut_cells(starts, verts, sign, zeros, crossed, made, stride, dim):  # pragma
     parents = np.empty(2 * cells, np.int64)
     sides = np.empty(2 * cells, np.int8)
     edges = np.empty((64, 2), np.int64)
+    # the crossed edges by their positive end (CSR): a cut cell finds its crossed edges
+    # from its positive vertices, a few each, not by testing every pair of its vertices
+    first = np.zeros(stride + 1, np.int64)
+    for k in range(crossed.size):
+        u = crossed[k] // stride
+        first[(u if sign[u] > 0 else crossed[k] % stride) + 1] += 1
+    for v in range(stride):
+        first[v + 1] += first[v]
+    other = np.empty(crossed.size, np.int64)
+    made_on = np.empty(crossed.size, np.int64)
+    filled = first[:-1].copy()
+    for k in range(crossed.size):
+        u, v = crossed[k] // stride, crossed[k] % stride
+        if sign[u] < 0:
+            u, v = v, u
+        other[filled[u]], made_on[filled[u]] = v, made[k]
+        filled[u] += 1
+    member = np.full(stride, -1, np.int64)  # member[v] == cell: v is a vertex of the cell
+    new = np.empty(max(crossed.size, 1), np.int64)
     made_edges = 0
     count = used = 0
     out_starts[0] = 0
@@ -122,24 +141,22 @@ def cut_cells(starts, verts, sign, zeros, crossed, made, stride, dim):  # pragma
             count += 1
             out_starts[count] = used
             continue
-        new = np.empty(ids.size * ids.size, np.int64)
+        for v in ids:
+            member[v] = cell
         fresh = 0
         for u in ids:
-            for v in ids:
-                if sign[u] > 0 and sign[v] < 0:
-                    key = min(u, v) * stride + max(u, v)
-                    at = np.searchsorted(crossed, key)
-                    if at < crossed.size and crossed[at] == key:
-                        new[fresh] = made[at]
+            if sign[u] > 0:
+                for k in range(first[u], first[u + 1]):
+                    if member[other[k]] == cell:
+                        new[fresh] = made_on[k]
                         fresh += 1
-        new = new[:fresh]
         for side in (1, -1):
             out_verts = _grown(out_verts, used, ids.size + fresh)
             for v in ids:
                 if sign[v] * side >= 0:
                     out_verts[used] = v
                     used += 1
-            out_verts[used : used + fresh] = new
+            out_verts[used : used + fresh] = new[:fresh]
             used += fresh
             parents[count], sides[count] = cell, 1 if side > 0 else 0
             count += 1
@@ -150,7 +167,7 @@ def cut_cells(starts, verts, sign, zeros, crossed, made, stride, dim):  # pragma
             if sign[v] == 0:
                 on_cut[cut] = v
                 cut += 1
-        on_cut[cut : cut + fresh] = new
+        on_cut[cut : cut + fresh] = new[:fresh]
         edges, made_edges = _edges_among(on_cut[: cut + fresh], zeros, dim - 1, edges,
                                          made_edges)  # fmt: skip
     return (out_starts[: count + 1], out_verts[:used], parents[:count], sides[:count],
