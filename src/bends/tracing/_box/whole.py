@@ -183,8 +183,12 @@ def _farthest_beyond(net, cut: Cut, origin, basis, exact) -> float | None:
                  "the whole space's certificate")  # fmt: skip
     if exact:
         origin, basis = fractions_of(origin), fractions_of(basis)
-    h = origin + built.points @ basis.T
-    tight = built.zeros[inner] & built.zeros[outer]  # the constraints that hold each edge
+    # only the rays' ends are read: their values, layer by layer, at rows ``at``
+    ends_used, at = np.unique(np.concatenate([inner, outer]), return_inverse=True)
+    at_inner, at_outer = at[: len(inner)], at[len(inner) :]
+    zeros = built.zeros[ends_used]
+    h = origin + built.points[ends_used] @ basis.T
+    tight = zeros[at_inner] & zeros[at_outer]  # the constraints that hold each edge
     misplaced = 0.0 if exact else 4 * RESOLUTION * float(np.abs(points).max())
     scale = np.abs(np.asarray(h, float))
     gradient = np.broadcast_to(np.asarray(basis, float), (len(inner), *basis.shape))
@@ -196,15 +200,16 @@ def _farthest_beyond(net, cut: Cut, origin, basis, exact) -> float | None:
         gradient = np.asarray(w, float) @ gradient  # (rays, neurons, d), box coordinates
         z = h @ w.T + b
         bits = np.arange(done, done + w.shape[0])
-        z[(built.zeros[:, bits // 64] >> (bits % 64).astype(np.uint64)) & np.uint64(1) == 1] = 0
+        z[(zeros[:, bits // 64] >> (bits % 64).astype(np.uint64)) & np.uint64(1) == 1] = 0
         holds = (tight[:, bits // 64] >> (bits % 64).astype(np.uint64)) & np.uint64(1) == 1
         done += w.shape[0]
-        at_x, at_y = z[inner], z[outer]
+        at_x, at_y = z[at_inner], z[at_outer]
         size = np.abs(gradient).sum(axis=2)
-        tol = 0 if exact else ROUNDING * np.maximum(scale[inner], scale[outer]) + misplaced * size
+        tol = 0 if exact else (ROUNDING * np.maximum(scale[at_inner], scale[at_outer])
+                               + misplaced * size)  # fmt: skip
         up, down = at_x + at_y > tol, at_x + at_y < -tol  # the sign inside the edge
         unit = gradient / np.maximum(np.linalg.norm(gradient, axis=2, keepdims=True), 1e-300)
-        normal += np.einsum("rnd,rne->rde", unit * holds[:, :, None], unit)
+        normal += np.matmul((unit * holds[:, :, None]).transpose(0, 2, 1), unit)
         seen.append((at_x, at_y, up, down, tol, gradient, size))
         h = np.where(z > 0, z, 0 * z)
         gradient = gradient * up[:, :, None]
@@ -223,7 +228,7 @@ def _farthest_beyond(net, cut: Cut, origin, basis, exact) -> float | None:
             slope = at_y - at_x
             tol_slope = 0
         else:
-            slope = np.einsum("rnd,rd->rn", gradient, direction)
+            slope = np.matmul(gradient, direction[:, :, None])[:, :, 0]
             reach = np.abs(direction).max(axis=1) * conditioning
             tol_slope = FLAT * size * reach[:, None]
         # a neuron 0 inside the edge is 0 along its whole line: nothing to check

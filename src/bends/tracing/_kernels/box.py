@@ -241,7 +241,7 @@ def _facets_of(ids, zeros, tags, keys, at):  # pragma: no cover - compiled
     return found
 
 
-@numba.njit(**KERNEL)
+@numba.njit(parallel=True, **KERNEL)
 def cell_facets(starts, verts, zeros, tags):  # pragma: no cover - compiled
     """Every cell's facets, each named by a key that does not depend on the cell.
 
@@ -249,11 +249,12 @@ def cell_facets(starts, verts, zeros, tags):  # pragma: no cover - compiled
     (the constraints tight on the whole cell left out); its facets are the maximal ones. The
     key of a facet is the sum (mod 2⁶⁴) of ``tags`` (vertices, 2) random words over its
     vertices, two words per key: the two cells beside a facet list the same vertices, so
-    they give the same key. Room first (one row per loose constraint), then the keys.
-    Returns (cell, key₁, key₂) per facet."""
+    they give the same key. Room first (one row per loose constraint), then the keys; the
+    cells are independent, so both passes run on every core. Returns (cell, key₁, key₂) per
+    facet."""
     cells = starts.size - 1
     room = np.zeros(cells + 1, np.int64)
-    for cell in range(cells):
+    for cell in numba.prange(cells):
         loose = _loose(verts[starts[cell] : starts[cell + 1]], zeros)
         for word in range(loose.size):
             room[cell + 1] += _bits(loose[word])
@@ -261,7 +262,7 @@ def cell_facets(starts, verts, zeros, tags):  # pragma: no cover - compiled
         room[cell + 1] += room[cell]
     keys = np.empty((room[cells], 2), np.uint64)
     found = np.zeros(cells, np.int64)
-    for cell in range(cells):
+    for cell in numba.prange(cells):
         ids = verts[starts[cell] : starts[cell + 1]]
         found[cell] = _facets_of(ids, zeros, tags, keys, room[cell])
     owner = np.empty(found.sum(), np.int64)
@@ -275,23 +276,29 @@ def cell_facets(starts, verts, zeros, tags):  # pragma: no cover - compiled
 
 @numba.njit(**KERNEL)
 def shared_facets(owner, keys):  # pragma: no cover - compiled
-    """The pairs of cells (A, 2) that list the same facet key: keys sorted by their first
-    word, then matched on both within each run of equal first words."""
-    order = np.argsort(keys[:, 0])
+    """The pairs of cells (A, 2) that list the same facet key, matched in a hash table (open
+    addressing on the first word: the keys are sums of random words, so its low bits are
+    uniform). An inner facet lies in two cells; a key listed more often pairs each later
+    cell with the first."""
+    size = 1
+    while size < 2 * keys.shape[0] + 2:
+        size *= 2
+    slot_of = np.full(size, -1, np.int64)
     pairs = np.empty((keys.shape[0] // 2 + 1, 2), np.int64)
-    found = start = 0
-    while start < order.size:
-        stop = start + 1
-        while stop < order.size and keys[order[stop], 0] == keys[order[start], 0]:
-            stop += 1
-        for i in range(start, stop):
-            for j in range(i + 1, stop):
-                a, b = order[i], order[j]
-                if keys[a, 1] == keys[b, 1]:
-                    pairs = _rows(pairs, found, 1)
-                    pairs[found, 0], pairs[found, 1] = owner[a], owner[b]
-                    found += 1
-        start = stop
+    found = 0
+    mask = np.uint64(size - 1)
+    for k in range(keys.shape[0]):
+        slot = np.int64(keys[k, 0] & mask)
+        while slot_of[slot] >= 0:
+            j = slot_of[slot]
+            if keys[j, 0] == keys[k, 0] and keys[j, 1] == keys[k, 1]:
+                pairs = _rows(pairs, found, 1)
+                pairs[found, 0], pairs[found, 1] = owner[j], owner[k]
+                found += 1
+                break
+            slot = (slot + 1) & (size - 1)
+        if slot_of[slot] < 0:
+            slot_of[slot] = k
     return pairs[:found]
 
 

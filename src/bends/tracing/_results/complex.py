@@ -243,31 +243,35 @@ class Complex:
 
 
 def cell_maps(patterns: np.ndarray, layers, readout, exact: bool, chunk: int = 4096):
-    """Each cell's output map (C, outputs, d + 1) — gradient and intercept — from its pattern:
+    r"""Each cell's output map (C, outputs, d + 1) — gradient and intercept — from its pattern:
     the product of the layers with the off neurons' rows zeroed; and the same with |weights|
-    (the size of the terms each entry sums, for the tolerance)."""
+    (the size of the terms each entry sums, for the tolerance).
+
+    The product is taken from the readout back, :math:`r ← (r ⊙ \text{on}_k)\,[W_k\; b_k]`
+    per layer (with the constant 1 carried as a last column): one matrix product for all
+    cells at once per layer, ``outputs`` rows per cell instead of d + 1 columns."""
     out, size = [], []
     d = (layers[0] if layers else readout)[0].shape[1]
+    lifted = []
+    for w, b in [*layers, readout]:
+        full = np.zeros((w.shape[0] + 1, w.shape[1] + 1), dtype=object if exact else float)
+        full[:-1, :-1], full[:-1, -1], full[-1, -1] = w, b, 1
+        lifted.append(full)
+    ends = np.cumsum([0] + [w.shape[0] for w, _ in layers])
+    outputs = readout[0].shape[0]
     for begin in range(0, max(len(patterns), 1), chunk):
         masks = patterns[begin : begin + chunk]
-        kind = object if exact else float
-        maps = np.broadcast_to(np.eye(d + 1, dtype=kind), (len(masks), d + 1, d + 1))
-        sizes = maps.astype(float)
-        done = 0
-        for w, b in [*layers, readout]:
-            full = np.concatenate([w, b[:, None]], axis=1)
-            lifted = np.zeros((full.shape[0] + 1, full.shape[1]), dtype=full.dtype)
-            lifted[:-1], lifted[-1, -1] = full, 1
-            maps = np.matmul(lifted, maps)
-            sizes = np.matmul(np.abs(lifted.astype(float)), sizes)
-            if done < patterns.shape[1]:
-                on = np.concatenate([masks[:, done : done + w.shape[0]],
-                                     np.ones((len(masks), 1), bool)], axis=1)  # fmt: skip
-                maps = maps * on[:, :, None]
-                sizes = sizes * on[:, :, None]
-                done += w.shape[0]
-        out.append(maps[:, :-1])
-        size.append(sizes[:, :-1])
+        maps = np.broadcast_to(lifted[-1][:-1], (len(masks), *lifted[-1][:-1].shape))
+        sizes = np.abs(maps.astype(float))
+        for k in range(len(layers) - 1, -1, -1):
+            on = np.concatenate([masks[:, ends[k] : ends[k + 1]],
+                                 np.ones((len(masks), 1), bool)], axis=1)[:, None, :]  # fmt: skip
+            maps = (maps * on).reshape(-1, on.shape[2]) @ lifted[k]
+            sizes = (sizes * on).reshape(-1, on.shape[2]) @ np.abs(lifted[k].astype(float))
+            maps = maps.reshape(len(masks), outputs, -1)
+            sizes = sizes.reshape(len(masks), outputs, -1)
+        out.append(np.broadcast_to(maps, (len(masks), outputs, d + 1)))
+        size.append(np.broadcast_to(sizes, (len(masks), outputs, d + 1)))
     return np.concatenate(out), np.concatenate(size)
 
 
