@@ -327,21 +327,6 @@ def test_a_tiny_slope_in_a_deep_layer_is_a_vertex_past_the_first_box():
     assert cells.vertices == exact.vertices == 3
 
 
-def test_a_graph_network_is_refused_by_name():
-    torch = pytest.importorskip("torch")
-
-    class Folded(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.first, self.last = torch.nn.Linear(3, 4), torch.nn.Linear(4, 1)
-
-        def forward(self, x):
-            return self.last(torch.relu(self.first(x)) + torch.relu(-self.first(x)))
-
-    with pytest.raises(BendsError, match="trace_box traces MLPs and tied RNNs"):
-        trace_box(Folded(), np.zeros(3), np.ones(3))
-
-
 @pytest.mark.parametrize("angle", [5e-12, 2e-12, 1e-9])
 def test_a_nearly_parallel_zero_set_is_never_silently_missed(angle):
     """A layer-2 zero set at a tiny angle to a layer-1 one, crossing it at x = 100 (a

@@ -266,8 +266,11 @@ def trace_box(
     The algorithm: :mod:`bends.tracing._box.tracer`.
 
     Args:
-        net: an MLP or a tied RNN (a torch module is read as by :func:`trace`).
-        low, high: the box's lowest and highest corner (points of the input space).
+        net: an MLP, a tied RNN or a graph network (a torch module is read as by
+            :func:`trace`: conv nets, residual blocks, any piecewise-linear module whose
+            kinks are elementwise or pairwise maxima; float64, not over the whole space).
+        low, high: the box's lowest and highest corner (points of the input space; for a
+            graph network, of its input shape).
         corners: d + 1 affinely independent input points instead of a box.
         simplex: the simplex of the corners rather than their parallelotope.
         whole: the whole input space (or the corners' whole affine slice).
@@ -286,19 +289,20 @@ def trace_box(
     zero_tol, slope_rtol = arguments.tolerances(zero_tol, slope_rtol)
     arguments.flags(exact=exact, simplex=simplex, whole=whole)
     given = low if low is not None else (corners[0] if corners is not None else None)
-    try:
-        net = as_network(net, np.shape(given) if given is not None else None)
-    except BendsError:
-        if hasattr(net, "forward"):  # a torch module bends reads only as a graph
-            raise BendsError("trace_box traces MLPs and tied RNNs (a torch Sequential of Linear "
-                             "and ReLU); for a graph network trace a plane (trace_plane) or "
-                             "segments") from None  # fmt: skip
-        raise
+    net = as_network(net, np.shape(given) if given is not None else None)
     require_unbatched(net)
-    if net.is_graph:
-        raise BendsError("trace_box traces MLPs and tied RNNs; for a graph network trace a "
-                         "plane (trace_plane) or segments")  # fmt: skip
+    if net.is_graph and (whole or exact):
+        raise BendsError("a graph network's complex is traced in float64 on a box or the "
+                         "corners' parallelotope or simplex: whole=True and exact=True are for "
+                         "MLPs and tied RNNs")  # fmt: skip
     from bends.tracing._box.tracer import box_domain, simplex_domain, trace_box_mlp
+
+    def traced(domain):
+        if net.is_graph:
+            from bends.tracing._graph.box import trace_box_graph
+
+            return trace_box_graph(net, domain, zero_tol, slope_rtol)
+        return trace_box_mlp(net, domain, zero_tol, slope_rtol, exact)
 
     boxed = low is not None or high is not None
     if boxed and (corners is not None or whole):
@@ -312,7 +316,7 @@ def trace_box(
         if simplex:
             raise BendsError("simplex=True needs corners, not a box")
         low, high = arguments.box_bounds(net, low, high)
-        return trace_box_mlp(net, box_domain(low, high), zero_tol, slope_rtol, exact)
+        return traced(box_domain(low, high))
     elif whole:
         arguments.box_dims(net.input_dim)
         origin, basis = np.zeros(net.input_dim), np.eye(net.input_dim)
@@ -327,7 +331,7 @@ def trace_box(
         return trace_whole(net, origin, basis, zero_tol, slope_rtol, exact)
     domain = (simplex_domain(d, origin, basis) if simplex else
               box_domain(np.zeros(d), np.ones(d), origin, basis))  # fmt: skip
-    return trace_box_mlp(net, domain, zero_tol, slope_rtol, exact)
+    return traced(domain)
 
 
 def graph_trace(net, start, end, exact, zero_tol, slope_rtol, pieces, lowered=True) -> Trace:

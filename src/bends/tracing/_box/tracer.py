@@ -62,8 +62,14 @@ import numpy as np
 
 from bends.budget import check_memory, memory_budget
 from bends.errors import ResolutionWarning
-from bends.tracing._kernels.box import cut_cells, cut_layer, layer_patterns, merged_edges
-from bends.tracing._results.complex import Complex, assembled
+from bends.tracing._kernels.box import (
+    cut_cells,
+    cut_layer,
+    layer_patterns,
+    merged_edges,
+)
+from bends.tracing._kernels.cells import solved_maps
+from bends.tracing._results.complex import Complex, assembled, cell_maps
 from bends.tracing.tolerance import RESOLUTION
 
 
@@ -113,12 +119,16 @@ def simplex_domain(d: int, origin, basis) -> Domain:
 
 
 class _Cutting:
-    """The complex while it is cut (the arrays of :mod:`bends.tracing._kernels.box`)."""
+    """The complex while it is cut (the arrays of :mod:`bends.tracing._kernels.box`): the
+    planar :class:`~bends.tracing._plane.subdivision.Subdivision`'s interface (``count``,
+    ``room``, ``cut``, ``bytes_per_vertex``), so the graph networks' node handlers serve
+    both."""
 
-    def __init__(self, domain: Domain, neurons: int, exact: bool):
+    def __init__(self, domain: Domain, neurons: int, exact: bool, what: str = ""):
         constraints = domain.facets.shape[1]
         self.first_neuron = constraints
         self.words = (constraints + neurons + 63) // 64
+        self.exact, self.what = exact, what
         kind = object if exact else float
         self.points = np.array(domain.points, dtype=kind)
         if exact:
@@ -131,21 +141,85 @@ class _Cutting:
         self.starts = np.array([0, len(self.points)], np.int64)
         self.verts = np.arange(len(self.points), dtype=np.int64)
         self.patterns = np.zeros((1, neurons), dtype=bool)
+        self.done = 0  # lines cut so far (neurons, or a graph's kinks)
+        self.layer_sizes: list[int] = []
+        self.layer_regions: list[int] = []
         self.ambiguous = 0
         self.closest = np.inf  # the shortest edge part a cut made, in box coordinates
+
+    @property
+    def count(self) -> int:
+        """The vertices so far."""
+        return len(self.points)
 
     def set_bit(self, where: np.ndarray, bit: int) -> None:
         self.zeros[where, bit // 64] |= np.uint64(1) << np.uint64(bit % 64)
 
-    def cut(self, values: np.ndarray, j: int, neuron: int, zero_at: float) -> np.ndarray:
-        """Cut every cell along column j of ``values`` (the layer's values at the vertices);
-        returns ``values`` with rows for the new vertices."""
+    def room(self, width: int, per_vertex: float, held: float = 0.0) -> np.ndarray:
+        """An array (count, width) for a layer's values at the vertices, for the caller to
+        fill; refuses first when the vertices there are, at ``per_vertex`` plus ``held``
+        bytes each, over the memory budget already (the cut grows it as it goes)."""
+        check_memory(self.count * (per_vertex + held), self.what, at_least=True)
+        return np.empty((self.count, width), dtype=object if self.exact else float)
+
+    def bytes_per_vertex(self, width: int, lines: int) -> float:
+        """What a vertex costs while ``lines`` lines with ``width`` values per vertex are cut:
+        its values, point and zero set, about d edges and 2^d cells' ids, a cell's pattern."""
+        d = self.points.shape[1]
+        words = (self.first_neuron + self.done + lines + 63) // 64
+        return 8.0 * (width + d + words) + 12.0 * d + 16.0 * 2**d + self.done + lines
+
+    def cut(self, values: np.ndarray, zero_at: np.ndarray, lines: int) -> np.ndarray:
+        """Cut every cell along the zero sets of the first ``lines`` columns of ``values`` (the
+        values at the vertices) in turn, every column interpolated at the new vertices; a
+        value within ``zero_at`` of 0 is 0. Returns ``values`` with rows for the new vertices.
+        float64: one compiled call (:func:`~bends.tracing._kernels.box.cut_layer`), which stops
+        once its arrays outgrow the memory budget, refused in one line; fractions: line by
+        line (:meth:`cut_exact`)."""
+        self._widen(lines)
+        if self.exact:
+            for j in range(lines):
+                values = self.cut_exact(values, j, self.done + j)
+                # a fraction is about 12 floats' worth of memory (object, numerator, denominator)
+                check_memory(12 * self.bytes(values.shape[1]), self.what, at_least=True)
+        else:
+            cells = len(self.starts) - 1
+            per_cell = 2.0 * self.patterns.shape[1] + 16.0  # patterns (copied once), origins
+            (points, values, zeros, count, self.edges, self.edge_neurons, self.starts,
+             self.verts, origin, ambiguous, closest, held) = cut_layer(
+                self.points, np.ascontiguousarray(values), self.zeros, len(self.points),
+                self.edges, self.edge_neurons, self.starts, self.verts, np.arange(cells),
+                np.asarray(zero_at, float), lines, self.first_neuron + self.done, self.done,
+                float(memory_budget()), per_cell)  # fmt: skip
+            if held:
+                check_memory(held, self.what, at_least=True)
+            self.points, self.zeros, values = points[:count], zeros[:count], values[:count]
+            self.ambiguous += ambiguous
+            self.closest = min(self.closest, closest)
+            self.patterns = self.patterns[origin]
+            self.patterns[:, self.done : self.done + lines] = layer_patterns(
+                self.starts, self.verts, values[:, :lines])  # fmt: skip
+        self.done += lines
+        self.layer_sizes.append(lines)
+        self.layer_regions.append(len(self.starts) - 1)
+        return values
+
+    def _widen(self, lines: int) -> None:
+        """Room in the zero sets and patterns for ``lines`` more lines (a graph's lines are
+        counted node by node)."""
+        words = (self.first_neuron + self.done + lines + 63) // 64
+        if words > self.words:
+            more = np.zeros((len(self.zeros), words - self.words), np.uint64)
+            self.zeros, self.words = np.concatenate([self.zeros, more], axis=1), words
+        if self.done + lines > self.patterns.shape[1]:
+            more = np.zeros((len(self.patterns), self.done + lines - self.patterns.shape[1]),
+                            dtype=bool)  # fmt: skip
+            self.patterns = np.concatenate([self.patterns, more], axis=1)
+
+    def cut_exact(self, values: np.ndarray, j: int, neuron: int) -> np.ndarray:
+        """Cut every cell along column j of ``values`` (fractions: signs exact); returns
+        ``values`` with rows for the new vertices."""
         column = values[:, j]
-        if zero_at > 0:
-            size = np.abs(column.astype(float))
-            small = size <= zero_at
-            self.ambiguous += int(np.count_nonzero(small & (size > 2.0**-6 * zero_at)))
-            column[small] = 0.0
         sign = ((column > 0).astype(np.int8) - (column < 0).astype(np.int8)).astype(np.int8)
         bit = self.first_neuron + neuron
         self.set_bit(sign == 0, bit)
@@ -156,17 +230,13 @@ class _Cutting:
         new_values = values[cu] + ratio * (values[cv] - values[cu])
         new_values[:, j] = 0
         new_points = self.points[cu] + ratio * (self.points[cv] - self.points[cu])
-        if len(cu) and not isinstance(ratio.flat[0], Fraction):
-            gap = np.minimum(ratio, 1 - ratio)[:, 0] * np.abs(
-                self.points[cv] - self.points[cu]).max(axis=1)  # fmt: skip
-            self.closest = min(self.closest, float(gap.min()))
         old = len(self.points)
         made = np.arange(old, old + len(cu), dtype=np.int64)
         self.points = np.concatenate([self.points, new_points])
         self.zeros = np.concatenate([self.zeros, self.zeros[cu] & self.zeros[cv]])
         self.set_bit(made, bit)
         stride = len(self.points)
-        keys = cu * stride + cv  # edges are kept sorted, so these are sorted too
+        keys = cu * stride + cv
         starts, verts, parents, sides, chords = cut_cells(
             self.starts, self.verts, sign, self.zeros, keys, made, stride, self.points.shape[1]
         )
@@ -178,30 +248,6 @@ class _Cutting:
         )
         return np.concatenate([values, new_values])
 
-    def cut_layer(
-        self, values: np.ndarray, done: int, zero_at: np.ndarray, what: str
-    ) -> np.ndarray:
-        """Cut every cell along each column of ``values`` in turn (float64, one compiled call:
-        :func:`~bends.tracing._kernels.box.cut_layer`, which stops once its arrays outgrow the
-        memory budget: refused in one line); returns ``values`` with rows for the new
-        vertices."""
-        cells = len(self.starts) - 1
-        per_cell = 2.0 * self.patterns.shape[1] + 16.0  # patterns (copied once) and origins
-        (points, values, zeros, count, self.edges, self.edge_neurons, self.starts, self.verts,
-         origin, ambiguous, closest, held) = cut_layer(
-            self.points, np.ascontiguousarray(values), self.zeros, len(self.points), self.edges,
-            self.edge_neurons, self.starts, self.verts, np.arange(cells), zero_at,
-            self.first_neuron + done, done, float(memory_budget()), per_cell)  # fmt: skip
-        if held:
-            check_memory(held, what, at_least=True)
-        self.points, self.zeros, values = points[:count], zeros[:count], values[:count]
-        self.ambiguous += ambiguous
-        self.closest = min(self.closest, closest)
-        self.patterns = self.patterns[origin]
-        self.patterns[:, done : done + values.shape[1]] = layer_patterns(
-            self.starts, self.verts, values)  # fmt: skip
-        return values
-
     def bytes(self, width: int) -> float:
         """The arrays' size now, with ``width`` values per vertex."""
         per_vertex = 8.0 * (width + self.points.shape[1] + self.words)
@@ -211,15 +257,18 @@ class _Cutting:
 
 @dataclass(frozen=True)
 class Cut:
-    """A domain cut by every layer: the cutting and what assembling its Complex needs."""
+    """A domain cut by every layer: the cutting and what its cells' output maps come from —
+    an MLP's ``layers`` and ``readout`` (with the cells' patterns), or a graph network's
+    ``outputs`` at the vertices (and the sizes of the terms they sum)."""
 
     built: _Cutting
-    layers: list
-    readout: tuple
     domain: Domain
-    regions: tuple[int, ...]
     zero_tol: float
     exact: bool
+    layers: list | None = None
+    readout: tuple | None = None
+    outputs: np.ndarray | None = None
+    output_sizes: np.ndarray | None = None
 
     @property
     def resolved(self) -> bool:
@@ -240,27 +289,18 @@ def cut_domain(net, domain: Domain, zero_tol: float, exact: bool, what: str = ""
     w, b = layers[0] if layers else readout
     folded = (w @ basis, b + w @ origin)  # the network as a function of box coordinates
     layers, readout = ([folded, *layers[1:]], readout) if layers else ([], folded)
-    built = _Cutting(domain, neurons, exact)
-    h = built.points
-    done, regions = 0, []
     what = what or f"tracing {net!r} on a {domain.dim}-D {domain.kind}"
+    built = _Cutting(domain, neurons, exact, what)
+    h = built.points
     for w, bias in layers:
         # what is held now (a lower bound: the float64 cuts stop once they outgrow the budget)
         check_memory(built.bytes(w.shape[0]), what, at_least=True)
         values = h @ w.T + bias
         size = np.abs(w.astype(float)) @ np.abs(h.astype(float)).max(axis=0) + np.abs(
             bias.astype(float))  # fmt: skip
-        if exact:
-            for j in range(w.shape[0]):
-                values = built.cut(values, j, done + j, 0.0)
-                # a fraction is about 12 floats' worth of memory (object, numerator, denominator)
-                check_memory(12 * built.bytes(w.shape[0]), what, at_least=True)
-        else:
-            values = built.cut_layer(values, done, zero_tol * size, what)
-        regions.append(len(built.starts) - 1)
-        done += w.shape[0]
+        values = built.cut(values, zero_tol * size, w.shape[0])
         h = np.maximum(values, 0) if not exact else np.where(values > 0, values, Fraction(0))
-    return Cut(built, layers, readout, domain, tuple(regions), zero_tol, exact)
+    return Cut(built, domain, zero_tol, exact, layers=layers, readout=readout)
 
 
 def finished(cut: Cut, slope_rtol: float, stacklevel: int = 4) -> Complex:
@@ -274,8 +314,16 @@ def finished(cut: Cut, slope_rtol: float, stacklevel: int = 4) -> Complex:
         warnings.warn(f"{why}: float64 cannot separate them, counts may be off (exact=True "
                       "computes the complex in fractions)", ResolutionWarning,
                       stacklevel=stacklevel)  # fmt: skip
-    return assembled(built, cut.layers, cut.readout, cut.domain, cut.regions, cut.zero_tol,
-                     slope_rtol, cut.exact, cut.resolved)  # fmt: skip
+    outputs = cut.readout[0].shape[0] if cut.outputs is None else cut.outputs.shape[1]
+    cells = len(built.starts) - 1
+    check_memory(cells * 16.0 * (outputs + 1) * (cut.domain.dim + 1), "cell maps")
+    if cut.outputs is None:
+        maps, sizes = cell_maps(built.patterns, cut.layers, cut.readout, cut.exact)
+    else:
+        maps, sizes = solved_maps(built.points, cut.outputs, cut.output_sizes, built.starts,
+                                  built.verts)  # fmt: skip
+    return assembled(built, maps, sizes, cut.domain, cut.zero_tol, slope_rtol, cut.exact,
+                     cut.resolved)  # fmt: skip
 
 
 def trace_box_mlp(net, domain: Domain, zero_tol: float, slope_rtol: float,

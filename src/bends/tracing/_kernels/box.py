@@ -1,5 +1,6 @@
 """Compiled kernels of the n-D tracer (:mod:`bends.tracing._box.tracer`): cutting every cell of a
-polyhedral complex along one neuron's zero set, and finding the cells' facets.
+polyhedral complex along one neuron's zero set (the cells' facets and maps:
+:mod:`bends.tracing._kernels.cells`).
 
 The complex is flat arrays. Vertices carry ``zeros`` (vertices, words) uint64: bit b is set
 when constraint b — a facet of the domain, or a neuron — is 0 at the vertex (its *zero set*).
@@ -198,111 +199,6 @@ def _some(ids, zeros):  # pragma: no cover - compiled
 
 
 @numba.njit(**KERNEL)
-def _facets_of(ids, zeros, tags, keys, at):  # pragma: no cover - compiled
-    """The facets of the cell with vertices ``ids``, their keys written to ``keys`` from row
-    ``at`` (room for one per loose constraint); returns how many. Faces are bit sets of the
-    cell's vertices, so inclusion is a few word operations."""
-    loose = _loose(ids, zeros)
-    size = ids.size
-    spans = (size + 63) // 64
-    members = np.zeros((loose.size * 64, spans), np.uint64)
-    kept = 0
-    for word in range(loose.size):
-        for bit in range(64):
-            if loose[word] >> np.uint64(bit) & np.uint64(1):
-                for k in range(size):
-                    if zeros[ids[k], word] >> np.uint64(bit) & np.uint64(1):
-                        members[kept, k // 64] |= np.uint64(1) << np.uint64(k % 64)
-                kept += 1
-    found = 0
-    for f in range(kept):
-        maximal = True
-        for g in range(kept):
-            if g == f:
-                continue
-            inside = same = True  # face f ⊆ face g; the same face
-            for span in range(spans):
-                if members[f, span] & ~members[g, span]:
-                    inside = False
-                    break
-                if members[f, span] != members[g, span]:
-                    same = False
-            if inside and (not same or g < f):  # strictly inside, or a repeat of g
-                maximal = False
-                break
-        if maximal:
-            first = second = np.uint64(0)
-            for k in range(size):
-                if members[f, k // 64] >> np.uint64(k % 64) & np.uint64(1):
-                    first += tags[ids[k], 0]
-                    second += tags[ids[k], 1]
-            keys[at + found, 0], keys[at + found, 1] = first, second
-            found += 1
-    return found
-
-
-@numba.njit(parallel=True, **KERNEL)
-def cell_facets(starts, verts, zeros, tags):  # pragma: no cover - compiled
-    """Every cell's facets, each named by a key that does not depend on the cell.
-
-    A face of a cell is the set of its vertices whose zero sets hold one constraint's bit
-    (the constraints tight on the whole cell left out); its facets are the maximal ones. The
-    key of a facet is the sum (mod 2⁶⁴) of ``tags`` (vertices, 2) random words over its
-    vertices, two words per key: the two cells beside a facet list the same vertices, so
-    they give the same key. Room first (one row per loose constraint), then the keys; the
-    cells are independent, so both passes run on every core. Returns (cell, key₁, key₂) per
-    facet."""
-    cells = starts.size - 1
-    room = np.zeros(cells + 1, np.int64)
-    for cell in numba.prange(cells):
-        loose = _loose(verts[starts[cell] : starts[cell + 1]], zeros)
-        for word in range(loose.size):
-            room[cell + 1] += _bits(loose[word])
-    for cell in range(cells):
-        room[cell + 1] += room[cell]
-    keys = np.empty((room[cells], 2), np.uint64)
-    found = np.zeros(cells, np.int64)
-    for cell in numba.prange(cells):
-        ids = verts[starts[cell] : starts[cell + 1]]
-        found[cell] = _facets_of(ids, zeros, tags, keys, room[cell])
-    owner = np.empty(found.sum(), np.int64)
-    kept = 0
-    for cell in range(cells):  # the keys found, packed
-        for k in range(room[cell], room[cell] + found[cell]):
-            keys[kept], owner[kept] = keys[k], cell
-            kept += 1
-    return owner, keys[:kept]
-
-
-@numba.njit(**KERNEL)
-def shared_facets(owner, keys):  # pragma: no cover - compiled
-    """The pairs of cells (A, 2) that list the same facet key, matched in a hash table (open
-    addressing on the first word: the keys are sums of random words, so its low bits are
-    uniform). An inner facet lies in two cells; a key listed more often pairs each later
-    cell with the first."""
-    size = 1
-    while size < 2 * keys.shape[0] + 2:
-        size *= 2
-    slot_of = np.full(size, -1, np.int64)
-    pairs = np.empty((keys.shape[0] // 2 + 1, 2), np.int64)
-    found = 0
-    mask = np.uint64(size - 1)
-    for k in range(keys.shape[0]):
-        slot = np.int64(keys[k, 0] & mask)
-        while slot_of[slot] >= 0:
-            j = slot_of[slot]
-            if keys[j, 0] == keys[k, 0] and keys[j, 1] == keys[k, 1]:
-                pairs = _rows(pairs, found, 1)
-                pairs[found, 0], pairs[found, 1] = owner[j], owner[k]
-                found += 1
-                break
-            slot = (slot + 1) & (size - 1)
-        if slot_of[slot] < 0:
-            slot_of[slot] = k
-    return pairs[:found]
-
-
-@numba.njit(**KERNEL)
 def _bits(word):  # pragma: no cover - compiled
     """How many bits of ``word`` are set."""
     count = 0
@@ -313,14 +209,16 @@ def _bits(word):  # pragma: no cover - compiled
 
 
 @numba.njit(**KERNEL)
-def cut_layer(points, values, zeros, count, edges, edge_neurons, starts, verts, origin,
-              zero_at, first_bit, first_neuron, budget, per_cell):  # pragma: no cover  # fmt: skip
-    """One layer's cuts in float64, neuron after neuron (the steps of
-    :meth:`bends.tracing._box.tracer._Cutting.cut`, without Python between neurons).
+def cut_layer(points, values, zeros, count, edges, edge_neurons, starts, verts, origin, zero_at,
+              lines, first_bit, first_neuron, budget, per_cell):  # pragma: no cover  # fmt: skip
+    """One layer's cuts in float64, line after line (the steps of
+    :meth:`bends.tracing._box.tracer._Cutting.cut_exact`, without Python between lines).
 
     ``points`` (room, d), ``values`` (room, width) and ``zeros`` (room, words) hold ``count``
-    vertices; ``origin`` (cells,) each cell's cell at the layer's start. A value within
-    ``zero_at[j]`` of 0 is 0. Returns the arrays (grown where needed), the vertex count,
+    vertices; ``origin`` (cells,) each cell's cell at the layer's start. The cells are cut
+    along the zero sets of the first ``lines`` columns of ``values`` in turn (each a neuron,
+    or a kink of a graph node); every column is interpolated at the new vertices. A value
+    within ``zero_at[j]`` of 0 is 0. Returns the arrays (grown where needed), the vertex count,
     the cells' origins, how many values were snapped to 0 that float64 could not call zero
     (within 2⁻⁶ of the tolerance and above), the shortest edge part a cut made, and 0 — or,
     when after some neuron the arrays (and ``per_cell`` bytes a cell holds outside them)
@@ -328,7 +226,7 @@ def cut_layer(points, values, zeros, count, edges, edge_neurons, starts, verts, 
     width = values.shape[1]
     ambiguous = 0
     closest = np.inf
-    for j in range(width):
+    for j in range(lines):
         bit = first_bit + j
         word, mask = bit // 64, np.uint64(1) << np.uint64(bit % 64)
         sign = np.empty(count, np.int8)

@@ -59,11 +59,12 @@ class Subdivision:
             self.points, self.parents = points, parents
         return np.empty((room, width))
 
-    def cut(self, values: np.ndarray, zero_at: np.ndarray, lines: int) -> None:
+    def cut(self, values: np.ndarray, zero_at: np.ndarray, lines: int) -> np.ndarray:
         """Cut every face along the ``lines`` zero lines whose values at the vertices are the
         first ``lines`` columns of ``values`` (from :meth:`room`; snapped within ``zero_at``
         of 0 to 0 first); every column of ``values`` is interpolated at the new vertices,
-        and a new vertex's value within ``zero_at`` of 0 is 0."""
+        and a new vertex's value within ``zero_at`` of 0 is 0. Returns ``values`` (its first
+        ``count`` rows now the vertices')."""
         rows = values[: self.count, :lines]
         size = np.abs(rows)
         small = size <= zero_at[:lines]
@@ -85,6 +86,7 @@ class Subdivision:
         self.chord_keys.append(keys)
         self.chord_lines.append(made_by + sum(self.layer_sizes))
         self.layer_sizes.append(lines)
+        return values
 
     def bytes_per_vertex(self, width: int, lines: int) -> float:
         """What a vertex costs while a layer of ``lines`` lines with ``width`` values per

@@ -24,9 +24,8 @@ import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from bends.budget import check_memory
 from bends.errors import BendsError
-from bends.tracing._kernels.box import cell_facets, shared_facets
+from bends.tracing._kernels.cells import cell_facets, shared_facets
 
 
 @dataclass(frozen=True)
@@ -283,12 +282,10 @@ def facet_pairs(starts, verts, zeros, vertices: int) -> np.ndarray:
     return shared_facets(*cell_facets(starts, verts, zeros, tags))
 
 
-def assembled(built, layers, readout, domain, layer_regions, zero_tol, slope_rtol, exact,
-              resolved) -> Complex:  # fmt: skip
-    """The Complex of a finished cutting (:class:`~bends.tracing._box.tracer._Cutting`)."""
+def assembled(built, maps, sizes, domain, zero_tol, slope_rtol, exact, resolved) -> Complex:
+    """The Complex of a finished cutting (:class:`~bends.tracing._box.tracer._Cutting`) whose
+    cells have the output maps ``maps`` (C, outputs, d + 1) and term sizes ``sizes``."""
     cells = len(built.starts) - 1
-    check_memory(cells * 16.0 * (readout[0].shape[0] + 1) * (domain.dim + 1), "cell maps")
-    maps, sizes = cell_maps(built.patterns, layers, readout, exact)
     pairs = facet_pairs(built.starts, built.verts, built.zeros, len(built.points))
     gradients = maps[:, :, :-1]
     first, second = pairs[:, 0], pairs[:, 1]
@@ -306,8 +303,8 @@ def assembled(built, layers, readout, domain, layer_regions, zero_tol, slope_rto
     points = built.points.astype(float)
     return Complex(points, built.verts, built.starts, built.patterns,
                    gradients.astype(float), maps[:, :, -1].astype(float), piece_of, pairs,
-                   built.edges, built.edge_neurons, built.zeros, layer_regions,
-                   tuple(w.shape[0] for w, _ in layers),
+                   built.edges, built.edge_neurons, built.zeros, tuple(built.layer_regions),
+                   tuple(built.layer_sizes),
                    np.asarray(domain.origin, float), np.asarray(domain.basis, float),
                    domain.kind, domain.facets.shape[1], resolved,
                    built.points if exact else None)  # fmt: skip

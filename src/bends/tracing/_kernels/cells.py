@@ -1,0 +1,165 @@
+"""Compiled kernels of the n-D complex's cells once cut (:mod:`bends.tracing._kernels.box` cuts
+them): their facets and the pairs of cells sharing one (the dual graph), and affine maps
+solved from values at the vertices. Cells are independent, so the per-cell passes run on
+every core (numba's ``prange``)."""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from bends.tracing._kernels.box import _bits, _loose, _rows
+from bends.tracing._kernels.shared import KERNEL
+
+
+@numba.njit(**KERNEL)
+def _facets_of(ids, zeros, tags, keys, at):  # pragma: no cover - compiled
+    """The facets of the cell with vertices ``ids``, their keys written to ``keys`` from row
+    ``at`` (room for one per loose constraint); returns how many. Faces are bit sets of the
+    cell's vertices, so inclusion is a few word operations."""
+    loose = _loose(ids, zeros)
+    size = ids.size
+    spans = (size + 63) // 64
+    members = np.zeros((loose.size * 64, spans), np.uint64)
+    kept = 0
+    for word in range(loose.size):
+        for bit in range(64):
+            if loose[word] >> np.uint64(bit) & np.uint64(1):
+                for k in range(size):
+                    if zeros[ids[k], word] >> np.uint64(bit) & np.uint64(1):
+                        members[kept, k // 64] |= np.uint64(1) << np.uint64(k % 64)
+                kept += 1
+    found = 0
+    for f in range(kept):
+        maximal = True
+        for g in range(kept):
+            if g == f:
+                continue
+            inside = same = True  # face f ⊆ face g; the same face
+            for span in range(spans):
+                if members[f, span] & ~members[g, span]:
+                    inside = False
+                    break
+                if members[f, span] != members[g, span]:
+                    same = False
+            if inside and (not same or g < f):  # strictly inside, or a repeat of g
+                maximal = False
+                break
+        if maximal:
+            first = second = np.uint64(0)
+            for k in range(size):
+                if members[f, k // 64] >> np.uint64(k % 64) & np.uint64(1):
+                    first += tags[ids[k], 0]
+                    second += tags[ids[k], 1]
+            keys[at + found, 0], keys[at + found, 1] = first, second
+            found += 1
+    return found
+
+
+@numba.njit(parallel=True, **KERNEL)
+def cell_facets(starts, verts, zeros, tags):  # pragma: no cover - compiled
+    """Every cell's facets, each named by a key that does not depend on the cell.
+
+    A face of a cell is the set of its vertices whose zero sets hold one constraint's bit
+    (the constraints tight on the whole cell left out); its facets are the maximal ones. The
+    key of a facet is the sum (mod 2⁶⁴) of ``tags`` (vertices, 2) random words over its
+    vertices, two words per key: the two cells beside a facet list the same vertices, so
+    they give the same key. Room first (one row per loose constraint), then the keys; the
+    cells are independent, so both passes run on every core. Returns (cell, key₁, key₂) per
+    facet."""
+    cells = starts.size - 1
+    room = np.zeros(cells + 1, np.int64)
+    for cell in numba.prange(cells):
+        loose = _loose(verts[starts[cell] : starts[cell + 1]], zeros)
+        for word in range(loose.size):
+            room[cell + 1] += _bits(loose[word])
+    for cell in range(cells):
+        room[cell + 1] += room[cell]
+    keys = np.empty((room[cells], 2), np.uint64)
+    found = np.zeros(cells, np.int64)
+    for cell in numba.prange(cells):
+        ids = verts[starts[cell] : starts[cell + 1]]
+        found[cell] = _facets_of(ids, zeros, tags, keys, room[cell])
+    owner = np.empty(found.sum(), np.int64)
+    kept = 0
+    for cell in range(cells):  # the keys found, packed
+        for k in range(room[cell], room[cell] + found[cell]):
+            keys[kept], owner[kept] = keys[k], cell
+            kept += 1
+    return owner, keys[:kept]
+
+
+@numba.njit(**KERNEL)
+def shared_facets(owner, keys):  # pragma: no cover - compiled
+    """The pairs of cells (A, 2) that list the same facet key, matched in a hash table (open
+    addressing on the first word: the keys are sums of random words, so its low bits are
+    uniform). An inner facet lies in two cells; a key listed more often pairs each later
+    cell with the first."""
+    size = 1
+    while size < 2 * keys.shape[0] + 2:
+        size *= 2
+    slot_of = np.full(size, -1, np.int64)
+    pairs = np.empty((keys.shape[0] // 2 + 1, 2), np.int64)
+    found = 0
+    mask = np.uint64(size - 1)
+    for k in range(keys.shape[0]):
+        slot = np.int64(keys[k, 0] & mask)
+        while slot_of[slot] >= 0:
+            j = slot_of[slot]
+            if keys[j, 0] == keys[k, 0] and keys[j, 1] == keys[k, 1]:
+                pairs = _rows(pairs, found, 1)
+                pairs[found, 0], pairs[found, 1] = owner[j], owner[k]
+                found += 1
+                break
+            slot = (slot + 1) & (size - 1)
+        if slot_of[slot] < 0:
+            slot_of[slot] = k
+    return pairs[:found]
+
+
+@numba.njit(parallel=True, **KERNEL)
+def solved_maps(points, out, size, starts, verts):  # pragma: no cover - compiled
+    """Each cell's affine output map from its vertices' outputs ``out`` (vertices, outputs),
+    for networks whose cells' maps are not a product of masked layers (graph networks): the
+    gradient solved on d + 1 of the cell's vertices picked to span it widely (each the one
+    farthest from the affine hull of those before, from the cell's first vertex), the
+    intercept at the first vertex. Returns the maps (cells, outputs, d + 1) and the
+    gradients' rounding (the same shape; the last column unused): the outputs' term sizes
+    ``size`` over the picked vertices times the row sums of |A⁻¹| (A: the picked vertices'
+    offsets), which is how far an error of that size in the outputs moves the gradient."""
+    cells, d, outputs = starts.size - 1, points.shape[1], out.shape[1]
+    maps = np.zeros((cells, outputs, d + 1))
+    rounding = np.zeros((cells, outputs, d + 1))
+    for cell in numba.prange(cells):
+        ids = verts[starts[cell] : starts[cell + 1]]
+        first = ids[0]
+        hull = np.zeros((d, d))  # orthonormal rows: the picked offsets' span
+        offsets = np.zeros((d, d))
+        rises = np.zeros((d, outputs))
+        terms = size[first].copy()
+        for k in range(d):
+            best, pick = -1.0, first
+            along = np.zeros(d)
+            for m in range(1, ids.size):
+                r = points[ids[m]] - points[first]
+                for q in range(k):
+                    r = r - np.dot(r, hull[q]) * hull[q]
+                norm = np.sqrt(np.dot(r, r))
+                if norm > best:
+                    best, pick, along = norm, ids[m], r
+            if best > 0.0:
+                hull[k] = along / best
+            offsets[k] = points[pick] - points[first]
+            rises[k] = out[pick] - out[first]
+            terms = np.maximum(terms, size[pick])
+        inverse = np.linalg.inv(offsets)
+        gradient = inverse @ rises  # (d, outputs)
+        spread = np.abs(inverse).sum(axis=1)
+        for o in range(outputs):
+            intercept = out[first, o]
+            for c in range(d):
+                maps[cell, o, c] = gradient[c, o]
+                rounding[cell, o, c] = terms[o] * spread[c]
+                intercept -= gradient[c, o] * points[first, c]
+            maps[cell, o, d] = intercept
+    return maps, rounding
