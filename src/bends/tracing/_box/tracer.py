@@ -275,8 +275,10 @@ class Cut:
         return not (self.built.ambiguous or self.built.closest < RESOLUTION * _width(self.domain))
 
 
-def cut_domain(net, domain: Domain, zero_tol: float, exact: bool, what: str = "") -> Cut:
-    """``domain`` cut by the layers of ``net`` (an MLP or tied RNN; see the module docstring)."""
+def cut_domain(net, domain: Domain, zero_tol: float, exact: bool, what: str = "",
+               depth: int | None = None) -> Cut:  # fmt: skip
+    """``domain`` cut by the layers of ``net`` (an MLP or tied RNN; see the module docstring),
+    or by its first ``depth`` layers only (the zero sets sized for all)."""
     layers = list(net.hidden_layers())
     neurons = sum(w.shape[0] for w, _ in layers)
     readout = net.readout()
@@ -292,7 +294,7 @@ def cut_domain(net, domain: Domain, zero_tol: float, exact: bool, what: str = ""
     what = what or f"tracing {net!r} on a {domain.dim}-D {domain.kind}"
     built = _Cutting(domain, neurons, exact, what)
     h = built.points
-    for w, bias in layers:
+    for w, bias in layers[:depth]:
         # what is held now (a lower bound: the float64 cuts stop once they outgrow the budget)
         check_memory(built.bytes(w.shape[0]), what, at_least=True)
         values = h @ w.T + bias

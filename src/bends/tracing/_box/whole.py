@@ -27,7 +27,9 @@ the r-dimensional complex of that row space, so that complex is traced (``lineal
 the whole space's complex has no vertices, its k-faces are the row space's (k − d + r)-faces
 times the null space). A first layer of full rank has d independent hyperplanes, which meet in
 a vertex: the first box is sized to hold the first layer's vertices where there are at most
-20,000 sets of d hyperplanes to solve, and grows until it holds one otherwise.
+20,000 sets of d hyperplanes to solve, and grows until it holds one otherwise; with more
+layers, it grows first past the sign changes the check finds along the rays of the first
+layer's complex alone (a guess, cheap: later layers' far vertices often lie on those rays).
 
 float64 has a reach: a box so large that its cells are fewer than a smaller box's means
 vertices lie too far out for it, and the trace is refused in one line (``exact=True``
@@ -85,11 +87,18 @@ def trace_whole(net, origin, basis, zero_tol: float, slope_rtol: float, exact: b
         return dataclasses.replace(cells, unbounded=np.ones(cells.regions, bool),
                                    lineality=d - rank + cells.lineality)  # fmt: skip
     radius = _first_layer_radius(w, b)
+    what = f"tracing {net!r} on the whole {d}-D space"
+    if len(list(net.hidden_layers())) > 1:
+        # a first guess past the later layers' far vertices: their sign changes along the rays
+        # of the first layer's complex (cheap; the certificate below is what proves a box)
+        domain = box_domain(-radius * np.ones(d), radius * np.ones(d), origin, basis)
+        first = cut_domain(net, domain, zero_tol, exact, what, depth=1)
+        if (farthest := _farthest_beyond(net, first, origin, basis, exact)) is not None:
+            radius = max(radius, 1.25 * farthest)
     seen, seen_radius = 0, radius  # a larger box holds at least a smaller one's cells
     for _ in range(TRIES):
         domain = box_domain(-radius * np.ones(d), radius * np.ones(d), origin, basis)
-        cut = cut_domain(net, domain, zero_tol, exact,
-                         what=f"tracing {net!r} on the whole {d}-D space")  # fmt: skip
+        cut = cut_domain(net, domain, zero_tol, exact, what)
         cells_here = len(cut.built.starts) - 1
         if cells_here < seen:
             raise BendsError(
