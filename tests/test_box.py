@@ -303,6 +303,18 @@ def test_affine_networks_are_one_cell_everywhere(exact):
         assert trace_box(net, -np.ones(3), np.ones(3), exact=exact).regions == 1
         cells = trace_box(net, whole=True, exact=exact)
         assert (cells.regions, cells.pieces, cells.vertices, cells.lineality) == (1, 1, 0, 3)
+    line = trace_box(MLP.from_layers([(np.zeros((2, 1)), np.ones(2)), (np.ones((1, 2)),
+                                                                      np.zeros(1))]),
+                     whole=True, exact=exact)  # fmt: skip
+    assert (line.regions, line.vertices, line.edges) == (1, 0, 1)  # R itself is the one edge
+
+
+def test_parallel_lines_in_the_plane_are_edges_of_the_whole_space():
+    """A first layer of rank 1 in R²: two parallel lines, three strips, the lines the edges."""
+    net = MLP.from_layers([(np.array([[1.0, 1.0], [2.0, 2.0]]), np.array([1.0, -1.0])),
+                           (np.ones((1, 2)), np.zeros(1))])  # fmt: skip
+    cells = trace_box(net, whole=True)
+    assert (cells.regions, cells.vertices, cells.edges, cells.lineality) == (3, 0, 2, 1)
 
 
 def test_the_whole_space_in_fractions_decides_rank_and_far_vertices_exactly():

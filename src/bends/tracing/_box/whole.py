@@ -75,18 +75,19 @@ def trace_whole(net, origin, basis, zero_tol: float, slope_rtol: float, exact: b
     module docstring)."""
     d = basis.shape[1]
     first, bias = next(iter(net.hidden_layers()), net.readout())
+    if exact:  # rank and row space decided in fractions, corners and all
+        first, bias, origin, basis = map(fractions_of, (first, bias, origin, basis))
     w, b = first @ basis, bias + first @ origin  # the first layer in box coordinates
-    rank = _rank(w, exact) if len(list(net.hidden_layers())) else 0
+    rank, rows = _row_space(w, exact) if len(list(net.hidden_layers())) else (0, None)
     if rank == 0:  # the network is affine on the whole space: one cell, holding it all
         cells = trace_box_mlp(net, box_domain(-np.ones(d), np.ones(d), origin, basis),
                               zero_tol, slope_rtol, exact)  # fmt: skip
         return dataclasses.replace(cells, unbounded=np.ones(1, bool), whole=True, lineality=d)
     if rank < d:  # the network sees only the first layer's row space
-        rows = np.linalg.svd(np.asarray(w, float))[2][:rank]
         cells = trace_whole(net, origin, basis @ rows.T, zero_tol, slope_rtol, exact)
         return dataclasses.replace(cells, unbounded=np.ones(cells.regions, bool),
                                    lineality=d - rank + cells.lineality)  # fmt: skip
-    radius = _first_layer_radius(w, b)
+    radius = _first_layer_radius(np.asarray(w, float), np.asarray(b, float))
     what = f"tracing {net!r} on the whole {d}-D space"
     if len(list(net.hidden_layers())) > 1:
         # a first guess past the later layers' far vertices: their sign changes along the rays
@@ -115,11 +116,13 @@ def trace_whole(net, origin, basis, zero_tol: float, slope_rtol: float, exact: b
                      "trace a box with trace_box(net, low, high)")  # fmt: skip
 
 
-def _rank(w: np.ndarray, exact: bool) -> int:
-    """The rank of ``w``: by SVD, or in fractions (Gaussian elimination) for an exact trace."""
+def _row_space(w: np.ndarray, exact: bool) -> tuple[int, np.ndarray]:
+    """The rank r of ``w`` and r rows spanning its row space: by SVD (orthonormal rows), or in
+    fractions for an exact trace (Gaussian elimination: the echelon form's rows)."""
     if not exact:
-        return int(np.linalg.matrix_rank(w))
-    rows = [[Fraction(x) for x in row] for row in np.asarray(w, float)]
+        rank = int(np.linalg.matrix_rank(w))
+        return rank, np.linalg.svd(w)[2][:rank]
+    rows = [[Fraction(x) for x in row] for row in w]
     rank = 0
     for column in range(len(rows[0]) if rows else 0):
         pivot = next((r for r in range(rank, len(rows)) if rows[r][column] != 0), None)
@@ -130,7 +133,7 @@ def _rank(w: np.ndarray, exact: bool) -> int:
             factor = rows[r][column] / rows[rank][column]
             rows[r] = [a - factor * c for a, c in zip(rows[r], rows[rank], strict=True)]
         rank += 1
-    return rank
+    return rank, np.array(rows[:rank], dtype=object).reshape(rank, w.shape[1])
 
 
 def _first_layer_radius(w: np.ndarray, b: np.ndarray, most: int = 20_000) -> float:
