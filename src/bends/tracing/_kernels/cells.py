@@ -11,6 +11,25 @@ import numpy as np
 from bends.tracing._kernels.box import _bits, _loose, _rows
 from bends.tracing._kernels.shared import KERNEL
 
+#: Cells from which a per-cell pass runs on every core: below, a parallel region's start and
+#: join (and, on a machine whose other cores are busy, the wait for a thread to be scheduled:
+#: 25 ms a call measured on 2 cores under load) cost more than the pass.
+PARALLEL_CELLS = 20_000
+
+
+def _on_cores(kernel, starts_at: int):
+    """``kernel`` compiled twice, serial and with its ``prange`` loops on every core; a call
+    takes the parallel one when its argument ``starts_at`` (the cells' offsets) is long."""
+    serial = numba.njit(**KERNEL)(kernel)
+    parallel = numba.njit(parallel=True, **KERNEL)(kernel)
+
+    def run(*args):
+        chosen = parallel if len(args[starts_at]) > PARALLEL_CELLS else serial
+        return chosen(*args)
+
+    run.__doc__, run.__name__ = kernel.__doc__, kernel.__name__.lstrip("_")
+    return run
+
 
 @numba.njit(**KERNEL)
 def _facets_of(ids, zeros, tags, keys, at):  # pragma: no cover - compiled
@@ -56,8 +75,7 @@ def _facets_of(ids, zeros, tags, keys, at):  # pragma: no cover - compiled
     return found
 
 
-@numba.njit(parallel=True, **KERNEL)
-def cell_facets(starts, verts, zeros, tags):  # pragma: no cover - compiled
+def _cell_facets(starts, verts, zeros, tags):  # pragma: no cover - compiled
     """Every cell's facets, each named by a key that does not depend on the cell.
 
     A face of a cell is the set of its vertices whose zero sets hold one constraint's bit
@@ -117,8 +135,7 @@ def shared_facets(owner, keys):  # pragma: no cover - compiled
     return pairs[:found]
 
 
-@numba.njit(parallel=True, **KERNEL)
-def solved_maps(points, out, size, starts, verts):  # pragma: no cover - compiled
+def _solved_maps(points, out, size, starts, verts):  # pragma: no cover - compiled
     """Each cell's affine output map from its vertices' outputs ``out`` (vertices, outputs),
     for networks whose cells' maps are not a product of masked layers (graph networks): the
     gradient solved on d + 1 of the cell's vertices picked to span it widely (each the one
@@ -163,3 +180,7 @@ def solved_maps(points, out, size, starts, verts):  # pragma: no cover - compile
                 intercept -= gradient[c, o] * points[first, c]
             maps[cell, o, d] = intercept
     return maps, rounding
+
+
+cell_facets = _on_cores(_cell_facets, 0)
+solved_maps = _on_cores(_solved_maps, 3)
