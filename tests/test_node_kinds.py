@@ -2,8 +2,8 @@
 tiny modules with one node of that kind, traced by the 1-D graph tracer (equal to exact
 rational arithmetic), the exact tracer (equal to torch's forward pass, affine between its
 knots), the planar tracer (Euler's formula, and every segment inside the plane crossing as
-many faces as the 1-D tracer finds regions on it; maxima over windows refused by name) and
-the region walker (the 1-D tracer's region boundaries); node_kind classifies every node of
+many faces as the 1-D tracer finds regions on it; maxima over windows refused by name), the
+n-D tracer (Euler's relation, volumes, each cell's map the network's) and the region walker (the 1-D tracer's region boundaries); node_kind classifies every node of
 every module the tests build."""
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from torch import nn
 import bends
 from bends.nets.graph import GraphNetwork, kind
 from bends.nets.rules import KINK_KINDS, NodeKind, node_kind
-from bends.tracing._graph import exact, plane, tracer, walker
+from bends.tracing._graph import cutting, exact, tracer, walker
 from bends.tracing._graph.plane import trace_plane_graph
 from bends.tracing._graph.tracer import trace_graph
 from bends.tracing._graph.walker import walk
@@ -162,6 +162,28 @@ def _check_plane_tracer(net, start, end):
         assert regions == _faces_crossed(partition, np.array([s0, u0]), np.array([s1, u1]))
 
 
+def _check_box_tracer(net, start, end):
+    """A slice through the segment and random points (3-D, or the whole input space where it
+    is smaller): Euler's relation, volumes that fill the unit cube of box coordinates, each
+    cell's map equal to the network inside it."""
+    rng = np.random.default_rng(1)
+    more = rng.normal(size=(min(3, start.size) - 1, start.size)) * 2
+    corners = np.array([start.ravel(), end.ravel(), *more])
+    if NodeKind.POOL_MAX in net.kinds.values():
+        with pytest.raises(bends.BendsError, match="maximum over windows"):
+            bends.trace_box(net, corners=corners)
+        return
+    cells = bends.trace_box(net, corners=corners)
+    assert sum((-1) ** k * f for k, f in enumerate(cells.f_vector())) == 1
+    assert abs(cells.volumes().sum() - 1) < 1e-9
+    assert cells.regions > 1
+    centres = np.array([cells.points[ids].mean(axis=0) for ids in cells.cells()])
+    inputs = torch.tensor(cells.to_input(centres).reshape(len(centres), *net.input_shape))
+    dense = net.module(inputs).detach().numpy().reshape(len(centres), -1)
+    got = np.einsum("cod,cd->co", cells.gradients, centres) + cells.intercepts
+    np.testing.assert_allclose(got, dense, rtol=1e-8, atol=1e-8)
+
+
 def _check_walker(net, start, end):
     walked = walk(net, start, end)
     np.testing.assert_allclose(walked, trace_graph(net, start, end).region_boundaries, atol=1e-9)
@@ -171,6 +193,7 @@ TRACERS = {
     "graph": _check_graph_tracer,
     "exact": _check_exact_tracer,
     "plane": _check_plane_tracer,
+    "box": _check_box_tracer,
     "walker": _check_walker,
 }
 
@@ -182,7 +205,7 @@ def test_every_tracer_handles_every_kind(case, tracer_name):
     TRACERS[tracer_name](net, start, end)
 
 
-@pytest.mark.parametrize("module", [tracer, exact, plane, walker])
+@pytest.mark.parametrize("module", [tracer, exact, cutting, walker])
 def test_every_tracer_has_one_handler_per_kind_of_nonlinearity(module):
     assert set(module.KINKS) == set(KINK_KINDS)
 

@@ -146,6 +146,7 @@ class _Cutting:
         self.layer_regions: list[int] = []
         self.ambiguous = 0
         self.closest = np.inf  # the shortest edge part a cut made, in box coordinates
+        self.outside = 0.0  # bytes the caller holds while the next cut runs
 
     @property
     def count(self) -> int:
@@ -160,6 +161,7 @@ class _Cutting:
         fill; refuses first when the vertices there are, at ``per_vertex`` plus ``held``
         bytes each, over the memory budget already (the cut grows it as it goes)."""
         check_memory(self.count * (per_vertex + held), self.what, at_least=True)
+        self.outside = self.count * held  # held while the cut runs: off its budget
         return np.empty((self.count, width), dtype=object if self.exact else float)
 
     def bytes_per_vertex(self, width: int, lines: int) -> float:
@@ -190,7 +192,8 @@ class _Cutting:
                 self.points, np.ascontiguousarray(values), self.zeros, len(self.points),
                 self.edges, self.edge_neurons, self.starts, self.verts, np.arange(cells),
                 np.asarray(zero_at, float), lines, self.first_neuron + self.done, self.done,
-                float(memory_budget()), per_cell)  # fmt: skip
+                float(memory_budget()) - self.outside, per_cell)  # fmt: skip
+            self.outside = 0.0
             if held:
                 check_memory(held, self.what, at_least=True)
             self.points, self.zeros, values = points[:count], zeros[:count], values[:count]
@@ -306,26 +309,37 @@ def cut_domain(net, domain: Domain, zero_tol: float, exact: bool, what: str = ""
 
 
 def finished(cut: Cut, slope_rtol: float, stacklevel: int = 4) -> Complex:
-    """The Complex of ``cut``; a ResolutionWarning where float64 could not separate vertices."""
+    """The Complex of ``cut``; a ResolutionWarning where float64 could not separate vertices
+    (or, for a graph network, found a cell flat: its map is then a least-squares fit, and it
+    joins no neighbour's piece)."""
     built = cut.built
-    if not cut.resolved:
-        why = (f"vertices closer than {RESOLUTION:.1e} in box coordinates"
+    outputs = cut.readout[0].shape[0] if cut.outputs is None else cut.outputs.shape[1]
+    cells = len(built.starts) - 1
+    check_memory(cells * 16.0 * (outputs + 1) * (cut.domain.dim + 1), "cell maps")
+    flat = 0
+    if cut.outputs is None:
+        maps, sizes = cell_maps(built.patterns, cut.layers, cut.readout, cut.exact)
+    else:
+        maps, sizes, degenerate = solved_maps(built.points, cut.outputs, cut.output_sizes,
+                                              built.starts, built.verts)  # fmt: skip
+        for cell in np.flatnonzero(degenerate):
+            ids = built.verts[built.starts[cell] : built.starts[cell + 1]]
+            lifted = np.hstack([built.points[ids], np.ones((len(ids), 1))])
+            maps[cell] = np.linalg.lstsq(lifted, cut.outputs[ids], rcond=None)[0].T
+            sizes[cell] = 0.0
+        flat = int(degenerate.sum())
+    resolved = cut.resolved and not flat
+    if not resolved:
+        why = (f"{flat} cells flat in float64" if flat else
+               f"vertices closer than {RESOLUTION:.1e} in box coordinates"
                if built.closest < RESOLUTION * _width(cut.domain) else
                f"{built.ambiguous} values near 0 that may be a zero set missing a vertex by "
                "less than float64 resolves")  # fmt: skip
         warnings.warn(f"{why}: float64 cannot separate them, counts may be off (exact=True "
                       "computes the complex in fractions)", ResolutionWarning,
                       stacklevel=stacklevel)  # fmt: skip
-    outputs = cut.readout[0].shape[0] if cut.outputs is None else cut.outputs.shape[1]
-    cells = len(built.starts) - 1
-    check_memory(cells * 16.0 * (outputs + 1) * (cut.domain.dim + 1), "cell maps")
-    if cut.outputs is None:
-        maps, sizes = cell_maps(built.patterns, cut.layers, cut.readout, cut.exact)
-    else:
-        maps, sizes = solved_maps(built.points, cut.outputs, cut.output_sizes, built.starts,
-                                  built.verts)  # fmt: skip
     return assembled(built, maps, sizes, cut.domain, cut.zero_tol, slope_rtol, cut.exact,
-                     cut.resolved)  # fmt: skip
+                     resolved)  # fmt: skip
 
 
 def trace_box_mlp(net, domain: Domain, zero_tol: float, slope_rtol: float,

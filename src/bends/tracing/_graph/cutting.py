@@ -25,6 +25,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from bends.budget import check_memory
 from bends.errors import BendsError
 from bends.nets.graph import GraphNetwork
 from bends.nets.rules import (
@@ -45,17 +46,37 @@ def pushed(net: GraphNetwork, built, inputs: np.ndarray, zero_tol: float) -> np.
     space, before any cut."""
     graph = net.module
     values: dict[str, torch.Tensor] = {}
+    per_vertex = _sizes(net)
     with torch.no_grad():
         for node, kind in visit(graph, net.kinds, values):
             if kind is NodeKind.INPUT:
                 values[node.name] = torch.from_numpy(np.ascontiguousarray(inputs, float)).reshape(
                     -1, *net.input_shape)  # fmt: skip
             elif kind is NodeKind.AFFINE:
+                # the node's values beside those held: refused before they are made
+                held = sum(v.numel() for v in values.values() if v is not None)
+                needed = 8.0 * (held + built.count * per_vertex.get(node.name, 0))
+                check_memory(needed, built.what, at_least=True)
                 values[node.name] = apply(graph, node, resolve_args(graph, node.args, values),
                                           values)  # fmt: skip
             else:
                 KINKS[kind](graph, node, values, built, zero_tol)
     return values[output_node(list(graph.graph.nodes)).name].reshape(built.count, -1).numpy()
+
+
+def _sizes(net: GraphNetwork) -> dict[str, int]:
+    """Each node's values per vertex (elements), from one input pushed through the graph by
+    torch.fx's shape propagation; empty where that does not run (the checks then see only
+    what is held)."""
+    from torch.fx.passes.shape_prop import ShapeProp
+
+    try:
+        with torch.no_grad():
+            ShapeProp(net.module).propagate(torch.zeros(1, *net.input_shape, dtype=torch.float64))
+    except Exception:  # a graph fx cannot run op by op: sizes unknown
+        return {}
+    return {node.name: int(np.prod(meta.shape[1:])) for node in net.module.graph.nodes
+            if hasattr(meta := node.meta.get("tensor_meta"), "shape")}  # fmt: skip
 
 
 def _elementwise(graph, node, values, built, zero_tol: float) -> None:
@@ -117,8 +138,8 @@ def _cut(values, built, x: torch.Tensor, kinks, zero_tol: float) -> list[np.ndar
     stacked = built.cut(stacked, np.concatenate([np.full(lines, tol), np.zeros(total - lines)]),
                         lines)  # fmt: skip
     count, at = built.count, lines
-    for name, size in zip(live, sizes, strict=True):
-        block = np.ascontiguousarray(stacked[:count, at : at + size])
+    for name, size in zip(live, sizes, strict=True):  # views of the cut array, not copies
+        block = stacked[:count, at : at + size]
         values[name] = torch.from_numpy(block).reshape(count, *values[name].shape[1:])
         at += size
     on_kink = [stacked[:count, k * flat.shape[1] : (k + 1) * flat.shape[1]] == 0.0

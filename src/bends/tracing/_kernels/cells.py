@@ -111,8 +111,8 @@ def _cell_facets(starts, verts, zeros, tags):  # pragma: no cover - compiled
 def shared_facets(owner, keys):  # pragma: no cover - compiled
     """The pairs of cells (A, 2) that list the same facet key, matched in a hash table (open
     addressing on the first word: the keys are sums of random words, so its low bits are
-    uniform). An inner facet lies in two cells; a key listed more often pairs each later
-    cell with the first."""
+    uniform). An inner facet lies in two cells; a key listed n times gives all C(n, 2)
+    pairs."""
     size = 1
     while size < 2 * keys.shape[0] + 2:
         size *= 2
@@ -122,16 +122,14 @@ def shared_facets(owner, keys):  # pragma: no cover - compiled
     mask = np.uint64(size - 1)
     for k in range(keys.shape[0]):
         slot = np.int64(keys[k, 0] & mask)
-        while slot_of[slot] >= 0:
+        while slot_of[slot] >= 0:  # every earlier listing of the key pairs with this one
             j = slot_of[slot]
             if keys[j, 0] == keys[k, 0] and keys[j, 1] == keys[k, 1]:
                 pairs = _rows(pairs, found, 1)
                 pairs[found, 0], pairs[found, 1] = owner[j], owner[k]
                 found += 1
-                break
             slot = (slot + 1) & (size - 1)
-        if slot_of[slot] < 0:
-            slot_of[slot] = k
+        slot_of[slot] = k
     return pairs[:found]
 
 
@@ -139,23 +137,26 @@ def _solved_maps(points, out, size, starts, verts):  # pragma: no cover - compil
     """Each cell's affine output map from its vertices' outputs ``out`` (vertices, outputs),
     for networks whose cells' maps are not a product of masked layers (graph networks): the
     gradient solved on d + 1 of the cell's vertices picked to span it widely (each the one
-    farthest from the affine hull of those before, from the cell's first vertex), the
-    intercept at the first vertex. Returns the maps (cells, outputs, d + 1) and the
-    gradients' rounding (the same shape; the last column unused): the outputs' term sizes
-    ``size`` over the picked vertices times the row sums of |A⁻¹| (A: the picked vertices'
-    offsets), which is how far an error of that size in the outputs moves the gradient."""
+    farthest from the affine hull of those before, from the cell's first vertex: a
+    Gram–Schmidt factorisation A = L Q of the picked offsets as it goes, so the solve is
+    triangular and nothing here can raise), the intercept at the first vertex. Returns the
+    maps (cells, outputs, d + 1), the gradients' rounding (the same shape; the last column
+    unused: the outputs' term sizes ``size`` over the picked vertices times the row sums of
+    |A⁻¹|, how far an error of that size in the outputs moves the gradient), and the cells
+    whose vertices float64 finds affinely dependent (their maps left 0, for the caller)."""
     cells, d, outputs = starts.size - 1, points.shape[1], out.shape[1]
     maps = np.zeros((cells, outputs, d + 1))
     rounding = np.zeros((cells, outputs, d + 1))
+    degenerate = np.zeros(cells, np.bool_)
     for cell in numba.prange(cells):
         ids = verts[starts[cell] : starts[cell + 1]]
         first = ids[0]
-        hull = np.zeros((d, d))  # orthonormal rows: the picked offsets' span
-        offsets = np.zeros((d, d))
+        hull = np.zeros((d, d))  # orthonormal rows Q: the picked offsets' span
+        lower = np.zeros((d, d))  # L: offset k = Σ_q lower[k, q] hull[q]
         rises = np.zeros((d, outputs))
         terms = size[first].copy()
         for k in range(d):
-            best, pick = -1.0, first
+            best, pick = 0.0, first
             along = np.zeros(d)
             for m in range(1, ids.size):
                 r = points[ids[m]] - points[first]
@@ -164,12 +165,26 @@ def _solved_maps(points, out, size, starts, verts):  # pragma: no cover - compil
                 norm = np.sqrt(np.dot(r, r))
                 if norm > best:
                     best, pick, along = norm, ids[m], r
-            if best > 0.0:
-                hull[k] = along / best
-            offsets[k] = points[pick] - points[first]
+            if best == 0.0:
+                degenerate[cell] = True
+                break
+            hull[k] = along / best
+            offset = points[pick] - points[first]
+            for q in range(k + 1):
+                lower[k, q] = np.dot(offset, hull[q])
             rises[k] = out[pick] - out[first]
             terms = np.maximum(terms, size[pick])
-        inverse = np.linalg.inv(offsets)
+        if degenerate[cell]:
+            continue
+        solve = np.zeros((d, d))  # L⁻¹, lower triangular
+        for i in range(d):
+            solve[i, i] = 1.0 / lower[i, i]
+            for j in range(i):
+                total = 0.0
+                for m in range(j, i):
+                    total += lower[i, m] * solve[m, j]
+                solve[i, j] = -total / lower[i, i]
+        inverse = hull.T @ solve  # A⁻¹ = Q^T L⁻¹
         gradient = inverse @ rises  # (d, outputs)
         spread = np.abs(inverse).sum(axis=1)
         for o in range(outputs):
@@ -179,7 +194,7 @@ def _solved_maps(points, out, size, starts, verts):  # pragma: no cover - compil
                 rounding[cell, o, c] = terms[o] * spread[c]
                 intercept -= gradient[c, o] * points[first, c]
             maps[cell, o, d] = intercept
-    return maps, rounding
+    return maps, rounding, degenerate
 
 
 cell_facets = _on_cores(_cell_facets, 0)

@@ -246,34 +246,51 @@ class Complex:
                 f"vertices, {self.edges} edges on {where})")  # fmt: skip
 
 
-def cell_maps(patterns: np.ndarray, layers, readout, exact: bool, chunk: int = 4096):
+def cell_maps(patterns: np.ndarray, layers, readout, exact: bool, chunk_bytes: float = 2**26):
     r"""Each cell's output map (C, outputs, d + 1) — gradient and intercept — from its pattern:
     the product of the layers with the off neurons' rows zeroed; and the same with |weights|
     (the size of the terms each entry sums, for the tolerance).
 
-    The product is taken from the readout back, :math:`r ← (r ⊙ \text{on}_k)\,[W_k\; b_k]`
-    per layer (with the constant 1 carried as a last column): one matrix product for all
-    cells at once per layer, ``outputs`` rows per cell instead of d + 1 columns."""
-    out, size = [], []
-    d = (layers[0] if layers else readout)[0].shape[1]
+    With the constant 1 carried as a last coordinate, layer k is :math:`[W_k\; b_k]` and the
+    map is the product of them all with each cell's off neurons masked. When the outputs are
+    fewer than d + 1 it is taken from the readout back, :math:`r ← (r ⊙ 	ext{on}_k)\,[W_k\;
+    b_k]`, otherwise from the input on, :math:`m ← 	ext{on}_k ⊙ ([W_k\; b_k]\, m)`: the
+    narrower product, one matrix product for all cells of a chunk per layer, chunks of about
+    ``chunk_bytes`` of temporaries."""
     lifted = []
     for w, b in [*layers, readout]:
         full = np.zeros((w.shape[0] + 1, w.shape[1] + 1), dtype=object if exact else float)
         full[:-1, :-1], full[:-1, -1], full[-1, -1] = w, b, 1
         lifted.append(full)
     ends = np.cumsum([0] + [w.shape[0] for w, _ in layers])
-    outputs = readout[0].shape[0]
+    outputs, d = readout[0].shape[0], lifted[0].shape[1] - 1
+    backward = outputs < d + 1
+    widest = max(m.shape[0] for m in lifted)
+    chunk = max(1, int(chunk_bytes / (24.0 * widest * (outputs if backward else d + 1))))
+    out, size = [], []
     for begin in range(0, max(len(patterns), 1), chunk):
         masks = patterns[begin : begin + chunk]
-        maps = np.broadcast_to(lifted[-1][:-1], (len(masks), *lifted[-1][:-1].shape))
-        sizes = np.abs(maps.astype(float))
-        for k in range(len(layers) - 1, -1, -1):
-            on = np.concatenate([masks[:, ends[k] : ends[k + 1]],
-                                 np.ones((len(masks), 1), bool)], axis=1)[:, None, :]  # fmt: skip
-            maps = (maps * on).reshape(-1, on.shape[2]) @ lifted[k]
-            sizes = (sizes * on).reshape(-1, on.shape[2]) @ np.abs(lifted[k].astype(float))
-            maps = maps.reshape(len(masks), outputs, -1)
-            sizes = sizes.reshape(len(masks), outputs, -1)
+        ons = [np.concatenate([masks[:, ends[k] : ends[k + 1]], np.ones((len(masks), 1), bool)],
+                              axis=1)[:, :, None] for k in range(len(layers))]  # fmt: skip
+        if backward:
+            maps = np.broadcast_to(lifted[-1][:-1], (len(masks), *lifted[-1][:-1].shape))
+            sizes = np.abs(maps.astype(float))
+            for k in range(len(layers) - 1, -1, -1):
+                on = ons[k].transpose(0, 2, 1)
+                maps = ((maps * on).reshape(-1, on.shape[2]) @ lifted[k]).reshape(
+                    len(masks), outputs, -1)  # fmt: skip
+                sizes = ((sizes * on).reshape(-1, on.shape[2]) @ np.abs(lifted[k].astype(float))
+                         ).reshape(len(masks), outputs, -1)  # fmt: skip
+        else:
+            maps = np.broadcast_to(np.eye(d + 1, dtype=lifted[0].dtype), (len(masks), d + 1,
+                                                                           d + 1))  # fmt: skip
+            sizes = maps.astype(float)
+            for k, matrix in enumerate(lifted):
+                maps = np.matmul(matrix, maps)
+                sizes = np.matmul(np.abs(matrix.astype(float)), sizes)
+                if k < len(layers):
+                    maps, sizes = maps * ons[k], sizes * ons[k]
+            maps, sizes = maps[:, :-1], sizes[:, :-1]
         out.append(np.broadcast_to(maps, (len(masks), outputs, d + 1)))
         size.append(np.broadcast_to(sizes, (len(masks), outputs, d + 1)))
     return np.concatenate(out), np.concatenate(size)
