@@ -3,8 +3,9 @@ tiny modules with one node of that kind, traced by the 1-D graph tracer (equal t
 rational arithmetic), the exact tracer (equal to torch's forward pass, affine between its
 knots), the planar tracer (Euler's formula, and every segment inside the plane crossing as
 many faces as the 1-D tracer finds regions on it; maxima over windows refused by name), the
-n-D tracer (Euler's relation, volumes, each cell's map the network's) and the region walker (the 1-D tracer's region boundaries); node_kind classifies every node of
-every module the tests build."""
+n-D tracer (Euler's relation, volumes, each cell's map the network's) and the region walker
+(the 1-D tracer's region boundaries); node_kind classifies every node of every module the
+tests build."""
 
 from __future__ import annotations
 
