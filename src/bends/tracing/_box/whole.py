@@ -48,6 +48,7 @@ from fractions import Fraction
 from itertools import combinations
 from math import comb
 
+import numba
 import numpy as np
 
 from bends.budget import check_memory
@@ -60,6 +61,8 @@ from bends.tracing._box.tracer import (
     fractions_of,
     trace_box_mlp,
 )
+from bends.tracing._kernels.cells import PARALLEL_CELLS
+from bends.tracing._kernels.rays import ray_failures
 from bends.tracing._results.complex import Complex
 from bends.tracing.tolerance import RESOLUTION
 
@@ -190,67 +193,55 @@ def _farthest_beyond(net, cut: Cut, origin, basis, exact) -> float | None:
     inward = (built.zeros[ends[:, 0], 0] & built.zeros[ends[:, 1], 0] & sides) == 0
     rays = [ends[inward & on_side[ends[:, 1]]], ends[inward & on_side[ends[:, 0]]][:, ::-1]]
     inner, outer = np.concatenate(rays).T  # each edge from x (inner) out through y (outer)
-    d = basis.shape[1]
-    check_memory(16.0 * len(inner) * d * sum(w.shape[0] for w, _ in net.hidden_layers()),
-                 "the whole space's certificate")  # fmt: skip
-    if exact:
-        origin, basis = fractions_of(origin), fractions_of(basis)
     # only the rays' ends are read: their values, layer by layer, at rows ``at``
     ends_used, at = np.unique(np.concatenate([inner, outer]), return_inverse=True)
     at_inner, at_outer = at[: len(inner)], at[len(inner) :]
     zeros = built.zeros[ends_used]
-    h = origin + built.points[ends_used] @ basis.T
-    tight = zeros[at_inner] & zeros[at_outer]  # the constraints that hold each edge
-    misplaced = 0.0 if exact else 4 * RESOLUTION * float(np.abs(points).max())
-    scale = np.abs(np.asarray(h, float))
-    gradient = np.broadcast_to(np.asarray(basis, float), (len(inner), *basis.shape))
-    normal = np.zeros((len(inner), d, d))
-    seen, done = [], built.first_neuron
-    for w, b in net.hidden_layers():  # values, signs inside each edge, gradients under them
-        w, b = (fractions_of(w), fractions_of(b)) if exact else (w, b)
-        scale = scale @ np.abs(np.asarray(w, float)).T + np.abs(np.asarray(b, float))
-        gradient = np.asarray(w, float) @ gradient  # (rays, neurons, d), box coordinates
+    layers = list(net.hidden_layers())
+    check_memory(8.0 * len(ends_used) * (basis.shape[0] + len(layers)),
+                 "the whole space's certificate")  # fmt: skip
+    if exact:
+        h = fractions_of(origin) + built.points[ends_used] @ fractions_of(basis).T
+        return _farthest_exact(layers, built.first_neuron, zeros, at_inner, at_outer, h,
+                               points[inner], points[outer])  # fmt: skip
+    basis = np.asarray(basis, float)
+    found = ray_failures(
+        tuple(np.ascontiguousarray(w, float) for w, _ in layers),
+        tuple(np.abs(np.ascontiguousarray(w, float)) for w, _ in layers),
+        tuple(np.ascontiguousarray(b, float) for _, b in layers), basis,
+        np.ascontiguousarray(np.asarray(origin, float) + points[ends_used] @ basis.T),
+        zeros, built.first_neuron, at_inner, at_outer, points[ends_used], ROUNDING, FLAT,
+        4 * RESOLUTION * float(np.abs(points).max()),
+        numba.get_num_threads() if len(inner) > PARALLEL_CELLS else 1)  # fmt: skip
+    failing = (found >= 0).any(axis=0)
+    return float(found[:, np.argmax(failing)].max()) if failing.any() else None
+
+
+def _farthest_exact(layers, first_bit, zeros, at_inner, at_outer, h, inner_points,
+                    outer_points) -> float | None:  # fmt: skip
+    """:func:`_farthest_beyond` in fractions: from the rays' ends' values ``h`` (input space,
+    one row per end read; ``at_inner``, ``at_outer`` each ray's rows), a neuron's sign
+    inside the edge and its slope along it are exact (the difference of the ends' values);
+    the rays' ends in box coordinates (``inner_points``, ``outer_points``) place the sign
+    changes."""
+    done = first_bit
+    for w, b in layers:
+        w, b = fractions_of(w), fractions_of(b)
         z = h @ w.T + b
         bits = np.arange(done, done + w.shape[0])
         z[(zeros[:, bits // 64] >> (bits % 64).astype(np.uint64)) & np.uint64(1) == 1] = 0
-        holds = (tight[:, bits // 64] >> (bits % 64).astype(np.uint64)) & np.uint64(1) == 1
         done += w.shape[0]
         at_x, at_y = z[at_inner], z[at_outer]
-        size = np.abs(gradient).sum(axis=2)
-        tol = 0 if exact else (ROUNDING * np.maximum(scale[at_inner], scale[at_outer])
-                               + misplaced * size)  # fmt: skip
-        up, down = at_x + at_y > tol, at_x + at_y < -tol  # the sign inside the edge
-        unit = gradient / np.maximum(np.linalg.norm(gradient, axis=2, keepdims=True), 1e-300)
-        normal += np.matmul((unit * holds[:, :, None]).transpose(0, 2, 1), unit)
-        seen.append((at_x, at_y, up, down, tol, gradient, size))
-        h = np.where(z > 0, z, 0 * z)
-        gradient = gradient * up[:, :, None]
-    step = points[outer] - points[inner]
-    if exact:
-        direction = step
-    else:
-        spectrum, vectors = np.linalg.eigh(normal)
-        direction = vectors[:, :, 0] * np.linalg.norm(step, axis=1)[:, None]
-        direction *= np.where(np.einsum("rd,rd->r", direction, step) < 0, -1.0, 1.0)[:, None]
-        # the null vector is as good as the gap to the next eigenvalue is wide
-        conditioning = 1.0 / np.clip(spectrum[:, 1] if d > 1 else np.ones(len(inner)), 1e-12,
-                                     1.0)  # fmt: skip
-    for at_x, at_y, up, down, tol, gradient, size in seen:
-        if exact:
-            slope = at_y - at_x
-            tol_slope = 0
-        else:
-            slope = np.matmul(gradient, direction[:, :, None])[:, :, 0]
-            reach = np.abs(direction).max(axis=1) * conditioning
-            tol_slope = FLAT * size * reach[:, None]
+        up, down = at_x + at_y > 0, at_x + at_y < 0  # the sign inside the edge
+        slope = at_y - at_x
         # a neuron 0 inside the edge is 0 along its whole line: nothing to check
-        fails = (up & ((at_y < -tol) | (slope < -tol_slope))) | (
-            down & ((at_y > tol) | (slope > tol_slope)))  # fmt: skip
+        fails = (up & ((at_y < 0) | (slope < 0))) | (down & ((at_y > 0) | (slope > 0)))
         if fails.any():
             edge, _ = np.nonzero(fails)
-            ahead = np.abs(np.asarray(at_y, float)) / np.maximum(
-                np.abs(np.asarray(slope, float)), 1e-300)  # fmt: skip
-            beyond = points[outer[edge]] + np.minimum(ahead[fails], 1e12)[:, None] * np.asarray(
-                direction, float)[edge]  # fmt: skip
-            return float(np.abs(beyond).max())
+            ahead = np.abs(at_y[fails].astype(float)) / np.maximum(
+                np.abs(slope[fails].astype(float)), 1e-300)  # fmt: skip
+            step = outer_points[edge] - inner_points[edge]
+            return float(np.abs(outer_points[edge] + np.minimum(ahead, 1e12)[:, None] * step
+                                ).max())  # fmt: skip
+        h = np.where(z > 0, z, 0 * z)
     return None
