@@ -46,6 +46,7 @@ from bends.tracing._results.complex import Complex
 from bends.tracing._results.partition import Partition
 from bends.tracing._results.trace import Trace
 from bends.tracing._results.traces import Traces
+from bends.tracing._threads import one_blas_thread
 from bends.tracing.tolerance import SLOPE_RTOL, ZERO_TOL
 
 #: Segments per batch of the graph tracer (its arrays grow with the knots of a whole batch).
@@ -286,6 +287,12 @@ def trace_box(
         >>> cells.regions, cells.pieces, int(cells.unbounded.sum())
         (7, 7, 6)
     """
+    with one_blas_thread():
+        return _trace_box(net, low, high, corners, simplex, whole, exact, zero_tol, slope_rtol)
+
+
+def _trace_box(net, low, high, corners, simplex, whole, exact, zero_tol, slope_rtol) -> Complex:
+    """:func:`trace_box`'s work, with BLAS on one thread (see its docstring)."""
     zero_tol, slope_rtol = arguments.tolerances(zero_tol, slope_rtol)
     arguments.flags(exact=exact, simplex=simplex, whole=whole)
     given = low if low is not None else (corners[0] if corners is not None else None)

@@ -272,6 +272,8 @@ class Cut:
     readout: tuple | None = None
     outputs: np.ndarray | None = None
     output_sizes: np.ndarray | None = None
+    inputs: np.ndarray | None = None  # the next layer's inputs at the vertices, if cut on
+    depth: int = 0  # the layers cut so far
 
     @property
     def resolved(self) -> bool:
@@ -279,9 +281,10 @@ class Cut:
 
 
 def cut_domain(net, domain: Domain, zero_tol: float, exact: bool, what: str = "",
-               depth: int | None = None) -> Cut:  # fmt: skip
+               depth: int | None = None, resume: Cut | None = None) -> Cut:  # fmt: skip
     """``domain`` cut by the layers of ``net`` (an MLP or tied RNN; see the module docstring),
-    or by its first ``depth`` layers only (the zero sets sized for all)."""
+    or by its first ``depth`` layers only (the zero sets sized for all); ``resume``: a cut of
+    the same domain by its first layers, cut on (and changed in place)."""
     layers = list(net.hidden_layers())
     neurons = sum(w.shape[0] for w, _ in layers)
     readout = net.readout()
@@ -295,9 +298,12 @@ def cut_domain(net, domain: Domain, zero_tol: float, exact: bool, what: str = ""
     folded = (w @ basis, b + w @ origin)  # the network as a function of box coordinates
     layers, readout = ([folded, *layers[1:]], readout) if layers else ([], folded)
     what = what or f"tracing {net!r} on a {domain.dim}-D {domain.kind}"
-    built = _Cutting(domain, neurons, exact, what)
-    h = built.points
-    for w, bias in layers[:depth]:
+    if resume is None:
+        built, done = _Cutting(domain, neurons, exact, what), 0
+        h = built.points
+    else:
+        built, h, done = resume.built, resume.inputs, resume.depth
+    for w, bias in layers[done:depth]:
         # what is held now (a lower bound: the float64 cuts stop once they outgrow the budget)
         check_memory(built.bytes(w.shape[0]), what, at_least=True)
         values = h @ w.T + bias
@@ -305,7 +311,8 @@ def cut_domain(net, domain: Domain, zero_tol: float, exact: bool, what: str = ""
             bias.astype(float))  # fmt: skip
         values = built.cut(values, zero_tol * size, w.shape[0])
         h = np.maximum(values, 0) if not exact else np.where(values > 0, values, Fraction(0))
-    return Cut(built, domain, zero_tol, exact, layers=layers, readout=readout)
+    return Cut(built, domain, zero_tol, exact, layers=layers, readout=readout, inputs=h,
+               depth=len(layers[:depth]))  # fmt: skip
 
 
 def finished(cut: Cut, slope_rtol: float, stacklevel: int = 4) -> Complex:

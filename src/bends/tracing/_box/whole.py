@@ -92,17 +92,20 @@ def trace_whole(net, origin, basis, zero_tol: float, slope_rtol: float, exact: b
                                    lineality=d - rank + cells.lineality)  # fmt: skip
     radius = _first_layer_radius(np.asarray(w, float), np.asarray(b, float))
     what = f"tracing {net!r} on the whole {d}-D space"
+    first = None  # the first box cut by the first layer, where the guess keeps it
     if len(list(net.hidden_layers())) > 1:
         # a first guess past the later layers' far vertices: their sign changes along the rays
         # of the first layer's complex (cheap; the certificate below is what proves a box)
         domain = box_domain(-radius * np.ones(d), radius * np.ones(d), origin, basis)
         first = cut_domain(net, domain, zero_tol, exact, what, depth=1)
         if (farthest := _farthest_beyond(net, first, origin, basis, exact)) is not None:
-            radius = max(radius, 1.25 * farthest)
+            radius, first = max(radius, 1.25 * farthest), None
     seen, seen_radius = 0, radius  # a larger box holds at least a smaller one's cells
     for _ in range(TRIES):
-        domain = box_domain(-radius * np.ones(d), radius * np.ones(d), origin, basis)
-        cut = cut_domain(net, domain, zero_tol, exact, what)
+        domain = first.domain if first else box_domain(
+            -radius * np.ones(d), radius * np.ones(d), origin, basis)  # fmt: skip
+        cut = cut_domain(net, domain, zero_tol, exact, what, resume=first)
+        first = None
         cells_here = len(cut.built.starts) - 1
         if cells_here < seen:
             raise BendsError(
