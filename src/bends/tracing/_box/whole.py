@@ -125,9 +125,11 @@ def trace_whole(net, origin, basis, zero_tol: float, slope_rtol: float, exact: b
 def _row_space(w: np.ndarray, exact: bool) -> tuple[int, np.ndarray]:
     """The rank r of ``w`` and r rows spanning its row space: by SVD (orthonormal rows), or in
     fractions for an exact trace (Gaussian elimination: the echelon form's rows)."""
-    if not exact:
-        rank = int(np.linalg.matrix_rank(w))
-        return rank, np.linalg.svd(w)[2][:rank]
+    if not exact:  # NumPy's matrix_rank, from the one SVD
+        _, spectrum, rows = np.linalg.svd(w)
+        tol = spectrum.max(initial=0.0) * max(w.shape) * np.finfo(float).eps
+        rank = int(np.count_nonzero(spectrum > tol))
+        return rank, rows[:rank]
     rows = [[Fraction(x) for x in row] for row in w]
     rank = 0
     for column in range(len(rows[0]) if rows else 0):

@@ -133,6 +133,37 @@ def shared_facets(owner, keys):  # pragma: no cover - compiled
     return pairs[:found]
 
 
+@numba.njit(**KERNEL)
+def components(count, first, second):  # pragma: no cover - compiled
+    """The connected components of ``count`` nodes joined by the pairs (``first[i]``,
+    ``second[i]``): each node's component, numbered in the order of their smallest nodes
+    (union–find with path halving; SciPy's ``connected_components`` numbers them alike, at
+    a sparse matrix's cost per call)."""
+    parent = np.arange(count)
+    for i in range(first.size):
+        a, b = first[i], second[i]
+        while parent[a] != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        while parent[b] != b:
+            parent[b] = parent[parent[b]]
+            b = parent[b]
+        if a != b:
+            parent[max(a, b)] = min(a, b)
+    label = np.empty(count, np.int64)
+    found = 0
+    for node in range(count):  # a root is its component's smallest node
+        root = node
+        while parent[root] != root:
+            root = parent[root]
+        if root == node:
+            label[node] = found
+            found += 1
+        else:
+            label[node] = label[root]
+    return label
+
+
 def _solved_maps(points, out, size, starts, verts):  # pragma: no cover - compiled
     """Each cell's affine output map from its vertices' outputs ``out`` (vertices, outputs),
     for networks whose cells' maps are not a product of masked layers (graph networks): the

@@ -21,11 +21,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
 from bends.errors import BendsError
-from bends.tracing._kernels.cells import cell_facets, shared_facets
+from bends.tracing._kernels.cells import cell_facets, components, shared_facets
 
 
 @dataclass(frozen=True)
@@ -319,9 +317,7 @@ def assembled(built, maps, sizes, domain, zero_tol, slope_rtol, exact, resolved)
         change = np.abs(gradients[first] - gradients[second])
         joined = (change <= slope_rtol * larger.max(axis=2, keepdims=True)
                   + zero_tol * rounding).all(axis=(1, 2))  # fmt: skip
-    graph = coo_matrix((np.ones(int(joined.sum())), (first[joined], second[joined])),
-                       shape=(cells, cells))  # fmt: skip
-    piece_of = connected_components(graph, directed=False)[1]
+    piece_of = components(cells, first[joined], second[joined])
     points = built.points.astype(float)
     return Complex(points, built.verts, built.starts, built.patterns,
                    gradients.astype(float), maps[:, :, -1].astype(float), piece_of, pairs,
