@@ -66,7 +66,7 @@ from bends.tracing._kernels.box import (
     cut_cells,
     cut_layer,
     layer_patterns,
-    merged_edges,
+    split_edges,
 )
 from bends.tracing._kernels.cells import solved_maps
 from bends.tracing._results.complex import Complex, assembled, cell_maps
@@ -246,9 +246,10 @@ class _Cutting:
         self.starts, self.verts = starts, verts
         self.patterns = self.patterns[parents]
         self.patterns[:, neuron] = sides.astype(bool)
-        self.edges, self.edge_neurons = merged_edges(
-            self.edges, self.edge_neurons, sign, made, chords, neuron, stride
-        )
+        edges, labels, used = split_edges(self.edges.copy(), self.edge_neurons.copy(),
+                                          len(self.edges), np.flatnonzero(crossed), made,
+                                          chords, sign, neuron, stride)  # fmt: skip
+        self.edges, self.edge_neurons = edges[:used], labels[:used]
         return np.concatenate([values, new_values])
 
     def bytes(self, width: int) -> float:

@@ -89,7 +89,7 @@ def _edges_among(ids, zeros, dim, out, used):  # pragma: no cover - compiled
 def cut_cells(starts, verts, sign, zeros, crossed, made, stride, dim):  # pragma: no cover
     """Cut every cell whose vertices hold both strict signs of one neuron.
 
-    ``sign`` (vertices,) int8 is the neuron's sign at every vertex; ``crossed`` the sorted
+    ``sign`` (vertices,) int8 is the neuron's sign at every vertex; ``crossed`` the
     keys u·stride + v (u < v) of the edges whose ends have strictly opposite signs and
     ``made`` the vertex already made on each (shared by every cell around the edge); cells
     are ``dim``-dimensional. A cut cell P becomes P₊ (its vertices of sign ≥ 0 and the new
@@ -226,6 +226,7 @@ def cut_layer(points, values, zeros, count, edges, edge_neurons, starts, verts, 
     width = values.shape[1]
     ambiguous = 0
     closest = np.inf
+    used = edges.shape[0]  # edges in use (the arrays grow with room to spare)
     for j in range(lines):
         bit = first_bit + j
         word, mask = bit // 64, np.uint64(1) << np.uint64(bit % 64)
@@ -241,16 +242,17 @@ def cut_layer(points, values, zeros, count, edges, edge_neurons, starts, verts, 
             else:
                 sign[v] = 1 if x > 0.0 else -1
         crossing = 0
-        for e in range(edges.shape[0]):
+        for e in range(used):
             crossing += sign[edges[e, 0]] * sign[edges[e, 1]] < 0
         points = _rows(points, count, crossing)
         values = _rows(values, count, crossing)
         zeros = _rows(zeros, count, crossing)
         keys = np.empty(crossing, np.int64)
         made = np.empty(crossing, np.int64)
+        crossed = np.empty(crossing, np.int64)
         stride = count + crossing
         k = 0
-        for e in range(edges.shape[0]):
+        for e in range(used):
             u, v = edges[e, 0], edges[e, 1]
             if sign[u] * sign[v] >= 0:
                 continue
@@ -268,74 +270,82 @@ def cut_layer(points, values, zeros, count, edges, edge_neurons, starts, verts, 
             for c in range(zeros.shape[1]):
                 zeros[new, c] = zeros[u, c] & zeros[v, c]
             zeros[new, word] |= mask
-            keys[k], made[k] = u * stride + v, new
+            keys[k], made[k], crossed[k] = u * stride + v, new, e
             k += 1
         count += crossing
         starts, verts, parents, _, chords = cut_cells(starts, verts, sign, zeros, keys, made,
                                                       stride, points.shape[1])  # fmt: skip
         origin = origin[parents]
-        edges, edge_neurons = merged_edges(edges, edge_neurons, sign, made, chords,
-                                            first_neuron + j, count)  # fmt: skip
+        edges, edge_neurons, used = split_edges(edges, edge_neurons, used, crossed, made,
+                                                chords, sign, first_neuron + j, count)  # fmt: skip
         held = (8.0 * count * (points.shape[1] + width + zeros.shape[1]) + 24.0 * edges.shape[0]
                 + 16.0 * verts.size + per_cell * (starts.size - 1))  # fmt: skip
         if held > budget:
-            return (points, values, zeros, count, edges, edge_neurons, starts, verts, origin,
-                    ambiguous, closest, held)  # fmt: skip
-    return (points, values, zeros, count, edges, edge_neurons, starts, verts, origin, ambiguous,
-            closest, 0.0)  # fmt: skip
+            return (points, values, zeros, count, edges[:used], edge_neurons[:used], starts,
+                    verts, origin, ambiguous, closest, held)  # fmt: skip
+    return (points, values, zeros, count, edges[:used], edge_neurons[:used], starts, verts,
+            origin, ambiguous, closest, 0.0)  # fmt: skip
 
 
 @numba.njit(**KERNEL)
-def merged_edges(edges, labels, sign, made, chords, neuron, stride):  # pragma: no cover
-    """The sorted edge list after one cut: the uncut edges (sorted already), the halves of the
-    cut ones and the new chords (sorted here, few), merged in one pass; a repeat keeps the
-    older label (a chord between two old vertices may be an edge already)."""
-    fresh = 2 * made.size + chords.shape[0]
-    new = np.empty((fresh, 2), np.int64)
-    new_labels = np.empty(fresh, np.int64)
-    row = k = 0
-    for e in range(edges.shape[0]):
-        u, v = edges[e, 0], edges[e, 1]
-        if sign[u] * sign[v] < 0:
-            new[row, 0], new[row, 1], new_labels[row] = u, made[k], labels[e]
-            new[row + 1, 0], new[row + 1, 1], new_labels[row + 1] = v, made[k], labels[e]
-            row += 2
-            k += 1
+def split_edges(edges, labels, used, crossed, made, chords, sign, neuron,
+                stride):  # pragma: no cover  # fmt: skip
+    """The edge list after one cut, changed in place (``edges[:used]``, grown when short;
+    returns it, its labels and the new count): a cut edge (u, v), ``crossed[k]``, becomes
+    (u, m) where it is and (v, m) at the end, m = ``made[k]``, its label kept; the chords
+    (repeats included: a facet's edge is found from every cell around it) are added once,
+    labelled ``neuron`` — except a chord between two old vertices on the zero set that is an
+    edge already (it keeps its label). Nothing is sorted or copied but the new edges."""
+    fresh = crossed.size + chords.shape[0]
+    edges, labels = _rows(edges, used, fresh), _grown(labels, used, fresh)
+    old = used
+    for k in range(crossed.size):
+        e = crossed[k]
+        edges[used, 0], edges[used, 1], labels[used] = edges[e, 1], made[k], labels[e]
+        edges[e, 1] = made[k]
+        used += 1
+    if chords.shape[0] == 0:
+        return edges, labels, used
+    keys = np.empty(chords.shape[0], np.int64)
+    settled = False  # an old edge may join two old vertices on the zero set
     for c in range(chords.shape[0]):
-        new[row, 0], new[row, 1], new_labels[row] = chords[c, 0], chords[c, 1], neuron
-        row += 1
-    order = np.argsort(new[:, 0] * stride + new[:, 1], kind="mergesort")
-    out = np.empty((edges.shape[0] + fresh, 2), np.int64)
-    out_labels = np.empty(edges.shape[0] + fresh, np.int64)
-    kept = e = f = 0
-    while e < edges.shape[0] or f < fresh:
-        if e < edges.shape[0] and sign[edges[e, 0]] * sign[edges[e, 1]] < 0:
-            e += 1
-            continue
-        take_old = f >= fresh or (e < edges.shape[0] and edges[e, 0] * stride + edges[e, 1]
-                                  <= new[order[f], 0] * stride + new[order[f], 1])  # fmt: skip
-        if take_old:
-            u, v, label = edges[e, 0], edges[e, 1], labels[e]
-            e += 1
-        else:
-            u, v, label = new[order[f], 0], new[order[f], 1], new_labels[order[f]]
-            f += 1
-        if kept and out[kept - 1, 0] == u and out[kept - 1, 1] == v:
-            continue
-        out[kept, 0], out[kept, 1], out_labels[kept] = u, v, label
-        kept += 1
-    return out[:kept], out_labels[:kept]
+        u, v = min(chords[c, 0], chords[c, 1]), max(chords[c, 0], chords[c, 1])
+        keys[c] = u * stride + v
+        settled |= v < sign.size
+    keys = np.unique(keys)
+    present = np.empty(0, np.int64)
+    if settled:
+        found = np.empty(old, np.int64)
+        n = 0
+        for e in range(old):
+            u, v = edges[e, 0], edges[e, 1]
+            if u < sign.size and v < sign.size and sign[u] == 0 and sign[v] == 0:
+                found[n] = min(u, v) * stride + max(u, v)
+                n += 1
+        present = np.sort(found[:n])
+    edges, labels = _rows(edges, used, keys.size), _grown(labels, used, keys.size)
+    for key in keys:
+        if present.size:
+            at = np.searchsorted(present, key)
+            if at < present.size and present[at] == key:
+                continue
+        edges[used, 0], edges[used, 1], labels[used] = key // stride, key % stride, neuron
+        used += 1
+    return edges, labels, used
 
 
 @numba.njit(**KERNEL)
 def layer_patterns(starts, verts, values):  # pragma: no cover - compiled
     """Each cell's pattern for one layer (cells, width): a neuron is on where some vertex of
-    the cell holds a positive value (the cell lies on one side of its zero set)."""
+    the cell holds a positive value. The cell lies on one side of its zero set, so the first
+    vertex off the zero set decides: most cells read one or two vertices, not all."""
     cells = starts.size - 1
     on = np.zeros((cells, values.shape[1]), np.bool_)
     for cell in range(cells):
-        for k in range(starts[cell], starts[cell + 1]):
-            for j in range(values.shape[1]):
-                if values[verts[k], j] > 0.0:
-                    on[cell, j] = True
+        for j in range(values.shape[1]):
+            for k in range(starts[cell], starts[cell + 1]):
+                x = values[verts[k], j]
+                if x != 0.0:
+                    on[cell, j] = x > 0.0
+                    break
     return on

@@ -5,23 +5,30 @@ every core (numba's ``prange``)."""
 
 from __future__ import annotations
 
+import types
+
 import numba
 import numpy as np
 
 from bends.tracing._kernels.box import _bits, _loose, _rows
 from bends.tracing._kernels.shared import KERNEL
 
-#: Cells from which a per-cell pass runs on every core: below, a parallel region's start and
-#: join (and, on a machine whose other cores are busy, the wait for a thread to be scheduled:
-#: 25 ms a call measured on 2 cores under load) cost more than the pass.
-PARALLEL_CELLS = 20_000
+#: Cells (or rays) from which a per-cell pass runs on every core: below, a parallel region's
+#: start and join (and, on a machine whose other cores are busy, the wait for a thread to be
+#: scheduled: 25 ms a call measured on 2 cores under load) cost more than the pass (a cell's
+#: facets take about a microsecond, a ray's check three).
+PARALLEL_CELLS = 4096
 
 
 def _on_cores(kernel, starts_at: int):
     """``kernel`` compiled twice, serial and with its ``prange`` loops on every core; a call
     takes the parallel one when its argument ``starts_at`` (the cells' offsets) is long."""
     serial = numba.njit(**KERNEL)(kernel)
-    parallel = numba.njit(parallel=True, **KERNEL)(kernel)
+    # a copy under its own name: numba's cache is keyed by the function's name and line, and
+    # would hand one variant the other's code
+    twin = types.FunctionType(kernel.__code__, kernel.__globals__, kernel.__name__ + "_on_cores")
+    twin.__qualname__ = twin.__name__
+    parallel = numba.njit(parallel=True, **KERNEL)(twin)
 
     def run(*args):
         chosen = parallel if len(args[starts_at]) > PARALLEL_CELLS else serial
