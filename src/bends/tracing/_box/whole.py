@@ -61,7 +61,7 @@ from bends.tracing._box.tracer import (
     fractions_of,
     trace_box_mlp,
 )
-from bends.tracing._kernels.cells import PARALLEL_CELLS
+from bends.tracing._kernels.cells import PARALLEL_RAYS
 from bends.tracing._kernels.rays import ray_failures
 from bends.tracing._results.complex import Complex
 from bends.tracing.tolerance import RESOLUTION
@@ -217,7 +217,7 @@ def _farthest_beyond(net, cut: Cut, origin, basis, exact) -> float | None:
         np.ascontiguousarray(np.asarray(origin, float) + points[ends_used] @ basis.T),
         zeros, built.first_neuron, at_inner, at_outer, points[ends_used], ROUNDING, FLAT,
         4 * RESOLUTION * float(np.abs(points).max()),
-        numba.get_num_threads() if len(inner) > PARALLEL_CELLS else 1)  # fmt: skip
+        numba.get_num_threads() if len(inner) > PARALLEL_RAYS else 1)  # fmt: skip
     failing = (found >= 0).any(axis=0)
     return float(found[:, np.argmax(failing)].max()) if failing.any() else None
 

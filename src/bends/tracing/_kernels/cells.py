@@ -13,11 +13,11 @@ import numpy as np
 from bends.tracing._kernels.box import _bits, _loose, _rows
 from bends.tracing._kernels.shared import KERNEL
 
-#: Cells (or rays) from which a per-cell pass runs on every core: below, a parallel region's
-#: start and join (and, on a machine whose other cores are busy, the wait for a thread to be
-#: scheduled: 25 ms a call measured on 2 cores under load) cost more than the pass (a cell's
-#: facets take about a microsecond, a ray's check three).
-PARALLEL_CELLS = 4096
+#: Cells from which a per-cell pass runs on every core (rays, for the whole-space check):
+#: below, a parallel region's start and join (and, on a machine whose other cores are busy,
+#: the wait for a thread to be scheduled: 25 ms a call measured on 2 cores under load) cost
+#: more than the pass (a cell's facets take about a microsecond, a ray's check three).
+PARALLEL_CELLS, PARALLEL_RAYS = 4096, 1024
 
 
 def _on_cores(kernel, starts_at: int):
