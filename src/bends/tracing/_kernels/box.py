@@ -54,16 +54,20 @@ def _contains(zeros, c, common):  # pragma: no cover - compiled
 
 
 @numba.njit(**KERNEL)
-def _edges_among(ids, zeros, dim, out, used):  # pragma: no cover - compiled
+def _edges_among(ids, zeros, dim, out, used, scratch):  # pragma: no cover - compiled
     """The pairs of ``ids`` (the vertices of a ``dim``-dimensional polytope) that span its
     edges, appended to ``out`` (pairs, 2) from row ``used``; returns (out, rows used).
+    ``scratch`` (2, words) is the caller's, so that a call allocates nothing.
 
     An edge lies in at least dim − 1 facets, each with a constraint of its own that is not
     tight on the whole polytope: a pair sharing fewer such constraints is no edge, which
     rules out most pairs before the test against every third vertex."""
     words = zeros.shape[1]
-    common = np.empty(words, np.uint64)
-    every = _loose(ids, zeros) ^ _some(ids, zeros)  # the constraints tight everywhere
+    common, every = scratch[0], scratch[1]
+    every[:] = ~np.uint64(0)  # the constraints tight everywhere
+    for v in ids:
+        for word in range(words):
+            every[word] &= zeros[v, word]
     for a in range(ids.size):
         for b in range(a + 1, ids.size):
             u, v = ids[a], ids[b]
@@ -125,6 +129,8 @@ def cut_cells(starts, verts, sign, zeros, crossed, made, stride, dim):  # pragma
         filled[u] += 1
     member = np.full(stride, -1, np.int64)  # member[v] == cell: v is a vertex of the cell
     new = np.empty(max(crossed.size, 1), np.int64)
+    on_cut = np.empty(64, np.int64)
+    scratch = np.empty((2, zeros.shape[1]), np.uint64)
     made_edges = 0
     count = used = 0
     out_starts[0] = 0
@@ -162,7 +168,7 @@ def cut_cells(starts, verts, sign, zeros, crossed, made, stride, dim):  # pragma
             parents[count], sides[count] = cell, 1 if side > 0 else 0
             count += 1
             out_starts[count] = used
-        on_cut = np.empty(ids.size + fresh, np.int64)
+        on_cut = _grown(on_cut, 0, ids.size + fresh)
         cut = 0
         for v in ids:
             if sign[v] == 0:
@@ -170,32 +176,9 @@ def cut_cells(starts, verts, sign, zeros, crossed, made, stride, dim):  # pragma
                 cut += 1
         on_cut[cut : cut + fresh] = new[:fresh]
         edges, made_edges = _edges_among(on_cut[: cut + fresh], zeros, dim - 1, edges,
-                                         made_edges)  # fmt: skip
+                                         made_edges, scratch)  # fmt: skip
     return (out_starts[: count + 1], out_verts[:used], parents[:count], sides[:count],
             edges[:made_edges])  # fmt: skip
-
-
-@numba.njit(**KERNEL)
-def _loose(ids, zeros):  # pragma: no cover - compiled
-    """The constraints 0 at some but not every vertex of ``ids`` (bits, words)."""
-    words = zeros.shape[1]
-    every = np.full(words, ~np.uint64(0), np.uint64)
-    some = np.zeros(words, np.uint64)
-    for v in ids:
-        for word in range(words):
-            every[word] &= zeros[v, word]
-            some[word] |= zeros[v, word]
-    return some & ~every
-
-
-@numba.njit(**KERNEL)
-def _some(ids, zeros):  # pragma: no cover - compiled
-    """The constraints 0 at some vertex of ``ids`` (bits, words)."""
-    some = np.zeros(zeros.shape[1], np.uint64)
-    for v in ids:
-        for word in range(zeros.shape[1]):
-            some[word] |= zeros[v, word]
-    return some
 
 
 @numba.njit(**KERNEL)

@@ -10,7 +10,7 @@ import types
 import numba
 import numpy as np
 
-from bends.tracing._kernels.box import _bits, _loose, _rows
+from bends.tracing._kernels.box import _bits, _rows
 from bends.tracing._kernels.shared import KERNEL
 
 #: Cells from which a per-cell pass runs on every core (rays, for the whole-space check):
@@ -22,7 +22,9 @@ PARALLEL_CELLS, PARALLEL_RAYS = 4096, 1024
 
 def _on_cores(kernel, starts_at: int):
     """``kernel`` compiled twice, serial and with its ``prange`` loops on every core; a call
-    takes the parallel one when its argument ``starts_at`` (the cells' offsets) is long."""
+    takes the parallel one when its argument ``starts_at`` (the cells' offsets) is long, and
+    passes the kernel its last argument: how many parts to split the cells into (one per
+    thread, each with its own scratch arrays)."""
     serial = numba.njit(**KERNEL)(kernel)
     # a copy under its own name: numba's cache is keyed by the function's name and line, and
     # would hand one variant the other's code
@@ -31,26 +33,43 @@ def _on_cores(kernel, starts_at: int):
     parallel = numba.njit(parallel=True, **KERNEL)(twin)
 
     def run(*args):
-        chosen = parallel if len(args[starts_at]) > PARALLEL_CELLS else serial
-        return chosen(*args)
+        if len(args[starts_at]) > PARALLEL_CELLS:
+            return parallel(*args, numba.get_num_threads())
+        return serial(*args, 1)
 
     run.__doc__, run.__name__ = kernel.__doc__, kernel.__name__.lstrip("_")
     return run
 
 
 @numba.njit(**KERNEL)
-def _facets_of(ids, zeros, tags, keys, at):  # pragma: no cover - compiled
+def _loose_into(ids, zeros, loose):  # pragma: no cover - compiled
+    """The constraints 0 at some but not every vertex of ``ids``, into ``loose`` (words);
+    returns how many."""
+    count = 0
+    for word in range(zeros.shape[1]):
+        every, some = ~np.uint64(0), np.uint64(0)
+        for v in ids:
+            every &= zeros[v, word]
+            some |= zeros[v, word]
+        loose[word] = some & ~every
+        count += _bits(loose[word])
+    return count
+
+
+@numba.njit(**KERNEL)
+def _facets_of(ids, zeros, tags, keys, at, loose, members):  # pragma: no cover - compiled
     """The facets of the cell with vertices ``ids``, their keys written to ``keys`` from row
     ``at`` (room for one per loose constraint); returns how many. Faces are bit sets of the
-    cell's vertices, so inclusion is a few word operations."""
-    loose = _loose(ids, zeros)
+    cell's vertices, so inclusion is a few word operations. ``loose`` (words) and
+    ``members`` (faces, spans) are scratch, ``members`` large enough."""
+    _loose_into(ids, zeros, loose)
     size = ids.size
     spans = (size + 63) // 64
-    members = np.zeros((loose.size * 64, spans), np.uint64)
     kept = 0
     for word in range(loose.size):
         for bit in range(64):
             if loose[word] >> np.uint64(bit) & np.uint64(1):
+                members[kept, :spans] = 0
                 for k in range(size):
                     if zeros[ids[k], word] >> np.uint64(bit) & np.uint64(1):
                         members[kept, k // 64] |= np.uint64(1) << np.uint64(k % 64)
@@ -82,7 +101,7 @@ def _facets_of(ids, zeros, tags, keys, at):  # pragma: no cover - compiled
     return found
 
 
-def _cell_facets(starts, verts, zeros, tags):  # pragma: no cover - compiled
+def _cell_facets(starts, verts, zeros, tags, parts):  # pragma: no cover - compiled
     """Every cell's facets, each named by a key that does not depend on the cell.
 
     A face of a cell is the set of its vertices whose zero sets hold one constraint's bit
@@ -90,21 +109,28 @@ def _cell_facets(starts, verts, zeros, tags):  # pragma: no cover - compiled
     key of a facet is the sum (mod 2⁶⁴) of ``tags`` (vertices, 2) random words over its
     vertices, two words per key: the two cells beside a facet list the same vertices, so
     they give the same key. Room first (one row per loose constraint), then the keys; the
-    cells are independent, so both passes run on every core. Returns (cell, key₁, key₂) per
-    facet."""
-    cells = starts.size - 1
+    cells are independent, so both passes run in ``parts`` parts, on every core. Returns
+    (cell, key₁, key₂) per facet."""
+    cells, words = starts.size - 1, zeros.shape[1]
+    per = (cells + parts - 1) // parts
     room = np.zeros(cells + 1, np.int64)
-    for cell in numba.prange(cells):
-        loose = _loose(verts[starts[cell] : starts[cell + 1]], zeros)
-        for word in range(loose.size):
-            room[cell + 1] += _bits(loose[word])
+    widest = 1
+    for cell in range(cells):
+        widest = max(widest, starts[cell + 1] - starts[cell])
+    for part in numba.prange(parts):
+        loose = np.empty(words, np.uint64)
+        for cell in range(part * per, min(cells, (part + 1) * per)):
+            room[cell + 1] = _loose_into(verts[starts[cell] : starts[cell + 1]], zeros, loose)
     for cell in range(cells):
         room[cell + 1] += room[cell]
     keys = np.empty((room[cells], 2), np.uint64)
     found = np.zeros(cells, np.int64)
-    for cell in numba.prange(cells):
-        ids = verts[starts[cell] : starts[cell + 1]]
-        found[cell] = _facets_of(ids, zeros, tags, keys, room[cell])
+    for part in numba.prange(parts):
+        loose = np.empty(words, np.uint64)
+        members = np.empty((64 * words, (widest + 63) // 64), np.uint64)
+        for cell in range(part * per, min(cells, (part + 1) * per)):
+            ids = verts[starts[cell] : starts[cell + 1]]
+            found[cell] = _facets_of(ids, zeros, tags, keys, room[cell], loose, members)
     owner = np.empty(found.sum(), np.int64)
     kept = 0
     for cell in range(cells):  # the keys found, packed
@@ -171,7 +197,7 @@ def components(count, first, second):  # pragma: no cover - compiled
     return label
 
 
-def _solved_maps(points, out, size, starts, verts):  # pragma: no cover - compiled
+def _solved_maps(points, out, size, starts, verts, parts):  # pragma: no cover - compiled
     """Each cell's affine output map from its vertices' outputs ``out`` (vertices, outputs),
     for networks whose cells' maps are not a product of masked layers (graph networks): the
     gradient solved on d + 1 of the cell's vertices picked to span it widely (each the one
@@ -186,53 +212,63 @@ def _solved_maps(points, out, size, starts, verts):  # pragma: no cover - compil
     maps = np.zeros((cells, outputs, d + 1))
     rounding = np.zeros((cells, outputs, d + 1))
     degenerate = np.zeros(cells, np.bool_)
-    for cell in numba.prange(cells):
-        ids = verts[starts[cell] : starts[cell + 1]]
-        first = ids[0]
-        hull = np.zeros((d, d))  # orthonormal rows Q: the picked offsets' span
-        lower = np.zeros((d, d))  # L: offset k = Σ_q lower[k, q] hull[q]
-        rises = np.zeros((d, outputs))
-        terms = size[first].copy()
-        for k in range(d):
-            best, pick = 0.0, first
-            along = np.zeros(d)
-            for m in range(1, ids.size):
-                r = points[ids[m]] - points[first]
-                for q in range(k):
-                    r = r - np.dot(r, hull[q]) * hull[q]
-                norm = np.sqrt(np.dot(r, r))
-                if norm > best:
-                    best, pick, along = norm, ids[m], r
-            if best == 0.0:
-                degenerate[cell] = True
-                break
-            hull[k] = along / best
-            offset = points[pick] - points[first]
-            for q in range(k + 1):
-                lower[k, q] = np.dot(offset, hull[q])
-            rises[k] = out[pick] - out[first]
-            terms = np.maximum(terms, size[pick])
-        if degenerate[cell]:
-            continue
-        solve = np.zeros((d, d))  # L⁻¹, lower triangular
-        for i in range(d):
-            solve[i, i] = 1.0 / lower[i, i]
-            for j in range(i):
-                total = 0.0
-                for m in range(j, i):
-                    total += lower[i, m] * solve[m, j]
-                solve[i, j] = -total / lower[i, i]
-        inverse = hull.T @ solve  # A⁻¹ = Q^T L⁻¹
-        gradient = inverse @ rises  # (d, outputs)
-        spread = np.abs(inverse).sum(axis=1)
-        for o in range(outputs):
-            intercept = out[first, o]
-            for c in range(d):
-                maps[cell, o, c] = gradient[c, o]
-                rounding[cell, o, c] = terms[o] * spread[c]
-                intercept -= gradient[c, o] * points[first, c]
-            maps[cell, o, d] = intercept
+    per = (cells + parts - 1) // parts
+    for part in numba.prange(parts):
+        for cell in range(part * per, min(cells, (part + 1) * per)):
+            _solve_cell(points, out, size, verts[starts[cell] : starts[cell + 1]], cell, maps,
+                        rounding, degenerate)  # fmt: skip
     return maps, rounding, degenerate
+
+
+@numba.njit(**KERNEL)
+def _solve_cell(points, out, size, ids, cell, maps, rounding,
+                degenerate):  # pragma: no cover - compiled  # fmt: skip
+    """:func:`_solved_maps` for one cell (vertices ``ids``), into row ``cell``."""
+    d, outputs = points.shape[1], out.shape[1]
+    first = ids[0]
+    hull = np.zeros((d, d))  # orthonormal rows Q: the picked offsets' span
+    lower = np.zeros((d, d))  # L: offset k = Σ_q lower[k, q] hull[q]
+    rises = np.zeros((d, outputs))
+    terms = size[first].copy()
+    for k in range(d):
+        best, pick = 0.0, first
+        along = np.zeros(d)
+        for m in range(1, ids.size):
+            r = points[ids[m]] - points[first]
+            for q in range(k):
+                r = r - np.dot(r, hull[q]) * hull[q]
+            norm = np.sqrt(np.dot(r, r))
+            if norm > best:
+                best, pick, along = norm, ids[m], r
+        if best == 0.0:
+            degenerate[cell] = True
+            break
+        hull[k] = along / best
+        offset = points[pick] - points[first]
+        for q in range(k + 1):
+            lower[k, q] = np.dot(offset, hull[q])
+        rises[k] = out[pick] - out[first]
+        terms = np.maximum(terms, size[pick])
+    if degenerate[cell]:
+        return
+    solve = np.zeros((d, d))  # L⁻¹, lower triangular
+    for i in range(d):
+        solve[i, i] = 1.0 / lower[i, i]
+        for j in range(i):
+            total = 0.0
+            for m in range(j, i):
+                total += lower[i, m] * solve[m, j]
+            solve[i, j] = -total / lower[i, i]
+    inverse = hull.T @ solve  # A⁻¹ = Q^T L⁻¹
+    gradient = inverse @ rises  # (d, outputs)
+    spread = np.abs(inverse).sum(axis=1)
+    for o in range(outputs):
+        intercept = out[first, o]
+        for c in range(d):
+            maps[cell, o, c] = gradient[c, o]
+            rounding[cell, o, c] = terms[o] * spread[c]
+            intercept -= gradient[c, o] * points[first, c]
+        maps[cell, o, d] = intercept
 
 
 cell_facets = _on_cores(_cell_facets, 0)

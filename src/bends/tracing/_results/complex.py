@@ -130,15 +130,16 @@ class Complex:
             raise BendsError(f"volumes are computed for d ≤ 4, this complex has d = {self.dim}")
         from scipy.spatial import ConvexHull
 
-        volumes = np.empty(self.regions)
+        volumes = np.full(self.regions, np.inf)
+        infinite = self.unbounded if self.whole and self.unbounded is not None else None
         for c, ids in enumerate(self.cells()):
+            if infinite is not None and infinite[c]:
+                continue  # not hulled: a whole-space box's far corners can be past Qhull's reach
             points = self.points[ids]
             if self.dim == 1:
                 volumes[c] = float(points.max() - points.min())
             else:
                 volumes[c] = ConvexHull(points).volume
-        if self.whole and self.unbounded is not None:
-            volumes[self.unbounded] = np.inf
         return volumes
 
     def volume_histogram(self, bins: int = 20) -> tuple[np.ndarray, np.ndarray]:
