@@ -356,3 +356,22 @@ def test_a_nearly_parallel_zero_set_is_never_silently_missed(angle):
             return
     if not any(issubclass(w.category, ResolutionWarning) for w in caught):
         assert (cells.regions, cells.vertices) == (exact.regions, exact.vertices)
+
+
+def test_a_later_neuron_with_no_gradient_on_a_first_layer_ray_does_not_blow_up_the_box():
+    """Review reproducer: the first-layer guess met a neuron on inside a ray with its inputs
+    off (slope 0: a "sign change" at infinity) and grew the box to |t| ~ 1e14, where float64
+    snapped almost everything to 0 and returned 2 regions, resolved, without a warning."""
+    weights = [[[-1.451, -0.325]], [[0.711], [0.0], [-0.58], [1.101]],
+               [[-0.101, -0.583, 0.419, -1.169], [0, 0, 0, 0]],
+               [[0, 0], [-0.848, 0.443], [0.533, 1.367]], [[0.706, 0.647, 0.289]],
+               [[0.259], [-1.167]], [[0.5, 1.0], [-1.5, 1.0]]]  # fmt: skip
+    biases = [[-3.648], [-0.025, -0.039, 0.206, -0.096], [1.009, -1.028], [0.121, -0.337, -0.16],
+              [-0.221], [0.47, 0.208], [0, 0]]  # fmt: skip
+    net = MLP(tuple(map(np.array, weights)), tuple(map(np.array, biases)))
+    exact = trace_box(net, whole=True, exact=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ResolutionWarning)
+        cells = trace_box(net, whole=True)
+    assert (cells.regions, cells.pieces, cells.edges) == (exact.regions, exact.pieces,
+                                                           exact.edges) == (7, 1, 6)  # fmt: skip

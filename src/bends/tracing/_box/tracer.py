@@ -118,7 +118,7 @@ def simplex_domain(d: int, origin, basis) -> Domain:
     return Domain(points, facets, np.array(edges, dtype=np.int64), origin, basis, "simplex")
 
 
-class _Cutting:
+class Cutting:
     """The complex while it is cut (the arrays of :mod:`bends.tracing._kernels.box`): the
     planar :class:`~bends.tracing._plane.subdivision.Subdivision`'s interface (``count``,
     ``room``, ``cut``, ``bytes_per_vertex``), so the graph networks' node handlers serve
@@ -193,9 +193,10 @@ class _Cutting:
                 self.edges, self.edge_neurons, self.starts, self.verts, np.arange(cells),
                 np.asarray(zero_at, float), lines, self.first_neuron + self.done, self.done,
                 float(memory_budget()) - self.outside, per_cell)  # fmt: skip
-            self.outside = 0.0
-            if held:
-                check_memory(held, self.what, at_least=True)
+            outside, self.outside = self.outside, 0.0
+            if held:  # stopped midway: never a partial cut (held + outside is over the budget)
+                check_memory(held + outside, self.what, at_least=True)
+                raise AssertionError("the cut stopped under the memory budget")
             self.points, self.zeros, values = points[:count], zeros[:count], values[:count]
             self.ambiguous += ambiguous
             self.closest = min(self.closest, closest)
@@ -265,7 +266,7 @@ class Cut:
     an MLP's ``layers`` and ``readout`` (with the cells' patterns), or a graph network's
     ``outputs`` at the vertices (and the sizes of the terms they sum)."""
 
-    built: _Cutting
+    built: Cutting
     domain: Domain
     zero_tol: float
     exact: bool
@@ -300,7 +301,7 @@ def cut_domain(net, domain: Domain, zero_tol: float, exact: bool, what: str = ""
     layers, readout = ([folded, *layers[1:]], readout) if layers else ([], folded)
     what = what or f"tracing {net!r} on a {domain.dim}-D {domain.kind}"
     if resume is None:
-        built, done = _Cutting(domain, neurons, exact, what), 0
+        built, done = Cutting(domain, neurons, exact, what), 0
         h = built.points
     else:
         built, h, done = resume.built, resume.inputs, resume.depth
@@ -324,7 +325,7 @@ def finished(cut: Cut, slope_rtol: float, stacklevel: int = 4) -> Complex:
     outputs = cut.readout[0].shape[0] if cut.outputs is None else cut.outputs.shape[1]
     cells = len(built.starts) - 1
     check_memory(cells * 16.0 * (outputs + 1) * (cut.domain.dim + 1), "cell maps")
-    flat = 0
+    flat, alone = 0, None
     if cut.outputs is None:
         maps, sizes = cell_maps(built.patterns, cut.layers, cut.readout, cut.exact)
     else:
@@ -336,6 +337,7 @@ def finished(cut: Cut, slope_rtol: float, stacklevel: int = 4) -> Complex:
             maps[cell] = np.linalg.lstsq(lifted, cut.outputs[ids], rcond=None)[0].T
             sizes[cell] = 0.0
         flat = int(degenerate.sum())
+        alone = degenerate if flat else None
     resolved = cut.resolved and not flat
     if not resolved:
         why = (f"{flat} cells flat in float64" if flat else
@@ -347,7 +349,7 @@ def finished(cut: Cut, slope_rtol: float, stacklevel: int = 4) -> Complex:
                       "computes the complex in fractions)", ResolutionWarning,
                       stacklevel=stacklevel)  # fmt: skip
     return assembled(built, maps, sizes, cut.domain, cut.zero_tol, slope_rtol, cut.exact,
-                     resolved)  # fmt: skip
+                     resolved, alone)  # fmt: skip
 
 
 def trace_box_mlp(net, domain: Domain, zero_tol: float, slope_rtol: float,

@@ -25,7 +25,9 @@ does not read as crossing zero far away.
 A first layer of rank r < d sees only its row space: every cell is a prism over a cell of
 the r-dimensional complex of that row space, so that complex is traced (``lineality`` = d − r:
 the whole space's complex has no vertices, its k-faces are the row space's (k − d + r)-faces
-times the null space). A first layer of full rank has d independent hyperplanes, which meet in
+times the null space). In float64 the row space's coordinates are along the SVD's orthonormal
+rows, in fractions along the echelon form's rows (exact, not orthonormal): the two traces'
+points and gradients differ by that change of basis, their counts do not. A first layer of full rank has d independent hyperplanes, which meet in
 a vertex: the first box is sized to hold the first layer's vertices where there are at most
 20,000 sets of d hyperplanes to solve, and grows until it holds one otherwise; with more
 layers, it grows first past the sign changes the check finds along the rays of the first
@@ -48,7 +50,6 @@ from fractions import Fraction
 from itertools import combinations
 from math import comb
 
-import numba
 import numpy as np
 
 from bends.budget import check_memory
@@ -61,7 +62,6 @@ from bends.tracing._box.tracer import (
     fractions_of,
     trace_box_mlp,
 )
-from bends.tracing._kernels.cells import PARALLEL_RAYS
 from bends.tracing._kernels.rays import ray_failures
 from bends.tracing._results.complex import Complex
 from bends.tracing.tolerance import RESOLUTION
@@ -69,6 +69,7 @@ from bends.tracing.tolerance import RESOLUTION
 GROWTH = 1.5  # the box's least growth when the check fails
 TRIES = 60  # boxes tried
 MARGIN = 16.0  # the first box's margin past the first layer's vertices
+GUESS = 16.0  # the most the first-layer guess grows the first box
 ROUNDING = 64 * np.finfo(float).eps  # a recomputed value is 0 within this of its terms' size
 FLAT = 1024 * np.finfo(float).eps  # a slope along an edge is 0 within this of its gradient
 
@@ -99,7 +100,9 @@ def trace_whole(net, origin, basis, zero_tol: float, slope_rtol: float, exact: b
         domain = box_domain(-radius * np.ones(d), radius * np.ones(d), origin, basis)
         first = cut_domain(net, domain, zero_tol, exact, what, depth=1)
         if (farthest := _farthest_beyond(net, first, origin, basis, exact)) is not None:
-            radius, first = max(radius, 1.25 * farthest), None
+            # at most GUESS-fold: a later neuron on inside such a ray may have no gradient
+            # there (its inputs off), and a slope of 0 puts its "sign change" at infinity
+            radius, first = min(max(radius, 1.25 * farthest), GUESS * radius), None
     seen, seen_radius = 0, radius  # a larger box holds at least a smaller one's cells
     for _ in range(TRIES):
         domain = first.domain if first else box_domain(
@@ -210,14 +213,15 @@ def _farthest_beyond(net, cut: Cut, origin, basis, exact) -> float | None:
         return _farthest_exact(layers, built.first_neuron, zeros, at_inner, at_outer, h,
                                points[inner], points[outer])  # fmt: skip
     basis = np.asarray(basis, float)
+    # the layers packed into one array each (a tuple would compile once per depth)
+    weights = np.concatenate([np.asarray(w, float).ravel() for w, _ in layers])
+    shapes = np.array([np.shape(w) for w, _ in layers], dtype=np.int64)
     found = ray_failures(
-        tuple(np.ascontiguousarray(w, float) for w, _ in layers),
-        tuple(np.abs(np.ascontiguousarray(w, float)) for w, _ in layers),
-        tuple(np.ascontiguousarray(b, float) for _, b in layers), basis,
+        weights, np.abs(weights), np.concatenate([np.asarray(b, float) for _, b in layers]),
+        shapes, basis,
         np.ascontiguousarray(np.asarray(origin, float) + points[ends_used] @ basis.T),
         zeros, built.first_neuron, at_inner, at_outer, points[ends_used], ROUNDING, FLAT,
-        4 * RESOLUTION * float(np.abs(points).max()),
-        numba.get_num_threads() if len(inner) > PARALLEL_RAYS else 1)  # fmt: skip
+        4 * RESOLUTION * float(np.abs(points).max()))  # fmt: skip
     failing = (found >= 0).any(axis=0)
     return float(found[:, np.argmax(failing)].max()) if failing.any() else None
 

@@ -29,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 
 from bends.nets.graph import GraphNetwork
-from bends.tracing._box.tracer import Cut, Domain, _Cutting, finished
+from bends.tracing._box.tracer import Cut, Cutting, Domain, finished
 from bends.tracing._graph.cutting import pushed
 from bends.tracing._results.complex import Complex
 
@@ -39,7 +39,7 @@ def trace_box_graph(net: GraphNetwork, domain: Domain, zero_tol: float,
     """The complex of a graph network on ``domain`` (see the module docstring); arguments
     checked by :func:`~bends.tracing.trace_box`."""
     what = f"tracing {net!r} on a {domain.dim}-D {domain.kind}"
-    built = _Cutting(domain, 0, False, what)
+    built = Cutting(domain, 0, False, what)
     origin, basis = np.asarray(domain.origin, float), np.asarray(domain.basis, float)
     inputs = origin + np.asarray(built.points, float) @ basis.T
     out = pushed(net, built, inputs, zero_tol)

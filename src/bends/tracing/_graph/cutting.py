@@ -137,9 +137,11 @@ def _cut(values, built, x: torch.Tensor, kinks, zero_tol: float) -> list[np.ndar
         at += size
     stacked = built.cut(stacked, np.concatenate([np.full(lines, tol), np.zeros(total - lines)]),
                         lines)  # fmt: skip
-    count, at = built.count, lines
-    for name, size in zip(live, sizes, strict=True):  # views of the cut array, not copies
-        block = stacked[:count, at : at + size]
+    count = built.count
+    kept = stacked[:count, lines:].copy()  # the live values alone, not the kink columns
+    at = 0
+    for name, size in zip(live, sizes, strict=True):  # views of that one copy
+        block = kept[:, at : at + size]
         values[name] = torch.from_numpy(block).reshape(count, *values[name].shape[1:])
         at += size
     on_kink = [stacked[:count, k * flat.shape[1] : (k + 1) * flat.shape[1]] == 0.0

@@ -195,7 +195,7 @@ def _bits(word):  # pragma: no cover - compiled
 def cut_layer(points, values, zeros, count, edges, edge_neurons, starts, verts, origin, zero_at,
               lines, first_bit, first_neuron, budget, per_cell):  # pragma: no cover  # fmt: skip
     """One layer's cuts in float64, line after line (the steps of
-    :meth:`bends.tracing._box.tracer._Cutting.cut_exact`, without Python between lines).
+    :meth:`bends.tracing._box.tracer.Cutting.cut_exact`, without Python between lines).
 
     ``points`` (room, d), ``values`` (room, width) and ``zeros`` (room, words) hold ``count``
     vertices; ``origin`` (cells,) each cell's cell at the layer's start. The cells are cut
@@ -261,7 +261,7 @@ def cut_layer(points, values, zeros, count, edges, edge_neurons, starts, verts, 
         origin = origin[parents]
         edges, edge_neurons, used = split_edges(edges, edge_neurons, used, crossed, made,
                                                 chords, sign, first_neuron + j, count)  # fmt: skip
-        held = (8.0 * count * (points.shape[1] + width + zeros.shape[1]) + 24.0 * edges.shape[0]
+        held = (8.0 * count * (points.shape[1] + width + zeros.shape[1]) + 24.0 * used
                 + 16.0 * verts.size + per_cell * (starts.size - 1))  # fmt: skip
         if held > budget:
             return (points, values, zeros, count, edges[:used], edge_neurons[:used], starts,

@@ -5,40 +5,17 @@ every core (numba's ``prange``)."""
 
 from __future__ import annotations
 
-import types
-
 import numba
 import numpy as np
 
 from bends.tracing._kernels.box import _bits, _rows
-from bends.tracing._kernels.shared import KERNEL
+from bends.tracing._kernels.shared import KERNEL, on_cores
 
-#: Cells from which a per-cell pass runs on every core (rays, for the whole-space check):
-#: below, a parallel region's start and join (and, on a machine whose other cores are busy,
-#: the wait for a thread to be scheduled: 25 ms a call measured on 2 cores under load) cost
-#: more than the pass (a cell's facets take about a microsecond, a ray's check three).
-PARALLEL_CELLS, PARALLEL_RAYS = 4096, 1024
-
-
-def _on_cores(kernel, starts_at: int):
-    """``kernel`` compiled twice, serial and with its ``prange`` loops on every core; a call
-    takes the parallel one when its argument ``starts_at`` (the cells' offsets) is long, and
-    passes the kernel its last argument: how many parts to split the cells into (one per
-    thread, each with its own scratch arrays)."""
-    serial = numba.njit(**KERNEL)(kernel)
-    # a copy under its own name: numba's cache is keyed by the function's name and line, and
-    # would hand one variant the other's code
-    twin = types.FunctionType(kernel.__code__, kernel.__globals__, kernel.__name__ + "_on_cores")
-    twin.__qualname__ = twin.__name__
-    parallel = numba.njit(parallel=True, **KERNEL)(twin)
-
-    def run(*args):
-        if len(args[starts_at]) > PARALLEL_CELLS:
-            return parallel(*args, numba.get_num_threads())
-        return serial(*args, 1)
-
-    run.__doc__, run.__name__ = kernel.__doc__, kernel.__name__.lstrip("_")
-    return run
+#: Cells from which a per-cell pass runs on every core: below, a parallel region's start and
+#: join (and, on a machine whose other cores are busy, the wait for a thread to be scheduled:
+#: 25 ms a call measured on 2 cores under load) cost more than the pass (a cell's facets
+#: take about a microsecond).
+PARALLEL_CELLS = 4096
 
 
 @numba.njit(**KERNEL)
@@ -271,5 +248,5 @@ def _solve_cell(points, out, size, ids, cell, maps, rounding,
         maps[cell, o, d] = intercept
 
 
-cell_facets = _on_cores(_cell_facets, 0)
-solved_maps = _on_cores(_solved_maps, 3)
+cell_facets = on_cores(_cell_facets, 0, PARALLEL_CELLS)
+solved_maps = on_cores(_solved_maps, 3, PARALLEL_CELLS)

@@ -7,16 +7,20 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from bends.tracing._kernels.shared import KERNEL
+from bends.tracing._kernels.shared import on_cores
+
+#: Rays from which the check runs on every core (a ray costs about 3 us).
+PARALLEL_RAYS = 1024
 
 
-@numba.njit(parallel=True, **KERNEL)
-def ray_failures(weights, magnitudes, biases, basis, h, zeros, first_bit, inner, outer, points,
-                 rounding, flat, misplaced, threads):  # pragma: no cover - compiled  # fmt: skip
+def _ray_failures(weights, magnitudes, biases, shapes, basis, h, zeros, first_bit, inner,
+                  outer, points, rounding, flat, misplaced,
+                  threads):  # pragma: no cover - compiled  # fmt: skip
     """For each ray (an edge from vertex ``inner[r]`` inside the box out through ``outer[r]``
     on its boundary; rows of ``h`` (input-space points) and ``zeros`` (zero sets), and of
-    ``points`` (box coordinates)), layer by layer (``weights``, their ``magnitudes`` |W|,
-    ``biases``, input space; ``basis`` maps box coordinates to it): the farthest max-norm
+    ``points`` (box coordinates)), layer by layer (``weights``, their ``magnitudes`` |W| and
+    ``biases`` packed flat, layer k's matrix of shape ``shapes[k]``, input space; ``basis``
+    maps box coordinates to it): the farthest max-norm
     point past the box where a neuron of that layer changes sign along the ray, or −1 where
     none does.
 
@@ -31,11 +35,11 @@ def ray_failures(weights, magnitudes, biases, basis, h, zeros, first_bit, inner,
     slope is; off, where positive. The rays are split into ``threads`` parts, one per core,
     each with its own scratch arrays."""
     rays, d, inputs = inner.size, basis.shape[1], basis.shape[0]
-    layers = len(weights)
+    layers = shapes.shape[0]
     neurons = widest = 0
-    for w in weights:
-        neurons += w.shape[0]
-        widest = max(widest, w.shape[0])
+    for k in range(layers):
+        neurons += shapes[k, 0]
+        widest = max(widest, shapes[k, 0])
     found = np.full((rays, layers), -1.0)
     per = (rays + threads - 1) // threads
     for part in numba.prange(threads):
@@ -58,10 +62,13 @@ def ray_failures(weights, magnitudes, biases, basis, h, zeros, first_bit, inner,
                 for c in range(d):
                     gradient[i, c] = basis[i, c]
             normal[:] = 0.0
-            n0 = 0
+            n0 = w0 = 0
             for k in range(layers):
-                w, aw, b = weights[k], magnitudes[k], biases[k]
-                m = w.shape[0]
+                m = shapes[k, 0]
+                w = weights[w0 : w0 + m * n].reshape(m, n)
+                aw = magnitudes[w0 : w0 + m * n].reshape(m, n)
+                b = biases[n0 : n0 + m]
+                w0 += m * n
                 for j in range(m):
                     zx[j] = zy[j] = b[j]
                     tx[j] = ty[j] = abs(b[j])
@@ -131,3 +138,6 @@ def ray_failures(weights, magnitudes, biases, basis, h, zeros, first_bit, inner,
                         beyond = max(beyond, abs(points[y, c] + ahead * vectors[c, 0] * sign))
                     found[r, layer_of[at]] = max(found[r, layer_of[at]], beyond)
     return found
+
+
+ray_failures = on_cores(_ray_failures, 8, PARALLEL_RAYS)

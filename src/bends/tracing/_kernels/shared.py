@@ -1,9 +1,11 @@
-"""Compiled helpers both array layouts share: kernel options, fresh arrays on huge pages,
-the crossing test, merging of coincident crossings into knots, and small inline loops."""
+"""Compiled helpers the kernels share: kernel options, fresh arrays on huge pages, serial and
+parallel compiles of one kernel, the crossing test, merging of coincident crossings into
+knots, and small inline loops."""
 
 from __future__ import annotations
 
 import sys
+from types import FunctionType
 
 import numba
 import numpy as np
@@ -140,3 +142,25 @@ def _largest_magnitude(x):  # pragma: no cover - compiled
     for lane in range(8):
         largest = lanes[lane] if lanes[lane] > largest else largest
     return largest
+
+
+def on_cores(kernel, sized_by: int, least: int):
+    """``kernel`` (a plain function with ``prange`` loops whose last argument is how many
+    parts to split its work into: one per thread, each with its own scratch) compiled twice,
+    serial and on every core; a call takes the parallel one when its argument ``sized_by`` is
+    longer than ``least`` (below, a parallel region's start and join cost more than the
+    work, and only what runs is compiled: the parallel compile is the slow one)."""
+    serial = numba.njit(**KERNEL)(kernel)
+    # a copy under its own name: numba's cache is keyed by the function's name and line, and
+    # would hand one variant the other's code
+    twin = FunctionType(kernel.__code__, kernel.__globals__, kernel.__name__ + "_on_cores")
+    twin.__qualname__ = twin.__name__
+    parallel = numba.njit(parallel=True, **KERNEL)(twin)
+
+    def run(*args):
+        if len(args[sized_by]) > least:
+            return parallel(*args, numba.get_num_threads())
+        return serial(*args, 1)
+
+    run.__doc__, run.__name__ = kernel.__doc__, kernel.__name__.lstrip("_")
+    return run

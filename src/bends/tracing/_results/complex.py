@@ -252,8 +252,8 @@ def cell_maps(patterns: np.ndarray, layers, readout, exact: bool, chunk_bytes: f
 
     With the constant 1 carried as a last coordinate, layer k is :math:`[W_k\; b_k]` and the
     map is the product of them all with each cell's off neurons masked. When the outputs are
-    fewer than d + 1 it is taken from the readout back, :math:`r ← (r ⊙ 	ext{on}_k)\,[W_k\;
-    b_k]`, otherwise from the input on, :math:`m ← 	ext{on}_k ⊙ ([W_k\; b_k]\, m)`: the
+    fewer than d + 1 it is taken from the readout back, :math:`r ← (r ⊙ \text{on}_k)\,[W_k\;
+    b_k]`, otherwise from the input on, :math:`m ← \text{on}_k ⊙ ([W_k\; b_k]\, m)`: the
     narrower product, one matrix product for all cells of a chunk per layer, chunks of about
     ``chunk_bytes`` of temporaries."""
     lifted = []
@@ -303,9 +303,11 @@ def facet_pairs(starts, verts, zeros, vertices: int) -> np.ndarray:
     return shared_facets(*cell_facets(starts, verts, zeros, tags))
 
 
-def assembled(built, maps, sizes, domain, zero_tol, slope_rtol, exact, resolved) -> Complex:
-    """The Complex of a finished cutting (:class:`~bends.tracing._box.tracer._Cutting`) whose
-    cells have the output maps ``maps`` (C, outputs, d + 1) and term sizes ``sizes``."""
+def assembled(built, maps, sizes, domain, zero_tol, slope_rtol, exact, resolved,
+              alone=None) -> Complex:  # fmt: skip
+    """The Complex of a finished cutting (:class:`~bends.tracing._box.tracer.Cutting`) whose
+    cells have the output maps ``maps`` (C, outputs, d + 1) and term sizes ``sizes``; cells
+    marked ``alone`` join no other cell's piece."""
     cells = len(built.starts) - 1
     pairs = facet_pairs(built.starts, built.verts, built.zeros, len(built.points))
     gradients = maps[:, :, :-1]
@@ -318,6 +320,8 @@ def assembled(built, maps, sizes, domain, zero_tol, slope_rtol, exact, resolved)
         change = np.abs(gradients[first] - gradients[second])
         joined = (change <= slope_rtol * larger.max(axis=2, keepdims=True)
                   + zero_tol * rounding).all(axis=(1, 2))  # fmt: skip
+    if alone is not None:
+        joined &= ~(alone[first] | alone[second])
     piece_of = components(cells, first[joined], second[joined])
     points = built.points.astype(float)
     return Complex(points, built.verts, built.starts, built.patterns,
