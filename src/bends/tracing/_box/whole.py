@@ -27,11 +27,12 @@ the r-dimensional complex of that row space, so that complex is traced (``lineal
 the whole space's complex has no vertices, its k-faces are the row space's (k − d + r)-faces
 times the null space). In float64 the row space's coordinates are along the SVD's orthonormal
 rows, in fractions along the echelon form's rows (exact, not orthonormal): the two traces'
-points and gradients differ by that change of basis, their counts do not. A first layer of full rank has d independent hyperplanes, which meet in
-a vertex: the first box is sized to hold the first layer's vertices where there are at most
-20,000 sets of d hyperplanes to solve, and grows until it holds one otherwise; with more
-layers, it grows first past the sign changes the check finds along the rays of the first
-layer's complex alone (a guess, cheap: later layers' far vertices often lie on those rays).
+points and gradients differ by that change of basis, their counts do not. A first layer of
+full rank has d independent hyperplanes, which meet in a vertex: the first box is sized to
+hold the first layer's vertices where there are at most 20,000 sets of d hyperplanes to
+solve, and grows until it holds one otherwise; with more layers, it grows first (at most
+16-fold) past the sign changes the check finds along the rays of the first layer's complex
+alone (a guess, cheap: later layers' far vertices often lie on those rays).
 
 float64 has a reach: a box so large that its cells are fewer than a smaller box's means
 vertices lie too far out for it, and the trace is refused in one line (``exact=True``
