@@ -100,7 +100,7 @@ def trace_whole(net, origin, basis, zero_tol: float, slope_rtol: float, exact: b
         # of the first layer's complex (cheap; the certificate below is what proves a box)
         domain = box_domain(-radius * np.ones(d), radius * np.ones(d), origin, basis)
         first = cut_domain(net, domain, zero_tol, exact, what, depth=1)
-        if (farthest := _farthest_beyond(net, first, origin, basis, exact)) is not None:
+        if farthest := _farthest_beyond(net, first, origin, basis, exact, guess=True):
             # at most GUESS-fold: a later neuron on inside such a ray may have no gradient
             # there (its inputs off), and a slope of 0 puts its "sign change" at infinity
             radius, first = min(max(radius, 1.25 * farthest), GUESS * radius), None
@@ -177,10 +177,11 @@ def _touching(cells: Complex) -> np.ndarray:
     return touching
 
 
-def _farthest_beyond(net, cut: Cut, origin, basis, exact) -> float | None:
+def _farthest_beyond(net, cut: Cut, origin, basis, exact, guess: bool = False) -> float | None:
     """The certificate: None when every edge that leaves the box is a ray (see the module
-    docstring); else how far (max-norm, box coordinates) the farthest sign change found past
-    the box lies — a vertex outside it, where the first layer that fails is affine.
+    docstring; with ``guess``, sign changes at a slope of 0 are passed over); else how far
+    (max-norm, box coordinates) the farthest sign change found past the box lies — a vertex
+    outside it, where the first layer that fails is affine.
 
     Values at the vertices are the network's, recomputed, except that a neuron is exactly 0
     where the cuts put it in a vertex's zero set. In fractions the slope along an edge is the
@@ -212,7 +213,7 @@ def _farthest_beyond(net, cut: Cut, origin, basis, exact) -> float | None:
     if exact:
         h = fractions_of(origin) + built.points[ends_used] @ fractions_of(basis).T
         return _farthest_exact(layers, built.first_neuron, zeros, at_inner, at_outer, h,
-                               points[inner], points[outer])  # fmt: skip
+                               points[inner], points[outer], guess)  # fmt: skip
     basis = np.asarray(basis, float)
     # the layers packed into one array each (a tuple would compile once per depth)
     weights = np.concatenate([np.asarray(w, float).ravel() for w, _ in layers])
@@ -222,13 +223,13 @@ def _farthest_beyond(net, cut: Cut, origin, basis, exact) -> float | None:
         shapes, basis,
         np.ascontiguousarray(np.asarray(origin, float) + points[ends_used] @ basis.T),
         zeros, built.first_neuron, at_inner, at_outer, points[ends_used], ROUNDING, FLAT,
-        4 * RESOLUTION * float(np.abs(points).max()))  # fmt: skip
+        4 * RESOLUTION * float(np.abs(points).max()), guess)  # fmt: skip
     failing = (found >= 0).any(axis=0)
     return float(found[:, np.argmax(failing)].max()) if failing.any() else None
 
 
 def _farthest_exact(layers, first_bit, zeros, at_inner, at_outer, h, inner_points,
-                    outer_points) -> float | None:  # fmt: skip
+                    outer_points, guess: bool) -> float | None:  # fmt: skip
     """:func:`_farthest_beyond` in fractions: from the rays' ends' values ``h`` (input space,
     one row per end read; ``at_inner``, ``at_outer`` each ray's rows), a neuron's sign
     inside the edge and its slope along it are exact (the difference of the ends' values);
@@ -246,6 +247,8 @@ def _farthest_exact(layers, first_bit, zeros, at_inner, at_outer, h, inner_point
         slope = at_y - at_x
         # a neuron 0 inside the edge is 0 along its whole line: nothing to check
         fails = (up & ((at_y < 0) | (slope < 0))) | (down & ((at_y > 0) | (slope > 0)))
+        if guess:
+            fails &= slope != 0
         if fails.any():
             edge, _ = np.nonzero(fails)
             ahead = np.abs(at_y[fails].astype(float)) / np.maximum(

@@ -14,7 +14,7 @@ PARALLEL_RAYS = 1024
 
 
 def _ray_failures(weights, magnitudes, biases, shapes, basis, h, zeros, first_bit, inner,
-                  outer, points, rounding, flat, misplaced,
+                  outer, points, rounding, flat, misplaced, guess,
                   threads):  # pragma: no cover - compiled  # fmt: skip
     """For each ray (an edge from vertex ``inner[r]`` inside the box out through ``outer[r]``
     on its boundary; rows of ``h`` (input-space points) and ``zeros`` (zero sets), and of
@@ -32,7 +32,10 @@ def _ray_failures(weights, magnitudes, biases, shapes, basis, h, zeros, first_bi
     scaled to the edge's length and pointed outward; a slope along it is 0 within ``flat``
     times the gradient's size times the direction's reach over the gap to the next
     eigenvalue. A neuron on at the ray's end fails where its value there is negative or its
-    slope is; off, where positive. The rays are split into ``threads`` parts, one per core,
+    slope is; off, where positive. With ``guess``, a failure whose slope is 0 within that
+    rounding is passed over: it places no sign change (a first guess on a cut by fewer layers
+    than the network's, where a later neuron may be on inside a ray with its inputs off).
+    The rays are split into ``threads`` parts, one per core,
     each with its own scratch arrays."""
     rays, d, inputs = inner.size, basis.shape[1], basis.shape[0]
     layers = shapes.shape[0]
@@ -131,7 +134,7 @@ def _ray_failures(weights, magnitudes, biases, shapes, basis, h, zeros, first_bi
                 slack = flat * size[at] * reach
                 fails = (up[at] and (at_y[at] < -tol[at] or slope < -slack)) or (
                     down[at] and (at_y[at] > tol[at] or slope > slack))  # fmt: skip
-                if fails:
+                if fails and not (guess and abs(slope) <= slack):
                     ahead = min(abs(at_y[at]) / max(abs(slope), 1e-300), 1e12)
                     beyond = 0.0
                     for c in range(d):
