@@ -42,9 +42,6 @@ def trace_box_graph(net: GraphNetwork, domain: Domain, zero_tol: float,
     built = Cutting(domain, 0, False, what)
     origin, basis = np.asarray(domain.origin, float), np.asarray(domain.basis, float)
     inputs = origin + np.asarray(built.points, float) @ basis.T
-    out = pushed(net, built, inputs, zero_tol)
-    # the outputs' rounding scale: their largest magnitude (a graph's term sizes are not
-    # tracked), as on planes
-    size = np.ascontiguousarray(np.broadcast_to(np.abs(out).max(axis=0), out.shape))
-    return finished(Cut(built, domain, zero_tol, False, outputs=np.ascontiguousarray(out),
-                        output_sizes=size), slope_rtol)  # fmt: skip
+    out, size = pushed(net, built, inputs, zero_tol)
+    return finished(Cut(built, domain, zero_tol, False, outputs=out, output_sizes=size),
+                    slope_rtol)  # fmt: skip

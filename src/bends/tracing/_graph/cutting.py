@@ -40,10 +40,12 @@ from bends.tracing._graph.knots import scale
 from bends.tracing._graph.tracer import output_node, visit
 
 
-def pushed(net: GraphNetwork, built, inputs: np.ndarray, zero_tol: float) -> np.ndarray:
+def pushed(net: GraphNetwork, built, inputs: np.ndarray,
+           zero_tol: float) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
     """The outputs (V, outputs) of ``net`` at the vertices of ``built`` once every kink node has
-    cut it (see the module docstring); ``inputs`` (V, input size): its vertices in input
-    space, before any cut."""
+    cut it (see the module docstring), and the sizes of the terms each sums (V, outputs): the
+    outputs' largest magnitude (a graph's term sizes are not tracked); ``inputs``
+    (V, input size): its vertices in input space, before any cut."""
     graph = net.module
     values: dict[str, torch.Tensor] = {}
     per_vertex = _sizes(net)
@@ -54,14 +56,17 @@ def pushed(net: GraphNetwork, built, inputs: np.ndarray, zero_tol: float) -> np.
                     -1, *net.input_shape)  # fmt: skip
             elif kind is NodeKind.AFFINE:
                 # the node's values beside those held: refused before they are made
-                held = sum(v.numel() for v in values.values() if v is not None)
+                held = sum(v.numel() for v in values.values())
                 needed = 8.0 * (held + built.count * per_vertex.get(node.name, 0))
                 check_memory(needed, built.what, at_least=True)
                 values[node.name] = apply(graph, node, resolve_args(graph, node.args, values),
                                           values)  # fmt: skip
             else:
                 KINKS[kind](graph, node, values, built, zero_tol)
-    return values[output_node(list(graph.graph.nodes)).name].reshape(built.count, -1).numpy()
+    out = np.ascontiguousarray(
+        values[output_node(list(graph.graph.nodes)).name].reshape(built.count, -1).numpy()
+    )
+    return out, np.ascontiguousarray(np.broadcast_to(np.abs(out).max(axis=0), out.shape))
 
 
 def _sizes(net: GraphNetwork) -> dict[str, int]:

@@ -32,8 +32,6 @@ def trace_plane_graph(net: GraphNetwork, corners: np.ndarray, zero_tol: float,
     network (see the module docstring)."""
     built = Subdivision(lambda: f"tracing a plane of {net!r}")
     span = np.stack([corners[1] - corners[0], corners[2] - corners[0]], axis=1)
-    out = pushed(net, built, built.points[: built.count] @ span.T + corners[0], zero_tol)
-    # the gradients' rounding scale: the outputs' largest magnitude (a graph's term sizes
-    # are not tracked)
-    size = np.broadcast_to(np.abs(out).max(axis=0), out.shape)
+    out, size = pushed(net, built, built.points[: built.count] @ span.T + corners[0],
+                       zero_tol)  # fmt: skip
     return built.finish(net, corners, out, size, zero_tol, slope_rtol)
