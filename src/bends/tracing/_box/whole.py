@@ -78,12 +78,12 @@ FLAT = 1024 * np.finfo(float).eps  # a slope along an edge is 0 within this of i
 def trace_whole(net, origin, basis, zero_tol: float, slope_rtol: float, exact: bool) -> Complex:
     """The complex of ``net`` on the whole space x = ``origin`` + ``basis`` t, t ∈ R^d (see the
     module docstring)."""
-    d = basis.shape[1]
+    d, depth = basis.shape[1], len(list(net.hidden_layers()))
     first, bias = next(iter(net.hidden_layers()), net.readout())
     if exact:  # rank and row space decided in fractions, corners and all
         first, bias, origin, basis = map(fractions_of, (first, bias, origin, basis))
     w, b = first @ basis, bias + first @ origin  # the first layer in box coordinates
-    rank, rows = _row_space(w, exact) if len(list(net.hidden_layers())) else (0, None)
+    rank, rows = _row_space(w, exact) if depth else (0, None)
     if rank == 0:  # the network is affine on the whole space: one cell, holding it all
         cells = trace_box_mlp(net, box_domain(-np.ones(d), np.ones(d), origin, basis),
                               zero_tol, slope_rtol, exact)  # fmt: skip
@@ -95,7 +95,7 @@ def trace_whole(net, origin, basis, zero_tol: float, slope_rtol: float, exact: b
     radius = _first_layer_radius(np.asarray(w, float), np.asarray(b, float))
     what = f"tracing {net!r} on the whole {d}-D space"
     first = None  # the first box cut by the first layer, where the guess keeps it
-    if len(list(net.hidden_layers())) > 1:
+    if depth > 1:
         # a first guess past the later layers' far vertices: their sign changes along the rays
         # of the first layer's complex (cheap; the certificate below is what proves a box)
         domain = box_domain(-radius * np.ones(d), radius * np.ones(d), origin, basis)
